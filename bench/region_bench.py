@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Shardline vs. other local Kinesis servers, same workload, one run.
+
+Starts each target in turn on a free 127.0.0.1 port (one server at a time, so
+they do not compete for the CPU), runs the workloads with one boto3 client in
+one thread, stops it, and prints medians plus Shardline/peer ratios.
+
+    python bench/region_bench.py                       # all targets, defaults
+    python bench/region_bench.py --fill 100000 --json /tmp/bench.json
+    python bench/region_bench.py --targets kinesalite,moto,stub --fill 50000
+
+Targets that cannot be installed or started are reported as
+"unavailable: <reason>" and skipped.  See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peers  # noqa: E402
+from peers import ALL_TARGETS, Unavailable  # noqa: E402
+from workloads import WORKLOADS, Settings, make_client  # noqa: E402
+
+# (key, label, format, direction) ; direction: +1 higher is better, -1 lower is better, 0 info only
+METRICS = [
+    ("put_batched_rps", "a. PutRecords 500x100B  rec/s", "int", +1),
+    ("get_drain_rps", "b. GetRecords drain     rec/s", "int", +1),
+    ("put_single_rps", "c. PutRecord single    rec/s", "int", +1),
+    ("put_single_p50_ms", "c. PutRecord p50          ms", "ms", -1),
+    ("lat_start_ms", "d. PutRecords p50 empty   ms", "ms", -1),
+    ("lat_end_ms", "d. PutRecords p50 filled  ms", "ms", -1),
+    ("lat_growth", "d. latency growth filled/empty", "x", -1),
+    ("fill_stored", "d. records stored when measured", "int", 0),
+    ("fill_rps", "d. fill rate             rec/s", "int", +1),
+]
+
+
+def fmt(value, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "int":
+        return "{:,.0f}".format(value)
+    if kind == "ms":
+        return "%.2f" % value
+    if kind == "x":
+        return "%.2fx" % value
+    return str(value)
+
+
+def render_table(headers: List[str], rows: List[List[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
+    def line(cells):
+        return "  ".join(str(c).ljust(widths[0]) if i == 0 else str(c).rjust(widths[i])
+                         for i, c in enumerate(cells))
+    out = [line(headers), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def run_target(name: str, settings: Settings, args, base_tmp: Path, log) -> Dict:
+    result: Dict = {"target": name, "status": "unavailable", "metrics": {}, "runs": {},
+                    "errors": [], "notes": []}
+    try:
+        target = peers.prepare(name, base_tmp, Path(args.peers_dir), args.shardline_cmd, log=log)
+    except Unavailable as exc:
+        result["reason"] = str(exc)
+        log("  unavailable: %s" % exc)
+        return result
+    result.update(version=target.version, endpoint=target.endpoint, command=target.argv,
+                  notes=list(target.notes))
+    try:
+        try:
+            target.start(args.startup_timeout)
+        except Unavailable as exc:
+            result["reason"] = str(exc)
+            log("  unavailable: %s" % exc)
+            return result
+        result["status"] = "ok"
+        result["startup_s"] = round(target.startup_s, 3)
+        log("  %s %s up on %s after %.2fs" % (name, target.version, target.endpoint, target.startup_s))
+        client = make_client(target.endpoint)
+        rng = random.Random(settings.seed)
+        for wl_name, fn in WORKLOADS:
+            if wl_name == "fill" and args.skip_fill:
+                continue
+            try:
+                part = fn(client, settings, rng, log)
+                result["metrics"].update(part["metrics"])
+                result["runs"].update(part["runs"])
+                result["errors"] += part["errors"]
+                result["notes"] += part["notes"]
+            except Exception as exc:
+                msg = "%s: %s: %s" % (wl_name, type(exc).__name__, str(exc)[:200])
+                result["errors"].append(msg)
+                log("    error in %s" % msg)
+            if not target.alive():
+                result["errors"].append("server process exited (code %s): %s"
+                                        % (target.proc.returncode, target.log_tail(400)))
+                log("    server exited; skipping its remaining workloads")
+                break
+        if result["errors"] and target.alive() is False:
+            result["status"] = "crashed"
+    finally:
+        target.stop()
+        if args.keep_logs:
+            dest = Path(args.keep_logs)
+            dest.mkdir(parents=True, exist_ok=True)
+            if target.log_path.exists():
+                shutil.copy(target.log_path, dest / target.log_path.name)
+    return result
+
+
+def print_report(results: List[Dict], settings: Settings) -> None:
+    order = [r["target"] for r in results]
+    ok = [r for r in results if r["status"] != "unavailable"]
+    print()
+    print("== Shardline region bench: medians of %d repeats; %d x PutRecords(%d x %dB); fill %s ==" % (
+        settings.repeats, settings.batches, settings.batch_size, settings.record_size,
+        "{:,}".format(settings.fill)))
+    for r in results:
+        if r["status"] == "unavailable":
+            print("  %-14s unavailable: %s" % (r["target"], r.get("reason", "?")[:300]))
+        else:
+            print("  %-14s %s, started in %.2fs%s" % (r["target"], r.get("version", "?"), r.get("startup_s", 0),
+                                                      ("; " + "; ".join(r["notes"])) if r["notes"] else ""))
+            for e in r["errors"]:
+                print("  %-14s ERROR %s" % ("", e[:300]))
+    if not ok:
+        return
+    print()
+    headers = ["metric"] + [r["target"] for r in ok]
+    rows = []
+    for key, label, kind, _ in METRICS:
+        vals = [r["metrics"].get(key) for r in ok]
+        if all(v is None for v in vals):
+            continue
+        rows.append([label] + [fmt(v, kind) for v in vals])
+    print(render_table(headers, rows))
+
+    sl = next((r for r in ok if r["target"] == "shardline"), None)
+    peers_ok = [r for r in ok if r["target"] != "shardline"]
+    print()
+    if sl is None or not peers_ok:
+        print("ratios shardline/peer: n/a (%s)" % ("shardline unavailable" if sl is None else "no peers"))
+        return
+    headers = ["shardline / peer"] + ["/" + r["target"] + (" (ceiling)" if r["target"] == "stub" else "")
+                                      for r in peers_ok]
+    rows = []
+    for key, label, kind, direction in METRICS:
+        if direction == 0:
+            continue
+        s = sl["metrics"].get(key)
+        cells = []
+        for r in peers_ok:
+            p = r["metrics"].get(key)
+            cells.append("%.2fx" % (s / p) if s is not None and p else "-")
+        if all(c == "-" for c in cells):
+            continue
+        rows.append([label + ("  (>1 better)" if direction > 0 else "  (<1 better)")] + cells)
+    print(render_table(headers, rows))
+    _ = order
+
+
+def ratios(results: List[Dict]) -> Dict:
+    sl = next((r for r in results if r["target"] == "shardline" and r["status"] != "unavailable"), None)
+    out: Dict = {}
+    if not sl:
+        return out
+    for r in results:
+        if r["target"] == "shardline" or r["status"] == "unavailable":
+            continue
+        d = {}
+        for key, _, _, direction in METRICS:
+            s, p = sl["metrics"].get(key), r["metrics"].get(key)
+            if direction and s is not None and p:
+                d[key] = s / p
+        out["shardline/%s" % r["target"]] = d
+    return out
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--targets", default=",".join(ALL_TARGETS),
+                    help="comma list from: %s (default: all, in that order)" % ",".join(ALL_TARGETS))
+    ap.add_argument("--batches", type=int, default=40, help="PutRecords calls per repeat in (a) [40]")
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of (a)(b)(c); medians reported [3]")
+    ap.add_argument("--fill", type=int, default=1_000_000, help="records stored before (d)'s 2nd sample [1e6]")
+    ap.add_argument("--single-calls", type=int, default=1000, help="PutRecord calls per repeat in (c) [1000]")
+    ap.add_argument("--latency-calls", type=int, default=40, help="PutRecords calls per (d) sample [40]")
+    ap.add_argument("--time-cap", type=float, default=60.0, help="seconds cap of each timed loop [60]")
+    ap.add_argument("--fill-cap", type=float, default=120.0, help="seconds cap of the (d) fill phase [120]")
+    ap.add_argument("--skip-fill", action="store_true", help="skip workload (d)")
+    ap.add_argument("--startup-timeout", type=float, default=90.0, help="seconds to wait for a server [90]")
+    ap.add_argument("--shardline-cmd", default=None,
+                    help="command prefix for Shardline, e.g. 'python -m shardline' (env SHARDLINE_CMD)")
+    ap.add_argument("--peers-dir", default=str(peers.DEFAULT_PEERS_DIR), help="where peers are installed")
+    ap.add_argument("--keep-logs", default=None, metavar="DIR", help="copy server logs into DIR")
+    ap.add_argument("--json", default=None, metavar="PATH", help="also write results as JSON")
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args(argv)
+    args.target_list = [t.strip() for t in args.targets.split(",") if t.strip()]
+    bad = [t for t in args.target_list if t not in ALL_TARGETS]
+    if bad:
+        ap.error("unknown target(s) %s; known: %s" % (", ".join(bad), ", ".join(ALL_TARGETS)))
+    for flag in ("batches", "repeats", "single_calls", "latency_calls"):
+        if getattr(args, flag) < 1:
+            ap.error("--%s must be >= 1" % flag.replace("_", "-"))
+    return args
+
+
+def _on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    settings = Settings(batches=args.batches, repeats=args.repeats, fill=args.fill,
+                        single_calls=args.single_calls, latency_calls=args.latency_calls,
+                        time_cap=args.time_cap, fill_cap=args.fill_cap, seed=args.seed)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGHUP, _on_sigterm)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    base_tmp = Path(tempfile.mkdtemp(prefix="shardline-bench-"))
+    results: List[Dict] = []
+    started = time.time()
+    rc = 0
+    try:
+        for name in args.target_list:
+            log("[%s]" % name)
+            results.append(run_target(name, settings, args, base_tmp, log))
+    except KeyboardInterrupt:
+        log("interrupted; reporting what was measured")
+        rc = 130
+    finally:
+        peers.stop_all()
+        shutil.rmtree(base_tmp, ignore_errors=True)
+
+    print_report(results, settings)
+    if args.json:
+        import boto3
+        doc = {
+            "settings": settings.__dict__,
+            "started": started,
+            "duration_s": round(time.time() - started, 1),
+            "host": {"python": platform.python_version(), "boto3": boto3.__version__,
+                     "machine": platform.machine(), "cpus": os.cpu_count()},
+            "results": results,
+            "ratios": ratios(results),
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(doc, indent=2, default=str))
+        print("\nwrote %s" % args.json)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""The benchmark workloads: one boto3 client, one thread, bounded loops.
+
+Every loop is bounded by a call count and by a wall-clock cap, and reports
+how far it got when the cap stops it.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+
+@dataclass
+class Settings:
+    batches: int = 40            # (a) PutRecords calls per repeat
+    repeats: int = 3             # (a)(b)(c) repeats; medians are reported
+    batch_size: int = 500        # records per PutRecords call
+    record_size: int = 100       # bytes of data per record
+    shards: int = 4
+    single_calls: int = 1000     # (c) PutRecord calls per repeat
+    latency_calls: int = 40      # (d) PutRecords calls per latency sample
+    fill: int = 1_000_000        # (d) records to store before the 2nd sample
+    time_cap: float = 60.0       # seconds, each timed loop
+    fill_cap: float = 120.0      # seconds, the (d) fill phase
+    seed: int = 1234
+
+
+def make_client(endpoint: str):
+    return boto3.client(
+        "kinesis",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDSHARDLINEBENCH",
+        aws_secret_access_key="shardline-bench-secret",
+        # parameter_validation off: trims ~25% of boto3's own per-call CPU so
+        # server differences show more; the requests are valid anyway.
+        config=Config(retries={"mode": "standard", "max_attempts": 1},
+                      connect_timeout=5, read_timeout=120, max_pool_connections=2,
+                      parameter_validation=False),
+    )
+
+
+def make_batches(count: int, settings: Settings, rng: random.Random) -> List[List[dict]]:
+    out = []
+    for _ in range(count):
+        out.append([{"Data": rng.randbytes(settings.record_size),
+                     "PartitionKey": "%032x" % rng.getrandbits(128)}
+                    for _ in range(settings.batch_size)])
+    return out
+
+
+def create_stream(client, name: str, shards: int, timeout: float = 60.0) -> float:
+    """Create a stream and poll DescribeStreamSummary until ACTIVE; returns seconds waited."""
+    t0 = time.monotonic()
+    client.create_stream(StreamName=name, ShardCount=shards)
+    delay = 0.05
+    while True:
+        try:
+            status = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"]
+            if status == "ACTIVE":
+                return time.monotonic() - t0
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError("stream %s not ACTIVE after %.0fs" % (name, timeout))
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
+
+
+def _stream_name(prefix: str) -> str:
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def _put_batches(client, stream: str, batches: List[List[dict]], calls: int, cap: float,
+                 latencies: Optional[List[float]] = None) -> Dict:
+    ok = failed = done = 0
+    t0 = time.monotonic()
+    deadline = t0 + cap
+    for i in range(calls):
+        if time.monotonic() > deadline:
+            break
+        batch = batches[i % len(batches)]
+        c0 = time.perf_counter()
+        resp = client.put_records(StreamName=stream, Records=batch)
+        if latencies is not None:
+            latencies.append(time.perf_counter() - c0)
+        f = resp.get("FailedRecordCount", 0) or 0
+        failed += f
+        ok += len(batch) - f
+        done += 1
+    elapsed = time.monotonic() - t0
+    return {"calls": done, "records_ok": ok, "records_failed": failed, "seconds": elapsed,
+            "capped": done < calls}
+
+
+def drain(client, stream: str, cap: float, limit: int = 10000) -> Dict:
+    """Read every shard from TRIM_HORIZON until caught up; returns counts and time."""
+    t0 = time.monotonic()
+    deadline = t0 + cap
+    shards = []
+    kwargs = {"StreamName": stream}
+    while True:
+        resp = client.list_shards(**kwargs)
+        shards.extend(s["ShardId"] for s in resp.get("Shards", []))
+        token = resp.get("NextToken")
+        if not token:
+            break
+        kwargs = {"NextToken": token}
+    records = calls = 0
+    capped = False
+    for shard in shards:
+        it = client.get_shard_iterator(StreamName=stream, ShardId=shard,
+                                       ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        empties = 0
+        while it:
+            if time.monotonic() > deadline:
+                capped = True
+                break
+            resp = client.get_records(ShardIterator=it, Limit=limit)
+            calls += 1
+            n = len(resp.get("Records", []))
+            records += n
+            it = resp.get("NextShardIterator")
+            if n == 0:
+                empties += 1
+                # caught up: an empty page at the tip, or a few empty pages in a row
+                if (resp.get("MillisBehindLatest") or 0) == 0 or empties >= 5:
+                    break
+            else:
+                empties = 0
+        if capped:
+            break
+    return {"records": records, "calls": calls, "shards": len(shards),
+            "seconds": time.monotonic() - t0, "capped": capped}
+
+
+def _median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def run_put_and_drain(client, settings: Settings, rng: random.Random, log) -> Dict:
+    """(a) batched put, then (b) drain of the same stream; ``repeats`` streams."""
+    batches = make_batches(min(settings.batches, 200), settings, rng)
+    puts, drains, errors = [], [], []
+    for r in range(settings.repeats):
+        name = _stream_name("bench-put-%d" % r)
+        create_stream(client, name, settings.shards)
+        try:
+            res = _put_batches(client, name, batches, settings.batches, settings.time_cap)
+            res["rps"] = res["records_ok"] / res["seconds"] if res["seconds"] > 0 else None
+            puts.append(res)
+            log("    a[%d] put   %7d rec in %6.2fs = %9.0f rec/s%s" % (
+                r, res["records_ok"], res["seconds"], res["rps"] or 0,
+                " (time cap)" if res["capped"] else ""))
+        except Exception as exc:  # keep going with the other repeats
+            errors.append("put: %s" % _short(exc))
+            continue
+        try:
+            d = drain(client, name, settings.time_cap)
+            d["expected"] = res["records_ok"]
+            d["rps"] = d["records"] / d["seconds"] if d["records"] and d["seconds"] > 0 else None
+            drains.append(d)
+            log("    b[%d] drain %7d rec in %6.2fs = %9.0f rec/s (%d GetRecords)%s" % (
+                r, d["records"], d["seconds"], d["rps"] or 0, d["calls"],
+                " (time cap)" if d["capped"] else ""))
+        except Exception as exc:
+            errors.append("drain: %s" % _short(exc))
+    notes = []
+    mism = [d for d in drains if d["records"] != d["expected"]]
+    if mism:
+        notes.append("drain read %s of %s records" % (
+            "/".join(str(d["records"]) for d in mism), "/".join(str(d["expected"]) for d in mism)))
+    if any(p["records_failed"] for p in puts):
+        notes.append("PutRecords partial failures: %d records" % sum(p["records_failed"] for p in puts))
+    return {
+        "metrics": {
+            "put_batched_rps": _median([p["rps"] for p in puts]),
+            "get_drain_rps": _median([d["rps"] for d in drains]),
+        },
+        "runs": {"put": puts, "drain": drains},
+        "errors": errors,
+        "notes": notes,
+    }
+
+
+def run_single_puts(client, settings: Settings, rng: random.Random, log) -> Dict:
+    """(c) single PutRecord calls, ``single_calls`` per repeat."""
+    name = _stream_name("bench-single")
+    create_stream(client, name, settings.shards)
+    payloads = [(rng.randbytes(settings.record_size), "%032x" % rng.getrandbits(128)) for _ in range(256)]
+    runs, errors = [], []
+    for r in range(settings.repeats):
+        lat = []
+        t0 = time.monotonic()
+        deadline = t0 + settings.time_cap
+        try:
+            for i in range(settings.single_calls):
+                if time.monotonic() > deadline:
+                    break
+                data, key = payloads[i % len(payloads)]
+                c0 = time.perf_counter()
+                client.put_record(StreamName=name, Data=data, PartitionKey=key)
+                lat.append(time.perf_counter() - c0)
+        except Exception as exc:
+            errors.append("put_record: %s" % _short(exc))
+        elapsed = time.monotonic() - t0
+        if lat:
+            run = {"calls": len(lat), "seconds": elapsed, "rps": len(lat) / elapsed,
+                   "p50_ms": statistics.median(lat) * 1000, "capped": len(lat) < settings.single_calls}
+            runs.append(run)
+            log("    c[%d] %5d PutRecord in %6.2fs = %7.0f rec/s, p50 %.2f ms%s" % (
+                r, run["calls"], elapsed, run["rps"], run["p50_ms"], " (time cap)" if run["capped"] else ""))
+    return {
+        "metrics": {
+            "put_single_rps": _median([r["rps"] for r in runs]),
+            "put_single_p50_ms": _median([r["p50_ms"] for r in runs]),
+        },
+        "runs": {"single": runs},
+        "errors": errors,
+        "notes": [],
+    }
+
+
+def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> Dict:
+    """(d) PutRecords latency on an empty stream vs. after filling it."""
+    name = _stream_name("bench-fill")
+    create_stream(client, name, settings.shards)
+    batches = make_batches(16, settings, rng)
+    notes, errors = [], []
+    stored = 0
+
+    lat0: List[float] = []
+    res = _put_batches(client, name, batches, settings.latency_calls, settings.time_cap, lat0)
+    stored += res["records_ok"]
+    lat_start = statistics.median(lat0) * 1000 if lat0 else None
+    log("    d  %d PutRecords on empty stream: p50 %.2f ms" % (len(lat0), lat_start or 0))
+
+    # fill phase: batched puts until `fill` records are stored or fill_cap expires
+    t0 = time.monotonic()
+    deadline = t0 + settings.fill_cap
+    fill_calls = 0
+    fill_capped = False
+    fill_error = None
+    last_report = t0
+    try:
+        while stored < settings.fill:
+            if time.monotonic() > deadline:
+                fill_capped = True
+                break
+            batch = batches[fill_calls % len(batches)]
+            need = settings.fill - stored
+            if need < len(batch):
+                batch = batch[:need]
+            resp = client.put_records(StreamName=name, Records=batch)
+            stored += len(batch) - (resp.get("FailedRecordCount", 0) or 0)
+            fill_calls += 1
+            now = time.monotonic()
+            if now - last_report > 15:
+                log("       ... filled %d records in %.0fs" % (stored, now - t0))
+                last_report = now
+    except Exception as exc:
+        fill_error = _short(exc)
+        errors.append("fill: %s" % fill_error)
+    fill_s = time.monotonic() - t0
+    fill_rps = (stored - res["records_ok"]) / fill_s if fill_s > 0 and fill_calls else None
+    if fill_capped:
+        notes.append("fill stopped by %.0fs cap at %d of %d records" % (settings.fill_cap, stored, settings.fill))
+    elif fill_error:
+        notes.append("fill failed at %d of %d records" % (stored, settings.fill))
+    log("    d  fill: %d records stored in %.1fs%s" % (
+        stored, fill_s, " (time cap)" if fill_capped else (" (error)" if fill_error else "")))
+
+    lat1: List[float] = []
+    lat_end = None
+    stored_at_end = stored
+    try:
+        res1 = _put_batches(client, name, batches, settings.latency_calls, settings.time_cap, lat1)
+        stored += res1["records_ok"]
+        lat_end = statistics.median(lat1) * 1000 if lat1 else None
+        log("    d  %d PutRecords at %d stored: p50 %.2f ms" % (len(lat1), stored_at_end, lat_end or 0))
+    except Exception as exc:
+        errors.append("latency after fill: %s" % _short(exc))
+    growth = lat_end / lat_start if lat_start and lat_end else None
+    return {
+        "metrics": {
+            "lat_start_ms": lat_start,
+            "lat_end_ms": lat_end,
+            "lat_growth": growth,
+            "fill_stored": stored_at_end,
+            "fill_rps": fill_rps,
+        },
+        "runs": {"fill": {"target": settings.fill, "stored_at_second_sample": stored_at_end,
+                          "seconds": fill_s, "calls": fill_calls, "capped": fill_capped,
+                          "error": fill_error,
+                          "lat_start_ms_all": [x * 1000 for x in lat0],
+                          "lat_end_ms_all": [x * 1000 for x in lat1]}},
+        "errors": errors,
+        "notes": notes,
+    }
+
+
+def _short(exc: BaseException, n: int = 200) -> str:
+    s = "%s: %s" % (type(exc).__name__, exc)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+WORKLOADS = [
+    ("put+drain", run_put_and_drain),
+    ("single", run_single_puts),
+    ("fill", run_latency_vs_size),
+]

@@ -1,0 +1,17 @@
+"""The ``shardline`` command: a thin layer over the public API, one module per group."""
+
+from __future__ import annotations
+
+import click
+
+from shardline import __version__
+from shardline.cli.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shardline")
+def main() -> None:
+    """Shardline: a durable Kinesis-compatible region and a high-availability toolkit."""
+
+
+main.add_command(serve)

@@ -1,0 +1,144 @@
+"""HTTP front of a region: the Kinesis envelope, checked in AWS's order.
+
+For every request, as numbered steps (the order decides which error a bad request
+gets, so it follows AWS):
+
+1. Only POST is an API call; anything else is a 403 with an XML body.
+2. The Content-Type picks the codec (JSON 1.1 or CBOR 1.1).
+3. ``X-Amz-Target`` must name a Kinesis operation (``UnknownOperationException``).
+4. The request must be signed (``MissingAuthenticationTokenException``); the
+   signature itself is not checked, as no credentials exist locally.
+5. The body is decoded (``SerializationException``) and validated against the
+   service model (``ValidationException``).
+6. The handler runs; any ``KinesisError`` it raises is rendered with its code and
+   status, and anything else becomes a logged ``InternalFailure`` (500), never a
+   dropped connection, so one bad request cannot disturb another.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from shardline.errors import (
+    InternalFailure,
+    KinesisError,
+    MissingAuthenticationTokenException,
+    SerializationException,
+    UnknownOperationException,
+)
+from shardline.server import model, protocol
+from shardline.server.handlers import Handler, load_all
+from shardline.storage.region import Region
+
+log = logging.getLogger(__name__)
+
+TARGET_PREFIX = "Kinesis_20131202."
+#: Largest request body accepted: a 10 MiB record, base64-encoded, with room to spare.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+REGION_KEY = web.AppKey("region", Region)
+
+
+def _xml_error(status: int, code: str, message: str | None) -> web.Response:
+    inner = f"\n  <Message>{message}</Message>\n" if message else ""
+    return web.Response(status=status, body=f"<{code}>{inner}</{code}>\n".encode())
+
+
+def _signed(request: web.Request) -> bool:
+    return "Authorization" in request.headers or "X-Amz-Algorithm" in request.query
+
+
+def _error_body(error: KinesisError) -> dict[str, Any]:
+    body: dict[str, Any] = {"__type": error.code}
+    if error.message:
+        # Coral spells the key with a capital M for serialization errors only.
+        key = "Message" if isinstance(error, SerializationException) else "message"
+        body[key] = error.message
+    return body
+
+
+class KinesisApp:
+    """Dispatches Kinesis API calls to the operation handlers of one region."""
+
+    def __init__(self, region: Region) -> None:
+        self.region = region
+        self.handlers: dict[str, Handler] = load_all()
+        self.operations = model.operation_names()
+
+    def _response(
+        self, codec: protocol.Protocol, status: int, payload: Any, request_id: str
+    ) -> web.Response:
+        body = protocol.encode(codec, {} if payload is None else payload)
+        return web.Response(
+            status=status,
+            body=body,
+            headers={
+                "Content-Type": protocol.content_type(codec),
+                "x-amzn-RequestId": request_id,
+            },
+        )
+
+    def _error(self, codec: protocol.Protocol, error: KinesisError, request_id: str) -> web.Response:
+        response = self._response(codec, error.http_status, _error_body(error), request_id)
+        response.headers["x-amzn-ErrorType"] = error.code
+        return response
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        request_id = str(uuid.uuid4())
+        if request.method != "POST":
+            if _signed(request):
+                return _xml_error(
+                    403,
+                    "AccessDeniedException",
+                    "Unable to determine service/operation name to be authorized",
+                )
+            return _xml_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        target = request.headers.get("X-Amz-Target", "")
+        operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
+        known = operation in self.operations
+        codec = protocol.protocol_for(request.headers.get("Content-Type"))
+        body = await request.read()
+        if codec is None:
+            if body:
+                if known:
+                    return _xml_error(404, "UnknownOperationException", None)
+                return _xml_error(
+                    403,
+                    "AccessDeniedException",
+                    "Unable to determine service/operation name to be authorized",
+                )
+            error: KinesisError = (
+                SerializationException() if known else UnknownOperationException()
+            )
+            return self._error("cbor", error, request_id)
+        try:
+            handler = self.handlers.get(operation) if known else None
+            if handler is None:
+                raise UnknownOperationException()
+            if not _signed(request):
+                raise MissingAuthenticationTokenException("Missing Authentication Token")
+            if not body:
+                raise SerializationException()
+            raw = protocol.decode(codec, body)
+            if not isinstance(raw, dict):
+                raise SerializationException()
+            params = model.parse_input(operation, raw, codec)
+            result = await handler(self.region, params)
+            return self._response(codec, 200, result, request_id)
+        except KinesisError as exc:
+            return self._error(codec, exc, request_id)
+        except Exception:
+            log.exception("internal failure in %s", operation)
+            return self._error(codec, InternalFailure(), request_id)
+
+
+def build_app(region: Region) -> web.Application:
+    """The aiohttp application serving the Kinesis API for ``region``."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[REGION_KEY] = region
+    kinesis = KinesisApp(region)
+    app.router.add_route("*", "/{tail:.*}", kinesis.handle)
+    return app

@@ -1,0 +1,121 @@
+"""The data plane: PutRecord(s), GetShardIterator, GetRecords."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shardline.errors import (
+    InvalidArgumentException,
+    ProvisionedThroughputExceededException,
+    ResourceNotFoundException,
+)
+from shardline.server.handlers import operation
+from shardline.server.handlers.shapes import child_shape
+from shardline.server.protocol import Timestamp
+from shardline.storage.catalog import Shard, Stream, parse_shard_id
+from shardline.storage.region import Region
+from shardline.storage.sequence import arrival_ms, format_sequence, parse_sequence
+
+GET_RECORDS_DEFAULT_LIMIT = 10_000
+
+
+@operation("PutRecord")
+async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    name = region.stream_name(p)
+    ordering = p.get("SequenceNumberForOrdering")
+    if ordering is not None and parse_sequence(ordering) is None:
+        raise InvalidArgumentException(
+            f"ExclusiveMinimumSequenceNumber {ordering} used in PutRecord on stream {name} "
+            f"under account {region.account} is invalid."
+        )
+    entry = (p["Data"], p["PartitionKey"], p.get("ExplicitHashKey"))
+    (outcome,), stream = await region.put_records(name, [entry])
+    if outcome.error_code is not None:
+        raise ProvisionedThroughputExceededException(outcome.error_message or "")
+    return {
+        "ShardId": f"shardId-{outcome.shard_index:012d}",
+        "SequenceNumber": format_sequence(outcome.key, outcome.shard_index),
+        "EncryptionType": stream.encryption,
+    }
+
+
+@operation("PutRecords")
+async def put_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    name = region.stream_name(p)
+    entries = [(r["Data"], r["PartitionKey"], r.get("ExplicitHashKey")) for r in p["Records"]]
+    outcomes, stream = await region.put_records(name, entries)
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for outcome in outcomes:
+        if outcome.error_code is None:
+            results.append(
+                {
+                    "SequenceNumber": format_sequence(outcome.key, outcome.shard_index),
+                    "ShardId": f"shardId-{outcome.shard_index:012d}",
+                }
+            )
+        else:
+            failed += 1
+            results.append({"ErrorCode": outcome.error_code, "ErrorMessage": outcome.error_message})
+    return {"FailedRecordCount": failed, "Records": results, "EncryptionType": stream.encryption}
+
+
+def _shard_for_iterator(region: Region, name: str, shard_text: str) -> tuple[Stream, Shard]:
+    index = parse_shard_id(shard_text)
+    stream = region.streams.get(name)
+    if index is None:
+        raise ResourceNotFoundException(
+            f"Could not find shard {shard_text} in stream {name} under account {region.account}."
+        )
+    shard = stream.shards.get(index) if stream is not None else None
+    if stream is None or shard is None or stream.status in ("CREATING", "DELETING"):
+        raise ResourceNotFoundException(
+            f"Shard shardId-{index:012d} in stream {name} under account {region.account} "
+            "does not exist"
+        )
+    return stream, shard
+
+
+@operation("GetShardIterator")
+async def get_shard_iterator(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    name = region.stream_name(p)
+    stream, shard = _shard_for_iterator(region, name, p["ShardId"])
+    position = region.iterator_position(
+        stream, shard, p["ShardIteratorType"], p.get("StartingSequenceNumber"), p.get("Timestamp")
+    )
+    iterator = region.signer.iterator(name, stream.created_ms, shard.index, position)
+    return {"ShardIterator": iterator}
+
+
+@operation("GetRecords")
+async def get_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    state = region.signer.open_iterator(p["ShardIterator"].strip('"'))
+    stream = region.streams.get(state.stream_name)
+    shard = stream.shards.get(state.shard_index) if stream is not None else None
+    if stream is None or shard is None or stream.created_ms != state.stream_created_ms:
+        raise ResourceNotFoundException(
+            f"Shard shardId-{state.shard_index:012d} in stream {state.stream_name} under account "
+            f"{region.account} does not exist"
+        )
+    limit = p.get("Limit", GET_RECORDS_DEFAULT_LIMIT)
+    result = await region.read(stream, shard, state.position, limit)
+    index = shard.index
+    records = []
+    for record in result.records:
+        item = {
+            "SequenceNumber": format_sequence(record.key, index),
+            "ApproximateArrivalTimestamp": Timestamp.from_ms(arrival_ms(record.key)),
+            "Data": record.data,
+            "PartitionKey": record.partition_key,
+        }
+        if record.encrypted:
+            item["EncryptionType"] = "KMS"
+        records.append(item)
+    out: dict[str, Any] = {"Records": records, "MillisBehindLatest": result.millis_behind}
+    if result.next_position is None:
+        out["ChildShards"] = [child_shape(c) for c in result.children]
+    else:
+        out["NextShardIterator"] = region.signer.iterator(
+            stream.name, stream.created_ms, index, result.next_position
+        )
+    return out

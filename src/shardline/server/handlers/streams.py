@@ -1,0 +1,190 @@
+"""Stream lifecycle and configuration operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shardline.errors import InvalidArgumentException, ResourceNotFoundException
+from shardline.server.handlers import operation
+from shardline.server.handlers.shapes import (
+    encryption,
+    monitoring,
+    shard_shape,
+    stream_summary,
+)
+from shardline.storage.catalog import Stream, parse_shard_id
+from shardline.storage.region import Region
+
+DESCRIBE_STREAM_DEFAULT_LIMIT = 100
+LIST_STREAMS_DEFAULT_LIMIT = 100
+
+
+@operation("CreateStream")
+async def create_stream(region: Region, p: dict[str, Any]) -> None:
+    mode = p.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
+    await region.create_stream(
+        p["StreamName"], p.get("ShardCount"), mode, p.get("Tags", {}), p.get("MaxRecordSizeInKiB")
+    )
+
+
+@operation("DeleteStream")
+async def delete_stream(region: Region, p: dict[str, Any]) -> None:
+    await region.delete_stream(region.stream_name(p), p.get("EnforceConsumerDeletion", False))
+
+
+def _description_common(stream: Stream) -> dict[str, Any]:
+    return {
+        "RetentionPeriodHours": stream.retention_hours,
+        "EnhancedMonitoring": monitoring(stream),
+        **encryption(stream),
+    }
+
+
+@operation("DescribeStream")
+async def describe_stream(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    stream = region.describe(region.stream_name(p))
+    limit = p.get("Limit", DESCRIBE_STREAM_DEFAULT_LIMIT)
+    shards = sorted(stream.shards.values(), key=lambda s: s.index)
+    if stream.status == "CREATING":
+        shards = []
+    start = p.get("ExclusiveStartShardId")
+    if start is not None:
+        after = parse_shard_id(start)
+        shards = [s for s in shards if after is None or s.index > after]
+    page = shards[:limit]
+    description = {
+        **stream_summary(stream),
+        "Shards": [shard_shape(s) for s in page],
+        "HasMoreShards": len(shards) > limit,
+        **_description_common(stream),
+    }
+    return {"StreamDescription": description}
+
+
+@operation("DescribeStreamSummary")
+async def describe_stream_summary(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    stream = region.describe(region.stream_name(p))
+    summary = {
+        **stream_summary(stream),
+        **_description_common(stream),
+        "OpenShardCount": len(stream.open_shards()),
+        "ConsumerCount": len(stream.consumers),
+        "MaxRecordSizeInKiB": stream.max_record_size_kib,
+    }
+    return {"StreamDescriptionSummary": summary}
+
+
+@operation("ListStreams")
+async def list_streams(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    limit = p.get("Limit", LIST_STREAMS_DEFAULT_LIMIT)
+    names = sorted(region.streams)
+    after = p.get("ExclusiveStartStreamName")
+    token = p.get("NextToken")
+    if token is not None:
+        (after,) = region.signer.open_next_token("ListStreams", token)
+    if after is not None:
+        names = [n for n in names if n > after]
+    page = names[:limit]
+    more = len(names) > limit
+    out: dict[str, Any] = {
+        "StreamNames": page,
+        "HasMoreStreams": more,
+        "StreamSummaries": [stream_summary(region.streams[n]) for n in page],
+    }
+    if more:
+        out["NextToken"] = region.signer.next_token("ListStreams", page[-1])
+    return out
+
+
+@operation("IncreaseStreamRetentionPeriod")
+async def increase_retention(region: Region, p: dict[str, Any]) -> None:
+    await region.set_retention(region.stream_name(p), p["RetentionPeriodHours"], increase=True)
+
+
+@operation("DecreaseStreamRetentionPeriod")
+async def decrease_retention(region: Region, p: dict[str, Any]) -> None:
+    await region.set_retention(region.stream_name(p), p["RetentionPeriodHours"], increase=False)
+
+
+@operation("UpdateStreamMode")
+async def update_stream_mode(region: Region, p: dict[str, Any]) -> None:
+    await region.update_stream_mode(region.stream_name(p), p["StreamModeDetails"]["StreamMode"])
+
+
+@operation("UpdateMaxRecordSize")
+async def update_max_record_size(region: Region, p: dict[str, Any]) -> None:
+    await region.update_max_record_size(region.stream_name(p), p["MaxRecordSizeInKiB"])
+
+
+@operation("StartStreamEncryption")
+async def start_encryption(region: Region, p: dict[str, Any]) -> None:
+    if p["EncryptionType"] != "KMS":
+        raise InvalidArgumentException("EncryptionType must be KMS to start stream encryption.")
+    await region.set_encryption(region.stream_name(p), "KMS", p["KeyId"])
+
+
+@operation("StopStreamEncryption")
+async def stop_encryption(region: Region, p: dict[str, Any]) -> None:
+    if p["EncryptionType"] != "KMS":
+        raise InvalidArgumentException("EncryptionType must be KMS to stop stream encryption.")
+    await region.set_encryption(region.stream_name(p), "NONE", p["KeyId"])
+
+
+async def _monitoring(region: Region, p: dict[str, Any], enable: bool) -> dict[str, Any]:
+    name = region.stream_name(p)
+    before = await region.set_monitoring(name, p["ShardLevelMetrics"], enable)
+    stream = region.describe(name)
+    return {
+        "StreamName": name,
+        "StreamARN": stream.arn,
+        "CurrentShardLevelMetrics": before,
+        "DesiredShardLevelMetrics": list(stream.shard_level_metrics),
+    }
+
+
+@operation("EnableEnhancedMonitoring")
+async def enable_monitoring(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    return await _monitoring(region, p, enable=True)
+
+
+@operation("DisableEnhancedMonitoring")
+async def disable_monitoring(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    return await _monitoring(region, p, enable=False)
+
+
+@operation("DescribeLimits")
+async def describe_limits(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    on_demand = sum(1 for s in region.streams.values() if s.mode == "ON_DEMAND")
+    return {
+        "ShardLimit": region.config.shard_limit,
+        "OpenShardCount": region.open_shard_count(),
+        "OnDemandStreamCount": on_demand,
+        "OnDemandStreamCountLimit": region.config.on_demand_stream_limit,
+    }
+
+
+def _policy_stream(region: Region, arn: str) -> Stream:
+    stream = region.streams.get(region.stream_name({"StreamARN": arn}))
+    if stream is None:
+        raise ResourceNotFoundException(f"Resource {arn} not found.")
+    return stream
+
+
+@operation("PutResourcePolicy")
+async def put_resource_policy(region: Region, p: dict[str, Any]) -> None:
+    stream = _policy_stream(region, p["ResourceARN"])
+    await region.set_resource_policy(stream, p["Policy"])
+
+
+@operation("GetResourcePolicy")
+async def get_resource_policy(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    stream = _policy_stream(region, p["ResourceARN"])
+    return {"Policy": stream.resource_policy or "{}"}
+
+
+@operation("DeleteResourcePolicy")
+async def delete_resource_policy(region: Region, p: dict[str, Any]) -> None:
+    stream = _policy_stream(region, p["ResourceARN"])
+    if stream.resource_policy is None:
+        raise ResourceNotFoundException(f"No resource policy found for resource {stream.arn}.")
+    await region.set_resource_policy(stream, None)

@@ -1,0 +1,377 @@
+"""Request decoding and validation driven by botocore's shipped Kinesis service model.
+
+Why the model: it is the authoritative list of operations, member names, types and
+constraints, the same one every AWS SDK is generated from. Reading it instead of
+restating it keeps Shardline's validation in step with AWS as the model evolves.
+
+Each operation's input shape is compiled once into a tree of small converter
+functions. A converter does two jobs in one walk, in the order AWS does them:
+
+1. *Deserialize*: check the wire type of every member and convert it (base64 → bytes
+   for JSON blobs, epoch numbers → float seconds for timestamps). A wrong type stops
+   everything with ``SerializationException``, as Coral's deserializer does.
+2. *Validate*: collect every constraint violation (required, length, range, pattern,
+   enum) with AWS's message format, and raise one ``ValidationException`` listing
+   them all ("2 validation errors detected: …; …").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import functools
+import math
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from shardline.errors import SerializationException, ValidationException
+
+Protocol = Literal["json", "cbor"]
+Errors = list[str]
+Converter = Callable[[Any, str, Errors], Any]
+
+#: AWS stops listing violations after ten.
+MAX_REPORTED_ERRORS = 10
+
+
+@functools.cache
+def service_model() -> ServiceModel:
+    """The Kinesis service model shipped with botocore (loaded once)."""
+    session = botocore.session.get_session()
+    return session.get_service_model("kinesis")
+
+
+def operation_names() -> frozenset[str]:
+    return frozenset(service_model().operation_names)
+
+
+def operation(name: str) -> OperationModel:
+    return service_model().operation_model(name)
+
+
+def _lower_camel(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def render_value(value: Any) -> str:
+    """Render a value the way AWS's Java validator prints it in messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        return f"java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]"
+    if isinstance(value, list):
+        return "[" + ", ".join(render_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={render_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _violation(value: Any, path: str, constraint: str) -> str:
+    rendered = "null" if value is None else f"'{render_value(value)}'"
+    return f"Value {rendered} at '{path}' failed to satisfy constraint: {constraint}"
+
+
+_JAVA_CLASS = {
+    str: "java.lang.String",
+    bool: "java.lang.Boolean",
+    int: "com.amazon.coral.value.json.numbers.TruncatingBigNumber",
+    float: "com.amazon.coral.value.json.numbers.TruncatingBigNumber",
+}
+_TARGET = {
+    "string": "an String",
+    "integer": "an Integer",
+    "long": "an Long",
+    "boolean": "an Boolean",
+    "blob": "a Blob",
+    "timestamp": "milliseconds since epoch",
+}
+
+
+def _serialization_error(shape: Shape, value: Any) -> SerializationException:
+    """Coral's wording for a member whose JSON type does not fit its shape."""
+    kind = shape.type_name
+    if isinstance(value, dict):
+        if kind == "structure":
+            raise AssertionError("structures are handled by their converter")
+        if kind in ("list", "map"):
+            return SerializationException("Expected list or null" if kind == "list" else
+                                          "Expected map or null")
+        return SerializationException("Start of structure or map found where not expected.")
+    if isinstance(value, list):
+        if kind == "map":
+            return SerializationException("Expected map or null")
+        if kind == "structure":
+            return SerializationException("Expected null")
+        return SerializationException("Start of list found where not expected")
+    if kind == "list":
+        return SerializationException("Expected list or null")
+    if kind == "map":
+        return SerializationException("Expected map or null")
+    if kind == "structure":
+        return SerializationException("Expected null")
+    if kind == "boolean" and isinstance(value, str):
+        return SerializationException(f"'{value.upper()}' can not be converted to an Boolean")
+    java = _JAVA_CLASS.get(type(value), "java.lang.Object")
+    return SerializationException(f"class {java} can not be converted to {_TARGET.get(kind, kind)}")
+
+
+def _length_checks(shape: Shape) -> Callable[[Any, int, str, Errors], None]:
+    low = shape.metadata.get("min")
+    high = shape.metadata.get("max")
+
+    def check(value: Any, length: int, path: str, errors: Errors) -> None:
+        if low is not None and length < low:
+            errors.append(
+                _violation(value, path, f"Member must have length greater than or equal to {low}")
+            )
+        if high is not None and length > high:
+            errors.append(
+                _violation(value, path, f"Member must have length less than or equal to {high}")
+            )
+
+    return check
+
+
+def _string_converter(shape: Shape) -> Converter:
+    length = _length_checks(shape)
+    pattern = shape.metadata.get("pattern")
+    regex = re.compile(pattern) if pattern else None
+    enum = shape.enum or None
+
+    def convert(value: Any, path: str, errors: Errors) -> Any:
+        if not isinstance(value, str):
+            raise _serialization_error(shape, value)
+        if regex is not None and regex.fullmatch(value) is None:
+            errors.append(
+                _violation(value, path, f"Member must satisfy regular expression pattern: {pattern}")
+            )
+        length(value, len(value), path, errors)
+        if enum is not None and value not in enum:
+            allowed = ", ".join(enum)
+            errors.append(_violation(value, path, f"Member must satisfy enum value set: [{allowed}]"))
+        return value
+
+    return convert
+
+
+def _number_converter(shape: Shape) -> Converter:
+    low = shape.metadata.get("min")
+    high = shape.metadata.get("max")
+
+    def convert(value: Any, path: str, errors: Errors) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _serialization_error(shape, value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise _serialization_error(shape, str(value))
+            value = math.floor(value)
+        if low is not None and value < low:
+            errors.append(
+                _violation(value, path, f"Member must have value greater than or equal to {low}")
+            )
+        if high is not None and value > high:
+            errors.append(
+                _violation(value, path, f"Member must have value less than or equal to {high}")
+            )
+        return value
+
+    return convert
+
+
+def _boolean_converter(shape: Shape) -> Converter:
+    def convert(value: Any, path: str, errors: Errors) -> Any:
+        if not isinstance(value, bool):
+            raise _serialization_error(shape, value)
+        return value
+
+    return convert
+
+
+def _decode_base64(text: str) -> bytes:
+    if len(text) % 4:
+        raise SerializationException(
+            f"'{text}' can not be converted to a Blob: Base64 encoded length is expected a "
+            f"multiple of 4 bytes but found: {len(text)}"
+        )
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        bad = next((c for c in text.rstrip("=") if c not in _B64_ALPHABET), "=")
+        raise SerializationException(
+            f"'{text}' can not be converted to a Blob: Invalid Base64 character: '{bad}'"
+        ) from None
+
+
+_B64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def _blob_converter(shape: Shape, protocol: Protocol) -> Converter:
+    length = _length_checks(shape)
+
+    def convert(value: Any, path: str, errors: Errors) -> Any:
+        if protocol == "json":
+            if not isinstance(value, str):
+                raise _serialization_error(shape, value)
+            value = _decode_base64(value)
+        elif not isinstance(value, bytes | bytearray):
+            raise _serialization_error(shape, value)
+        length(value, len(value), path, errors)
+        return bytes(value)
+
+    return convert
+
+
+def _timestamp_converter(shape: Shape) -> Converter:
+    def convert(value: Any, path: str, errors: Errors) -> Any:
+        if isinstance(value, dt.datetime):
+            return value.timestamp()
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, str):
+                try:
+                    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+                except ValueError:
+                    pass
+            raise _serialization_error(shape, value)
+        if not math.isfinite(value):
+            raise _serialization_error(shape, str(value))
+        return float(value)
+
+    return convert
+
+
+def _list_converter(shape: Shape, protocol: Protocol) -> Converter:
+    length = _length_checks(shape)
+    member = compile_shape(shape.member, protocol)
+
+    def convert(value: Any, path: str, errors: Errors) -> Any:
+        if not isinstance(value, list):
+            raise _serialization_error(shape, value)
+        length(value, len(value), path, errors)
+        out = []
+        for index, item in enumerate(value, 1):
+            item_path = f"{path}.{index}.member"
+            if item is None:
+                errors.append(_violation(None, item_path, "Member must not be null"))
+                out.append(None)
+            else:
+                out.append(member(item, item_path, errors))
+        return out
+
+    return convert
+
+
+def _map_converter(shape: Shape, protocol: Protocol) -> Converter:
+    length = _length_checks(shape)
+    key_conv = compile_shape(shape.key, protocol)
+    value_conv = compile_shape(shape.value, protocol)
+
+    def convert(value: Any, path: str, errors: Errors) -> Any:
+        if not isinstance(value, dict):
+            raise _serialization_error(shape, value)
+        length(value, len(value), path, errors)
+        out = {}
+        for key, item in value.items():
+            converted_key = key_conv(key, f"{path}.key", errors)
+            if item is None:
+                errors.append(_violation(None, f"{path}.value", "Member must not be null"))
+                continue
+            out[converted_key] = value_conv(item, f"{path}.value", errors)
+        return out
+
+    return convert
+
+
+#: Members the current model leaves optional but that Shardline requires: its streams
+#: distribute records by partition key (``USER_PARTITION_KEY``), as every stream did
+#: before AWS added the ``AUTO`` strategy, and older models mark them required.
+_ALSO_REQUIRED = {
+    "PutRecordInput": {"PartitionKey"},
+    "PutRecordsRequestEntry": {"PartitionKey"},
+}
+
+
+def _structure_converter(shape: Shape, protocol: Protocol) -> Converter:
+    required = set(shape.required_members) | _ALSO_REQUIRED.get(shape.name, set())
+    members = [
+        (name, _lower_camel(name), compile_shape(member, protocol), name in required)
+        for name, member in shape.members.items()
+    ]
+
+    def convert(value: Any, path: str, errors: Errors) -> Any:
+        if not isinstance(value, dict):
+            raise _serialization_error(shape, value)
+        prefix = f"{path}." if path else ""
+        out: dict[str, Any] = {}
+        for name, lower, conv, is_required in members:
+            item = value.get(name)
+            if item is None:
+                if is_required:
+                    errors.append(_violation(None, prefix + lower, "Member must not be null"))
+                continue
+            out[name] = conv(item, prefix + lower, errors)
+        return out
+
+    return convert
+
+
+def compile_shape(shape: Shape, protocol: Protocol) -> Converter:
+    """Build the converter for ``shape``; recursive shapes are not used by Kinesis."""
+    kind = shape.type_name
+    if kind == "structure":
+        return _structure_converter(shape, protocol)
+    if kind == "list":
+        return _list_converter(shape, protocol)
+    if kind == "map":
+        return _map_converter(shape, protocol)
+    if kind == "string":
+        return _string_converter(shape)
+    if kind in ("integer", "long", "double", "float"):
+        return _number_converter(shape)
+    if kind == "boolean":
+        return _boolean_converter(shape)
+    if kind == "blob":
+        return _blob_converter(shape, protocol)
+    if kind == "timestamp":
+        return _timestamp_converter(shape)
+    raise TypeError(f"unsupported shape type {kind}")
+
+
+@functools.cache
+def _input_converter(operation_name: str, protocol: Protocol) -> Converter | None:
+    shape = operation(operation_name).input_shape
+    return compile_shape(shape, protocol) if shape is not None else None
+
+
+def parse_input(operation_name: str, body: Any, protocol: Protocol) -> dict[str, Any]:
+    """Decode and validate an operation's input.
+
+    Error handling: raises ``SerializationException`` for the first wrong wire type and
+    ``ValidationException`` listing every constraint violation, as AWS does.
+    """
+    converter = _input_converter(operation_name, protocol)
+    if converter is None:
+        return {}
+    if body is None:
+        body = {}
+    errors: Errors = []
+    params: dict[str, Any] = converter(body, "", errors)
+    if errors:
+        errors = errors[:MAX_REPORTED_ERRORS]
+        count = len(errors)
+        noun = "error" if count == 1 else "errors"
+        raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(errors))
+    return params
+
+
+def violation_message(value: Any, path: str, constraint: str) -> str:
+    """A single-violation ValidationException message for checks the model cannot express."""
+    return "1 validation error detected: " + _violation(value, path, constraint)

@@ -1,0 +1,104 @@
+"""The two wire encodings Kinesis speaks: AWS JSON 1.1 and CBOR 1.1.
+
+Handlers build responses from plain Python values: ``bytes`` for blobs and
+:class:`Timestamp` for instants. Each codec turns those into its own form:
+
+- JSON: blobs as base64 strings, timestamps as epoch seconds (a JSON number).
+- CBOR (AWS Java SDK v2's default for Kinesis): blobs as byte strings, timestamps as
+  tag 1 wrapping *epoch milliseconds* as an integer, which is what the SDK writes and
+  reads (not the seconds of RFC 8949).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any, Literal
+
+import cbor2
+import orjson
+
+from shardline.errors import SerializationException
+
+Protocol = Literal["json", "cbor"]
+
+JSON_TYPE = "application/x-amz-json-1.1"
+CBOR_TYPE = "application/x-amz-cbor-1.1"
+_CONTENT_TYPES: dict[str, Protocol] = {
+    JSON_TYPE: "json",
+    "application/json": "json",
+    CBOR_TYPE: "cbor",
+}
+
+
+class Timestamp(float):
+    """Epoch seconds that the codecs encode as a timestamp (a JSON number as is)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_ms(cls, epoch_ms: int) -> Timestamp:
+        return cls(epoch_ms / 1000)
+
+
+def protocol_for(content_type: str | None) -> Protocol | None:
+    if not content_type:
+        return None
+    return _CONTENT_TYPES.get(content_type.split(";", 1)[0].strip().lower())
+
+
+def content_type(protocol: Protocol) -> str:
+    return CBOR_TYPE if protocol == "cbor" else JSON_TYPE
+
+
+def _cbor_tag_hook(decoder: Any, tag: cbor2.CBORTag) -> Any:
+    return tag
+
+
+def decode(protocol: Protocol, body: bytes) -> Any:
+    """Parse a request body; an unreadable body is a ``SerializationException``."""
+    if not body:
+        return {}
+    try:
+        if protocol == "json":
+            return orjson.loads(body)
+        return _from_cbor(cbor2.loads(body, tag_hook=_cbor_tag_hook))
+    except (orjson.JSONDecodeError, cbor2.CBORDecodeError, ValueError) as exc:
+        raise SerializationException(f"Could not parse request body: {exc}") from None
+
+
+def _from_cbor(value: Any) -> Any:
+    """Turn the SDK's tag-1 epoch-millisecond timestamps into datetimes."""
+    if isinstance(value, dict):
+        return {k: _from_cbor(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_cbor(v) for v in value]
+    if isinstance(value, cbor2.CBORTag):
+        if value.tag == 1 and isinstance(value.value, int | float):
+            return dt.datetime.fromtimestamp(value.value / 1000, dt.UTC)
+        return value.value
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Timestamp):
+        return float(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _to_cbor(value: Any) -> Any:
+    if isinstance(value, Timestamp):
+        return cbor2.CBORTag(1, round(value * 1000))
+    if isinstance(value, dict):
+        return {k: _to_cbor(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cbor(v) for v in value]
+    return value
+
+
+def encode(protocol: Protocol, payload: Any) -> bytes:
+    if protocol == "json":
+        return orjson.dumps(payload, default=_json_default)
+    return cbor2.dumps(_to_cbor(payload))

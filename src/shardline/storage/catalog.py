@@ -1,0 +1,216 @@
+"""Streams and shards as the region keeps them in memory and on disk.
+
+A stream is persisted as one document (``streams.doc``) written through the storage
+engine whenever its metadata changes; records live in the ``records`` table under
+their shard's ``uid``. Runtime-only facts (a shard's last committed key, writes in
+flight) are rebuilt from the records table at start-up.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from shardline.storage.sequence import arrival_ms, format_sequence
+
+StreamStatus = Literal["CREATING", "DELETING", "ACTIVE", "UPDATING"]
+StreamMode = Literal["PROVISIONED", "ON_DEMAND"]
+
+ON_DEMAND_INITIAL_SHARDS = 4
+DEFAULT_RETENTION_HOURS = 24
+DEFAULT_MAX_RECORD_SIZE_KIB = 1024
+
+
+def shard_id(index: int) -> str:
+    return f"shardId-{index:012d}"
+
+
+MAX_SHARD_INDEX = 2**31 - 1
+
+
+def parse_shard_id(text: str) -> int | None:
+    """The shard index a ShardId names, read as AWS reads it.
+
+    AWS takes the number after the last ``-`` (or the whole text when it is all
+    digits): ``shardId-000000000007``, ``shardId-7`` and ``7`` all name shard 7.
+    """
+    digits = text.rsplit("-", 1)[-1]
+    if not digits.isdigit():
+        return None
+    index = int(digits)
+    return index if index <= MAX_SHARD_INDEX else None
+
+
+@dataclass
+class Shard:
+    index: int
+    uid: int
+    start_hash: int
+    end_hash: int
+    created_key: int
+    closed_key: int | None = None
+    parent: int | None = None
+    adjacent_parent: int | None = None
+    # runtime only
+    last_key: int = 0
+    inflight: int = 0
+
+    @property
+    def shard_id(self) -> str:
+        return shard_id(self.index)
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_key is None
+
+    @property
+    def created_ms(self) -> int:
+        return arrival_ms(self.created_key)
+
+    @property
+    def starting_sequence(self) -> str:
+        return format_sequence(self.created_key, self.index)
+
+    @property
+    def ending_sequence(self) -> str | None:
+        return None if self.closed_key is None else format_sequence(self.closed_key, self.index)
+
+    def open_at(self, epoch_ms: int) -> bool:
+        """Whether the shard accepted writes at ``epoch_ms``."""
+        created = self.created_ms
+        closed = None if self.closed_key is None else arrival_ms(self.closed_key)
+        return created <= epoch_ms and (closed is None or closed > epoch_ms)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "uid": self.uid,
+            "start": str(self.start_hash),
+            "end": str(self.end_hash),
+            "created": self.created_key,
+            "closed": self.closed_key,
+            "parent": self.parent,
+            "adjacent": self.adjacent_parent,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Shard:
+        return cls(
+            index=doc["index"],
+            uid=doc["uid"],
+            start_hash=int(doc["start"]),
+            end_hash=int(doc["end"]),
+            created_key=doc["created"],
+            closed_key=doc["closed"],
+            parent=doc["parent"],
+            adjacent_parent=doc["adjacent"],
+        )
+
+
+@dataclass
+class Consumer:
+    """An enhanced fan-out consumer registered on a stream."""
+
+    name: str
+    created_s: int
+    status: Literal["CREATING", "DELETING", "ACTIVE"] = "CREATING"
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"name": self.name, "created": self.created_s, "status": self.status}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Consumer:
+        return cls(name=doc["name"], created_s=doc["created"], status=doc["status"])
+
+
+@dataclass
+class Stream:
+    name: str
+    arn: str
+    created_ms: int
+    mode: StreamMode
+    status: StreamStatus = "CREATING"
+    retention_hours: int = DEFAULT_RETENTION_HOURS
+    encryption: Literal["NONE", "KMS"] = "NONE"
+    key_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    shard_level_metrics: list[str] = field(default_factory=list)
+    max_record_size_kib: int = DEFAULT_MAX_RECORD_SIZE_KIB
+    shards: dict[int, Shard] = field(default_factory=dict)
+    consumers: dict[str, Consumer] = field(default_factory=dict)
+    resource_policy: str | None = None
+    next_shard_index: int = 0
+    last_key: int = 0
+    # runtime only: routing table of open shards ordered by starting hash key
+    _route_starts: list[int] = field(default_factory=list, repr=False)
+    _route_shards: list[Shard] = field(default_factory=list, repr=False)
+
+    def open_shards(self) -> list[Shard]:
+        return [s for s in self.shards.values() if s.is_open]
+
+    def rebuild_routes(self) -> None:
+        """Recompute the open-shard routing table after shards opened or closed."""
+        ordered = sorted(self.open_shards(), key=lambda s: s.start_hash)
+        self._route_shards = ordered
+        self._route_starts = [s.start_hash for s in ordered]
+
+    def route(self, hash_key: int) -> Shard:
+        """The open shard whose hash key range holds ``hash_key``."""
+        pos = bisect.bisect_right(self._route_starts, hash_key) - 1
+        return self._route_shards[pos]
+
+    def children_of(self, index: int) -> list[Shard]:
+        return [
+            s for s in self.shards.values() if s.parent == index or s.adjacent_parent == index
+        ]
+
+    def to_doc(self) -> bytes:
+        return orjson.dumps(
+            {
+                "name": self.name,
+                "arn": self.arn,
+                "created": self.created_ms,
+                "mode": self.mode,
+                "status": self.status,
+                "retention": self.retention_hours,
+                "encryption": self.encryption,
+                "key_id": self.key_id,
+                "tags": self.tags,
+                "metrics": self.shard_level_metrics,
+                "max_record_kib": self.max_record_size_kib,
+                "shards": [s.to_doc() for s in self.shards.values()],
+                "consumers": [c.to_doc() for c in self.consumers.values()],
+                "policy": self.resource_policy,
+                "next_shard": self.next_shard_index,
+                "last_key": self.last_key,
+            }
+        )
+
+    @classmethod
+    def from_doc(cls, raw: bytes) -> Stream:
+        doc = orjson.loads(raw)
+        shards = [Shard.from_doc(s) for s in doc["shards"]]
+        consumers = [Consumer.from_doc(c) for c in doc.get("consumers", [])]
+        stream = cls(
+            name=doc["name"],
+            arn=doc["arn"],
+            created_ms=doc["created"],
+            mode=doc["mode"],
+            status=doc["status"],
+            retention_hours=doc["retention"],
+            encryption=doc["encryption"],
+            key_id=doc["key_id"],
+            tags=doc["tags"],
+            shard_level_metrics=doc["metrics"],
+            max_record_size_kib=doc["max_record_kib"],
+            shards={s.index: s for s in shards},
+            consumers={c.name: c for c in consumers},
+            resource_policy=doc.get("policy"),
+            next_shard_index=doc["next_shard"],
+            last_key=doc["last_key"],
+        )
+        stream.rebuild_routes()
+        return stream

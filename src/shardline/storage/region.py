@@ -1,0 +1,809 @@
+"""One Kinesis region: the stream catalog and every operation on it.
+
+The region runs on the event loop thread and owns the in-memory catalog; durable
+changes go through the storage engine, and an operation returns only after its
+change is committed. Operations raise the Kinesis errors AWS would raise, with AWS's
+messages; they take and return Python values, and ``server.handlers`` maps those to
+wire shapes.
+
+Write path (PutRecords), as numbered steps:
+
+1. Resolve the stream (it must be ACTIVE or UPDATING) and check every entry's size
+   and explicit hash key.
+2. Route each record to the open shard owning its hash key and assign it the next
+   sequence key of the stream's counter (monotonic, see ``sequence``).
+3. Count the record as *in flight* on its shard, hand all rows to the writer, and
+   wait for the commit (group commit, fsync by default).
+4. When the commit lands, move each shard's committed tip forward, clear the
+   in-flight counts, and wake anyone waiting for new records.
+
+Read path: a reader may only conclude that a *closed* shard is exhausted when no
+write to it is still in flight, checked before it reads; otherwise a record acked a
+moment later would be missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from shardline.errors import (
+    InvalidArgumentException,
+    LimitExceededException,
+    ProvisionedThroughputExceededException,
+    ResourceInUseException,
+    ResourceNotFoundException,
+    ValidationException,
+)
+from shardline.storage import resharding
+from shardline.storage.catalog import (
+    ON_DEMAND_INITIAL_SHARDS,
+    Shard,
+    Stream,
+    StreamMode,
+    parse_shard_id,
+    shard_id,
+)
+from shardline.storage.config import RegionConfig
+from shardline.storage.crypto import RecordCipher, check_key_id, load_master_key
+from shardline.storage.engine import StorageEngine
+from shardline.storage.hashing import MAX_HASH_KEY, even_ranges, hash_key
+from shardline.storage.iterators import TokenSigner
+from shardline.storage.sequence import (
+    arrival_ms,
+    key_for_time,
+    next_key,
+    now_ms,
+    parse_sequence,
+)
+from shardline.storage.throttle import ShardThrottle
+
+log = logging.getLogger(__name__)
+
+MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
+MAX_TAGS = 50
+MIN_RETENTION_HOURS = 24
+MAX_RETENTION_HOURS = 8760
+
+
+@dataclass(frozen=True)
+class PutOutcome:
+    """One entry's result: a sequence key on a shard, or an error code and message."""
+
+    shard_index: int = 0
+    key: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    key: int
+    partition_key: str
+    data: bytes
+    encrypted: bool
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    records: list[StoredRecord]
+    next_position: int | None  # None: the closed shard is exhausted
+    millis_behind: int
+    children: list[Shard]
+
+
+class Region:
+    """The catalog of one region's streams and the Kinesis operations on them."""
+
+    def __init__(self, config: RegionConfig) -> None:
+        self.config = config
+        self.engine = StorageEngine(config.database_path, config.durability)
+        self.streams: dict[str, Stream] = {}
+        self.cipher = RecordCipher(load_master_key(config.key_path))
+        self.throttle = ShardThrottle() if config.enforce_throughput else None
+        self._key_refs: dict[str, int] = {}
+        self._key_ids: dict[int, str] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tip_waiters: dict[int, asyncio.Event] = {}
+        self.signer = TokenSigner(self.engine.run_now(self._load))
+
+    # -- start-up and shutdown ---------------------------------------------------------
+
+    def _load(self, conn: sqlite3.Connection) -> bytes:
+        """Rebuild the catalog from disk; returns the token secret (creating it once)."""
+        row = conn.execute("SELECT value FROM meta WHERE key='token_secret'").fetchone()
+        if row is None:
+            secret = os.urandom(32)
+            conn.execute("INSERT INTO meta VALUES ('token_secret', ?)", (secret,))
+        else:
+            secret = row[0]
+        row = conn.execute("SELECT value FROM meta WHERE key='next_uid'").fetchone()
+        self._next_uid = int(row[0]) if row else 1
+        for ref, key_id in conn.execute("SELECT ref, key_id FROM kms_keys"):
+            self._key_refs[key_id] = ref
+            self._key_ids[ref] = key_id
+        for (doc,) in conn.execute("SELECT doc FROM streams"):
+            stream = Stream.from_doc(doc)
+            for shard in stream.shards.values():
+                (tip,) = conn.execute(
+                    "SELECT MAX(seqkey) FROM records WHERE shard_uid=?", (shard.uid,)
+                ).fetchone()
+                shard.last_key = max(tip or 0, shard.created_key)
+                stream.last_key = max(stream.last_key, shard.last_key, shard.closed_key or 0)
+                self._next_uid = max(self._next_uid, shard.uid + 1)
+            self.streams[stream.name] = stream
+        return bytes(secret)
+
+    async def start(self) -> None:
+        """Finish transitions interrupted by a restart and start background trimming."""
+        for stream in list(self.streams.values()):
+            if stream.status == "DELETING":
+                await self._purge(stream)
+            elif stream.status != "ACTIVE":
+                stream.status = "ACTIVE"
+                await self._persist(stream)
+        self._spawn(self._trim_loop())
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.engine.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @property
+    def account(self) -> str:
+        return self.config.account_id
+
+    def _new_uid(self) -> int:
+        uid = self._next_uid
+        self._next_uid += 1
+        return uid
+
+    def not_found(self, name: str) -> ResourceNotFoundException:
+        return ResourceNotFoundException(f"Stream {name} under account {self.account} not found.")
+
+    def stream_name(self, params: dict[str, Any]) -> str:
+        """The stream a request names, by StreamName or StreamARN (as AWS accepts both)."""
+        name = params.get("StreamName")
+        arn = params.get("StreamARN")
+        if arn is not None:
+            prefix = f"arn:aws:kinesis:{self.config.region}:{self.account}:stream/"
+            if not arn.startswith(prefix):
+                raise self.not_found(arn.rsplit("/", 1)[-1])
+            arn_name = arn[len(prefix) :]
+            if name is not None and name != arn_name:
+                raise InvalidArgumentException(
+                    "StreamARN and StreamName must refer to the same stream."
+                )
+            return str(arn_name)
+        if name is None:
+            raise ValidationException(
+                "Either StreamName or StreamARN should be provided."
+            )
+        return str(name)
+
+    def describe(self, name: str) -> Stream:
+        """Any stream that exists, whatever its status."""
+        stream = self.streams.get(name)
+        if stream is None:
+            raise self.not_found(name)
+        return stream
+
+    def readable(self, name: str) -> Stream:
+        """A stream that serves records: ACTIVE or UPDATING."""
+        stream = self.describe(name)
+        if stream.status in ("CREATING", "DELETING"):
+            raise self.not_found(name)
+        return stream
+
+    def _mutable(self, name: str) -> Stream:
+        """A stream that accepts a control-plane change: ACTIVE only."""
+        stream = self.describe(name)
+        if stream.status != "ACTIVE":
+            raise ResourceInUseException(
+                f"Stream {name} under account {self.account} not ACTIVE, "
+                f"instead in state {stream.status}"
+            )
+        return stream
+
+    def shard(self, stream: Stream, text: str) -> Shard:
+        index = parse_shard_id(text)
+        shard = stream.shards.get(index) if index is not None else None
+        if shard is None:
+            raise ResourceNotFoundException(
+                f"Could not find shard {text} in stream {stream.name} under account {self.account}."
+            )
+        return shard
+
+    async def _persist(self, stream: Stream) -> None:
+        doc = stream.to_doc()
+        next_uid = self._next_uid
+
+        def save(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO streams VALUES (?, ?)", (stream.name, doc))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('next_uid', ?)", (next_uid,))
+
+        await self.engine.write(save)
+
+    def _transition(self, stream: Stream, delay: float, then: Callable[[], Any]) -> None:
+        """Run ``then`` (sync or async) after the state-transition delay."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            result = then()
+            if asyncio.iscoroutine(result):
+                await result
+
+        self._spawn(later())
+
+    async def _become_active(self, stream: Stream) -> None:
+        if self.streams.get(stream.name) is stream and stream.status != "DELETING":
+            stream.status = "ACTIVE"
+            await self._persist(stream)
+
+    async def _change(self, stream: Stream) -> None:
+        """Persist a control-plane change and hold the stream UPDATING for the delay."""
+        if self.config.update_delay_s > 0:
+            stream.status = "UPDATING"
+            await self._persist(stream)
+            self._transition(stream, self.config.update_delay_s, lambda: self._become_active(stream))
+        else:
+            await self._persist(stream)
+
+    def open_shard_count(self) -> int:
+        return sum(len(s.open_shards()) for s in self.streams.values())
+
+    def _check_shard_limit(self, extra: int) -> None:
+        current = self.open_shard_count()
+        if current + extra > self.config.shard_limit:
+            raise LimitExceededException(
+                f"This request would exceed the shard limit for the account {self.account} in "
+                f"{self.config.region}. Current shard count for the account: {current}. "
+                f"Limit: {self.config.shard_limit}. Number of additional shards that would have "
+                f"resulted from this request: {extra}. Refer to the AWS Service Limits page "
+                "(https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for "
+                "current limits and how to request higher limits."
+            )
+
+    # -- stream lifecycle -------------------------------------------------------------------
+
+    async def create_stream(
+        self,
+        name: str,
+        shard_count: int | None,
+        mode: StreamMode,
+        tags: dict[str, str],
+        max_record_size_kib: int | None,
+    ) -> None:
+        if name in self.streams:
+            raise ResourceInUseException(
+                f"Stream {name} under account {self.account} already exists."
+            )
+        if mode == "PROVISIONED" and shard_count is None:
+            raise InvalidArgumentException("ShardCount is required for PROVISIONED streams.")
+        if mode == "ON_DEMAND":
+            on_demand = sum(1 for s in self.streams.values() if s.mode == "ON_DEMAND")
+            if on_demand >= self.config.on_demand_stream_limit:
+                raise LimitExceededException(
+                    f"This request would exceed the on-demand stream limit for the account "
+                    f"{self.account} in {self.config.region}. Limit: "
+                    f"{self.config.on_demand_stream_limit}."
+                )
+            shard_count = shard_count or ON_DEMAND_INITIAL_SHARDS
+        assert shard_count is not None
+        self._check_shard_limit(shard_count)
+        self._check_tag_count({}, tags)
+        created = now_ms()
+        stream = Stream(
+            name=name,
+            arn=self.config.stream_arn(name),
+            created_ms=created,
+            mode=mode,
+            tags=dict(tags),
+        )
+        if max_record_size_kib is not None:
+            stream.max_record_size_kib = max_record_size_kib
+        stream.last_key = key_for_time(created)
+        for index, (start, end) in enumerate(even_ranges(shard_count)):
+            stream.shards[index] = Shard(
+                index=index,
+                uid=self._new_uid(),
+                start_hash=start,
+                end_hash=end,
+                created_key=stream.last_key,
+                last_key=stream.last_key,
+            )
+        stream.next_shard_index = shard_count
+        stream.rebuild_routes()
+        self.streams[name] = stream
+        if self.config.create_delay_s <= 0:
+            stream.status = "ACTIVE"
+        try:
+            await self._persist(stream)
+        except Exception:
+            self.streams.pop(name, None)
+            raise
+        if stream.status == "CREATING":
+            self._transition(
+                stream, self.config.create_delay_s, lambda: self._become_active(stream)
+            )
+
+    async def delete_stream(self, name: str, enforce_consumer_deletion: bool) -> None:
+        stream = self.describe(name)
+        if stream.status == "DELETING":
+            return
+        if stream.consumers and not enforce_consumer_deletion:
+            raise ResourceInUseException(
+                f"Stream {name} under account {self.account} has registered consumers. "
+                "Set EnforceConsumerDeletion to true to delete the stream and its consumers."
+            )
+        stream.status = "DELETING"
+        await self._persist(stream)
+        if self.config.delete_delay_s <= 0:
+            await self._purge(stream)
+        else:
+            self._transition(stream, self.config.delete_delay_s, lambda: self._purge(stream))
+
+    async def _purge(self, stream: Stream) -> None:
+        uids = [s.uid for s in stream.shards.values()]
+
+        def purge(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM streams WHERE name=?", (stream.name,))
+            conn.executemany("DELETE FROM records WHERE shard_uid=?", [(u,) for u in uids])
+
+        await self.engine.write(purge)
+        if self.streams.get(stream.name) is stream:
+            del self.streams[stream.name]
+        for shard in stream.shards.values():
+            self._wake(shard)
+
+    # -- retention ----------------------------------------------------------------------------
+
+    async def set_retention(self, name: str, hours: int, increase: bool) -> None:
+        stream = self._mutable(name)
+        current = stream.retention_hours
+        if increase:
+            if hours > MAX_RETENTION_HOURS:
+                raise InvalidArgumentException(
+                    f"Maximum allowed retention period is {MAX_RETENTION_HOURS} hours. "
+                    f"Requested retention period ({hours} hours) is too long."
+                )
+            if hours < current:
+                raise InvalidArgumentException(
+                    f"Requested retention period ({hours} hours) for stream {name} can not be "
+                    f"shorter than existing retention period ({current} hours). "
+                    "Use DecreaseRetentionPeriod API."
+                )
+        else:
+            if hours < MIN_RETENTION_HOURS:
+                raise InvalidArgumentException(
+                    f"Minimum allowed retention period is {MIN_RETENTION_HOURS} hours. "
+                    f"Requested retention period ({hours} hours) is too short."
+                )
+            if hours > current:
+                raise InvalidArgumentException(
+                    f"Requested retention period ({hours} hours) for stream {name} can not be "
+                    f"longer than existing retention period ({current} hours). "
+                    "Use IncreaseRetentionPeriod API."
+                )
+        if hours == current:
+            return
+        stream.retention_hours = hours
+        await self._change(stream)
+        if not increase:
+            await self.trim(stream)
+
+    def trim_horizon_ms(self, stream: Stream) -> int:
+        hour_ms = self.config.retention_hour_s * 1000
+        return now_ms() - int(stream.retention_hours * hour_ms)
+
+    async def trim(self, stream: Stream) -> None:
+        """Delete records older than the retention period; forget long-closed shards."""
+        cutoff_ms = self.trim_horizon_ms(stream)
+        cutoff = key_for_time(cutoff_ms)
+        uids = [s.uid for s in stream.shards.values()]
+
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "DELETE FROM records WHERE shard_uid=? AND seqkey<?", [(u, cutoff) for u in uids]
+            )
+
+        await self.engine.write(delete)
+        expired = [
+            s
+            for s in stream.shards.values()
+            if s.closed_key is not None and arrival_ms(s.closed_key) < cutoff_ms and s.inflight == 0
+        ]
+        if expired and self.streams.get(stream.name) is stream:
+            for shard in expired:
+                del stream.shards[shard.index]
+            await self._persist(stream)
+
+    async def _trim_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.trim_interval_s)
+            for stream in list(self.streams.values()):
+                if stream.status in ("ACTIVE", "UPDATING"):
+                    try:
+                        await self.trim(stream)
+                    except Exception:
+                        log.exception("trimming %s failed", stream.name)
+
+    # -- control plane changes ------------------------------------------------------------
+
+    async def split_shard(self, name: str, shard_text: str, new_start: int) -> None:
+        stream = self._mutable(name)
+        shard = self.shard(stream, shard_text)
+        if not shard.is_open:
+            raise ResourceInUseException(
+                f"Shard {shard.shard_id} in stream {name} under account {self.account} has "
+                "already been merged or split, and thus is not eligible for merging or splitting."
+            )
+        if not shard.start_hash < new_start <= shard.end_hash:
+            raise InvalidArgumentException(
+                f"NewStartingHashKey {new_start} used in SplitShard() on shard {shard.shard_id} "
+                f"in stream {name} under account {self.account} is not both greater than one "
+                f"plus the shard's StartingHashKey {shard.start_hash} and less than the shard's "
+                f"EndingHashKey {shard.end_hash}."
+            )
+        self._check_shard_limit(1)
+        resharding.split(stream, shard, new_start, self._new_uid)
+        await self._change(stream)
+
+    async def merge_shards(self, name: str, shard_text: str, adjacent_text: str) -> None:
+        stream = self._mutable(name)
+        shard = self.shard(stream, shard_text)
+        adjacent = self.shard(stream, adjacent_text)
+        for candidate in (shard, adjacent):
+            if not candidate.is_open:
+                raise ResourceInUseException(
+                    f"Shard {candidate.shard_id} in stream {name} under account {self.account} "
+                    "has already been merged or split, and thus is not eligible for merging or "
+                    "splitting."
+                )
+        if not (
+            shard.end_hash + 1 == adjacent.start_hash or adjacent.end_hash + 1 == shard.start_hash
+        ):
+            raise InvalidArgumentException(
+                f"Shards {shard.shard_id} and {adjacent.shard_id} in stream {name} under "
+                f"account {self.account} are not an adjacent pair of shards eligible for merging"
+            )
+        resharding.merge(stream, shard, adjacent, self._new_uid)
+        await self._change(stream)
+
+    async def update_shard_count(self, name: str, target: int) -> int:
+        stream = self._mutable(name)
+        if stream.mode == "ON_DEMAND":
+            raise ValidationException(
+                "UpdateShardCount is not supported for streams in ON_DEMAND mode."
+            )
+        current = len(stream.open_shards())
+        if target > current * 2:
+            raise InvalidArgumentException(
+                f"UpdateShardCount cannot scale up over double your current open shard count. "
+                f"Current open shard count: {current} Target shard count: {target}"
+            )
+        if target * 2 < current:
+            raise InvalidArgumentException(
+                f"UpdateShardCount cannot scale down below half your current open shard count. "
+                f"Current open shard count: {current} Target shard count: {target}"
+            )
+        self._check_shard_limit(target - current)
+        if target != current or any(
+            (s.start_hash, s.end_hash) not in even_ranges(current) for s in stream.open_shards()
+        ):
+            resharding.scale_uniformly(stream, target, self._new_uid)
+            await self._change(stream)
+        return current
+
+    async def update_stream_mode(self, name: str, mode: StreamMode) -> None:
+        stream = self._mutable(name)
+        if stream.mode == mode:
+            raise ResourceInUseException(
+                f"Stream {name} under account {self.account} is already in {mode} mode."
+            )
+        stream.mode = mode
+        await self._change(stream)
+
+    async def update_max_record_size(self, name: str, kib: int) -> None:
+        stream = self._mutable(name)
+        stream.max_record_size_kib = kib
+        await self._change(stream)
+
+    async def set_encryption(self, name: str, encryption: str, key_id: str) -> None:
+        stream = self._mutable(name)
+        if encryption == "KMS":
+            check_key_id(key_id)
+            await self._key_ref(key_id)
+            stream.encryption, stream.key_id = "KMS", key_id
+        else:
+            if stream.encryption == "NONE":
+                return
+            stream.encryption, stream.key_id = "NONE", None
+        await self._change(stream)
+
+    async def _key_ref(self, key_id: str) -> int:
+        ref = self._key_refs.get(key_id)
+        if ref is None:
+            ref = max(self._key_ids, default=0) + 1
+
+            def save(conn: sqlite3.Connection) -> None:
+                conn.execute("INSERT INTO kms_keys VALUES (?, ?)", (ref, key_id))
+
+            await self.engine.write(save)
+            self._key_refs[key_id] = ref
+            self._key_ids[ref] = key_id
+        return ref
+
+    async def set_monitoring(self, name: str, metrics: Iterable[str], enable: bool) -> list[str]:
+        """Returns the metrics enabled before the change."""
+        stream = self._mutable(name)
+        before = list(stream.shard_level_metrics)
+        all_metrics = [
+            "IncomingBytes",
+            "IncomingRecords",
+            "OutgoingBytes",
+            "OutgoingRecords",
+            "WriteProvisionedThroughputExceeded",
+            "ReadProvisionedThroughputExceeded",
+            "IteratorAgeMilliseconds",
+        ]
+        chosen = set(all_metrics if "ALL" in metrics else metrics)
+        current = set(before)
+        current = current | chosen if enable else current - chosen
+        stream.shard_level_metrics = [m for m in all_metrics if m in current]
+        await self._persist(stream)
+        return before
+
+    async def set_resource_policy(self, stream: Stream, policy: str | None) -> None:
+        stream.resource_policy = policy
+        await self._persist(stream)
+
+    # -- tags ------------------------------------------------------------------------------
+
+    def _check_tag_count(self, existing: dict[str, str], added: dict[str, str]) -> None:
+        total = len(set(existing) | set(added))
+        if total > MAX_TAGS:
+            raise InvalidArgumentException(
+                f"Failed to add tags to stream because a given stream cannot have more than "
+                f"{MAX_TAGS} tags associated with it."
+            )
+
+    async def add_tags(self, name: str, tags: dict[str, str]) -> None:
+        stream = self.describe(name)
+        if stream.status == "DELETING":
+            raise self.not_found(name)
+        self._check_tag_count(stream.tags, tags)
+        stream.tags.update(tags)
+        await self._persist(stream)
+
+    async def remove_tags(self, name: str, keys: Iterable[str]) -> None:
+        stream = self.describe(name)
+        if stream.status == "DELETING":
+            raise self.not_found(name)
+        for key in keys:
+            stream.tags.pop(key, None)
+        await self._persist(stream)
+
+    # -- records -----------------------------------------------------------------------------
+
+    async def put_records(
+        self,
+        name: str,
+        entries: list[tuple[bytes, str, str | None]],
+    ) -> tuple[list[PutOutcome], Stream]:
+        """Store ``(data, partition_key, explicit_hash_key)`` entries; see the module doc."""
+        stream = self.readable(name)
+        limit = stream.max_record_size_kib * 1024
+        total = 0
+        hashes: list[int] = []
+        for data, partition_key, explicit in entries:
+            size = len(data) + len(partition_key.encode("utf-8"))
+            if size > limit:
+                raise ValidationException(
+                    f"1 validation error detected: Value at 'record.data' failed to satisfy "
+                    f"constraint: Member must have length less than or equal to {limit}"
+                )
+            total += size
+            if explicit is not None:
+                value = int(explicit)
+                if value > MAX_HASH_KEY:
+                    raise InvalidArgumentException(
+                        "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: "
+                        f"[0, 2^128-1]. Specified value was {explicit}"
+                    )
+                hashes.append(value)
+            else:
+                hashes.append(hash_key(partition_key))
+        if total > MAX_PUT_RECORDS_BYTES:
+            raise InvalidArgumentException(
+                f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit"
+            )
+        key_ref = 0
+        if stream.encryption == "KMS" and stream.key_id is not None:
+            key_ref = self._key_refs[stream.key_id]
+        outcomes: list[PutOutcome] = []
+        rows: list[tuple[int, int, str, bytes, int]] = []
+        touched: list[tuple[Shard, int]] = []
+        clock = now_ms()
+        last = stream.last_key
+        throttle = self.throttle
+        for (data, partition_key, _), hashed in zip(entries, hashes, strict=True):
+            shard = stream.route(hashed)
+            if throttle is not None and not throttle.admit_write(
+                shard.uid, len(data) + len(partition_key)
+            ):
+                outcomes.append(
+                    PutOutcome(
+                        error_code="ProvisionedThroughputExceededException",
+                        error_message=(
+                            f"Rate exceeded for shard {shard.shard_id} in stream {name} under "
+                            f"account {self.account}."
+                        ),
+                    )
+                )
+                continue
+            last = next_key(last, clock)
+            stored = self.cipher.seal(stream.key_id or "", data) if key_ref else data
+            rows.append((shard.uid, last, partition_key, stored, key_ref))
+            touched.append((shard, last))
+            outcomes.append(PutOutcome(shard.index, last))
+        stream.last_key = last
+        if rows:
+            await self._commit_records(rows, touched)
+        return outcomes, stream
+
+    async def _commit_records(
+        self, rows: list[tuple[int, int, str, bytes, int]], touched: list[tuple[Shard, int]]
+    ) -> None:
+        for shard, _ in touched:
+            shard.inflight += 1
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?)", rows)
+
+        future = asyncio.ensure_future(self.engine.write(insert))
+
+        def settle(done: asyncio.Future[None]) -> None:
+            ok = not done.cancelled() and done.exception() is None
+            for shard, key in touched:
+                shard.inflight -= 1
+                if ok and key > shard.last_key:
+                    shard.last_key = key
+            for shard in {s.uid: s for s, _ in touched}.values():
+                self._wake(shard)
+
+        # The bookkeeping runs when the commit lands, even if the request is cancelled.
+        future.add_done_callback(settle)
+        await asyncio.shield(future)
+
+    def _wake(self, shard: Shard) -> None:
+        event = self._tip_waiters.pop(shard.uid, None)
+        if event is not None:
+            event.set()
+
+    def tip_changed(self, shard: Shard) -> asyncio.Event:
+        """An event set the next time ``shard`` gets committed records or closes out."""
+        event = self._tip_waiters.get(shard.uid)
+        if event is None:
+            event = self._tip_waiters[shard.uid] = asyncio.Event()
+        return event
+
+    def iterator_position(
+        self,
+        stream: Stream,
+        shard: Shard,
+        kind: str,
+        sequence: str | None,
+        timestamp_s: float | None,
+    ) -> int:
+        """The first sequence key an iterator of ``kind`` reads; AWS's argument checks."""
+        if kind in ("TRIM_HORIZON", "LATEST"):
+            if sequence is not None:
+                raise InvalidArgumentException(
+                    "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and "
+                    "StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no "
+                    f"StartingSequenceNumber. Request specified {kind} and also a "
+                    "StartingSequenceNumber."
+                )
+            return 0 if kind == "TRIM_HORIZON" else shard.last_key + 1
+        if kind == "AT_TIMESTAMP":
+            if timestamp_s is None:
+                raise InvalidArgumentException(
+                    "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. "
+                    "Current request has no timestamp parameter."
+                )
+            at_ms, current = int(timestamp_s * 1000), now_ms()
+            if at_ms > current:
+                raise InvalidArgumentException(
+                    "The timestampInMillis parameter cannot be greater than the "
+                    f"currentTimestampInMillis. timestampInMillis: {at_ms}, "
+                    f"currentTimestampInMillis: {current}"
+                )
+            return key_for_time(at_ms)
+        if sequence is None:
+            raise InvalidArgumentException(
+                "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and "
+                "StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no "
+                f"StartingSequenceNumber. Request specified {kind} and no StartingSequenceNumber."
+            )
+        parsed = parse_sequence(sequence)
+        if parsed is None:
+            raise InvalidArgumentException(
+                f"StartingSequenceNumber {sequence} used in GetShardIterator on shard "
+                f"{shard.shard_id} in stream {stream.name} under account {self.account} is invalid."
+            )
+        key, index = parsed
+        if index != shard.index:
+            raise InvalidArgumentException(
+                f"Invalid StartingSequenceNumber. It encodes {shard_id(index)}, while it was used "
+                f"in a call to a shard with {shard.shard_id}"
+            )
+        if key < shard.created_key or (shard.closed_key is not None and key > shard.closed_key):
+            raise InvalidArgumentException(
+                f"StartingSequenceNumber {sequence} used in GetShardIterator on shard "
+                f"{shard.shard_id} in stream {stream.name} under account {self.account} is "
+                "invalid because it did not come from this stream."
+            )
+        return key if kind == "AT_SEQUENCE_NUMBER" else key + 1
+
+    async def read(self, stream: Stream, shard: Shard, position: int, limit: int) -> ReadResult:
+        """Up to ``limit`` records (and 10 MiB) of ``shard`` from sequence key ``position``."""
+        if self.throttle is not None and not self.throttle.admit_read(shard.uid):
+            raise ProvisionedThroughputExceededException(
+                f"Rate exceeded for shard {shard.shard_id} in stream {stream.name} under "
+                f"account {self.account}."
+            )
+        # Decided before reading: a closed shard with nothing in flight can gain no records.
+        settled = shard.closed_key is not None and shard.inflight == 0
+        uid = shard.uid
+
+        def fetch(conn: sqlite3.Connection) -> tuple[list[tuple[int, str, bytes, int]], bool]:
+            rows: list[tuple[int, str, bytes, int]] = []
+            size = 0
+            cursor = conn.execute(
+                "SELECT seqkey, partition_key, data, key_ref FROM records "
+                "WHERE shard_uid=? AND seqkey>=? ORDER BY seqkey LIMIT ?",
+                (uid, position, limit + 1),
+            )
+            for row in cursor:
+                if len(rows) == limit:
+                    return rows, True
+                size += len(row[2]) + len(row[1])
+                if rows and size > MAX_GET_RECORDS_BYTES:
+                    return rows, True
+                rows.append(row)
+            return rows, False
+
+        rows, more = await self.engine.read(fetch)
+        records = []
+        returned_bytes = 0
+        for key, partition_key, data, key_ref in rows:
+            if key_ref:
+                data = self.cipher.open(self._key_ids[key_ref], data, shard.shard_id)
+            returned_bytes += len(data)
+            records.append(StoredRecord(key, partition_key, data, bool(key_ref)))
+        if self.throttle is not None:
+            self.throttle.charge_read(uid, returned_bytes)
+        next_position = rows[-1][0] + 1 if rows else position
+        if more:
+            behind = max(0, now_ms() - arrival_ms(rows[-1][0]))
+        else:
+            behind = 0
+        if not rows and settled:
+            return ReadResult(records, None, behind, stream.children_of(shard.index))
+        return ReadResult(records, next_position, behind, [])
+

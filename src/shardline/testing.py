@@ -1,0 +1,136 @@
+"""A kit for testing against real Shardline processes.
+
+``RegionProcess`` starts ``shardline serve`` on 127.0.0.1 port 0 in its own process,
+waits for the ready line that reports the bound URL, and can SIGKILL and restart it
+on the same data directory (and the same port, so clients keep their endpoint).
+
+Resource handling: use it as a context manager, or call ``stop()``; a process that
+does not exit on SIGTERM within the timeout is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from shardline.errors import ShardlineError
+
+_READY = re.compile(r"serving Kinesis API at (http://\S+)")
+
+
+class ProcessStartError(ShardlineError):
+    """A child process exited or stayed silent instead of reporting ready."""
+
+
+class RegionProcess:
+    """One ``shardline serve`` child process on a data directory.
+
+    Example::
+
+        with RegionProcess(tmp_path / "region-a", "--create-delay-ms", "0") as region:
+            kinesis = boto3.client("kinesis", endpoint_url=region.url, ...)
+    """
+
+    def __init__(self, data_dir: Path, *extra_args: str, start_timeout: float = 30.0) -> None:
+        self.data_dir = data_dir
+        self.extra_args = list(extra_args)
+        self.start_timeout = start_timeout
+        self.url = ""
+        self.port = 0
+        self.output: list[str] = []
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> RegionProcess:
+        args = [
+            sys.executable, "-m", "shardline", "serve",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--data-dir", str(self.data_dir), *self.extra_args,
+        ]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self._proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        ready = threading.Event()
+        proc = self._proc
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                self.output.append(line)
+                match = _READY.search(line)
+                if match and not ready.is_set():
+                    self.url = match.group(1)
+                    self.port = int(self.url.rsplit(":", 1)[1])
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + self.start_timeout
+        while not ready.wait(0.05):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise ProcessStartError("shardline serve did not start:\n" + "".join(self.output))
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to flush or clean up."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait()
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM and wait (graceful); SIGKILL if it does not exit in time."""
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self._proc.returncode
+
+    def restart(self) -> RegionProcess:
+        """Start again on the same data directory and port."""
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> RegionProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def kinesis_client(url: str, **config: Any) -> Any:
+    """A boto3 Kinesis client for ``url`` with dummy credentials and no retries."""
+    import boto3
+    from botocore.config import Config
+
+    options: dict[str, Any] = {"retries": {"max_attempts": 1, "mode": "standard"}}
+    options.update(config)
+    return boto3.client(
+        "kinesis",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(**options),
+    )
