@@ -328,9 +328,9 @@ def prepare(name: str, base_tmp: Path, peers_dir: Path = DEFAULT_PEERS_DIR,
     if name == "kinesalite":
         pkg = ensure_npm_package("kinesalite", peers_dir, log)
         return Target(name, ["node", "-r", str(force_loopback_js()), str(pkg / "cli.js"),
-                             "--port", str(port)],
+                             "--port", str(port), "--shardLimit", "1000"],
                       port, workdir, version=_npm_version(pkg),
-                      notes=["in-memory store (kinesalite default, no --path)"])
+                      notes=["in-memory store (kinesalite default, no --path), --shardLimit 1000"])
     if name == "kinesis-local":
         pkg = ensure_npm_package("kinesis-local", peers_dir, log)
         tls_port = free_port()
@@ -340,6 +340,7 @@ def prepare(name: str, base_tmp: Path, peers_dir: Path = DEFAULT_PEERS_DIR,
             "KINESIS_MOCK_PLAIN_PORT": str(port),
             "KINESIS_MOCK_TLS_PORT": str(tls_port),
             "SHOULD_PERSIST_DATA": "false",
+            "SHARD_LIMIT": "1000",
             "LOG_LEVEL": "WARN",
         }
         return Target(name, ["node", "-r", str(force_loopback_js()), str(pkg / "main.js")],

@@ -17,4 +17,4 @@ from shardline.errors import KinesisError, ShardlineError
 
 __version__ = "0.1.0"
 
-__all__ = sorted(["KinesisError", "ShardlineError", "__version__"])
+__all__ = ["KinesisError", "ShardlineError", "__version__"]

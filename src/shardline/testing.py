@@ -50,9 +50,17 @@ class RegionProcess:
 
     def start(self) -> RegionProcess:
         args = [
-            sys.executable, "-m", "shardline", "serve",
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--data-dir", str(self.data_dir), *self.extra_args,
+            sys.executable,
+            "-m",
+            "shardline",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra_args,
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._proc = subprocess.Popen(
@@ -134,3 +142,32 @@ def kinesis_client(url: str, **config: Any) -> Any:
         aws_secret_access_key="test",
         config=Config(**options),
     )
+
+
+def wait_active(kinesis: Any, name: str, timeout: float = 10.0) -> None:
+    """Poll DescribeStreamSummary until ``name`` is ACTIVE (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+        if summary["StreamStatus"] == "ACTIVE":
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stream {name} stuck in {summary['StreamStatus']}")
+        time.sleep(0.05)
+
+
+def read_shard(
+    kinesis: Any, name: str, shard_id: str, iterator_type: str = "TRIM_HORIZON", **position: Any
+) -> list[dict[str, Any]]:
+    """Every record now in a shard, following NextShardIterator until caught up or ended."""
+    iterator = kinesis.get_shard_iterator(
+        StreamName=name, ShardId=shard_id, ShardIteratorType=iterator_type, **position
+    )["ShardIterator"]
+    records: list[dict[str, Any]] = []
+    for _ in range(100_000):
+        out = kinesis.get_records(ShardIterator=iterator)
+        records.extend(out["Records"])
+        iterator = out.get("NextShardIterator")
+        if iterator is None or (not out["Records"] and out["MillisBehindLatest"] == 0):
+            return records
+    raise TimeoutError(f"shard {shard_id} of {name} never caught up")

@@ -18,7 +18,10 @@ READY_PREFIX = "shardline: serving Kinesis API at "
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--port", default=4567, show_default=True, type=int,
+    "--port",
+    default=4567,
+    show_default=True,
+    type=int,
     help="Port to listen on; 0 picks a free port (the ready line prints it).",
 )
 @click.option(
@@ -29,9 +32,7 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     help="Directory holding the streams database and the master key.",
 )
 @click.option("--region", default="us-east-1", show_default=True, help="Region name in ARNs.")
-@click.option(
-    "--account-id", default="000000000000", show_default=True, help="Account id in ARNs."
-)
+@click.option("--account-id", default="000000000000", show_default=True, help="Account id in ARNs.")
 @click.option(
     "--durability",
     type=click.Choice(["fsync", "process"]),
@@ -41,41 +42,65 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     "process: it survives a crash of this process only (faster on slow disks).",
 )
 @click.option(
-    "--shard-limit", default=20000, show_default=True, type=int,
+    "--shard-limit",
+    default=20000,
+    show_default=True,
+    type=int,
     help="Open shards allowed in the account (AWS's default quota in large regions).",
 )
 @click.option(
-    "--create-delay-ms", default=500, show_default=True, type=int,
+    "--create-delay-ms",
+    default=500,
+    show_default=True,
+    type=int,
     help="How long a new stream stays CREATING.",
 )
 @click.option(
-    "--delete-delay-ms", default=500, show_default=True, type=int,
+    "--delete-delay-ms",
+    default=500,
+    show_default=True,
+    type=int,
     help="How long a deleted stream stays DELETING.",
 )
 @click.option(
-    "--update-delay-ms", default=500, show_default=True, type=int,
+    "--update-delay-ms",
+    default=500,
+    show_default=True,
+    type=int,
     help="How long a stream stays UPDATING after a reshard or configuration change.",
 )
 @click.option(
-    "--enforce-throughput/--no-enforce-throughput", default=False, show_default=True,
+    "--enforce-throughput/--no-enforce-throughput",
+    default=False,
+    show_default=True,
     help="Throttle each shard at Kinesis's limits (1,000 rec/s and 1 MiB/s in; 5 reads/s and "
     "2 MiB/s out) with ProvisionedThroughputExceededException.",
 )
 @click.option(
-    "--retention-hour-seconds", default=3600.0, show_default=True, type=float,
+    "--retention-hour-seconds",
+    default=3600.0,
+    show_default=True,
+    type=float,
     help="Length of one retention hour; shrink it in tests to watch trimming happen.",
 )
 @click.option(
-    "--trim-interval-seconds", default=60.0, show_default=True, type=float,
+    "--trim-interval-seconds",
+    default=60.0,
+    show_default=True,
+    type=float,
     help="How often records past the retention period are deleted.",
 )
 @click.option(
-    "--master-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--master-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help="32-byte key that protects encrypted streams (default: DATA_DIR/master.key, "
     "created on first start).",
 )
 @click.option(
-    "--log-level", default="WARNING", show_default=True,
+    "--log-level",
+    default="WARNING",
+    show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
 )
 def serve(

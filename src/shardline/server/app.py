@@ -81,7 +81,9 @@ class KinesisApp:
             },
         )
 
-    def _error(self, codec: protocol.Protocol, error: KinesisError, request_id: str) -> web.Response:
+    def _error(
+        self, codec: protocol.Protocol, error: KinesisError, request_id: str
+    ) -> web.Response:
         response = self._response(codec, error.http_status, _error_body(error), request_id)
         response.headers["x-amzn-ErrorType"] = error.code
         return response
@@ -95,7 +97,9 @@ class KinesisApp:
                     "AccessDeniedException",
                     "Unable to determine service/operation name to be authorized",
                 )
-            return _xml_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+            return _xml_error(
+                403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+            )
         target = request.headers.get("X-Amz-Target", "")
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
         known = operation in self.operations
@@ -110,9 +114,7 @@ class KinesisApp:
                     "AccessDeniedException",
                     "Unable to determine service/operation name to be authorized",
                 )
-            error: KinesisError = (
-                SerializationException() if known else UnknownOperationException()
-            )
+            error: KinesisError = SerializationException() if known else UnknownOperationException()
             return self._error("cbor", error, request_id)
         try:
             handler = self.handlers.get(operation) if known else None

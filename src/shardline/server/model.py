@@ -103,8 +103,9 @@ def _serialization_error(shape: Shape, value: Any) -> SerializationException:
         if kind == "structure":
             raise AssertionError("structures are handled by their converter")
         if kind in ("list", "map"):
-            return SerializationException("Expected list or null" if kind == "list" else
-                                          "Expected map or null")
+            return SerializationException(
+                "Expected list or null" if kind == "list" else "Expected map or null"
+            )
         return SerializationException("Start of structure or map found where not expected.")
     if isinstance(value, list):
         if kind == "map":
@@ -152,12 +153,16 @@ def _string_converter(shape: Shape) -> Converter:
             raise _serialization_error(shape, value)
         if regex is not None and regex.fullmatch(value) is None:
             errors.append(
-                _violation(value, path, f"Member must satisfy regular expression pattern: {pattern}")
+                _violation(
+                    value, path, f"Member must satisfy regular expression pattern: {pattern}"
+                )
             )
         length(value, len(value), path, errors)
         if enum is not None and value not in enum:
             allowed = ", ".join(enum)
-            errors.append(_violation(value, path, f"Member must satisfy enum value set: [{allowed}]"))
+            errors.append(
+                _violation(value, path, f"Member must satisfy enum value set: [{allowed}]")
+            )
         return value
 
     return convert
@@ -256,7 +261,7 @@ def _list_converter(shape: Shape, protocol: Protocol) -> Converter:
         if not isinstance(value, list):
             raise _serialization_error(shape, value)
         length(value, len(value), path, errors)
-        out = []
+        out: list[Any] = []
         for index, item in enumerate(value, 1):
             item_path = f"{path}.{index}.member"
             if item is None:
@@ -299,10 +304,18 @@ _ALSO_REQUIRED = {
 }
 
 
-def _structure_converter(shape: Shape, protocol: Protocol) -> Converter:
+def _structure_converter(
+    shape: Shape, protocol: Protocol, overrides: dict[str, Converter] | None = None
+) -> Converter:
     required = set(shape.required_members) | _ALSO_REQUIRED.get(shape.name, set())
+    overrides = overrides or {}
     members = [
-        (name, _lower_camel(name), compile_shape(member, protocol), name in required)
+        (
+            name,
+            _lower_camel(name),
+            overrides.get(name) or compile_shape(member, protocol),
+            name in required,
+        )
         for name, member in shape.members.items()
     ]
 
@@ -345,10 +358,58 @@ def compile_shape(shape: Shape, protocol: Protocol) -> Converter:
     raise TypeError(f"unsupported shape type {kind}")
 
 
+def _fast_put_entries(generic: Converter, shape: Shape) -> Converter:
+    """PutRecords' record list, checked in one tight loop for the common well-formed case.
+
+    Why: a 500-record request would otherwise cost ~2,000 converter calls. Anything
+    unusual (an explicit hash key, a wrong type, a violated limit, bad base64) falls
+    back to the model-driven converter, which produces AWS's exact errors.
+    """
+    entry = shape.member
+    data_max = entry.members["Data"].metadata.get("max", 1 << 62)
+    key_shape = entry.members["PartitionKey"]
+    key_min = key_shape.metadata.get("min", 0)
+    key_max = key_shape.metadata.get("max", 1 << 62)
+    list_min = shape.metadata.get("min", 0)
+    list_max = shape.metadata.get("max", 1 << 62)
+    decode = binascii.a2b_base64
+
+    def convert(value: Any, path: str, errors: Errors) -> Any:
+        if type(value) is list and list_min <= len(value) <= list_max:
+            out: list[dict[str, Any]] = []
+            try:
+                for item in value:
+                    if type(item) is not dict or len(item) != 2:
+                        break
+                    key = item.get("PartitionKey")
+                    text = item.get("Data")
+                    if type(key) is not str or type(text) is not str:
+                        break
+                    if not key_min <= len(key) <= key_max or len(text) % 4:
+                        break
+                    data = decode(text, strict_mode=True)
+                    if len(data) > data_max:
+                        break
+                    out.append({"Data": data, "PartitionKey": key})
+                else:
+                    return out
+            except (binascii.Error, ValueError):
+                pass
+        return generic(value, path, errors)
+
+    return convert
+
+
 @functools.cache
 def _input_converter(operation_name: str, protocol: Protocol) -> Converter | None:
     shape = operation(operation_name).input_shape
-    return compile_shape(shape, protocol) if shape is not None else None
+    if shape is None:
+        return None
+    if operation_name == "PutRecords" and protocol == "json":
+        records = shape.members["Records"]
+        fast = _fast_put_entries(compile_shape(records, protocol), records)
+        return _structure_converter(shape, protocol, {"Records": fast})
+    return compile_shape(shape, protocol)
 
 
 def parse_input(operation_name: str, body: Any, protocol: Protocol) -> dict[str, Any]:

@@ -41,6 +41,41 @@ class Timestamp(float):
         return cls(epoch_ms / 1000)
 
 
+class RecordList:
+    """GetRecords' records, kept as tuples until a codec encodes them.
+
+    Each item is ``(sequence_number, arrival_ms, data, partition_key, encrypted)``.
+    Why not dicts of ``bytes`` and ``Timestamp``: the JSON codec would then call back
+    into Python twice per record; converting the whole list at once lets orjson
+    serialize plain strings and floats at C speed (GetRecords returns up to 10,000).
+    """
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[tuple[str, int, bytes, str, bool]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def as_dicts(self, binary: bool) -> list[dict[str, Any]]:
+        b64 = base64.b64encode
+        out = []
+        for sequence, arrival, data, partition_key, encrypted in self.items:
+            record: dict[str, Any] = {
+                "SequenceNumber": sequence,
+                "ApproximateArrivalTimestamp": Timestamp(arrival / 1000)
+                if binary
+                else arrival / 1000,
+                "Data": data if binary else b64(data).decode("ascii"),
+                "PartitionKey": partition_key,
+            }
+            if encrypted:
+                record["EncryptionType"] = "KMS"
+            out.append(record)
+        return out
+
+
 def protocol_for(content_type: str | None) -> Protocol | None:
     if not content_type:
         return None
@@ -51,8 +86,9 @@ def content_type(protocol: Protocol) -> str:
     return CBOR_TYPE if protocol == "cbor" else JSON_TYPE
 
 
-def _cbor_tag_hook(decoder: Any, tag: cbor2.CBORTag) -> Any:
-    return tag
+def _keep_epoch_tag(value: Any, immutable: bool) -> cbor2.CBORTag:
+    """Keep tag 1 raw: the SDK puts milliseconds in it, which cbor2 would read as seconds."""
+    return cbor2.CBORTag(1, value)
 
 
 def decode(protocol: Protocol, body: bytes) -> Any:
@@ -62,7 +98,7 @@ def decode(protocol: Protocol, body: bytes) -> Any:
     try:
         if protocol == "json":
             return orjson.loads(body)
-        return _from_cbor(cbor2.loads(body, tag_hook=_cbor_tag_hook))
+        return _from_cbor(cbor2.loads(body, semantic_decoders={1: _keep_epoch_tag}))
     except (orjson.JSONDecodeError, cbor2.CBORDecodeError, ValueError) as exc:
         raise SerializationException(f"Could not parse request body: {exc}") from None
 
@@ -81,6 +117,8 @@ def _from_cbor(value: Any) -> Any:
 
 
 def _json_default(value: Any) -> Any:
+    if isinstance(value, RecordList):
+        return value.as_dicts(binary=False)
     if isinstance(value, Timestamp):
         return float(value)
     if isinstance(value, bytes | bytearray | memoryview):
@@ -89,6 +127,8 @@ def _json_default(value: Any) -> Any:
 
 
 def _to_cbor(value: Any) -> Any:
+    if isinstance(value, RecordList):
+        return _to_cbor(value.as_dicts(binary=True))
     if isinstance(value, Timestamp):
         return cbor2.CBORTag(1, round(value * 1000))
     if isinstance(value, dict):

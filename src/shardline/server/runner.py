@@ -8,6 +8,7 @@ writer commit what it holds, and closes the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Callable
 
@@ -33,10 +34,8 @@ async def serve(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     region = Region(config)
     try:
         await region.start()
@@ -44,8 +43,9 @@ async def serve(
         await runner.setup()
         site = web.TCPSite(runner, host, port, backlog=1024)
         await site.start()
-        server = site._server
-        bound = server.sockets[0].getsockname()[1] if server and server.sockets else port
+        bound = port
+        for address in runner.addresses:
+            bound = address[1]
         url = f"http://{host}:{bound}"
         if on_ready is not None:
             on_ready(url)

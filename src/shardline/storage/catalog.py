@@ -1,9 +1,9 @@
 """Streams and shards as the region keeps them in memory and on disk.
 
 A stream is persisted as one document (``streams.doc``) written through the storage
-engine whenever its metadata changes; records live in the ``records`` table under
+engine whenever its metadata changes; records live in the ``chunks`` table under
 their shard's ``uid``. Runtime-only facts (a shard's last committed key, writes in
-flight) are rebuilt from the records table at start-up.
+flight) are rebuilt from the chunks table at start-up.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import orjson
 
+from shardline.storage.hashing import hash_key_bytes
 from shardline.storage.sequence import arrival_ms, format_sequence
 
 StreamStatus = Literal["CREATING", "DELETING", "ACTIVE", "UPDATING"]
@@ -145,7 +146,7 @@ class Stream:
     next_shard_index: int = 0
     last_key: int = 0
     # runtime only: routing table of open shards ordered by starting hash key
-    _route_starts: list[int] = field(default_factory=list, repr=False)
+    _route_starts: list[bytes] = field(default_factory=list, repr=False)
     _route_shards: list[Shard] = field(default_factory=list, repr=False)
 
     def open_shards(self) -> list[Shard]:
@@ -155,17 +156,15 @@ class Stream:
         """Recompute the open-shard routing table after shards opened or closed."""
         ordered = sorted(self.open_shards(), key=lambda s: s.start_hash)
         self._route_shards = ordered
-        self._route_starts = [s.start_hash for s in ordered]
+        self._route_starts = [hash_key_bytes(s.start_hash) for s in ordered]
 
-    def route(self, hash_key: int) -> Shard:
-        """The open shard whose hash key range holds ``hash_key``."""
+    def route(self, hash_key: bytes) -> Shard:
+        """The open shard whose range holds ``hash_key`` (16 big-endian bytes)."""
         pos = bisect.bisect_right(self._route_starts, hash_key) - 1
         return self._route_shards[pos]
 
     def children_of(self, index: int) -> list[Shard]:
-        return [
-            s for s in self.shards.values() if s.parent == index or s.adjacent_parent == index
-        ]
+        return [s for s in self.shards.values() if s.parent == index or s.adjacent_parent == index]
 
     def to_doc(self) -> bytes:
         return orjson.dumps(

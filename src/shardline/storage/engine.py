@@ -36,14 +36,14 @@ T = TypeVar("T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS streams (name TEXT PRIMARY KEY, doc BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
+CREATE TABLE IF NOT EXISTS chunks (
     shard_uid INTEGER NOT NULL,
-    seqkey INTEGER NOT NULL,
-    partition_key TEXT NOT NULL,
-    data BLOB NOT NULL,
+    last_key INTEGER NOT NULL,
+    first_key INTEGER NOT NULL,
     key_ref INTEGER NOT NULL,
-    PRIMARY KEY (shard_uid, seqkey)
-) WITHOUT ROWID;
+    payload BLOB NOT NULL,
+    PRIMARY KEY (shard_uid, last_key)
+);
 CREATE TABLE IF NOT EXISTS kms_keys (ref INTEGER PRIMARY KEY, key_id TEXT NOT NULL UNIQUE);
 """
 
@@ -84,7 +84,9 @@ class StorageEngine:
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="shardline-reader")
-        self._writer = threading.Thread(target=self._write_loop, name="shardline-writer", daemon=True)
+        self._writer = threading.Thread(
+            target=self._write_loop, name="shardline-writer", daemon=True
+        )
         self._closed = False
         self._writer.start()
 

@@ -17,6 +17,15 @@ def hash_key(partition_key: str) -> int:
     return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
 
 
+def hash_key_bytes(value: int) -> bytes:
+    """A hash key as 16 big-endian bytes, which compare in the same order as the ints.
+
+    Routing compares bytes because the MD5 digest already is one: no int conversion
+    per record on the hot path.
+    """
+    return value.to_bytes(16, "big")
+
+
 def even_ranges(count: int, start: int = 0, end: int = MAX_HASH_KEY) -> list[tuple[int, int]]:
     """Split ``[start, end]`` into ``count`` contiguous inclusive ranges of equal width.
 

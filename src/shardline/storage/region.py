@@ -25,12 +25,13 @@ moment later would be missed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from shardline.errors import (
     InvalidArgumentException,
@@ -40,7 +41,7 @@ from shardline.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
-from shardline.storage import resharding
+from shardline.storage import chunks, resharding
 from shardline.storage.catalog import (
     ON_DEMAND_INITIAL_SHARDS,
     Shard,
@@ -52,7 +53,7 @@ from shardline.storage.catalog import (
 from shardline.storage.config import RegionConfig
 from shardline.storage.crypto import RecordCipher, check_key_id, load_master_key
 from shardline.storage.engine import StorageEngine
-from shardline.storage.hashing import MAX_HASH_KEY, even_ranges, hash_key
+from shardline.storage.hashing import MAX_HASH_KEY, even_ranges, hash_key_bytes
 from shardline.storage.iterators import TokenSigner
 from shardline.storage.sequence import (
     arrival_ms,
@@ -82,8 +83,7 @@ class PutOutcome:
     error_message: str | None = None
 
 
-@dataclass(frozen=True)
-class StoredRecord:
+class StoredRecord(NamedTuple):
     key: int
     partition_key: str
     data: bytes
@@ -132,7 +132,7 @@ class Region:
             stream = Stream.from_doc(doc)
             for shard in stream.shards.values():
                 (tip,) = conn.execute(
-                    "SELECT MAX(seqkey) FROM records WHERE shard_uid=?", (shard.uid,)
+                    "SELECT MAX(last_key) FROM chunks WHERE shard_uid=?", (shard.uid,)
                 ).fetchone()
                 shard.last_key = max(tip or 0, shard.created_key)
                 stream.last_key = max(stream.last_key, shard.last_key, shard.closed_key or 0)
@@ -190,9 +190,7 @@ class Region:
                 )
             return str(arn_name)
         if name is None:
-            raise ValidationException(
-                "Either StreamName or StreamARN should be provided."
-            )
+            raise ValidationException("Either StreamName or StreamARN should be provided.")
         return str(name)
 
     def describe(self, name: str) -> Stream:
@@ -259,7 +257,9 @@ class Region:
         if self.config.update_delay_s > 0:
             stream.status = "UPDATING"
             await self._persist(stream)
-            self._transition(stream, self.config.update_delay_s, lambda: self._become_active(stream))
+            self._transition(
+                stream, self.config.update_delay_s, lambda: self._become_active(stream)
+            )
         else:
             await self._persist(stream)
 
@@ -362,7 +362,7 @@ class Region:
 
         def purge(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM streams WHERE name=?", (stream.name,))
-            conn.executemany("DELETE FROM records WHERE shard_uid=?", [(u,) for u in uids])
+            conn.executemany("DELETE FROM chunks WHERE shard_uid=?", [(u,) for u in uids])
 
         await self.engine.write(purge)
         if self.streams.get(stream.name) is stream:
@@ -418,7 +418,7 @@ class Region:
 
         def delete(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                "DELETE FROM records WHERE shard_uid=? AND seqkey<?", [(u, cutoff) for u in uids]
+                "DELETE FROM chunks WHERE shard_uid=? AND last_key<?", [(u, cutoff) for u in uids]
             )
 
         await self.engine.write(delete)
@@ -609,42 +609,43 @@ class Region:
         stream = self.readable(name)
         limit = stream.max_record_size_kib * 1024
         total = 0
-        hashes: list[int] = []
+        encoded_keys: list[bytes] = []
+        hashes: list[bytes] = []
+        md5 = hashlib.md5
         for data, partition_key, explicit in entries:
-            size = len(data) + len(partition_key.encode("utf-8"))
+            encoded = partition_key.encode("utf-8")
+            size = len(data) + len(encoded)
             if size > limit:
                 raise ValidationException(
                     f"1 validation error detected: Value at 'record.data' failed to satisfy "
                     f"constraint: Member must have length less than or equal to {limit}"
                 )
             total += size
-            if explicit is not None:
-                value = int(explicit)
-                if value > MAX_HASH_KEY:
-                    raise InvalidArgumentException(
-                        "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: "
-                        f"[0, 2^128-1]. Specified value was {explicit}"
-                    )
-                hashes.append(value)
-            else:
-                hashes.append(hash_key(partition_key))
+            encoded_keys.append(encoded)
+            if explicit is None:
+                hashes.append(md5(encoded).digest())
+                continue
+            value = int(explicit)
+            if value > MAX_HASH_KEY:
+                raise InvalidArgumentException(
+                    "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: "
+                    f"[0, 2^128-1]. Specified value was {explicit}"
+                )
+            hashes.append(hash_key_bytes(value))
         if total > MAX_PUT_RECORDS_BYTES:
             raise InvalidArgumentException(
                 f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit"
             )
-        key_ref = 0
-        if stream.encryption == "KMS" and stream.key_id is not None:
-            key_ref = self._key_refs[stream.key_id]
         outcomes: list[PutOutcome] = []
-        rows: list[tuple[int, int, str, bytes, int]] = []
-        touched: list[tuple[Shard, int]] = []
+        batches: dict[int, tuple[Shard, list[int], list[bytes], list[bytes]]] = {}
         clock = now_ms()
         last = stream.last_key
         throttle = self.throttle
-        for (data, partition_key, _), hashed in zip(entries, hashes, strict=True):
-            shard = stream.route(hashed)
+        route = stream.route
+        for (data, _, _), encoded, hashed in zip(entries, encoded_keys, hashes, strict=True):
+            shard = route(hashed)
             if throttle is not None and not throttle.admit_write(
-                shard.uid, len(data) + len(partition_key)
+                shard.uid, len(data) + len(encoded)
             ):
                 outcomes.append(
                     PutOutcome(
@@ -657,33 +658,45 @@ class Region:
                 )
                 continue
             last = next_key(last, clock)
-            stored = self.cipher.seal(stream.key_id or "", data) if key_ref else data
-            rows.append((shard.uid, last, partition_key, stored, key_ref))
-            touched.append((shard, last))
+            batch = batches.get(shard.uid)
+            if batch is None:
+                batch = batches[shard.uid] = (shard, [], [], [])
+            batch[1].append(last)
+            batch[2].append(encoded)
+            batch[3].append(data)
             outcomes.append(PutOutcome(shard.index, last))
         stream.last_key = last
-        if rows:
-            await self._commit_records(rows, touched)
+        if batches:
+            await self._commit_chunks(stream, list(batches.values()))
         return outcomes, stream
 
-    async def _commit_records(
-        self, rows: list[tuple[int, int, str, bytes, int]], touched: list[tuple[Shard, int]]
+    async def _commit_chunks(
+        self,
+        stream: Stream,
+        batches: list[tuple[Shard, list[int], list[bytes], list[bytes]]],
     ) -> None:
-        for shard, _ in touched:
+        key_ref = 0
+        if stream.encryption == "KMS" and stream.key_id is not None:
+            key_ref = self._key_refs[stream.key_id]
+        rows = []
+        for shard, keys, partition_keys, payloads in batches:
+            blob = chunks.pack(keys, partition_keys, payloads)
+            if key_ref:
+                blob = self.cipher.seal(stream.key_id or "", blob)
+            rows.append((shard.uid, keys[-1], keys[0], key_ref, blob))
             shard.inflight += 1
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
 
         future = asyncio.ensure_future(self.engine.write(insert))
 
         def settle(done: asyncio.Future[None]) -> None:
             ok = not done.cancelled() and done.exception() is None
-            for shard, key in touched:
+            for shard, keys, _, _ in batches:
                 shard.inflight -= 1
-                if ok and key > shard.last_key:
-                    shard.last_key = key
-            for shard in {s.uid: s for s, _ in touched}.values():
+                if ok and keys[-1] > shard.last_key:
+                    shard.last_key = keys[-1]
                 self._wake(shard)
 
         # The bookkeeping runs when the commit lands, even if the request is cancelled.
@@ -771,39 +784,37 @@ class Region:
         settled = shard.closed_key is not None and shard.inflight == 0
         uid = shard.uid
 
-        def fetch(conn: sqlite3.Connection) -> tuple[list[tuple[int, str, bytes, int]], bool]:
-            rows: list[tuple[int, str, bytes, int]] = []
+        key_ids = self._key_ids
+        cipher = self.cipher
+        where = shard.shard_id
+
+        def fetch(conn: sqlite3.Connection) -> tuple[list[StoredRecord], bool]:
+            records: list[StoredRecord] = []
             size = 0
             cursor = conn.execute(
-                "SELECT seqkey, partition_key, data, key_ref FROM records "
-                "WHERE shard_uid=? AND seqkey>=? ORDER BY seqkey LIMIT ?",
-                (uid, position, limit + 1),
+                "SELECT key_ref, payload FROM chunks WHERE shard_uid=? AND last_key>=? "
+                "ORDER BY last_key",
+                (uid, position),
             )
-            for row in cursor:
-                if len(rows) == limit:
-                    return rows, True
-                size += len(row[2]) + len(row[1])
-                if rows and size > MAX_GET_RECORDS_BYTES:
-                    return rows, True
-                rows.append(row)
-            return rows, False
+            for key_ref, blob in cursor:
+                if key_ref:
+                    blob = cipher.open(key_ids[key_ref], blob, where)
+                keys, partition_keys, payloads = chunks.unpack(blob)
+                encrypted = bool(key_ref)
+                for key, partition_key, data in zip(keys, partition_keys, payloads, strict=True):
+                    if key < position:
+                        continue
+                    size += len(data) + len(partition_key)
+                    if len(records) == limit or (records and size > MAX_GET_RECORDS_BYTES):
+                        return records, True
+                    records.append(StoredRecord(key, partition_key, data, encrypted))
+            return records, False
 
-        rows, more = await self.engine.read(fetch)
-        records = []
-        returned_bytes = 0
-        for key, partition_key, data, key_ref in rows:
-            if key_ref:
-                data = self.cipher.open(self._key_ids[key_ref], data, shard.shard_id)
-            returned_bytes += len(data)
-            records.append(StoredRecord(key, partition_key, data, bool(key_ref)))
+        records, more = await self.engine.read(fetch)
         if self.throttle is not None:
-            self.throttle.charge_read(uid, returned_bytes)
-        next_position = rows[-1][0] + 1 if rows else position
-        if more:
-            behind = max(0, now_ms() - arrival_ms(rows[-1][0]))
-        else:
-            behind = 0
-        if not rows and settled:
+            self.throttle.charge_read(uid, sum(len(r.data) for r in records))
+        next_position = records[-1].key + 1 if records else position
+        behind = max(0, now_ms() - arrival_ms(records[-1].key)) if more else 0
+        if not records and settled:
             return ReadResult(records, None, behind, stream.children_of(shard.index))
         return ReadResult(records, next_position, behind, [])
-

@@ -9,9 +9,10 @@ stream that never goes backwards (``max(last + 1, now_ms << 16)``), which gives:
 - the approximate arrival timestamp for free (``key >> 16``), and ``AT_TIMESTAMP``
   iterators as a plain key bound, with no timestamp index.
 
-On the wire a sequence number is the 56-digit decimal ``BASE + (key << 24 | shard
-index)``, fixed width so that string order equals numeric order. The shard index in
-the low bits lets the server refuse a sequence number from another shard, as AWS does.
+On the wire a sequence number is 56 decimal digits, ``49`` + the key (24 digits) + the
+shard index (30 digits): fixed width, so string order equals numeric order, and
+numeric order follows arrival across shards. The shard index in the low digits lets
+the server refuse a sequence number from another shard, as AWS does.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from __future__ import annotations
 import time
 
 COUNTER_BITS = 16
-SHARD_BITS = 24
-_SHARD_MASK = (1 << SHARD_BITS) - 1
-_BASE = 49 * 10**54
-_WIDTH = 56
 MAX_KEY = (1 << 63) - 1
+_PREFIX = "49"
+_KEY_DIGITS = 24
+_WIDTH = 56
 
 
 def now_ms() -> int:
@@ -43,18 +43,26 @@ def next_key(last_key: int, epoch_ms: int) -> int:
     return max(last_key + 1, epoch_ms << COUNTER_BITS)
 
 
+def sequence_prefix() -> str:
+    """The constant head of every sequence number; followed by the key in 24 digits."""
+    return _PREFIX
+
+
+def shard_suffix(shard_index: int) -> str:
+    """The constant tail of every sequence number of one shard."""
+    return f"{shard_index:0{_WIDTH - len(_PREFIX) - _KEY_DIGITS}d}"
+
+
 def format_sequence(key: int, shard_index: int) -> str:
-    return str(_BASE + ((key << SHARD_BITS) | shard_index))
+    return f"{_PREFIX}{key:0{_KEY_DIGITS}d}{shard_suffix(shard_index)}"
 
 
 def parse_sequence(text: str) -> tuple[int, int] | None:
     """``(key, shard_index)`` for a sequence number this server issued, else ``None``."""
-    if len(text) != _WIDTH or not text.isdigit():
+    if len(text) != _WIDTH or not text.isdigit() or not text.startswith(_PREFIX):
         return None
-    value = int(text) - _BASE
-    if value < 0:
-        return None
-    key = value >> SHARD_BITS
+    split = len(_PREFIX) + _KEY_DIGITS
+    key = int(text[len(_PREFIX) : split])
     if key > MAX_KEY:
         return None
-    return key, value & _SHARD_MASK
+    return key, int(text[split:])

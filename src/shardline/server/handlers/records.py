@@ -11,10 +11,16 @@ from shardline.errors import (
 )
 from shardline.server.handlers import operation
 from shardline.server.handlers.shapes import child_shape
-from shardline.server.protocol import Timestamp
+from shardline.server.protocol import RecordList
 from shardline.storage.catalog import Shard, Stream, parse_shard_id
 from shardline.storage.region import Region
-from shardline.storage.sequence import arrival_ms, format_sequence, parse_sequence
+from shardline.storage.sequence import (
+    COUNTER_BITS,
+    format_sequence,
+    parse_sequence,
+    sequence_prefix,
+    shard_suffix,
+)
 
 GET_RECORDS_DEFAULT_LIMIT = 10_000
 
@@ -100,17 +106,13 @@ async def get_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     limit = p.get("Limit", GET_RECORDS_DEFAULT_LIMIT)
     result = await region.read(stream, shard, state.position, limit)
     index = shard.index
-    records = []
-    for record in result.records:
-        item = {
-            "SequenceNumber": format_sequence(record.key, index),
-            "ApproximateArrivalTimestamp": Timestamp.from_ms(arrival_ms(record.key)),
-            "Data": record.data,
-            "PartitionKey": record.partition_key,
-        }
-        if record.encrypted:
-            item["EncryptionType"] = "KMS"
-        records.append(item)
+    prefix, suffix = sequence_prefix(), shard_suffix(index)
+    records = RecordList(
+        [
+            (f"{prefix}{key:024d}{suffix}", key >> COUNTER_BITS, data, partition_key, encrypted)
+            for key, partition_key, data, encrypted in result.records
+        ]
+    )
     out: dict[str, Any] = {"Records": records, "MillisBehindLatest": result.millis_behind}
     if result.next_position is None:
         out["ChildShards"] = [child_shape(c) for c in result.children]

@@ -12,8 +12,13 @@ from shardline.storage.region import Region
 from shardline.storage.sequence import arrival_ms, now_ms
 
 LIST_SHARDS_DEFAULT_LIMIT = 1000
-_EXCLUSIVE_WITH_TOKEN = ("StreamName", "StreamARN", "ExclusiveStartShardId", "ShardFilter",
-                         "StreamCreationTimestamp")
+_EXCLUSIVE_WITH_TOKEN = (
+    "StreamName",
+    "StreamARN",
+    "ExclusiveStartShardId",
+    "ShardFilter",
+    "StreamCreationTimestamp",
+)
 
 
 def _closed_after(shard: Shard, epoch_ms: int) -> bool:
@@ -68,16 +73,14 @@ async def list_shards(region: Region, p: dict[str, Any]) -> dict[str, Any]:
             raise ResourceNotFoundException(
                 f"Stream {stream.name} under account {region.account} not found."
             )
-        after = -1
         start = p.get("ExclusiveStartShardId")
-        if start is not None:
-            after = parse_shard_id(start) if parse_shard_id(start) is not None else -1
+        after = -1 if start is None else _index_or(start, -1)
         shard_filter = p.get("ShardFilter")
         kind, ts = None, None
         if shard_filter is not None:
             kind, ts = _check_filter(shard_filter)
             if kind == "AFTER_SHARD_ID":
-                after = max(after, parse_shard_id(shard_filter["ShardId"]) or -1)
+                after = max(after, _index_or(shard_filter["ShardId"], -1))
     if stream.status == "CREATING":
         raise region.not_found(stream.name)
     shards = [s for s in _filtered(region, stream, kind, ts) if s.index > after]
@@ -96,6 +99,11 @@ async def list_shards(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _index_or(text: str, default: int) -> int:
+    index = parse_shard_id(text)
+    return default if index is None else index
+
+
 def _check_filter(shard_filter: dict[str, Any]) -> tuple[str, float | None]:
     kind = shard_filter["Type"]
     if kind == "AFTER_SHARD_ID" and "ShardId" not in shard_filter:
@@ -112,9 +120,7 @@ def _check_filter(shard_filter: dict[str, Any]) -> tuple[str, float | None]:
 
 @operation("SplitShard")
 async def split_shard(region: Region, p: dict[str, Any]) -> None:
-    await region.split_shard(
-        region.stream_name(p), p["ShardToSplit"], int(p["NewStartingHashKey"])
-    )
+    await region.split_shard(region.stream_name(p), p["ShardToSplit"], int(p["NewStartingHashKey"]))
 
 
 @operation("MergeShards")
