@@ -1,0 +1,85 @@
+"""Model-driven validation messages and the JSON/CBOR codecs."""
+
+from __future__ import annotations
+
+import base64
+
+import cbor2
+import pytest
+
+from shardline.errors import (
+    InternalFailure,
+    SerializationException,
+    ValidationException,
+    error_class_for,
+)
+from shardline.server import model, protocol
+from shardline.storage.crypto import RecordCipher
+
+
+def test_validation_lists_every_violation_in_aws_format():
+    with pytest.raises(ValidationException) as exc:
+        model.parse_input("CreateStream", {"StreamName": "bad name!", "ShardCount": 0}, "json")
+    assert str(exc.value) == (
+        "2 validation errors detected: "
+        "Value 'bad name!' at 'streamName' failed to satisfy constraint: Member must satisfy "
+        "regular expression pattern: [a-zA-Z0-9_.-]+; "
+        "Value '0' at 'shardCount' failed to satisfy constraint: Member must have value "
+        "greater than or equal to 1"
+    )
+
+
+def test_validation_caps_the_list_at_ten():
+    records = [{"Data": "", "PartitionKey": ""} for _ in range(20)]
+    with pytest.raises(ValidationException) as exc:
+        model.parse_input("PutRecords", {"StreamName": "s", "Records": records}, "json")
+    assert str(exc.value).startswith("10 validation errors detected: ")
+    assert "records.1.member.partitionKey" in str(exc.value)
+
+
+def test_wrong_wire_types_are_serialization_errors():
+    with pytest.raises(SerializationException) as exc:
+        model.parse_input("CreateStream", {"StreamName": "s", "ShardCount": "1"}, "json")
+    assert str(exc.value) == "class java.lang.String can not be converted to an Integer"
+    with pytest.raises(SerializationException):
+        model.parse_input("PutRecord", {"StreamName": "s", "Data": "!!", "PartitionKey": "k"}, "json")
+
+
+def test_put_records_fast_path_matches_the_generic_converter():
+    records = [{"Data": base64.b64encode(b"abc").decode(), "PartitionKey": "k"}]
+    params = model.parse_input("PutRecords", {"StreamName": "s", "Records": records}, "json")
+    assert params["Records"] == [{"Data": b"abc", "PartitionKey": "k"}]
+    with_hash = [dict(records[0], ExplicitHashKey="12")]
+    params = model.parse_input("PutRecords", {"StreamName": "s", "Records": with_hash}, "json")
+    assert params["Records"] == [{"Data": b"abc", "PartitionKey": "k", "ExplicitHashKey": "12"}]
+
+
+def test_cbor_timestamps_are_tag_1_epoch_milliseconds_both_ways():
+    body = protocol.encode("cbor", {"T": protocol.Timestamp(1700000000.123)})
+    assert cbor2.loads(body, semantic_decoders={1: lambda v, _: ("tag1", v)}) == {
+        "T": ("tag1", 1700000000123)
+    }
+    decoded = protocol.decode("cbor", cbor2.dumps({"Timestamp": cbor2.CBORTag(1, 1700000000123)}))
+    params = model.parse_input(
+        "GetShardIterator",
+        {**decoded, "ShardId": "0", "ShardIteratorType": "AT_TIMESTAMP"},
+        "cbor",
+    )
+    assert params["Timestamp"] == pytest.approx(1700000000.123)
+
+
+def test_error_registry_maps_codes_to_classes():
+    assert error_class_for("ResourceNotFoundException").http_status == 400
+    assert error_class_for("com.amazon.coral.service#InternalFailure") is InternalFailure
+    assert InternalFailure.retriable and not ValidationException.retriable
+
+
+def test_tampered_ciphertext_is_refused():
+    cipher = RecordCipher(b"k" * 32)
+    sealed = bytearray(cipher.seal("alias/a", b"payload"))
+    assert cipher.open("alias/a", bytes(sealed), "here") == b"payload"
+    sealed[-1] ^= 1
+    with pytest.raises(InternalFailure):
+        cipher.open("alias/a", bytes(sealed), "here")
+    with pytest.raises(InternalFailure):
+        cipher.open("alias/other", cipher.seal("alias/a", b"payload"), "here")
