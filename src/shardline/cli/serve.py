@@ -91,6 +91,13 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     help="How often records past the retention period are deleted.",
 )
 @click.option(
+    "--subscription-seconds",
+    default=300.0,
+    show_default=True,
+    type=float,
+    help="Lifetime of one SubscribeToShard stream (AWS: 5 minutes).",
+)
+@click.option(
     "--master-key-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -117,6 +124,7 @@ def serve(
     enforce_throughput: bool,
     retention_hour_seconds: float,
     trim_interval_seconds: float,
+    subscription_seconds: float,
     master_key_file: Path | None,
     log_level: str,
 ) -> None:
@@ -138,6 +146,7 @@ def serve(
         enforce_throughput=enforce_throughput,
         retention_hour_s=retention_hour_seconds,
         trim_interval_s=trim_interval_seconds,
+        subscription_lifetime_s=subscription_seconds,
         master_key_path=master_key_file,
     )
 

@@ -32,6 +32,7 @@ from shardline.errors import (
 )
 from shardline.server import model, protocol
 from shardline.server.handlers import Handler, load_all
+from shardline.server.subscribe import Subscription
 from shardline.storage.region import Region
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class KinesisApp:
             return self._error("cbor", error, request_id)
         try:
             handler = self.handlers.get(operation) if known else None
-            if handler is None:
+            if handler is None and operation != "SubscribeToShard":
                 raise UnknownOperationException()
             if not _signed(request):
                 raise MissingAuthenticationTokenException("Missing Authentication Token")
@@ -128,6 +129,16 @@ class KinesisApp:
             if not isinstance(raw, dict):
                 raise SerializationException()
             params = model.parse_input(operation, raw, codec)
+            if operation == "SubscribeToShard":
+                config = self.region.config
+                subscription = Subscription(
+                    self.region,
+                    codec,
+                    config.subscription_lifetime_s,
+                    config.subscription_heartbeat_s,
+                )
+                return await subscription.serve(request, params)
+            assert handler is not None
             result = await handler(self.region, params)
             return self._response(codec, 200, result, request_id)
         except KinesisError as exc:

@@ -58,6 +58,8 @@ class Shard:
     # runtime only
     last_key: int = 0
     inflight: int = 0
+    #: The close is on disk; only then may a reader report the end of the shard.
+    sealed: bool = False
 
     @property
     def shard_id(self) -> str:
@@ -100,6 +102,7 @@ class Shard:
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Shard:
         return cls(
+            sealed=doc["closed"] is not None,
             index=doc["index"],
             uid=doc["uid"],
             start_hash=int(doc["start"]),
@@ -118,13 +121,27 @@ class Consumer:
     name: str
     created_s: int
     status: Literal["CREATING", "DELETING", "ACTIVE"] = "CREATING"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def arn(self, stream_arn: str) -> str:
+        return f"{stream_arn}/consumer/{self.name}:{self.created_s}"
 
     def to_doc(self) -> dict[str, Any]:
-        return {"name": self.name, "created": self.created_s, "status": self.status}
+        return {
+            "name": self.name,
+            "created": self.created_s,
+            "status": self.status,
+            "tags": self.tags,
+        }
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Consumer:
-        return cls(name=doc["name"], created_s=doc["created"], status=doc["status"])
+        return cls(
+            name=doc["name"],
+            created_s=doc["created"],
+            status=doc["status"],
+            tags=doc.get("tags", {}),
+        )
 
 
 @dataclass

@@ -38,6 +38,10 @@ class RegionConfig:
     retention_hour_s: float = 3600.0
     #: How often expired records are trimmed.
     trim_interval_s: float = 60.0
+    #: A SubscribeToShard stream ends after this long (AWS: 5 minutes); clients resubscribe.
+    subscription_lifetime_s: float = 300.0
+    #: An empty SubscribeToShardEvent is sent after this long without records.
+    subscription_heartbeat_s: float = 5.0
     #: Master key for encryption at rest; defaults to ``data_dir/master.key``.
     master_key_path: Path | None = None
 

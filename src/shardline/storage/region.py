@@ -51,6 +51,7 @@ from shardline.storage.catalog import (
     shard_id,
 )
 from shardline.storage.config import RegionConfig
+from shardline.storage.consumers import Consumers
 from shardline.storage.crypto import RecordCipher, check_key_id, load_master_key
 from shardline.storage.engine import StorageEngine
 from shardline.storage.hashing import MAX_HASH_KEY, even_ranges, hash_key_bytes
@@ -107,6 +108,7 @@ class Region:
         self.streams: dict[str, Stream] = {}
         self.cipher = RecordCipher(load_master_key(config.key_path))
         self.throttle = ShardThrottle() if config.enforce_throughput else None
+        self.consumers = Consumers(self)
         self._key_refs: dict[str, int] = {}
         self._key_ids: dict[int, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -147,7 +149,7 @@ class Region:
                 await self._purge(stream)
             elif stream.status != "ACTIVE":
                 stream.status = "ACTIVE"
-                await self._persist(stream)
+                await self.persist(stream)
         self._spawn(self._trim_loop())
 
     async def close(self) -> None:
@@ -226,7 +228,7 @@ class Region:
             )
         return shard
 
-    async def _persist(self, stream: Stream) -> None:
+    async def persist(self, stream: Stream) -> None:
         doc = stream.to_doc()
         next_uid = self._next_uid
 
@@ -236,8 +238,8 @@ class Region:
 
         await self.engine.write(save)
 
-    def _transition(self, stream: Stream, delay: float, then: Callable[[], Any]) -> None:
-        """Run ``then`` (sync or async) after the state-transition delay."""
+    def after(self, delay: float, then: Callable[[], Any]) -> None:
+        """Run ``then`` (sync or async) after a state-transition delay."""
 
         async def later() -> None:
             await asyncio.sleep(delay)
@@ -250,18 +252,23 @@ class Region:
     async def _become_active(self, stream: Stream) -> None:
         if self.streams.get(stream.name) is stream and stream.status != "DELETING":
             stream.status = "ACTIVE"
-            await self._persist(stream)
+            await self.persist(stream)
 
     async def _change(self, stream: Stream) -> None:
-        """Persist a control-plane change and hold the stream UPDATING for the delay."""
+        """Persist a control-plane change and hold the stream UPDATING for the delay.
+
+        Shards may have closed, so once the change is durable everyone waiting on a
+        shard's tip is woken to look (never before: a crash would reopen the shard).
+        """
         if self.config.update_delay_s > 0:
             stream.status = "UPDATING"
-            await self._persist(stream)
-            self._transition(
-                stream, self.config.update_delay_s, lambda: self._become_active(stream)
-            )
+            await self.persist(stream)
+            self.after(self.config.update_delay_s, lambda: self._become_active(stream))
         else:
-            await self._persist(stream)
+            await self.persist(stream)
+        for shard in stream.shards.values():
+            shard.sealed = shard.closed_key is not None
+            self._wake(shard)
 
     def open_shard_count(self) -> int:
         return sum(len(s.open_shards()) for s in self.streams.values())
@@ -332,14 +339,12 @@ class Region:
         if self.config.create_delay_s <= 0:
             stream.status = "ACTIVE"
         try:
-            await self._persist(stream)
+            await self.persist(stream)
         except Exception:
             self.streams.pop(name, None)
             raise
         if stream.status == "CREATING":
-            self._transition(
-                stream, self.config.create_delay_s, lambda: self._become_active(stream)
-            )
+            self.after(self.config.create_delay_s, lambda: self._become_active(stream))
 
     async def delete_stream(self, name: str, enforce_consumer_deletion: bool) -> None:
         stream = self.describe(name)
@@ -351,11 +356,11 @@ class Region:
                 "Set EnforceConsumerDeletion to true to delete the stream and its consumers."
             )
         stream.status = "DELETING"
-        await self._persist(stream)
+        await self.persist(stream)
         if self.config.delete_delay_s <= 0:
             await self._purge(stream)
         else:
-            self._transition(stream, self.config.delete_delay_s, lambda: self._purge(stream))
+            self.after(self.config.delete_delay_s, lambda: self._purge(stream))
 
     async def _purge(self, stream: Stream) -> None:
         uids = [s.uid for s in stream.shards.values()]
@@ -430,7 +435,7 @@ class Region:
         if expired and self.streams.get(stream.name) is stream:
             for shard in expired:
                 del stream.shards[shard.index]
-            await self._persist(stream)
+            await self.persist(stream)
 
     async def _trim_loop(self) -> None:
         while True:
@@ -565,12 +570,12 @@ class Region:
         current = set(before)
         current = current | chosen if enable else current - chosen
         stream.shard_level_metrics = [m for m in all_metrics if m in current]
-        await self._persist(stream)
+        await self.persist(stream)
         return before
 
     async def set_resource_policy(self, stream: Stream, policy: str | None) -> None:
         stream.resource_policy = policy
-        await self._persist(stream)
+        await self.persist(stream)
 
     # -- tags ------------------------------------------------------------------------------
 
@@ -588,7 +593,7 @@ class Region:
             raise self.not_found(name)
         self._check_tag_count(stream.tags, tags)
         stream.tags.update(tags)
-        await self._persist(stream)
+        await self.persist(stream)
 
     async def remove_tags(self, name: str, keys: Iterable[str]) -> None:
         stream = self.describe(name)
@@ -596,7 +601,7 @@ class Region:
             raise self.not_found(name)
         for key in keys:
             stream.tags.pop(key, None)
-        await self._persist(stream)
+        await self.persist(stream)
 
     # -- records -----------------------------------------------------------------------------
 
@@ -781,7 +786,7 @@ class Region:
                 f"account {self.account}."
             )
         # Decided before reading: a closed shard with nothing in flight can gain no records.
-        settled = shard.closed_key is not None and shard.inflight == 0
+        settled = shard.sealed and shard.inflight == 0
         uid = shard.uid
 
         key_ids = self._key_ids

@@ -29,6 +29,12 @@ def operation(name: str) -> Callable[[Handler], Handler]:
 
 
 def load_all() -> dict[str, Handler]:
-    from shardline.server.handlers import records, shards, streams, tags  # noqa: F401
+    from shardline.server.handlers import (  # noqa: F401
+        consumers,
+        records,
+        shards,
+        streams,
+        tags,
+    )
 
     return HANDLERS

@@ -1,0 +1,170 @@
+"""SubscribeToShard: push a shard's records to an enhanced fan-out consumer.
+
+Protocol, as numbered steps:
+
+1. Check the consumer (must be ACTIVE), the shard and the starting position exactly
+   as GetShardIterator would; failures are ordinary error responses.
+2. Claim the (consumer, shard) slot: one live subscription each, else
+   ``ResourceInUseException``.
+3. Answer 200 with an event stream and send the ``initial-response`` event.
+4. Loop until the subscription's lifetime (5 minutes, as on AWS) runs out:
+   read what is committed after the position and send it as a
+   ``SubscribeToShardEvent`` (Records, ContinuationSequenceNumber,
+   MillisBehindLatest); when nothing is there, wait for the shard's next commit,
+   with no polling delay, sending an empty event as a heartbeat every few seconds.
+5. At the end of a closed shard send one last event with ``ChildShards`` and no
+   ContinuationSequenceNumber, and end the stream.
+
+Error handling: a failure after step 3 is sent as an exception event; a client that
+disconnects only ends its own subscription. The slot is released in every case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from shardline.errors import (
+    InternalFailure,
+    KinesisError,
+    ResourceInUseException,
+    ResourceNotFoundException,
+)
+from shardline.server import eventstream, protocol
+from shardline.server.handlers.shapes import child_shape
+from shardline.server.protocol import RecordList
+from shardline.storage.catalog import Shard, Stream, parse_shard_id
+from shardline.storage.region import ReadResult, Region
+from shardline.storage.sequence import COUNTER_BITS, format_sequence
+
+log = logging.getLogger(__name__)
+
+EVENT_STREAM_TYPE = "application/vnd.amazon.eventstream"
+MAX_RECORDS_PER_EVENT = 10_000
+
+
+class Subscription:
+    """One SubscribeToShard call being served."""
+
+    def __init__(
+        self,
+        region: Region,
+        codec: protocol.Protocol,
+        lifetime_s: float,
+        heartbeat_s: float,
+    ) -> None:
+        self.region = region
+        self.codec = codec
+        self.lifetime_s = lifetime_s
+        self.heartbeat_s = heartbeat_s
+        self.content_type = "application/json" if codec == "json" else protocol.CBOR_TYPE
+
+    def _resolve(self, params: dict[str, Any]) -> tuple[Stream, Shard, str, int]:
+        region = self.region
+        stream, consumer = region.consumers.find(consumer_arn=params["ConsumerARN"])
+        consumer_arn = consumer.arn(stream.arn)
+        if consumer.status != "ACTIVE":
+            raise ResourceInUseException(
+                f"Consumer {consumer_arn} under account {region.account} is not ACTIVE."
+            )
+        index = parse_shard_id(params["ShardId"])
+        shard = stream.shards.get(index) if index is not None else None
+        if shard is None or stream.status not in ("ACTIVE", "UPDATING"):
+            raise ResourceNotFoundException(
+                f"Shard {params['ShardId']} in stream {stream.name} under account "
+                f"{region.account} does not exist"
+            )
+        start = params["StartingPosition"]
+        position = region.iterator_position(
+            stream, shard, start["Type"], start.get("SequenceNumber"), start.get("Timestamp")
+        )
+        return stream, shard, consumer_arn, position
+
+    async def serve(self, request: web.Request, params: dict[str, Any]) -> web.StreamResponse:
+        stream, shard, consumer_arn, position = self._resolve(params)
+        self.region.consumers.claim(consumer_arn, shard.index)
+        try:
+            response = web.StreamResponse(headers={"Content-Type": EVENT_STREAM_TYPE})
+            await response.prepare(request)
+            await response.write(
+                eventstream.event("initial-response", self._encode({}), self.content_type)
+            )
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await self._pump(response, stream, shard, position)
+                await response.write_eof()
+            return response
+        finally:
+            self.region.consumers.release(consumer_arn, shard.index)
+
+    def _encode(self, payload: dict[str, Any]) -> bytes:
+        return protocol.encode(self.codec, payload)
+
+    async def _pump(
+        self, response: web.StreamResponse, stream: Stream, shard: Shard, position: int
+    ) -> None:
+        region = self.region
+        deadline = time.monotonic() + self.lifetime_s
+        last_sent = 0.0
+        while time.monotonic() < deadline:
+            if region.streams.get(stream.name) is not stream:
+                await self._fail(
+                    response,
+                    ResourceNotFoundException(
+                        f"Stream {stream.name} under account {region.account} not found."
+                    ),
+                )
+                return
+            tip = region.tip_changed(shard)
+            try:
+                result = await region.read(stream, shard, position, MAX_RECORDS_PER_EVENT)
+            except KinesisError as exc:
+                await self._fail(response, exc)
+                return
+            except Exception:
+                log.exception("subscription read failed")
+                await self._fail(response, InternalFailure("Internal service failure."))
+                return
+            if result.next_position is None:
+                await response.write(self._event(result, shard, None))
+                return
+            now = time.monotonic()
+            if result.records or now - last_sent >= self.heartbeat_s:
+                position = result.next_position
+                await response.write(
+                    self._event(result, shard, max(position - 1, shard.created_key))
+                )
+                last_sent = now
+                if result.records:
+                    continue
+            wait = min(
+                self.heartbeat_s - (time.monotonic() - last_sent), deadline - time.monotonic()
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tip.wait(), max(wait, 0.0))
+
+    def _event(self, result: ReadResult, shard: Shard, continuation: int | None) -> bytes:
+        index = shard.index
+        records = RecordList(
+            [
+                (format_sequence(key, index), key >> COUNTER_BITS, data, partition_key, encrypted)
+                for key, partition_key, data, encrypted in result.records
+            ]
+        )
+        payload: dict[str, Any] = {
+            "Records": records,
+            "MillisBehindLatest": result.millis_behind,
+        }
+        if continuation is None:
+            payload["ChildShards"] = [child_shape(c) for c in result.children]
+        else:
+            payload["ContinuationSequenceNumber"] = format_sequence(continuation, index)
+        return eventstream.event("SubscribeToShardEvent", self._encode(payload), self.content_type)
+
+    async def _fail(self, response: web.StreamResponse, error: KinesisError) -> None:
+        body = self._encode({"message": error.message})
+        await response.write(eventstream.exception(error.code, body, self.content_type))

@@ -1,0 +1,124 @@
+"""Enhanced fan-out consumers: registration, lookup by ARN, and subscription slots.
+
+A consumer belongs to a stream and is persisted in the stream's document. Its ARN is
+``<stream ARN>/consumer/<name>:<creation epoch seconds>``; the timestamp makes an ARN
+of a deleted-and-recreated consumer stop working, as on AWS.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from shardline.errors import (
+    InvalidArgumentException,
+    LimitExceededException,
+    ResourceInUseException,
+    ResourceNotFoundException,
+)
+from shardline.storage.catalog import Consumer, Stream
+
+if TYPE_CHECKING:
+    from shardline.storage.region import Region
+
+
+class Consumers:
+    """The region's stream consumers and their active SubscribeToShard slots."""
+
+    def __init__(self, region: Region) -> None:
+        self._region = region
+        self._subscriptions: set[tuple[str, int]] = set()
+
+    def _not_found(self, what: str) -> ResourceNotFoundException:
+        return ResourceNotFoundException(
+            f"Consumer {what} under account {self._region.account} not found."
+        )
+
+    async def register(self, stream_name: str, name: str, tags: dict[str, str]) -> Consumer:
+        region = self._region
+        stream = region.readable(stream_name)
+        if name in stream.consumers:
+            raise ResourceInUseException(
+                f"Consumer {stream.consumers[name].arn(stream.arn)} under account "
+                f"{region.account} already exists."
+            )
+        if len(stream.consumers) >= region.config.consumer_limit:
+            raise LimitExceededException(
+                f"Stream {stream.name} under account {region.account} has reached the limit of "
+                f"{region.config.consumer_limit} registered consumers."
+            )
+        consumer = Consumer(name=name, created_s=int(time.time()), tags=dict(tags))
+        delay = region.config.create_delay_s
+        if delay <= 0:
+            consumer.status = "ACTIVE"
+        stream.consumers[name] = consumer
+        await region.persist(stream)
+        if consumer.status == "CREATING":
+            region.after(delay, lambda: self._activate(stream, consumer))
+        return consumer
+
+    async def _activate(self, stream: Stream, consumer: Consumer) -> None:
+        if stream.consumers.get(consumer.name) is consumer and consumer.status == "CREATING":
+            consumer.status = "ACTIVE"
+            await self._region.persist(stream)
+
+    def find(
+        self,
+        consumer_arn: str | None = None,
+        stream_arn: str | None = None,
+        name: str | None = None,
+    ) -> tuple[Stream, Consumer]:
+        """A consumer by its ARN, or by stream ARN + consumer name (exactly one way)."""
+        region = self._region
+        if consumer_arn is not None:
+            if stream_arn is not None or name is not None:
+                raise InvalidArgumentException(
+                    "Either ConsumerARN or both StreamARN and ConsumerName must be provided."
+                )
+            stream_part, _, consumer_part = consumer_arn.partition("/consumer/")
+            consumer_name, _, created = consumer_part.rpartition(":")
+            stream = region.streams.get(region.stream_name({"StreamARN": stream_part}))
+            consumer = stream.consumers.get(consumer_name) if stream is not None else None
+            if stream is None or consumer is None or str(consumer.created_s) != created:
+                raise self._not_found(consumer_arn)
+            return stream, consumer
+        if stream_arn is None or name is None:
+            raise InvalidArgumentException(
+                "Either ConsumerARN or both StreamARN and ConsumerName must be provided."
+            )
+        stream = region.describe(region.stream_name({"StreamARN": stream_arn}))
+        consumer = stream.consumers.get(name)
+        if consumer is None:
+            raise self._not_found(f"{stream_arn}/consumer/{name}")
+        return stream, consumer
+
+    async def deregister(self, stream: Stream, consumer: Consumer) -> None:
+        region = self._region
+        if consumer.status == "DELETING":
+            return
+        consumer.status = "DELETING"
+        await region.persist(stream)
+
+        async def remove() -> None:
+            if stream.consumers.get(consumer.name) is consumer:
+                del stream.consumers[consumer.name]
+                await region.persist(stream)
+
+        delay = region.config.delete_delay_s
+        if delay <= 0:
+            await remove()
+        else:
+            region.after(delay, remove)
+
+    def claim(self, consumer_arn: str, shard_index: int) -> None:
+        """Reserve the one subscription a consumer may hold on a shard."""
+        slot = (consumer_arn, shard_index)
+        if slot in self._subscriptions:
+            raise ResourceInUseException(
+                f"Another active subscription exists for consumer {consumer_arn} on shard "
+                f"shardId-{shard_index:012d}."
+            )
+        self._subscriptions.add(slot)
+
+    def release(self, consumer_arn: str, shard_index: int) -> None:
+        self._subscriptions.discard((consumer_arn, shard_index))
