@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 EVENT_STREAM_TYPE = "application/vnd.amazon.eventstream"
 MAX_RECORDS_PER_EVENT = 10_000
+#: While idle, how often to look whether the subscriber has disconnected.
+DISCONNECT_CHECK_S = 0.5
 
 
 class Subscription:
@@ -87,7 +89,7 @@ class Subscription:
 
     async def serve(self, request: web.Request, params: dict[str, Any]) -> web.StreamResponse:
         stream, shard, consumer_arn, position = self._resolve(params)
-        self.region.consumers.claim(consumer_arn, shard.index)
+        superseded = self.region.consumers.claim(consumer_arn, shard.index)
         try:
             response = web.StreamResponse(headers={"Content-Type": EVENT_STREAM_TYPE})
             await response.prepare(request)
@@ -95,22 +97,31 @@ class Subscription:
                 eventstream.event("initial-response", self._encode({}), self.content_type)
             )
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await self._pump(response, stream, shard, position)
+                await self._pump(request, response, stream, shard, position, superseded)
                 await response.write_eof()
             return response
         finally:
-            self.region.consumers.release(consumer_arn, shard.index)
+            self.region.consumers.release(consumer_arn, shard.index, superseded)
 
     def _encode(self, payload: dict[str, Any]) -> bytes:
         return protocol.encode(self.codec, payload)
 
     async def _pump(
-        self, response: web.StreamResponse, stream: Stream, shard: Shard, position: int
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        stream: Stream,
+        shard: Shard,
+        position: int,
+        superseded: asyncio.Event,
     ) -> None:
         region = self.region
         deadline = time.monotonic() + self.lifetime_s
         last_sent = 0.0
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not superseded.is_set():
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return  # the subscriber went away
             if region.streams.get(stream.name) is not stream:
                 await self._fail(
                     response,

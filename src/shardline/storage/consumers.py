@@ -7,6 +7,7 @@ of a deleted-and-recreated consumer stop working, as on AWS.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 
@@ -22,12 +23,16 @@ if TYPE_CHECKING:
     from shardline.storage.region import Region
 
 
+#: AWS refuses a new subscription this soon after the last one on the same shard.
+RESUBSCRIBE_WINDOW_S = 5.0
+
+
 class Consumers:
     """The region's stream consumers and their active SubscribeToShard slots."""
 
     def __init__(self, region: Region) -> None:
         self._region = region
-        self._subscriptions: set[tuple[str, int]] = set()
+        self._subscriptions: dict[tuple[str, int], tuple[float, asyncio.Event]] = {}
 
     def _not_found(self, what: str) -> ResourceNotFoundException:
         return ResourceNotFoundException(
@@ -110,15 +115,31 @@ class Consumers:
         else:
             region.after(delay, remove)
 
-    def claim(self, consumer_arn: str, shard_index: int) -> None:
-        """Reserve the one subscription a consumer may hold on a shard."""
-        slot = (consumer_arn, shard_index)
-        if slot in self._subscriptions:
-            raise ResourceInUseException(
-                f"Another active subscription exists for consumer {consumer_arn} on shard "
-                f"shardId-{shard_index:012d}."
-            )
-        self._subscriptions.add(slot)
+    def claim(self, consumer_arn: str, shard_index: int) -> asyncio.Event:
+        """Take the one subscription slot a consumer has on a shard.
 
-    def release(self, consumer_arn: str, shard_index: int) -> None:
-        self._subscriptions.discard((consumer_arn, shard_index))
+        As on AWS, a second SubscribeToShard within 5 seconds of the last successful
+        one is refused (ResourceInUseException); a later one takes the slot over and
+        the returned event of the older subscription is set, so it ends.
+        """
+        slot = (consumer_arn, shard_index)
+        now = time.monotonic()
+        held = self._subscriptions.get(slot)
+        if held is not None:
+            started, superseded = held
+            if now - started < RESUBSCRIBE_WINDOW_S:
+                raise ResourceInUseException(
+                    f"Another active subscription exists for consumer {consumer_arn} on shard "
+                    f"shardId-{shard_index:012d}."
+                )
+            superseded.set()
+        ended = asyncio.Event()
+        self._subscriptions[slot] = (now, ended)
+        return ended
+
+    def release(self, consumer_arn: str, shard_index: int, ended: asyncio.Event) -> None:
+        """Free the slot, unless a newer subscription has taken it over."""
+        slot = (consumer_arn, shard_index)
+        held = self._subscriptions.get(slot)
+        if held is not None and held[1] is ended:
+            del self._subscriptions[slot]

@@ -1,0 +1,217 @@
+"""Enhanced fan-out: consumer registration and SubscribeToShard with boto3."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from shardline.testing import kinesis_client, wait_active
+
+FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms", "0")
+
+
+@pytest.fixture()
+def efo(fresh_region):
+    """A server whose subscriptions last 3 s (AWS: 300 s) so expiry is observable."""
+    server = fresh_region(*FAST, "--subscription-seconds", "3")
+    client = kinesis_client(server.url)
+    client.create_stream(StreamName="fan", ShardCount=1)
+    wait_active(client, "fan")
+    arn = client.describe_stream_summary(StreamName="fan")["StreamDescriptionSummary"]["StreamARN"]
+    consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName="app")["Consumer"]
+    return server, client, arn, consumer["ConsumerARN"]
+
+
+def events(client, consumer_arn, position, shard="shardId-000000000000"):
+    """The subscription's events; closing the generator drops the connection."""
+    stream = client.subscribe_to_shard(
+        ConsumerARN=consumer_arn, ShardId=shard, StartingPosition=position
+    )["EventStream"]
+    try:
+        for event in stream:
+            yield event["SubscribeToShardEvent"]
+    finally:
+        stream.close()
+
+
+def test_consumer_registry_lifecycle(fresh_region):
+    server = fresh_region(
+        "--create-delay-ms", "200", "--delete-delay-ms", "200", "--update-delay-ms", "0"
+    )
+    client = kinesis_client(server.url)
+    client.create_stream(StreamName="reg", ShardCount=1)
+    wait_active(client, "reg")
+    arn = client.describe_stream_summary(StreamName="reg")["StreamDescriptionSummary"]["StreamARN"]
+    consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName="a")["Consumer"]
+    assert consumer["ConsumerStatus"] == "CREATING"
+    assert consumer["ConsumerARN"].startswith(f"{arn}/consumer/a:")
+    with pytest.raises(ClientError) as exc:
+        client.register_stream_consumer(StreamARN=arn, ConsumerName="a")
+    assert exc.value.response["Error"]["Code"] == "ResourceInUseException"
+    time.sleep(0.4)
+    described = client.describe_stream_consumer(StreamARN=arn, ConsumerName="a")
+    assert described["ConsumerDescription"]["ConsumerStatus"] == "ACTIVE"
+    assert described["ConsumerDescription"]["StreamARN"] == arn
+    for name in ("b", "c"):
+        client.register_stream_consumer(StreamARN=arn, ConsumerName=name)
+    page = client.list_stream_consumers(StreamARN=arn, MaxResults=2)
+    assert [c["ConsumerName"] for c in page["Consumers"]] == ["a", "b"]
+    rest = client.list_stream_consumers(StreamARN=arn, NextToken=page["NextToken"])
+    assert [c["ConsumerName"] for c in rest["Consumers"]] == ["c"]
+    assert (
+        client.describe_stream_summary(StreamName="reg")["StreamDescriptionSummary"][
+            "ConsumerCount"
+        ]
+        == 3
+    )
+    with pytest.raises(ClientError) as exc:
+        client.delete_stream(StreamName="reg")
+    assert exc.value.response["Error"]["Code"] == "ResourceInUseException"
+    client.deregister_stream_consumer(ConsumerARN=consumer["ConsumerARN"])
+    time.sleep(0.4)
+    with pytest.raises(ClientError) as exc:
+        client.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])
+    assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    client.delete_stream(StreamName="reg", EnforceConsumerDeletion=True)
+
+
+def test_subscription_delivers_in_order_and_pushes_new_records(efo):
+    server, client, _, consumer_arn = efo
+    sent = [f"r{i}".encode() for i in range(50)]
+    client.put_records(StreamName="fan", Records=[{"Data": d, "PartitionKey": "k"} for d in sent])
+
+    def late_writer():
+        time.sleep(0.3)
+        kinesis_client(server.url).put_record(StreamName="fan", Data=b"late", PartitionKey="k")
+
+    threading.Thread(target=late_writer).start()
+    received = []
+    for event in events(client, consumer_arn, {"Type": "TRIM_HORIZON"}):
+        received += [r["Data"] for r in event["Records"]]
+        if b"late" in received:
+            break
+    assert received == [*sent, b"late"]
+
+
+def test_resubscribing_at_the_continuation_has_no_gap_or_duplicate(efo):
+    server, client, _, consumer_arn = efo
+    writer = kinesis_client(server.url)
+    received = []
+    position = {"Type": "TRIM_HORIZON"}
+    sent = []
+    for round_ in range(3):
+        batch = [f"{round_}-{i}".encode() for i in range(20)]
+        writer.put_records(
+            StreamName="fan", Records=[{"Data": d, "PartitionKey": "k"} for d in batch]
+        )
+        sent += batch
+        continuation = None
+        subscription = events(client, consumer_arn, position)
+        for event in subscription:
+            received += [r["Data"] for r in event["Records"]]
+            continuation = event["ContinuationSequenceNumber"]
+            if len(received) >= len(sent):
+                break
+        subscription.close()
+        time.sleep(1.0)  # the server notices the dropped connection within 0.5 s
+        position = {"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": continuation}
+    assert received == sent
+
+
+def test_subscription_expires_after_its_lifetime(efo):
+    _, client, _, consumer_arn = efo
+    started = time.monotonic()
+    count = sum(1 for _ in events(client, consumer_arn, {"Type": "LATEST"}))
+    elapsed = time.monotonic() - started
+    assert 2.5 <= elapsed <= 8
+    assert count >= 1  # at least the first (empty) event before expiry
+
+
+def test_second_subscription_within_five_seconds_is_refused_later_one_takes_over(fresh_region):
+    server = fresh_region(*FAST, "--subscription-seconds", "30")
+    client = kinesis_client(server.url)
+    client.create_stream(StreamName="one", ShardCount=1)
+    wait_active(client, "one")
+    arn = client.describe_stream_summary(StreamName="one")["StreamDescriptionSummary"]["StreamARN"]
+    consumer_arn = client.register_stream_consumer(StreamARN=arn, ConsumerName="c")["Consumer"][
+        "ConsumerARN"
+    ]
+    first = events(client, consumer_arn, {"Type": "LATEST"})
+    next(first)
+    other = kinesis_client(server.url)
+    with pytest.raises(ClientError) as exc:
+        other.subscribe_to_shard(
+            ConsumerARN=consumer_arn,
+            ShardId="shardId-000000000000",
+            StartingPosition={"Type": "LATEST"},
+        )
+    assert exc.value.response["Error"]["Code"] == "ResourceInUseException"
+    time.sleep(5.2)
+    second = events(other, consumer_arn, {"Type": "LATEST"})
+    next(second)
+    # The superseded subscription ends: its stream runs out instead of waiting 30 s.
+    started = time.monotonic()
+    for _ in first:
+        pass
+    assert time.monotonic() - started < 5
+    second.close()
+
+
+def test_closed_shard_ends_with_child_shards(efo):
+    _, client, _, consumer_arn = efo
+    client.put_record(StreamName="fan", Data=b"before-split", PartitionKey="k")
+    client.split_shard(
+        StreamName="fan", ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**127)
+    )
+    seen = list(events(client, consumer_arn, {"Type": "TRIM_HORIZON"}))
+    assert [r["Data"] for e in seen for r in e["Records"]] == [b"before-split"]
+    last = seen[-1]
+    assert "ContinuationSequenceNumber" not in last
+    assert sorted(c["ShardId"] for c in last["ChildShards"]) == [
+        "shardId-000000000001",
+        "shardId-000000000002",
+    ]
+
+
+def test_disconnecting_subscriber_does_not_disturb_others(fresh_region):
+    server = fresh_region(*FAST, "--subscription-seconds", "10")
+    client = kinesis_client(server.url)
+    client.create_stream(StreamName="two", ShardCount=1)
+    wait_active(client, "two")
+    arn = client.describe_stream_summary(StreamName="two")["StreamDescriptionSummary"]["StreamARN"]
+    quitter = client.register_stream_consumer(StreamARN=arn, ConsumerName="q")["Consumer"]
+    stayer = client.register_stream_consumer(StreamARN=arn, ConsumerName="s")["Consumer"]
+    quitting = kinesis_client(server.url).subscribe_to_shard(
+        ConsumerARN=quitter["ConsumerARN"],
+        ShardId="shardId-000000000000",
+        StartingPosition={"Type": "LATEST"},
+    )["EventStream"]
+    next(iter(quitting))
+    quitting.close()  # drop the connection mid-stream
+    client.put_record(StreamName="two", Data=b"still-flowing", PartitionKey="k")
+    got = []
+    for event in events(
+        kinesis_client(server.url), stayer["ConsumerARN"], {"Type": "TRIM_HORIZON"}
+    ):
+        got += [r["Data"] for r in event["Records"]]
+        if got:
+            break
+    assert got == [b"still-flowing"]
+    # The dropped subscription's slot is free again once the server notices the disconnect.
+    deadline = time.monotonic() + 12
+    while True:
+        try:
+            again = client.subscribe_to_shard(
+                ConsumerARN=quitter["ConsumerARN"],
+                ShardId="shardId-000000000000",
+                StartingPosition={"Type": "LATEST"},
+            )["EventStream"]
+            again.close()
+            break
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ResourceInUseException"
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
