@@ -42,7 +42,9 @@ def test_wrong_wire_types_are_serialization_errors():
         model.parse_input("CreateStream", {"StreamName": "s", "ShardCount": "1"}, "json")
     assert str(exc.value) == "class java.lang.String can not be converted to an Integer"
     with pytest.raises(SerializationException):
-        model.parse_input("PutRecord", {"StreamName": "s", "Data": "!!", "PartitionKey": "k"}, "json")
+        model.parse_input(
+            "PutRecord", {"StreamName": "s", "Data": "!!", "PartitionKey": "k"}, "json"
+        )
 
 
 def test_put_records_fast_path_matches_the_generic_converter():

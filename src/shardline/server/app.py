@@ -44,8 +44,13 @@ REGION_KEY = web.AppKey("region", Region)
 
 
 def _xml_error(status: int, code: str, message: str | None) -> web.Response:
-    inner = f"\n  <Message>{message}</Message>\n" if message else ""
-    return web.Response(status=status, body=f"<{code}>{inner}</{code}>\n".encode())
+    if message:
+        body = f"<{code}>\n  <Message>{message}</Message>\n</{code}>\n"
+    else:
+        body = f"<{code}/>\n"
+    return web.Response(
+        status=status, body=body.encode(), headers={"x-amzn-RequestId": str(uuid.uuid4())}
+    )
 
 
 def _signed(request: web.Request) -> bool:
@@ -72,7 +77,8 @@ class KinesisApp:
     def _response(
         self, codec: protocol.Protocol, status: int, payload: Any, request_id: str
     ) -> web.Response:
-        body = protocol.encode(codec, {} if payload is None else payload)
+        # An operation without output answers with an empty body, as AWS does.
+        body = b"" if payload is None else protocol.encode(codec, payload)
         return web.Response(
             status=status,
             body=body,
@@ -121,13 +127,13 @@ class KinesisApp:
             handler = self.handlers.get(operation) if known else None
             if handler is None and operation != "SubscribeToShard":
                 raise UnknownOperationException()
-            if not _signed(request):
-                raise MissingAuthenticationTokenException("Missing Authentication Token")
             if not body:
                 raise SerializationException()
             raw = protocol.decode(codec, body)
             if not isinstance(raw, dict):
                 raise SerializationException()
+            if not _signed(request):
+                raise MissingAuthenticationTokenException("Missing Authentication Token")
             params = model.parse_input(operation, raw, codec)
             if operation == "SubscribeToShard":
                 config = self.region.config

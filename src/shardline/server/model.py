@@ -97,21 +97,15 @@ _TARGET = {
 
 
 def _serialization_error(shape: Shape, value: Any) -> SerializationException:
-    """Coral's wording for a member whose JSON type does not fit its shape."""
+    """Coral's wording for a member whose JSON type does not fit its shape.
+
+    An object or array is named for what was *found*, whatever the target; a scalar
+    where a container belongs is named for what was *expected*.
+    """
     kind = shape.type_name
     if isinstance(value, dict):
-        if kind == "structure":
-            raise AssertionError("structures are handled by their converter")
-        if kind in ("list", "map"):
-            return SerializationException(
-                "Expected list or null" if kind == "list" else "Expected map or null"
-            )
         return SerializationException("Start of structure or map found where not expected.")
     if isinstance(value, list):
-        if kind == "map":
-            return SerializationException("Expected map or null")
-        if kind == "structure":
-            return SerializationException("Expected null")
         return SerializationException("Start of list found where not expected")
     if kind == "list":
         return SerializationException("Expected list or null")
@@ -123,6 +117,38 @@ def _serialization_error(shape: Shape, value: Any) -> SerializationException:
         return SerializationException(f"'{value.upper()}' can not be converted to an Boolean")
     java = _JAVA_CLASS.get(type(value), "java.lang.Object")
     return SerializationException(f"class {java} can not be converted to {_TARGET.get(kind, kind)}")
+
+
+def _constraint_phrases(shape: Shape) -> list[str]:
+    """Every constraint of a scalar shape, as AWS lists them for list items and map keys."""
+    phrases = []
+    if shape.metadata.get("max") is not None:
+        phrases.append(f"Member must have length less than or equal to {shape.metadata['max']}")
+    if shape.metadata.get("min") is not None:
+        phrases.append(f"Member must have length greater than or equal to {shape.metadata['min']}")
+    if shape.metadata.get("pattern"):
+        phrases.append(
+            f"Member must satisfy regular expression pattern: {shape.metadata['pattern']}"
+        )
+    if getattr(shape, "enum", None):
+        phrases.append(f"Member must satisfy enum value set: [{', '.join(_enum_order(shape))}]")
+    return phrases
+
+
+#: Enums whose values AWS prints in an order of its own, not the model's.
+_ENUM_DISPLAY = {
+    "ShardIteratorType": [
+        "AFTER_SEQUENCE_NUMBER",
+        "LATEST",
+        "AT_TIMESTAMP",
+        "AT_SEQUENCE_NUMBER",
+        "TRIM_HORIZON",
+    ],
+}
+
+
+def _enum_order(shape: Shape) -> list[str]:
+    return _ENUM_DISPLAY.get(shape.name, list(shape.enum))
 
 
 def _length_checks(shape: Shape) -> Callable[[Any, int, str, Errors], None]:
@@ -159,7 +185,7 @@ def _string_converter(shape: Shape) -> Converter:
             )
         length(value, len(value), path, errors)
         if enum is not None and value not in enum:
-            allowed = ", ".join(enum)
+            allowed = ", ".join(_enum_order(shape))
             errors.append(
                 _violation(value, path, f"Member must satisfy enum value set: [{allowed}]")
             )
@@ -208,12 +234,19 @@ def _decode_base64(text: str) -> bytes:
             f"multiple of 4 bytes but found: {len(text)}"
         )
     try:
-        return base64.b64decode(text, validate=True)
+        data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         bad = next((c for c in text.rstrip("=") if c not in _B64_ALPHABET), "=")
         raise SerializationException(
             f"'{text}' can not be converted to a Blob: Invalid Base64 character: '{bad}'"
         ) from None
+    if text.endswith("=") and base64.b64encode(data).decode("ascii") != text:
+        # Padding hides unused bits; AWS refuses them when they are not zero.
+        raise SerializationException(
+            f"'{text}' can not be converted to a Blob: Invalid last non-pad Base64 character "
+            "dectected"
+        )
+    return data
 
 
 _B64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
@@ -253,22 +286,49 @@ def _timestamp_converter(shape: Shape) -> Converter:
     return convert
 
 
+def _java_list_render(shape: Shape, value: list[Any]) -> str:
+    """A list as AWS prints it in messages: structures as Java object identities."""
+    if shape.member.type_name != "structure":
+        return render_value(value)
+    cls = f"com.amazonaws.kinesis.v20131202.{shape.member.name}"
+    return "[" + ", ".join(f"{cls}@{id(item) & 0xFFFFFFF:x}" for item in value) + "]"
+
+
 def _list_converter(shape: Shape, protocol: Protocol) -> Converter:
-    length = _length_checks(shape)
+    low = shape.metadata.get("min")
+    high = shape.metadata.get("max")
     member = compile_shape(shape.member, protocol)
+    scalar_items = shape.member.type_name not in ("structure", "list", "map")
+    item_constraint = (
+        "Member must satisfy constraint: [" + ", ".join(_constraint_phrases(shape.member)) + "]"
+    )
 
     def convert(value: Any, path: str, errors: Errors) -> Any:
         if not isinstance(value, list):
             raise _serialization_error(shape, value)
-        length(value, len(value), path, errors)
+        if (low is not None and len(value) < low) or (high is not None and len(value) > high):
+            shown = f"'{_java_list_render(shape, value)}'"
+            bound = (
+                f"greater than or equal to {low}"
+                if low is not None and len(value) < low
+                else f"less than or equal to {high}"
+            )
+            errors.append(
+                f"Value {shown} at '{path}' failed to satisfy constraint: "
+                f"Member must have length {bound}"
+            )
         out: list[Any] = []
+        item_errors: Errors = [] if scalar_items else errors
         for index, item in enumerate(value, 1):
             item_path = f"{path}.{index}.member"
             if item is None:
                 errors.append(_violation(None, item_path, "Member must not be null"))
                 out.append(None)
             else:
-                out.append(member(item, item_path, errors))
+                out.append(member(item, item_path, item_errors))
+        if scalar_items and item_errors:
+            # AWS reports bad scalar items once, on the list, with all item constraints.
+            errors.append(_violation(value, path, item_constraint))
         return out
 
     return convert
@@ -278,18 +338,30 @@ def _map_converter(shape: Shape, protocol: Protocol) -> Converter:
     length = _length_checks(shape)
     key_conv = compile_shape(shape.key, protocol)
     value_conv = compile_shape(shape.value, protocol)
+    key_constraint = (
+        "Map keys must satisfy constraint: [" + ", ".join(_constraint_phrases(shape.key)) + "]"
+    )
+    value_constraint = (
+        "Map value must satisfy constraint: [" + ", ".join(_constraint_phrases(shape.value)) + "]"
+    )
 
     def convert(value: Any, path: str, errors: Errors) -> Any:
         if not isinstance(value, dict):
             raise _serialization_error(shape, value)
         length(value, len(value), path, errors)
         out = {}
+        key_errors: Errors = []
+        value_errors: Errors = []
         for key, item in value.items():
-            converted_key = key_conv(key, f"{path}.key", errors)
+            converted_key = key_conv(key, path, key_errors)
             if item is None:
                 errors.append(_violation(None, f"{path}.value", "Member must not be null"))
                 continue
-            out[converted_key] = value_conv(item, f"{path}.value", errors)
+            out[converted_key] = value_conv(item, path, value_errors)
+        if key_errors:
+            errors.append(_violation(value, path, key_constraint))
+        if value_errors:
+            errors.append(_violation(value, path, value_constraint))
         return out
 
     return convert
@@ -389,6 +461,8 @@ def _fast_put_entries(generic: Converter, shape: Shape) -> Converter:
                         break
                     data = decode(text, strict_mode=True)
                     if len(data) > data_max:
+                        break
+                    if text.endswith("=") and base64.b64encode(data).decode() != text:
                         break
                     out.append({"Data": data, "PartitionKey": key})
                 else:

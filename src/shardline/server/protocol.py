@@ -99,8 +99,8 @@ def decode(protocol: Protocol, body: bytes) -> Any:
         if protocol == "json":
             return orjson.loads(body)
         return _from_cbor(cbor2.loads(body, semantic_decoders={1: _keep_epoch_tag}))
-    except (orjson.JSONDecodeError, cbor2.CBORDecodeError, ValueError) as exc:
-        raise SerializationException(f"Could not parse request body: {exc}") from None
+    except (orjson.JSONDecodeError, cbor2.CBORDecodeError, ValueError):
+        raise SerializationException() from None
 
 
 def _from_cbor(value: Any) -> Any:

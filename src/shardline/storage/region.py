@@ -609,21 +609,26 @@ class Region:
         self,
         name: str,
         entries: list[tuple[bytes, str, str | None]],
+        single: bool = False,
     ) -> tuple[list[PutOutcome], Stream]:
-        """Store ``(data, partition_key, explicit_hash_key)`` entries; see the module doc."""
+        """Store ``(data, partition_key, explicit_hash_key)`` entries; see the module doc.
+
+        ``single`` names the call PutRecord in errors (member ``data``, not ``records.N``).
+        """
         stream = self.readable(name)
         limit = stream.max_record_size_kib * 1024
         total = 0
         encoded_keys: list[bytes] = []
         hashes: list[bytes] = []
         md5 = hashlib.md5
-        for data, partition_key, explicit in entries:
+        for number, (data, partition_key, explicit) in enumerate(entries, 1):
             encoded = partition_key.encode("utf-8")
             size = len(data) + len(encoded)
             if size > limit:
+                member = "data" if single else f"records.{number}.member.data"
                 raise ValidationException(
-                    f"1 validation error detected: Value at 'record.data' failed to satisfy "
-                    f"constraint: Member must have length less than or equal to {limit}"
+                    f"1 validation error detected: Value at '{member}' failed to satisfy "
+                    f"constraint: Member must have length less than or equal to {limit}."
                 )
             total += size
             encoded_keys.append(encoded)

@@ -35,7 +35,7 @@ async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
             f"under account {region.account} is invalid."
         )
     entry = (p["Data"], p["PartitionKey"], p.get("ExplicitHashKey"))
-    (outcome,), stream = await region.put_records(name, [entry])
+    (outcome,), stream = await region.put_records(name, [entry], single=True)
     if outcome.error_code is not None:
         raise ProvisionedThroughputExceededException(outcome.error_message or "")
     return {
