@@ -11,6 +11,7 @@ Handlers build responses from plain Python values: ``bytes`` for blobs and
 
 from __future__ import annotations
 
+import abc
 import base64
 import datetime as dt
 from typing import Any, Literal
@@ -41,39 +42,19 @@ class Timestamp(float):
         return cls(epoch_ms / 1000)
 
 
-class RecordList:
-    """GetRecords' records, kept as tuples until a codec encodes them.
+class LazyList(abc.ABC):
+    """A list a handler renders late, once it knows the codec.
 
-    Each item is ``(sequence_number, arrival_ms, data, partition_key, encrypted)``.
-    Why not dicts of ``bytes`` and ``Timestamp``: the JSON codec would then call back
-    into Python twice per record; converting the whole list at once lets orjson
-    serialize plain strings and floats at C speed (GetRecords returns up to 10,000).
+    Why: GetRecords returns up to 10,000 records. Building dicts of ``bytes`` and
+    ``Timestamp`` would make the JSON codec call back into Python twice per record;
+    a lazy list renders plain strings and floats for JSON in one pass, which orjson
+    then serializes at C speed.
     """
 
-    __slots__ = ("items",)
-
-    def __init__(self, items: list[tuple[str, int, bytes, str, bool]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
+    @abc.abstractmethod
     def as_dicts(self, binary: bool) -> list[dict[str, Any]]:
-        b64 = base64.b64encode
-        out = []
-        for sequence, arrival, data, partition_key, encrypted in self.items:
-            record: dict[str, Any] = {
-                "SequenceNumber": sequence,
-                "ApproximateArrivalTimestamp": Timestamp(arrival / 1000)
-                if binary
-                else arrival / 1000,
-                "Data": data if binary else b64(data).decode("ascii"),
-                "PartitionKey": partition_key,
-            }
-            if encrypted:
-                record["EncryptionType"] = "KMS"
-            out.append(record)
-        return out
+        """The items; ``binary`` (CBOR) wants ``bytes`` and ``Timestamp`` values, JSON
+        wants base64 text and epoch-second floats."""
 
 
 def protocol_for(content_type: str | None) -> Protocol | None:
@@ -117,7 +98,7 @@ def _from_cbor(value: Any) -> Any:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, RecordList):
+    if isinstance(value, LazyList):
         return value.as_dicts(binary=False)
     if isinstance(value, Timestamp):
         return float(value)
@@ -127,7 +108,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _to_cbor(value: Any) -> Any:
-    if isinstance(value, RecordList):
+    if isinstance(value, LazyList):
         return _to_cbor(value.as_dicts(binary=True))
     if isinstance(value, Timestamp):
         return cbor2.CBORTag(1, round(value * 1000))

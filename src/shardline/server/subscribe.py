@@ -37,10 +37,10 @@ from shardline.errors import (
 )
 from shardline.server import eventstream, protocol
 from shardline.server.handlers.shapes import child_shape
-from shardline.server.protocol import RecordList
+from shardline.server.handlers.records import RecordList
 from shardline.storage.catalog import Shard, Stream, parse_shard_id
 from shardline.storage.region import ReadResult, Region
-from shardline.storage.sequence import COUNTER_BITS, format_sequence
+from shardline.storage.sequence import format_sequence
 
 log = logging.getLogger(__name__)
 
@@ -153,19 +153,16 @@ class Subscription:
                 if result.records:
                     continue
             wait = min(
-                self.heartbeat_s - (time.monotonic() - last_sent), deadline - time.monotonic()
+                self.heartbeat_s - (time.monotonic() - last_sent),
+                deadline - time.monotonic(),
+                DISCONNECT_CHECK_S,
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(tip.wait(), max(wait, 0.0))
 
     def _event(self, result: ReadResult, shard: Shard, continuation: int | None) -> bytes:
         index = shard.index
-        records = RecordList(
-            [
-                (format_sequence(key, index), key >> COUNTER_BITS, data, partition_key, encrypted)
-                for key, partition_key, data, encrypted in result.records
-            ]
-        )
+        records = RecordList(result.records, index)
         payload: dict[str, Any] = {
             "Records": records,
             "MillisBehindLatest": result.millis_behind,

@@ -25,13 +25,15 @@ moment later would be missed.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from itertools import repeat
+from typing import Any
 
 from shardline.errors import (
     InvalidArgumentException,
@@ -84,11 +86,8 @@ class PutOutcome:
     error_message: str | None = None
 
 
-class StoredRecord(NamedTuple):
-    key: int
-    partition_key: str
-    data: bytes
-    encrypted: bool
+#: A stored record as reads return it: ``(sequence key, partition key, data, encrypted)``.
+StoredRecord = tuple[int, str, bytes, bool]
 
 
 @dataclass(frozen=True)
@@ -810,21 +809,31 @@ class Region:
                 if key_ref:
                     blob = cipher.open(key_ids[key_ref], blob, where)
                 keys, partition_keys, payloads = chunks.unpack(blob)
-                encrypted = bool(key_ref)
-                for key, partition_key, data in zip(keys, partition_keys, payloads, strict=True):
-                    if key < position:
-                        continue
+                first = bisect.bisect_left(keys, position)
+                last = min(len(keys), first + limit - len(records) + 1)
+                piece_keys = keys[first:last]
+                piece_pks = partition_keys[first:last]
+                piece_data = payloads[first:last]
+                piece_size = sum(map(len, piece_data)) + sum(map(len, piece_pks))
+                if len(records) + len(piece_keys) <= limit and (
+                    size + piece_size <= MAX_GET_RECORDS_BYTES
+                ):
+                    # The common case: the whole rest of the chunk fits.
+                    size += piece_size
+                    records.extend(zip(piece_keys, piece_pks, piece_data, repeat(bool(key_ref))))
+                    continue
+                for key, partition_key, data in zip(piece_keys, piece_pks, piece_data):
                     size += len(data) + len(partition_key)
                     if len(records) == limit or (records and size > MAX_GET_RECORDS_BYTES):
                         return records, True
-                    records.append(StoredRecord(key, partition_key, data, encrypted))
+                    records.append((key, partition_key, data, bool(key_ref)))
             return records, False
 
         records, more = await self.engine.read(fetch)
         if self.throttle is not None:
-            self.throttle.charge_read(uid, sum(len(r.data) for r in records))
-        next_position = records[-1].key + 1 if records else position
-        behind = max(0, now_ms() - arrival_ms(records[-1].key)) if more else 0
+            self.throttle.charge_read(uid, sum(len(r[2]) for r in records))
+        next_position = records[-1][0] + 1 if records else position
+        behind = max(0, now_ms() - arrival_ms(records[-1][0])) if more else 0
         if not records and settled:
             return ReadResult(records, None, behind, stream.children_of(shard.index))
         return ReadResult(records, next_position, behind, [])

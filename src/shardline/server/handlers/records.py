@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 from typing import Any
 
 from shardline.errors import (
@@ -11,7 +12,7 @@ from shardline.errors import (
 )
 from shardline.server.handlers import operation
 from shardline.server.handlers.shapes import child_shape
-from shardline.server.protocol import RecordList
+from shardline.server.protocol import LazyList, Timestamp
 from shardline.storage.catalog import Shard, Stream, parse_shard_id
 from shardline.storage.region import Region
 from shardline.storage.sequence import (
@@ -23,6 +24,33 @@ from shardline.storage.sequence import (
 )
 
 GET_RECORDS_DEFAULT_LIMIT = 10_000
+
+
+class RecordList(LazyList):
+    """Stored records of one shard, rendered in a single pass for the wire."""
+
+    __slots__ = ("records", "shard_index")
+
+    def __init__(self, records: list[tuple[int, str, bytes, bool]], shard_index: int) -> None:
+        self.records = records
+        self.shard_index = shard_index
+
+    def as_dicts(self, binary: bool) -> list[dict[str, Any]]:
+        prefix, suffix = sequence_prefix(), shard_suffix(self.shard_index)
+        to_base64 = binascii.b2a_base64
+        out = []
+        for key, partition_key, data, encrypted in self.records:
+            arrival = (key >> COUNTER_BITS) / 1000
+            record: dict[str, Any] = {
+                "SequenceNumber": f"{prefix}{key:024d}{suffix}",
+                "ApproximateArrivalTimestamp": Timestamp(arrival) if binary else arrival,
+                "Data": data if binary else to_base64(data, newline=False).decode("ascii"),
+                "PartitionKey": partition_key,
+            }
+            if encrypted:
+                record["EncryptionType"] = "KMS"
+            out.append(record)
+        return out
 
 
 @operation("PutRecord")
@@ -106,13 +134,7 @@ async def get_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     limit = p.get("Limit", GET_RECORDS_DEFAULT_LIMIT)
     result = await region.read(stream, shard, state.position, limit)
     index = shard.index
-    prefix, suffix = sequence_prefix(), shard_suffix(index)
-    records = RecordList(
-        [
-            (f"{prefix}{key:024d}{suffix}", key >> COUNTER_BITS, data, partition_key, encrypted)
-            for key, partition_key, data, encrypted in result.records
-        ]
-    )
+    records = RecordList(result.records, index)
     out: dict[str, Any] = {"Records": records, "MillisBehindLatest": result.millis_behind}
     if result.next_position is None:
         out["ChildShards"] = [child_shape(c) for c in result.children]
