@@ -1,0 +1,189 @@
+"""The embedded lease table: one SQLite file that the workers on one host share.
+
+SQLite's own locking makes the conditional update atomic across processes; WAL mode
+lets readers scan while a writer commits; ``synchronous=FULL`` makes a checkpoint
+durable before it is acknowledged. Calls run on one dedicated thread per store, so
+the event loop never blocks on the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shardline.stores.leases import Lease, LeaseStore, LeaseStoreError, apply
+
+_COLUMNS = (
+    "lease_key",
+    "lease_owner",
+    "lease_counter",
+    "checkpoint",
+    "checkpoint_sub",
+    "pending_checkpoint",
+    "pending_checkpoint_sub",
+    "pending_checkpoint_state",
+    "owner_switches",
+    "parents",
+    "children",
+    "starting_hash_key",
+    "ending_hash_key",
+)
+_FIELD_COLUMN = {
+    "owner": "lease_owner",
+    "checkpoint": "checkpoint",
+    "checkpoint_sub": "checkpoint_sub",
+    "pending_checkpoint": "pending_checkpoint",
+    "pending_checkpoint_sub": "pending_checkpoint_sub",
+    "pending_checkpoint_state": "pending_checkpoint_state",
+    "owner_switches": "owner_switches",
+    "children": "children",
+}
+
+
+def _to_column(name: str, value: Any) -> Any:
+    if name in ("parents", "children"):
+        return orjson.dumps(sorted(value)).decode()
+    return value
+
+
+def _row_to_lease(row: tuple[Any, ...]) -> Lease:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    return Lease(
+        key=values["lease_key"],
+        owner=values["lease_owner"],
+        counter=values["lease_counter"],
+        checkpoint=values["checkpoint"],
+        checkpoint_sub=values["checkpoint_sub"],
+        pending_checkpoint=values["pending_checkpoint"],
+        pending_checkpoint_sub=values["pending_checkpoint_sub"],
+        pending_checkpoint_state=values["pending_checkpoint_state"],
+        owner_switches=values["owner_switches"],
+        parents=frozenset(orjson.loads(values["parents"])),
+        children=frozenset(orjson.loads(values["children"])),
+        starting_hash_key=values["starting_hash_key"],
+        ending_hash_key=values["ending_hash_key"],
+    )
+
+
+class SQLiteLeaseStore(LeaseStore):
+    """Leases of one application in table ``table`` of the SQLite file at ``path``."""
+
+    def __init__(self, path: Path | str, table: str) -> None:
+        if not table.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise ValueError(f"unusable lease table name {table!r}")
+        self.path = Path(path)
+        self.table = table
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shardline-leases")
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._conn = conn
+        return self._conn
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as exc:
+            raise LeaseStoreError(f"lease table {self.path}: {exc}") from exc
+
+    async def ensure_table(self) -> None:
+        def create() -> None:
+            self._connection().execute(
+                f'CREATE TABLE IF NOT EXISTS "{self.table}" ('
+                "lease_key TEXT PRIMARY KEY, lease_owner TEXT, lease_counter INTEGER NOT NULL, "
+                "checkpoint TEXT NOT NULL, checkpoint_sub INTEGER NOT NULL, "
+                "pending_checkpoint TEXT, pending_checkpoint_sub INTEGER, "
+                "pending_checkpoint_state BLOB, owner_switches INTEGER NOT NULL, "
+                "parents TEXT NOT NULL, children TEXT NOT NULL, "
+                "starting_hash_key TEXT, ending_hash_key TEXT)"
+            )
+
+        await self._run(create)
+
+    async def list_leases(self) -> list[Lease]:
+        def scan() -> list[Lease]:
+            cursor = self._connection().execute(
+                f'SELECT {", ".join(_COLUMNS)} FROM "{self.table}" ORDER BY lease_key'
+            )
+            return [_row_to_lease(row) for row in cursor]
+
+        result: list[Lease] = await self._run(scan)
+        return result
+
+    async def create_if_absent(self, lease: Lease) -> bool:
+        def insert() -> bool:
+            row = (
+                lease.key,
+                lease.owner,
+                lease.counter,
+                lease.checkpoint,
+                lease.checkpoint_sub,
+                lease.pending_checkpoint,
+                lease.pending_checkpoint_sub,
+                lease.pending_checkpoint_state,
+                lease.owner_switches,
+                _to_column("parents", lease.parents),
+                _to_column("children", lease.children),
+                lease.starting_hash_key,
+                lease.ending_hash_key,
+            )
+            cursor = self._connection().execute(
+                f'INSERT OR IGNORE INTO "{self.table}" VALUES ({", ".join("?" * len(row))})',
+                row,
+            )
+            return cursor.rowcount == 1
+
+        inserted: bool = await self._run(insert)
+        return inserted
+
+    async def _update(
+        self, lease: Lease, check_owner: bool, changes: dict[str, Any]
+    ) -> Lease | None:
+        updated = apply(lease, changes)
+        sets = ["lease_counter = ?"]
+        values: list[Any] = [updated.counter]
+        for name, value in changes.items():
+            sets.append(f"{_FIELD_COLUMN[name]} = ?")
+            values.append(_to_column(name, value))
+        where = "lease_key = ? AND lease_counter = ?"
+        values += [lease.key, lease.counter]
+        if check_owner:
+            where += " AND lease_owner IS ?"
+            values.append(lease.owner)
+        sql = f'UPDATE "{self.table}" SET {", ".join(sets)} WHERE {where}'
+
+        def update() -> bool:
+            return self._connection().execute(sql, values).rowcount == 1
+
+        return updated if await self._run(update) else None
+
+    async def delete(self, lease: Lease) -> bool:
+        def remove() -> bool:
+            cursor = self._connection().execute(
+                f'DELETE FROM "{self.table}" WHERE lease_key = ? AND lease_counter = ?',
+                (lease.key, lease.counter),
+            )
+            return cursor.rowcount == 1
+
+        deleted: bool = await self._run(remove)
+        return deleted
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await self._run(shut)
+        self._executor.shutdown(wait=True)
