@@ -18,6 +18,7 @@ stopped by its process-group id (which is its own pid).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import http.client
 import json
 import os
@@ -31,7 +32,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -60,13 +60,16 @@ def force_loopback_js() -> Path:
     env = os.environ.get("SHARDLINE_SHARED")
     if env:
         candidates.append(Path(env) / "tools" / "force-loopback.js")
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "tools" / "force-loopback.js")
+    candidates.append(
+        Path(__file__).resolve().parents[2] / "shared" / "tools" / "force-loopback.js"
+    )
     for c in candidates:
         if c.is_file():
             return c
     raise Unavailable(
-        "force-loopback.js not found (looked in %s); set SHARDLINE_SHARED=<shared dir>"
-        % ", ".join(str(c) for c in candidates)
+        "force-loopback.js not found (looked in {}); set SHARDLINE_SHARED=<shared dir>".format(
+            ", ".join(str(c) for c in candidates)
+        )
     )
 
 
@@ -82,7 +85,7 @@ def _tail(path: Path, n: int = 1500) -> str:
 # live process registry, so that nothing outlives the benchmark
 # --------------------------------------------------------------------------
 
-_LIVE: Dict[int, subprocess.Popen] = {}
+_LIVE: dict[int, subprocess.Popen] = {}
 
 
 def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
@@ -102,10 +105,8 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             continue
     # the leader may be gone while children linger; make sure the group is gone
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     _LIVE.pop(proc.pid, None)
 
 
@@ -122,9 +123,12 @@ atexit.register(stop_all)
 # --------------------------------------------------------------------------
 
 
-def _run_quiet(cmd: List[str], timeout: float, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=timeout, text=True)
+def _run_quiet(
+    cmd: list[str], timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, text=True
+    )
 
 
 def ensure_npm_package(name: str, peers_dir: Path, log=print) -> Path:
@@ -137,16 +141,30 @@ def ensure_npm_package(name: str, peers_dir: Path, log=print) -> Path:
         raise Unavailable("node/npm not on PATH")
     peers_dir.mkdir(parents=True, exist_ok=True)
     # install both node peers in one go: one npm run is much cheaper than two
-    specs = [spec for pkg, spec in NPM_SPECS.items()
-             if not (peers_dir / "node_modules" / pkg / "package.json").is_file()]
-    log("installing %s into %s ..." % (" ".join(specs), peers_dir))
+    specs = [
+        spec
+        for pkg, spec in NPM_SPECS.items()
+        if not (peers_dir / "node_modules" / pkg / "package.json").is_file()
+    ]
+    log("installing {} into {} ...".format(" ".join(specs), peers_dir))
     try:
-        res = _run_quiet([npm, "install", "--prefix", str(peers_dir), "--no-audit", "--no-fund",
-                          "--loglevel=error", *specs], timeout=600)
+        res = _run_quiet(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(peers_dir),
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                *specs,
+            ],
+            timeout=600,
+        )
     except subprocess.TimeoutExpired:
-        raise Unavailable("npm install timed out")
+        raise Unavailable("npm install timed out") from None
     if res.returncode != 0 or not (pkg_dir / "package.json").is_file():
-        raise Unavailable("npm install %s failed: %s" % (name, res.stdout.strip()[-500:]))
+        raise Unavailable(f"npm install {name} failed: {res.stdout.strip()[-500:]}")
     return pkg_dir
 
 
@@ -157,9 +175,11 @@ def _npm_version(pkg_dir: Path) -> str:
         return "?"
 
 
-def _python_has_moto(python: str) -> Optional[str]:
+def _python_has_moto(python: str) -> str | None:
     try:
-        res = _run_quiet([python, "-c", "import moto, moto.server; print(moto.__version__)"], timeout=120)
+        res = _run_quiet(
+            [python, "-c", "import moto, moto.server; print(moto.__version__)"], timeout=120
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if res.returncode == 0:
@@ -181,24 +201,24 @@ def ensure_moto(peers_dir: Path, log=print):
         ver = _python_has_moto(py)
         if ver:
             return py, ver
-    log("installing %s into %s ..." % (MOTO_SPEC, peers_dir / "venv"))
+    log("installing {} into {} ...".format(MOTO_SPEC, peers_dir / "venv"))
     try:
         if not venv_py.exists():
             res = _run_quiet([sys.executable, "-m", "venv", str(peers_dir / "venv")], timeout=300)
             if res.returncode != 0:
-                raise Unavailable("python -m venv failed: %s" % res.stdout.strip()[-300:])
+                raise Unavailable(f"python -m venv failed: {res.stdout.strip()[-300:]}")
         res = _run_quiet([str(venv_py), "-m", "pip", "install", "-q", MOTO_SPEC], timeout=900)
     except subprocess.TimeoutExpired:
-        raise Unavailable("pip install moto timed out")
+        raise Unavailable("pip install moto timed out") from None
     if res.returncode != 0:
-        raise Unavailable("pip install moto failed: %s" % res.stdout.strip()[-300:])
+        raise Unavailable(f"pip install moto failed: {res.stdout.strip()[-300:]}")
     ver = _python_has_moto(str(venv_py))
     if not ver:
         raise Unavailable("moto installed but moto.server does not import")
     return str(venv_py), ver
 
 
-def shardline_command(override: Optional[str]) -> List[str]:
+def shardline_command(override: str | None) -> list[str]:
     """The argv prefix that runs Shardline (``serve ...`` is appended)."""
     if override:
         return shlex.split(override)
@@ -219,16 +239,27 @@ def shardline_command(override: Optional[str]) -> List[str]:
         if src.is_dir():
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
         try:
-            res = subprocess.run([py, "-c", "import importlib.util,sys; "
-                                  "sys.exit(0 if importlib.util.find_spec('shardline') else 1)"],
-                                 env=env, cwd=str(REPO_DIR), stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, timeout=60)
+            res = subprocess.run(
+                [
+                    py,
+                    "-c",
+                    "import importlib.util,sys; "
+                    "sys.exit(0 if importlib.util.find_spec('shardline') else 1)",
+                ],
+                env=env,
+                cwd=str(REPO_DIR),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            )
         except (OSError, subprocess.TimeoutExpired):
             continue
         if res.returncode == 0:
             return [py, "-m", "shardline"]
-    raise Unavailable("no `shardline` console script and `python -m shardline` is not importable "
-                      "(install the package, or pass --shardline-cmd)")
+    raise Unavailable(
+        "no `shardline` console script and `python -m shardline` is not importable "
+        "(install the package, or pass --shardline-cmd)"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -239,23 +270,23 @@ def shardline_command(override: Optional[str]) -> List[str]:
 @dataclass
 class Target:
     name: str
-    argv: List[str]
+    argv: list[str]
     port: int
     workdir: Path
-    env: Dict[str, str] = field(default_factory=dict)
-    cwd: Optional[Path] = None
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
     version: str = "?"
-    notes: List[str] = field(default_factory=list)
-    proc: Optional[subprocess.Popen] = None
-    startup_s: Optional[float] = None
+    notes: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+    startup_s: float | None = None
 
     @property
     def endpoint(self) -> str:
-        return "http://127.0.0.1:%d" % self.port
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:
-        return self.workdir / ("%s.log" % self.name)
+        return self.workdir / (f"{self.name}.log")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -265,43 +296,90 @@ class Target:
         env.update(self.env)
         t0 = time.monotonic()
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=str(self.cwd or self.workdir), env=env,
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=str(self.cwd or self.workdir),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         _LIVE[self.proc.pid] = self.proc
         deadline = t0 + timeout
         while True:
             if self.proc.poll() is not None:
-                raise Unavailable("%s exited with code %s during startup: %s"
-                                  % (self.name, self.proc.returncode, _tail(self.log_path, 600)))
+                code = self.proc.returncode
+                tail = _tail(self.log_path, 600)
+                raise Unavailable(f"{self.name} exited with code {code} during startup: {tail}")
             if _answers_kinesis(self.port):
                 self.startup_s = time.monotonic() - t0
                 return
             if time.monotonic() > deadline:
                 self.stop()
-                raise Unavailable("%s did not answer on port %d within %.0fs: %s"
-                                  % (self.name, self.port, timeout, _tail(self.log_path, 600)))
+                tail = _tail(self.log_path, 600)
+                raise Unavailable(
+                    f"{self.name} did not answer on port {self.port} within {timeout:.0f}s: {tail}"
+                )
             time.sleep(0.1)
 
     def stop(self) -> None:
         if self.proc is not None:
             _kill_group(self.proc)
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server process (plus its reaped children)."""
+        if self.proc is None:
+            return 0.0
+        return proc_cpu_seconds(self.proc.pid)
+
     def log_tail(self, n: int = 800) -> str:
         return _tail(self.log_path, n)
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # fields[11..14] = utime stime cutime cstime (stat fields 14..17)
+        return sum(int(x) for x in fields[11:15]) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            parts = f.readline().split()
+        user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in parts[1:8])
+        return (user + nice + system + irq + softirq) / _TICK
+    except (OSError, ValueError):
+        return 0.0
 
 
 def _answers_kinesis(port: int) -> bool:
     """True once the port answers a Kinesis ListStreams call with any HTTP response."""
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("POST", "/", body=b"{}", headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": "Kinesis_20131202.ListStreams",
-            "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20240101/us-east-1/kinesis/aws4_request, "
-                             "SignedHeaders=host, Signature=0",
-            "X-Amz-Date": "20240101T000000Z",
-        })
+        conn.request(
+            "POST",
+            "/",
+            body=b"{}",
+            headers={
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": "Kinesis_20131202.ListStreams",
+                "Authorization": (
+                    "AWS4-HMAC-SHA256 "
+                    "Credential=AKIDBENCH/20240101/us-east-1/kinesis/aws4_request, "
+                    "SignedHeaders=host, Signature=0"
+                ),
+                "X-Amz-Date": "20240101T000000Z",
+            },
+        )
         conn.getresponse().read()
         conn.close()
         return True
@@ -309,10 +387,16 @@ def _answers_kinesis(port: int) -> bool:
         return False
 
 
-def prepare(name: str, base_tmp: Path, peers_dir: Path = DEFAULT_PEERS_DIR,
-            shardline_cmd: Optional[str] = None, log=print) -> Target:
+def prepare(
+    name: str,
+    base_tmp: Path,
+    peers_dir: Path = DEFAULT_PEERS_DIR,
+    shardline_cmd: str | None = None,
+    log=print,
+    shardline_args: str | None = None,
+) -> Target:
     """Build (but do not start) the Target for ``name``; raises Unavailable."""
-    workdir = Path(tempfile.mkdtemp(prefix="%s-" % name, dir=str(base_tmp)))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=str(base_tmp)))
     port = free_port()
     if name == "shardline":
         prefix = shardline_command(shardline_cmd)
@@ -321,16 +405,39 @@ def prepare(name: str, base_tmp: Path, peers_dir: Path = DEFAULT_PEERS_DIR,
         env = {}
         src = REPO_DIR / "src"
         if prefix[1:3] == ["-m", "shardline"] and src.is_dir():
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))
-        return Target(name, prefix + ["serve", "--host", "127.0.0.1", "--port", str(port),
-                                      "--data-dir", str(data_dir)],
-                      port, workdir, env=env, cwd=REPO_DIR, version=_shardline_version(prefix))
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(src), os.environ.get("PYTHONPATH")])
+            )
+        return Target(
+            name,
+            prefix
+            + ["serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
+            + shlex.split(shardline_args or ""),
+            port,
+            workdir,
+            env=env,
+            cwd=REPO_DIR,
+            version=_shardline_version(prefix),
+        )
     if name == "kinesalite":
         pkg = ensure_npm_package("kinesalite", peers_dir, log)
-        return Target(name, ["node", "-r", str(force_loopback_js()), str(pkg / "cli.js"),
-                             "--port", str(port), "--shardLimit", "1000"],
-                      port, workdir, version=_npm_version(pkg),
-                      notes=["in-memory store (kinesalite default, no --path), --shardLimit 1000"])
+        return Target(
+            name,
+            [
+                "node",
+                "-r",
+                str(force_loopback_js()),
+                str(pkg / "cli.js"),
+                "--port",
+                str(port),
+                "--shardLimit",
+                "1000",
+            ],
+            port,
+            workdir,
+            version=_npm_version(pkg),
+            notes=["in-memory store (kinesalite default, no --path), --shardLimit 1000"],
+        )
     if name == "kinesis-local":
         pkg = ensure_npm_package("kinesis-local", peers_dir, log)
         tls_port = free_port()
@@ -343,29 +450,72 @@ def prepare(name: str, base_tmp: Path, peers_dir: Path = DEFAULT_PEERS_DIR,
             "SHARD_LIMIT": "1000",
             "LOG_LEVEL": "WARN",
         }
-        return Target(name, ["node", "-r", str(force_loopback_js()), str(pkg / "main.js")],
-                      port, workdir, env=env, version=_npm_version(pkg),
-                      notes=["plain HTTP via KINESIS_MOCK_PLAIN_PORT (TLS listener on another loopback port)",
-                             "LOG_LEVEL=WARN, in-memory (SHOULD_PERSIST_DATA=false)"])
+        return Target(
+            name,
+            ["node", "-r", str(force_loopback_js()), str(pkg / "main.js")],
+            port,
+            workdir,
+            env=env,
+            version=_npm_version(pkg),
+            notes=[
+                "plain HTTP via KINESIS_MOCK_PLAIN_PORT (TLS listener on another loopback port)",
+                "LOG_LEVEL=WARN, in-memory (SHOULD_PERSIST_DATA=false)",
+            ],
+        )
     if name == "moto":
         py, ver = ensure_moto(peers_dir, log)
-        cmd = "ulimit -v %d; exec \"$@\"" % MOTO_ULIMIT_KB
-        return Target(name, ["bash", "-c", cmd, "bash", py, "-m", "moto.server",
-                             "-H", "127.0.0.1", "-p", str(port)],
-                      port, workdir, version=ver, notes=["ulimit -v %d" % MOTO_ULIMIT_KB])
+        cmd = f'ulimit -v {MOTO_ULIMIT_KB}; exec "$@"'
+        return Target(
+            name,
+            [
+                "bash",
+                "-c",
+                cmd,
+                "bash",
+                py,
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            port,
+            workdir,
+            version=ver,
+            notes=[f"ulimit -v {MOTO_ULIMIT_KB}"],
+        )
     if name == "stub":
-        return Target(name, [sys.executable, str(BENCH_DIR / "stub_endpoint.py"),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                      port, workdir, version="bench", notes=["stores nothing: client ceiling"])
-    raise Unavailable("unknown target %r (known: %s)" % (name, ", ".join(ALL_TARGETS)))
+        return Target(
+            name,
+            [
+                sys.executable,
+                str(BENCH_DIR / "stub_endpoint.py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            port,
+            workdir,
+            version="bench",
+            notes=["stores nothing: client ceiling"],
+        )
+    raise Unavailable("unknown target {!r} (known: {})".format(name, ", ".join(ALL_TARGETS)))
 
 
-def _shardline_version(prefix: List[str]) -> str:
+def _shardline_version(prefix: list[str]) -> str:
     try:
-        res = subprocess.run(prefix + ["--version"], cwd=str(REPO_DIR), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=30)
+        res = subprocess.run(
+            prefix + ["--version"],
+            cwd=str(REPO_DIR),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=30,
+        )
         if res.returncode == 0 and res.stdout.strip():
-            return res.stdout.strip().splitlines()[-1][:40]
+            return res.stdout.strip().splitlines()[-1].split()[-1][:40]
     except (OSError, subprocess.TimeoutExpired):
         pass
     return "?"

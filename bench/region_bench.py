@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -49,50 +48,82 @@ METRICS = [
 ]
 
 
+OTHER_LOAD_WARN = 0.25  # cores used by unrelated processes while a target ran
+
+
 def fmt(value, kind: str) -> str:
     if value is None:
         return "-"
     if kind == "int":
-        return "{:,.0f}".format(value)
+        return f"{value:,.0f}"
     if kind == "ms":
-        return "%.2f" % value
+        return f"{value:.2f}"
     if kind == "x":
-        return "%.2fx" % value
+        return f"{value:.2f}x"
     return str(value)
 
 
-def render_table(headers: List[str], rows: List[List[str]]) -> str:
+def render_table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
+
     def line(cells):
-        return "  ".join(str(c).ljust(widths[0]) if i == 0 else str(c).rjust(widths[i])
-                         for i, c in enumerate(cells))
+        return "  ".join(
+            str(c).ljust(widths[0]) if i == 0 else str(c).rjust(widths[i])
+            for i, c in enumerate(cells)
+        )
+
     out = [line(headers), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in rows]
     return "\n".join(out)
 
 
-def run_target(name: str, settings: Settings, args, base_tmp: Path, log) -> Dict:
-    result: Dict = {"target": name, "status": "unavailable", "metrics": {}, "runs": {},
-                    "errors": [], "notes": []}
+def new_result(name: str) -> dict:
+    return {
+        "target": name,
+        "status": "unavailable",
+        "metrics": {},
+        "runs": {},
+        "errors": [],
+        "notes": [],
+    }
+
+
+def run_target(name: str, settings: Settings, args, base_tmp: Path, log, result: dict) -> dict:
+    """Start ``name``, run the workloads, stop it; fills ``result`` in place (so an
+    interrupted run still reports what was measured)."""
     try:
-        target = peers.prepare(name, base_tmp, Path(args.peers_dir), args.shardline_cmd, log=log)
+        target = peers.prepare(
+            name,
+            base_tmp,
+            Path(args.peers_dir),
+            args.shardline_cmd,
+            log=log,
+            shardline_args=args.shardline_args,
+        )
     except Unavailable as exc:
         result["reason"] = str(exc)
-        log("  unavailable: %s" % exc)
+        log(f"  unavailable: {exc}")
         return result
-    result.update(version=target.version, endpoint=target.endpoint, command=target.argv,
-                  notes=list(target.notes))
+    result.update(
+        version=target.version,
+        endpoint=target.endpoint,
+        command=target.argv,
+        notes=list(target.notes),
+    )
     try:
         try:
             target.start(args.startup_timeout)
         except Unavailable as exc:
             result["reason"] = str(exc)
-            log("  unavailable: %s" % exc)
+            log(f"  unavailable: {exc}")
             return result
         result["status"] = "ok"
         result["startup_s"] = round(target.startup_s, 3)
-        log("  %s %s up on %s after %.2fs" % (name, target.version, target.endpoint, target.startup_s))
+        log(f"  {name} {target.version} up on {target.endpoint} after {target.startup_s:.2f}s")
         client = make_client(target.endpoint)
+        # CPU accounting, to flag runs disturbed by other work on the machine
+        t_wall, t_busy = time.monotonic(), peers.machine_busy_seconds()
+        t_self, t_srv = sum(os.times()[:2]), target.cpu_seconds()
         if name == "stub":
             settings = dataclasses.replace(settings, stores_data=False)
         rng = random.Random(settings.seed)
@@ -106,14 +137,35 @@ def run_target(name: str, settings: Settings, args, base_tmp: Path, log) -> Dict
                 result["errors"] += part["errors"]
                 result["notes"] += part["notes"]
             except Exception as exc:
-                msg = "%s: %s: %s" % (wl_name, type(exc).__name__, str(exc)[:200])
+                msg = f"{wl_name}: {type(exc).__name__}: {str(exc)[:200]}"
                 result["errors"].append(msg)
-                log("    error in %s" % msg)
+                log(f"    error in {msg}")
             if not target.alive():
-                result["errors"].append("server process exited (code %s): %s"
-                                        % (target.proc.returncode, target.log_tail(400)))
+                result["errors"].append(
+                    f"server process exited (code {target.proc.returncode}): {target.log_tail(400)}"
+                )
                 log("    server exited; skipping its remaining workloads")
                 break
+        wall = time.monotonic() - t_wall
+        srv = target.cpu_seconds() - t_srv
+        me = sum(os.times()[:2]) - t_self
+        other = peers.machine_busy_seconds() - t_busy - srv - me
+        if wall > 0:
+            result["cpu"] = {
+                "wall_s": round(wall, 1),
+                "server_cores": round(srv / wall, 2),
+                "client_cores": round(me / wall, 2),
+                "other_cores": round(max(other, 0) / wall, 2),
+            }
+            log(
+                f"  cpu: server {srv / wall:.2f} cores, client {me / wall:.2f},"
+                f" other processes {max(other, 0) / wall:.2f} (over {wall:.0f}s)"
+            )
+            if other / wall > OTHER_LOAD_WARN:
+                result["notes"].append(
+                    f"WARNING other processes used {other / wall:.2f} cores during the run:"
+                    " figures are disturbed"
+                )
         if result["errors"] and target.alive() is False:
             result["status"] = "crashed"
     finally:
@@ -126,20 +178,25 @@ def run_target(name: str, settings: Settings, args, base_tmp: Path, log) -> Dict
     return result
 
 
-def print_report(results: List[Dict], settings: Settings) -> None:
+def print_report(results: list[dict], settings: Settings) -> None:
     ok = [r for r in results if r["status"] != "unavailable"]
     print()
-    print("== Shardline region bench: medians of %d repeats; %d x PutRecords(%d x %dB); fill %s ==" % (
-        settings.repeats, settings.batches, settings.batch_size, settings.record_size,
-        "{:,}".format(settings.fill)))
+    print(
+        f"== Shardline region bench: medians of {settings.repeats} repeats;"
+        f" {settings.batches} x PutRecords({settings.batch_size} x {settings.record_size}B);"
+        f" fill {settings.fill:,} =="
+    )
     for r in results:
         if r["status"] == "unavailable":
-            print("  %-14s unavailable: %s" % (r["target"], r.get("reason", "?")[:300]))
+            print(f"  {r['target']:<14} unavailable: {r.get('reason', '?')[:300]}")
         else:
-            print("  %-14s %s, started in %.2fs%s" % (r["target"], r.get("version", "?"), r.get("startup_s", 0),
-                                                      ("; " + "; ".join(r["notes"])) if r["notes"] else ""))
+            notes = ("; " + "; ".join(r["notes"])) if r["notes"] else ""
+            print(
+                f"  {r['target']:<14} {r.get('version', '?')},"
+                f" started in {r.get('startup_s', 0):.2f}s{notes}"
+            )
             for e in r["errors"]:
-                print("  %-14s ERROR %s" % ("", e[:300]))
+                print(f"  {'':<14} ERROR {e[:300]}")
     if not ok:
         return
     print()
@@ -156,28 +213,34 @@ def print_report(results: List[Dict], settings: Settings) -> None:
     peers_ok = [r for r in ok if r["target"] != "shardline"]
     print()
     if sl is None or not peers_ok:
-        print("ratios shardline/peer: n/a (%s)" % ("shardline unavailable" if sl is None else "no peers"))
+        print(
+            "ratios shardline/peer: n/a (%s)"
+            % ("shardline unavailable" if sl is None else "no peers")
+        )
         return
-    headers = ["shardline / peer"] + ["/" + r["target"] + (" (ceiling)" if r["target"] == "stub" else "")
-                                      for r in peers_ok]
+    headers = ["shardline / peer"] + [
+        "/" + r["target"] + (" (ceiling)" if r["target"] == "stub" else "") for r in peers_ok
+    ]
     rows = []
-    for key, label, kind, direction in METRICS:
+    for key, label, _kind, direction in METRICS:
         if direction == 0:
             continue
         s = sl["metrics"].get(key)
         cells = []
         for r in peers_ok:
             p = r["metrics"].get(key)
-            cells.append("%.2fx" % (s / p) if s is not None and p else "-")
+            cells.append(f"{s / p:.2f}x" if s is not None and p else "-")
         if all(c == "-" for c in cells):
             continue
         rows.append([label + ("  (>1 better)" if direction > 0 else "  (<1 better)")] + cells)
     print(render_table(headers, rows))
 
 
-def ratios(results: List[Dict]) -> Dict:
-    sl = next((r for r in results if r["target"] == "shardline" and r["status"] != "unavailable"), None)
-    out: Dict = {}
+def ratios(results: list[dict]) -> dict:
+    sl = next(
+        (r for r in results if r["target"] == "shardline" and r["status"] != "unavailable"), None
+    )
+    out: dict = {}
     if not sl:
         return out
     for r in results:
@@ -188,26 +251,57 @@ def ratios(results: List[Dict]) -> Dict:
             s, p = sl["metrics"].get(key), r["metrics"].get(key)
             if direction and s is not None and p:
                 d[key] = s / p
-        out["shardline/%s" % r["target"]] = d
+        out["shardline/{}".format(r["target"])] = d
     return out
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--targets", default=",".join(ALL_TARGETS),
-                    help="comma list from: %s (default: all, in that order)" % ",".join(ALL_TARGETS))
-    ap.add_argument("--batches", type=int, default=40, help="PutRecords calls per repeat in (a) [40]")
-    ap.add_argument("--repeats", type=int, default=3, help="repeats of (a)(b)(c); medians reported [3]")
-    ap.add_argument("--fill", type=int, default=1_000_000, help="records stored before (d)'s 2nd sample [1e6]")
-    ap.add_argument("--single-calls", type=int, default=1000, help="PutRecord calls per repeat in (c) [1000]")
-    ap.add_argument("--latency-calls", type=int, default=40, help="PutRecords calls per (d) sample [40]")
-    ap.add_argument("--time-cap", type=float, default=60.0, help="seconds cap of each timed loop [60]")
-    ap.add_argument("--fill-cap", type=float, default=120.0, help="seconds cap of the (d) fill phase [120]")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--targets",
+        default=",".join(ALL_TARGETS),
+        help="comma list from: {} (default: all, in that order)".format(",".join(ALL_TARGETS)),
+    )
+    ap.add_argument(
+        "--batches", type=int, default=40, help="PutRecords calls per repeat in (a) [40]"
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="repeats of (a)(b)(c); medians reported [3]"
+    )
+    ap.add_argument(
+        "--fill", type=int, default=1_000_000, help="records stored before (d)'s 2nd sample [1e6]"
+    )
+    ap.add_argument(
+        "--single-calls", type=int, default=1000, help="PutRecord calls per repeat in (c) [1000]"
+    )
+    ap.add_argument(
+        "--latency-calls", type=int, default=40, help="PutRecords calls per (d) sample [40]"
+    )
+    ap.add_argument(
+        "--time-cap", type=float, default=60.0, help="seconds cap of each timed loop [60]"
+    )
+    ap.add_argument(
+        "--fill-cap", type=float, default=120.0, help="seconds cap of the (d) fill phase [120]"
+    )
     ap.add_argument("--skip-fill", action="store_true", help="skip workload (d)")
-    ap.add_argument("--startup-timeout", type=float, default=90.0, help="seconds to wait for a server [90]")
-    ap.add_argument("--shardline-cmd", default=None,
-                    help="command prefix for Shardline, e.g. 'python -m shardline' (env SHARDLINE_CMD)")
-    ap.add_argument("--peers-dir", default=str(peers.DEFAULT_PEERS_DIR), help="where peers are installed")
+    ap.add_argument(
+        "--startup-timeout", type=float, default=90.0, help="seconds to wait for a server [90]"
+    )
+    ap.add_argument(
+        "--shardline-cmd",
+        default=None,
+        help="command prefix for Shardline, e.g. 'python -m shardline' (env SHARDLINE_CMD)",
+    )
+    ap.add_argument(
+        "--shardline-args",
+        default="",
+        help="extra args for `shardline serve`, e.g. '--durability process'",
+    )
+    ap.add_argument(
+        "--peers-dir", default=str(peers.DEFAULT_PEERS_DIR), help="where peers are installed"
+    )
     ap.add_argument("--keep-logs", default=None, metavar="DIR", help="copy server logs into DIR")
     ap.add_argument("--json", default=None, metavar="PATH", help="also write results as JSON")
     ap.add_argument("--seed", type=int, default=1234)
@@ -215,10 +309,10 @@ def parse_args(argv=None):
     args.target_list = [t.strip() for t in args.targets.split(",") if t.strip()]
     bad = [t for t in args.target_list if t not in ALL_TARGETS]
     if bad:
-        ap.error("unknown target(s) %s; known: %s" % (", ".join(bad), ", ".join(ALL_TARGETS)))
+        ap.error("unknown target(s) {}; known: {}".format(", ".join(bad), ", ".join(ALL_TARGETS)))
     for flag in ("batches", "repeats", "single_calls", "latency_calls"):
         if getattr(args, flag) < 1:
-            ap.error("--%s must be >= 1" % flag.replace("_", "-"))
+            ap.error("--{} must be >= 1".format(flag.replace("_", "-")))
     return args
 
 
@@ -228,9 +322,18 @@ def _on_sigterm(signum, frame):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    settings = Settings(batches=args.batches, repeats=args.repeats, fill=args.fill,
-                        single_calls=args.single_calls, latency_calls=args.latency_calls,
-                        time_cap=args.time_cap, fill_cap=args.fill_cap, seed=args.seed)
+    settings = Settings(
+        batches=args.batches,
+        repeats=args.repeats,
+        fill=args.fill,
+        single_calls=args.single_calls,
+        latency_calls=args.latency_calls,
+        time_cap=args.time_cap,
+        fill_cap=args.fill_cap,
+        seed=args.seed,
+    )
+    # explicit, so Ctrl-C works even when started from a shell that ignores SIGINT
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)
 
@@ -238,15 +341,18 @@ def main(argv=None) -> int:
         print(msg, flush=True)
 
     base_tmp = Path(tempfile.mkdtemp(prefix="shardline-bench-"))
-    results: List[Dict] = []
+    results: list[dict] = []
     started = time.time()
     rc = 0
     try:
         for name in args.target_list:
-            log("[%s]" % name)
-            results.append(run_target(name, settings, args, base_tmp, log))
+            log(f"[{name}]")
+            results.append(new_result(name))
+            run_target(name, settings, args, base_tmp, log, results[-1])
     except KeyboardInterrupt:
         log("interrupted; reporting what was measured")
+        if results:
+            results[-1]["notes"].append("INTERRUPTED")
         rc = 130
     finally:
         peers.stop_all()
@@ -255,18 +361,23 @@ def main(argv=None) -> int:
     print_report(results, settings)
     if args.json:
         import boto3
+
         doc = {
             "settings": settings.__dict__,
             "started": started,
             "duration_s": round(time.time() - started, 1),
-            "host": {"python": platform.python_version(), "boto3": boto3.__version__,
-                     "machine": platform.machine(), "cpus": os.cpu_count()},
+            "host": {
+                "python": platform.python_version(),
+                "boto3": boto3.__version__,
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+            },
             "results": results,
             "ratios": ratios(results),
         }
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(doc, indent=2, default=str))
-        print("\nwrote %s" % args.json)
+        print(f"\nwrote {args.json}")
     return rc
 
 

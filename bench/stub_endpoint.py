@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import time
 import uuid
 
 SHARD_COUNT = 4
-SHARD_IDS = ["shardId-%012d" % i for i in range(SHARD_COUNT)]
+SHARD_IDS = [f"shardId-{i:012d}" for i in range(SHARD_COUNT)]
 HASH_SPAN = 2**128 // SHARD_COUNT
 MAX_BODY = 64 * 1024 * 1024
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -38,7 +39,7 @@ class Stub:
         return str(self.seq)
 
     def _arn(self, name: str) -> str:
-        return "arn:aws:kinesis:us-east-1:%s:stream/%s" % (self.account, name)
+        return f"arn:aws:kinesis:us-east-1:{self.account}:stream/{name}"
 
     def _shards(self) -> list:
         shards = []
@@ -74,9 +75,16 @@ class Stub:
                 "MillisBehindLatest": 0,
             }
         if op == "GetShardIterator":
-            return 200, {"ShardIterator": "stub-%s-%s" % (body.get("ShardId", ""), uuid.uuid4().hex)}
-        if op in ("CreateStream", "DeleteStream", "IncreaseStreamRetentionPeriod",
-                  "DecreaseStreamRetentionPeriod", "AddTagsToStream"):
+            return 200, {
+                "ShardIterator": "stub-{}-{}".format(body.get("ShardId", ""), uuid.uuid4().hex)
+            }
+        if op in (
+            "CreateStream",
+            "DeleteStream",
+            "IncreaseStreamRetentionPeriod",
+            "DecreaseStreamRetentionPeriod",
+            "AddTagsToStream",
+        ):
             return 200, {}
         if op == "DescribeStreamSummary":
             return 200, {
@@ -111,10 +119,15 @@ class Stub:
             return 200, {"Shards": self._shards()}
         if op == "ListStreams":
             return 200, {"StreamNames": [], "HasMoreStreams": False, "StreamSummaries": []}
-        return 400, {"__type": "UnknownOperationException", "message": "stub does not implement %s" % op}
+        return 400, {
+            "__type": "UnknownOperationException",
+            "message": f"stub does not implement {op}",
+        }
 
 
-async def _serve_conn(stub: Stub, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _serve_conn(
+    stub: Stub, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     try:
         while True:
             try:
@@ -152,10 +165,8 @@ async def _serve_conn(stub: Stub, reader: asyncio.StreamReader, writer: asyncio.
     except (ConnectionError, asyncio.IncompleteReadError):
         return
     finally:
-        try:
+        with contextlib.suppress(Exception):
             writer.close()
-        except Exception:
-            pass
 
 
 async def main_async(host: str, port: int) -> None:
@@ -166,17 +177,17 @@ async def main_async(host: str, port: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-        except NotImplementedError:
-            pass
-    print("stub listening on http://%s:%d" % (host, port), flush=True)
+    print(f"stub listening on http://{host}:{port}", flush=True)
     async with server:
         await stop.wait()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=4567)
     args = ap.parse_args()

@@ -11,7 +11,6 @@ import statistics
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Dict, List, Optional
 
 import boto3
 from botocore.config import Config
@@ -20,18 +19,18 @@ from botocore.exceptions import ClientError
 
 @dataclass
 class Settings:
-    batches: int = 40            # (a) PutRecords calls per repeat
-    repeats: int = 3             # (a)(b)(c) repeats; medians are reported
-    batch_size: int = 500        # records per PutRecords call
-    record_size: int = 100       # bytes of data per record
+    batches: int = 40  # (a) PutRecords calls per repeat
+    repeats: int = 3  # (a)(b)(c) repeats; medians are reported
+    batch_size: int = 500  # records per PutRecords call
+    record_size: int = 100  # bytes of data per record
     shards: int = 4
-    single_calls: int = 1000     # (c) PutRecord calls per repeat
-    latency_calls: int = 40      # (d) PutRecords calls per latency sample
-    fill: int = 1_000_000        # (d) records to store before the 2nd sample
-    time_cap: float = 60.0       # seconds, each timed loop
-    fill_cap: float = 120.0      # seconds, the (d) fill phase
+    single_calls: int = 1000  # (c) PutRecord calls per repeat
+    latency_calls: int = 40  # (d) PutRecords calls per latency sample
+    fill: int = 1_000_000  # (d) records to store before the 2nd sample
+    time_cap: float = 60.0  # seconds, each timed loop
+    fill_cap: float = 120.0  # seconds, the (d) fill phase
     seed: int = 1234
-    stores_data: bool = True     # False for the stub: drains are expected to be empty
+    stores_data: bool = True  # False for the stub: drains are expected to be empty
 
 
 def make_client(endpoint: str):
@@ -43,18 +42,28 @@ def make_client(endpoint: str):
         aws_secret_access_key="shardline-bench-secret",
         # parameter_validation off: trims ~25% of boto3's own per-call CPU so
         # server differences show more; the requests are valid anyway.
-        config=Config(retries={"mode": "standard", "max_attempts": 1},
-                      connect_timeout=5, read_timeout=120, max_pool_connections=2,
-                      parameter_validation=False),
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 1},
+            connect_timeout=5,
+            read_timeout=120,
+            max_pool_connections=2,
+            parameter_validation=False,
+        ),
     )
 
 
-def make_batches(count: int, settings: Settings, rng: random.Random) -> List[List[dict]]:
+def make_batches(count: int, settings: Settings, rng: random.Random) -> list[list[dict]]:
     out = []
     for _ in range(count):
-        out.append([{"Data": rng.randbytes(settings.record_size),
-                     "PartitionKey": "%032x" % rng.getrandbits(128)}
-                    for _ in range(settings.batch_size)])
+        out.append(
+            [
+                {
+                    "Data": rng.randbytes(settings.record_size),
+                    "PartitionKey": f"{rng.getrandbits(128):032x}",
+                }
+                for _ in range(settings.batch_size)
+            ]
+        )
     return out
 
 
@@ -65,24 +74,32 @@ def create_stream(client, name: str, shards: int, timeout: float = 60.0) -> floa
     delay = 0.05
     while True:
         try:
-            status = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"]
+            status = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"][
+                "StreamStatus"
+            ]
             if status == "ACTIVE":
                 return time.monotonic() - t0
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
         if time.monotonic() - t0 > timeout:
-            raise TimeoutError("stream %s not ACTIVE after %.0fs" % (name, timeout))
+            raise TimeoutError(f"stream {name} not ACTIVE after {timeout:.0f}s")
         time.sleep(delay)
         delay = min(delay * 1.5, 0.5)
 
 
 def _stream_name(prefix: str) -> str:
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def _put_batches(client, stream: str, batches: List[List[dict]], calls: int, cap: float,
-                 latencies: Optional[List[float]] = None) -> Dict:
+def _put_batches(
+    client,
+    stream: str,
+    batches: list[list[dict]],
+    calls: int,
+    cap: float,
+    latencies: list[float] | None = None,
+) -> dict:
     ok = failed = done = 0
     t0 = time.monotonic()
     deadline = t0 + cap
@@ -99,11 +116,16 @@ def _put_batches(client, stream: str, batches: List[List[dict]], calls: int, cap
         ok += len(batch) - f
         done += 1
     elapsed = time.monotonic() - t0
-    return {"calls": done, "records_ok": ok, "records_failed": failed, "seconds": elapsed,
-            "capped": done < calls}
+    return {
+        "calls": done,
+        "records_ok": ok,
+        "records_failed": failed,
+        "seconds": elapsed,
+        "capped": done < calls,
+    }
 
 
-def drain(client, stream: str, cap: float, limit: int = 10000) -> Dict:
+def drain(client, stream: str, cap: float, limit: int = 10000) -> dict:
     """Read every shard from TRIM_HORIZON until caught up; returns counts and time."""
     t0 = time.monotonic()
     deadline = t0 + cap
@@ -119,8 +141,9 @@ def drain(client, stream: str, cap: float, limit: int = 10000) -> Dict:
     records = calls = 0
     capped = False
     for shard in shards:
-        it = client.get_shard_iterator(StreamName=stream, ShardId=shard,
-                                       ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        it = client.get_shard_iterator(
+            StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         empties = 0
         while it:
             if time.monotonic() > deadline:
@@ -140,8 +163,13 @@ def drain(client, stream: str, cap: float, limit: int = 10000) -> Dict:
                 empties = 0
         if capped:
             break
-    return {"records": records, "calls": calls, "shards": len(shards),
-            "seconds": time.monotonic() - t0, "capped": capped}
+    return {
+        "records": records,
+        "calls": calls,
+        "shards": len(shards),
+        "seconds": time.monotonic() - t0,
+        "capped": capped,
+    }
 
 
 def _median(xs):
@@ -149,41 +177,51 @@ def _median(xs):
     return statistics.median(xs) if xs else None
 
 
-def run_put_and_drain(client, settings: Settings, rng: random.Random, log) -> Dict:
+def run_put_and_drain(client, settings: Settings, rng: random.Random, log) -> dict:
     """(a) batched put, then (b) drain of the same stream; ``repeats`` streams."""
     batches = make_batches(min(settings.batches, 200), settings, rng)
     puts, drains, errors = [], [], []
     for r in range(settings.repeats):
-        name = _stream_name("bench-put-%d" % r)
+        name = _stream_name(f"bench-put-{r}")
         try:
             create_stream(client, name, settings.shards)
             res = _put_batches(client, name, batches, settings.batches, settings.time_cap)
             res["rps"] = res["records_ok"] / res["seconds"] if res["seconds"] > 0 else None
             puts.append(res)
-            log("    a[%d] put   %7d rec in %6.2fs = %9.0f rec/s%s" % (
-                r, res["records_ok"], res["seconds"], res["rps"] or 0,
-                " (time cap)" if res["capped"] else ""))
+            cap = " (time cap)" if res["capped"] else ""
+            log(
+                f"    a[{r}] put   {res['records_ok']:7d} rec in {res['seconds']:6.2f}s"
+                f" = {res['rps'] or 0:9.0f} rec/s{cap}"
+            )
         except Exception as exc:  # keep going with the other repeats
-            errors.append("put: %s" % _short(exc))
+            errors.append(f"put: {_short(exc)}")
             continue
         try:
             d = drain(client, name, settings.time_cap)
             d["expected"] = res["records_ok"]
-            d["rps"] = (d["records"] / d["seconds"]
-                        if settings.stores_data and d["seconds"] > 0 else None)
+            d["rps"] = (
+                d["records"] / d["seconds"] if settings.stores_data and d["seconds"] > 0 else None
+            )
             drains.append(d)
-            log("    b[%d] drain %7d rec in %6.2fs = %9.0f rec/s (%d GetRecords)%s" % (
-                r, d["records"], d["seconds"], d["rps"] or 0, d["calls"],
-                " (time cap)" if d["capped"] else ""))
+            cap = " (time cap)" if d["capped"] else ""
+            log(
+                f"    b[{r}] drain {d['records']:7d} rec in {d['seconds']:6.2f}s"
+                f" = {d['rps'] or 0:9.0f} rec/s ({d['calls']} GetRecords){cap}"
+            )
         except Exception as exc:
-            errors.append("drain: %s" % _short(exc))
+            errors.append(f"drain: {_short(exc)}")
     notes = []
     mism = [d for d in drains if d["records"] != d["expected"]] if settings.stores_data else []
     if mism:
-        notes.append("drain read %s of %s records" % (
-            "/".join(str(d["records"]) for d in mism), "/".join(str(d["expected"]) for d in mism)))
+        notes.append(
+            "drain read {} of {} records".format(
+                "/".join(str(d["records"]) for d in mism),
+                "/".join(str(d["expected"]) for d in mism),
+            )
+        )
     if any(p["records_failed"] for p in puts):
-        notes.append("PutRecords partial failures: %d records" % sum(p["records_failed"] for p in puts))
+        failed = sum(p["records_failed"] for p in puts)
+        notes.append(f"PutRecords partial failures: {failed} records")
     return {
         "metrics": {
             "put_batched_rps": _median([p["rps"] for p in puts]),
@@ -195,11 +233,13 @@ def run_put_and_drain(client, settings: Settings, rng: random.Random, log) -> Di
     }
 
 
-def run_single_puts(client, settings: Settings, rng: random.Random, log) -> Dict:
+def run_single_puts(client, settings: Settings, rng: random.Random, log) -> dict:
     """(c) single PutRecord calls, ``single_calls`` per repeat."""
     name = _stream_name("bench-single")
     create_stream(client, name, settings.shards)
-    payloads = [(rng.randbytes(settings.record_size), "%032x" % rng.getrandbits(128)) for _ in range(256)]
+    payloads = [
+        (rng.randbytes(settings.record_size), f"{rng.getrandbits(128):032x}") for _ in range(256)
+    ]
     runs, errors = [], []
     for r in range(settings.repeats):
         lat = []
@@ -214,14 +254,22 @@ def run_single_puts(client, settings: Settings, rng: random.Random, log) -> Dict
                 client.put_record(StreamName=name, Data=data, PartitionKey=key)
                 lat.append(time.perf_counter() - c0)
         except Exception as exc:
-            errors.append("put_record: %s" % _short(exc))
+            errors.append(f"put_record: {_short(exc)}")
         elapsed = time.monotonic() - t0
         if lat:
-            run = {"calls": len(lat), "seconds": elapsed, "rps": len(lat) / elapsed,
-                   "p50_ms": statistics.median(lat) * 1000, "capped": len(lat) < settings.single_calls}
+            run = {
+                "calls": len(lat),
+                "seconds": elapsed,
+                "rps": len(lat) / elapsed,
+                "p50_ms": statistics.median(lat) * 1000,
+                "capped": len(lat) < settings.single_calls,
+            }
             runs.append(run)
-            log("    c[%d] %5d PutRecord in %6.2fs = %7.0f rec/s, p50 %.2f ms%s" % (
-                r, run["calls"], elapsed, run["rps"], run["p50_ms"], " (time cap)" if run["capped"] else ""))
+            cap = " (time cap)" if run["capped"] else ""
+            log(
+                f"    c[{r}] {run['calls']:5d} PutRecord in {elapsed:6.2f}s"
+                f" = {run['rps']:7.0f} rec/s, p50 {run['p50_ms']:.2f} ms{cap}"
+            )
     return {
         "metrics": {
             "put_single_rps": _median([r["rps"] for r in runs]),
@@ -233,7 +281,7 @@ def run_single_puts(client, settings: Settings, rng: random.Random, log) -> Dict
     }
 
 
-def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> Dict:
+def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> dict:
     """(d) PutRecords latency on an empty stream vs. after filling it."""
     name = _stream_name("bench-fill")
     create_stream(client, name, settings.shards)
@@ -241,11 +289,11 @@ def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> 
     notes, errors = [], []
     stored = 0
 
-    lat0: List[float] = []
+    lat0: list[float] = []
     res = _put_batches(client, name, batches, settings.latency_calls, settings.time_cap, lat0)
     stored += res["records_ok"]
     lat_start = statistics.median(lat0) * 1000 if lat0 else None
-    log("    d  %d PutRecords on empty stream: p50 %.2f ms" % (len(lat0), lat_start or 0))
+    log(f"    d  {len(lat0)} PutRecords on empty stream: p50 {lat_start or 0:.2f} ms")
 
     # fill phase: batched puts until `fill` records are stored or fill_cap expires
     t0 = time.monotonic()
@@ -268,30 +316,32 @@ def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> 
             fill_calls += 1
             now = time.monotonic()
             if now - last_report > 15:
-                log("       ... filled %d records in %.0fs" % (stored, now - t0))
+                log(f"       ... filled {stored} records in {now - t0:.0f}s")
                 last_report = now
     except Exception as exc:
         fill_error = _short(exc)
-        errors.append("fill: %s" % fill_error)
+        errors.append(f"fill: {fill_error}")
     fill_s = time.monotonic() - t0
     fill_rps = (stored - res["records_ok"]) / fill_s if fill_s > 0 and fill_calls else None
     if fill_capped:
-        notes.append("fill stopped by %.0fs cap at %d of %d records" % (settings.fill_cap, stored, settings.fill))
+        notes.append(
+            f"fill stopped by {settings.fill_cap:.0f}s cap at {stored} of {settings.fill} records"
+        )
     elif fill_error:
-        notes.append("fill failed at %d of %d records" % (stored, settings.fill))
-    log("    d  fill: %d records stored in %.1fs%s" % (
-        stored, fill_s, " (time cap)" if fill_capped else (" (error)" if fill_error else "")))
+        notes.append(f"fill failed at {stored} of {settings.fill} records")
+    how = " (time cap)" if fill_capped else (" (error)" if fill_error else "")
+    log(f"    d  fill: {stored} records stored in {fill_s:.1f}s{how}")
 
-    lat1: List[float] = []
+    lat1: list[float] = []
     lat_end = None
     stored_at_end = stored
     try:
         res1 = _put_batches(client, name, batches, settings.latency_calls, settings.time_cap, lat1)
         stored += res1["records_ok"]
         lat_end = statistics.median(lat1) * 1000 if lat1 else None
-        log("    d  %d PutRecords at %d stored: p50 %.2f ms" % (len(lat1), stored_at_end, lat_end or 0))
+        log(f"    d  {len(lat1)} PutRecords at {stored_at_end} stored: p50 {lat_end or 0:.2f} ms")
     except Exception as exc:
-        errors.append("latency after fill: %s" % _short(exc))
+        errors.append(f"latency after fill: {_short(exc)}")
     growth = lat_end / lat_start if lat_start and lat_end else None
     return {
         "metrics": {
@@ -301,18 +351,25 @@ def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> 
             "fill_stored": stored_at_end,
             "fill_rps": fill_rps,
         },
-        "runs": {"fill": {"target": settings.fill, "stored_at_second_sample": stored_at_end,
-                          "seconds": fill_s, "calls": fill_calls, "capped": fill_capped,
-                          "error": fill_error,
-                          "lat_start_ms_all": [x * 1000 for x in lat0],
-                          "lat_end_ms_all": [x * 1000 for x in lat1]}},
+        "runs": {
+            "fill": {
+                "target": settings.fill,
+                "stored_at_second_sample": stored_at_end,
+                "seconds": fill_s,
+                "calls": fill_calls,
+                "capped": fill_capped,
+                "error": fill_error,
+                "lat_start_ms_all": [x * 1000 for x in lat0],
+                "lat_end_ms_all": [x * 1000 for x in lat1],
+            }
+        },
         "errors": errors,
         "notes": notes,
     }
 
 
 def _short(exc: BaseException, n: int = 200) -> str:
-    s = "%s: %s" % (type(exc).__name__, exc)
+    s = f"{type(exc).__name__}: {exc}"
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
