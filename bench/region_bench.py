@@ -63,6 +63,10 @@ def fmt(value, kind: str) -> str:
     return str(value)
 
 
+def fmt_ratio(r: float) -> str:
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
+
+
 def render_table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
 
@@ -229,7 +233,7 @@ def print_report(results: list[dict], settings: Settings) -> None:
         cells = []
         for r in peers_ok:
             p = r["metrics"].get(key)
-            cells.append(f"{s / p:.2f}x" if s is not None and p else "-")
+            cells.append(fmt_ratio(s / p) if s is not None and p else "-")
         if all(c == "-" for c in cells):
             continue
         rows.append([label + ("  (>1 better)" if direction > 0 else "  (<1 better)")] + cells)
