@@ -105,7 +105,7 @@ class DynamoDBLeaseStore(LeaseStore):
             return await getattr(client, operation)(**params)
         except ClientError:
             raise
-        except (BotoCoreError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, BotoCoreError, OSError) as exc:
             raise LeaseStoreError(f"DynamoDB {operation} on {self.table}: {exc}") from exc
 
     async def ensure_table(self) -> None:

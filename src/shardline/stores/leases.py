@@ -112,8 +112,9 @@ class LeaseStore(abc.ABC):
     async def delete(self, lease: Lease) -> bool:
         """Delete the lease if its counter is unchanged; True if deleted."""
 
+    @abc.abstractmethod
     async def close(self) -> None:
-        """Release connections (backends override when they hold any)."""
+        """Release the store's connections."""
 
     # -- the lease protocol -----------------------------------------------------------
 

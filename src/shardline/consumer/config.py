@@ -1,0 +1,85 @@
+"""Consumer settings. Defaults are the KCL's unless a comment says why not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+InitialPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
+Retrieval = Literal["polling", "fanout"]
+OnProcessorError = Literal["retry", "skip", "release"]
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """How a worker consumes one stream.
+
+    Example::
+
+        ConsumerConfig("orders-app", "orders", endpoint_url="http://127.0.0.1:4567",
+                       initial_position="TRIM_HORIZON")
+    """
+
+    #: Names the lease table and the enhanced fan-out consumer (KCL: applicationName).
+    application_name: str
+    stream_name: str
+    #: Kinesis endpoint; None means AWS itself.
+    endpoint_url: str | None = None
+    region_name: str = "us-east-1"
+    #: Extra arguments for the Kinesis client (credentials, retries, timeouts).
+    client_options: dict[str, Any] = field(default_factory=dict)
+    worker_id: str = field(default_factory=_default_worker_id)
+    #: Where a shard without a checkpoint starts (KCL default LATEST).
+    initial_position: InitialPosition = "LATEST"
+    initial_timestamp: dt.datetime | None = None
+    retrieval: Retrieval = "polling"
+    #: A lease whose counter has not moved for this long is expired (KCL: 10 s).
+    failover_time_s: float = 10.0
+    #: How often the lease table is scanned for expired, free or stealable leases.
+    #: The KCL scans every 2 × (failover + 25 ms) ≈ 20 s, which is why its takeover
+    #: takes 20–40 s; scanning every second moves a dead worker's shards within
+    #: about failover_time_s + 2 s, at one table read per worker per second.
+    lease_scan_interval_s: float = 1.0
+    max_leases_per_worker: int = 2**31 - 1
+    max_leases_to_steal_at_one_time: int = 1
+    #: GetRecords Limit (KCL maxRecords).
+    max_records: int = 10_000
+    #: Pause after an empty GetRecords (KCL idleTimeBetweenReadsInMillis 1,500, floor 200).
+    idle_time_between_reads_s: float = 1.5
+    #: How often a child shard checks whether its parents are done. The KCL polls
+    #: every 10 s, so children idle up to 10 s after a reshard; 1 s costs one lease
+    #: read per waiting shard per second.
+    parent_shard_poll_interval_s: float = 1.0
+    #: First back-off after a failed task (KCL taskBackoffTimeMillis); doubles up to
+    #: ``max_backoff_s``.
+    task_backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    #: How often shards are listed to create missing leases (KCL 60 s).
+    shard_sync_interval_s: float = 60.0
+    #: What happens when process_records raises: "retry" (default) restarts a fresh
+    #: processor on the shard from its last checkpoint, so no record is skipped;
+    #: "skip" drops the batch and goes on (the KCL's behaviour); "release" gives the
+    #: shard's lease up so another worker tries.
+    on_processor_error: OnProcessorError = "retry"
+    call_process_records_even_for_empty_list: bool = False
+
+    def __post_init__(self) -> None:
+        if self.initial_position == "AT_TIMESTAMP" and self.initial_timestamp is None:
+            raise ValueError("initial_position AT_TIMESTAMP needs initial_timestamp")
+        if self.idle_time_between_reads_s < 0.2:
+            raise ValueError("idle_time_between_reads_s has a floor of 0.2 s (as in the KCL)")
+        if self.lease_scan_interval_s <= 0 or self.failover_time_s <= 0:
+            raise ValueError("lease intervals must be positive")
+
+    @property
+    def renewal_interval_s(self) -> float:
+        """KCL: failover / 3 − 25 ms, so two renewals may fail before expiry."""
+        return max(self.failover_time_s / 3 - 0.025, 0.05)

@@ -1,0 +1,76 @@
+"""Consumer metrics under the KCL's names, exported for Prometheus.
+
+``MillisBehindLatest`` (per shard), ``RecordsProcessed``, ``CurrentLeases``,
+``LeasesTaken``, ``LeasesLost`` and ``ProcessorFailures``, labelled by application
+and worker. ``prometheus_client.start_http_server`` (or any exporter) serves them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+_LABELS = ("application", "worker")
+
+
+class _Family:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.behind = Gauge(
+            "MillisBehindLatest",
+            "How far the shard's reader is behind the tip (KCL).",
+            (*_LABELS, "shard"),
+            registry=registry,
+        )
+        self.processed = Counter(
+            "RecordsProcessed",
+            "User records handed to record processors (KCL).",
+            _LABELS,
+            registry=registry,
+        )
+        self.current = Gauge(
+            "CurrentLeases", "Leases this worker holds (KCL).", _LABELS, registry=registry
+        )
+        self.taken = Counter(
+            "LeasesTaken", "Leases taken or stolen by this worker.", _LABELS, registry=registry
+        )
+        self.lost = Counter("LeasesLost", "Leases this worker lost.", _LABELS, registry=registry)
+        self.failures = Counter(
+            "ProcessorFailures",
+            "Record processor calls that raised.",
+            _LABELS,
+            registry=registry,
+        )
+
+
+_FAMILIES: dict[int, _Family] = {}
+
+
+class ConsumerMetrics:
+    """The metrics of one worker (families are shared per registry)."""
+
+    def __init__(
+        self, application: str, worker: str, registry: CollectorRegistry = DEFAULT_REGISTRY
+    ) -> None:
+        family = _FAMILIES.get(id(registry))
+        if family is None:
+            family = _FAMILIES[id(registry)] = _Family(registry)
+        self._family = family
+        self._labels = (application, worker)
+
+    def behind(self, shard_id: str, millis: int) -> None:
+        self._family.behind.labels(*self._labels, shard_id).set(millis)
+
+    def processed(self, count: int) -> None:
+        self._family.processed.labels(*self._labels).inc(count)
+
+    def set_current_leases(self, count: int) -> None:
+        self._family.current.labels(*self._labels).set(count)
+
+    def lease_taken(self) -> None:
+        self._family.taken.labels(*self._labels).inc()
+
+    def lease_lost(self) -> None:
+        self._family.lost.labels(*self._labels).inc()
+
+    def processor_failed(self) -> None:
+        self._family.failures.labels(*self._labels).inc()

@@ -1,0 +1,25 @@
+"""What a record processor receives."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from shardline.consumer.positions import Position
+
+
+@dataclass(frozen=True)
+class ConsumerRecord:
+    """One user record (de-aggregated if it came inside a KPL aggregate)."""
+
+    sequence_number: str
+    sub_sequence_number: int
+    partition_key: str
+    data: bytes
+    approximate_arrival_timestamp: dt.datetime
+    explicit_hash_key: str | None = None
+    aggregated: bool = False
+
+    @property
+    def position(self) -> Position:
+        return Position(self.sequence_number, self.sub_sequence_number)

@@ -1,0 +1,180 @@
+"""Getting a shard's records: GetRecords polling or SubscribeToShard (fan-out).
+
+Both retrievers start at a checkpoint and yield :class:`Fetched` batches of raw
+Kinesis records; the shard consumer de-aggregates and filters them. They resume
+from a sequence number with ``AT_SEQUENCE_NUMBER`` (never ``AFTER_…``), so a KPL
+aggregate that was checkpointed half-way is read again and its already-processed
+user records are dropped by sub-sequence number.
+
+Error handling: expired iterators are renewed from the last record seen; throttling
+and transient errors back off and retry; a fan-out subscription that ends (every
+5 minutes on AWS) is renewed from its continuation sequence number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shardline.consumer.config import ConsumerConfig
+from shardline.consumer.positions import Position
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Fetched:
+    records: list[dict[str, Any]]
+    millis_behind_latest: int | None
+    shard_end: bool = False
+    children: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _start_arguments(start: Position, config: ConsumerConfig) -> dict[str, Any]:
+    if start.sequence == "AT_TIMESTAMP":
+        timestamp = config.initial_timestamp or dt.datetime.now(dt.UTC)
+        return {"Type": "AT_TIMESTAMP", "Timestamp": timestamp}
+    if start.is_sentinel:
+        return {"Type": start.sequence}
+    return {"Type": "AT_SEQUENCE_NUMBER", "SequenceNumber": start.sequence}
+
+
+class Backoff:
+    """Exponential back-off from ``first`` to ``limit`` seconds, reset on success."""
+
+    def __init__(self, first: float, limit: float) -> None:
+        self.first, self.limit, self.current = first, limit, first
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.current)
+        self.current = min(self.current * 2, self.limit)
+
+    def reset(self) -> None:
+        self.current = self.first
+
+
+def _retriable(exc: Exception) -> bool:
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        return (
+            code
+            in {
+                "ProvisionedThroughputExceededException",
+                "LimitExceededException",
+                "InternalFailure",
+                "ServiceUnavailable",
+                "ExpiredIteratorException",
+                "KMSThrottlingException",
+                "ResourceInUseException",
+            }
+            or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+        )
+    return isinstance(exc, BotoCoreError | OSError | asyncio.TimeoutError)
+
+
+class PollingRetriever:
+    """GetRecords in a loop, pausing ``idle_time_between_reads_s`` after empty reads."""
+
+    def __init__(self, client: Any, config: ConsumerConfig, shard_id: str) -> None:
+        self._client = client
+        self._config = config
+        self._shard_id = shard_id
+
+    async def _iterator(self, start: Position) -> str:
+        arguments = _start_arguments(start, self._config)
+        params: dict[str, Any] = {
+            "StreamName": self._config.stream_name,
+            "ShardId": self._shard_id,
+            "ShardIteratorType": arguments.pop("Type"),
+        }
+        if "SequenceNumber" in arguments:
+            params["StartingSequenceNumber"] = arguments["SequenceNumber"]
+        if "Timestamp" in arguments:
+            params["Timestamp"] = arguments["Timestamp"]
+        result = await self._client.get_shard_iterator(**params)
+        return str(result["ShardIterator"])
+
+    async def batches(self, start: Position) -> AsyncIterator[Fetched]:
+        backoff = Backoff(self._config.task_backoff_s, self._config.max_backoff_s)
+        resume = start
+        iterator: str | None = None
+        while True:
+            try:
+                if iterator is None:
+                    iterator = await self._iterator(resume)
+                result = await self._client.get_records(
+                    ShardIterator=iterator, Limit=self._config.max_records
+                )
+            except Exception as exc:
+                if not _retriable(exc):
+                    raise
+                log.warning("GetRecords on %s: %s; backing off", self._shard_id, exc)
+                iterator = None
+                await backoff.wait()
+                continue
+            backoff.reset()
+            records = result.get("Records", [])
+            if records:
+                resume = Position(records[-1]["SequenceNumber"])
+            iterator = result.get("NextShardIterator")
+            if iterator is None:
+                yield Fetched(
+                    records, result.get("MillisBehindLatest"), True, result.get("ChildShards", [])
+                )
+                return
+            yield Fetched(records, result.get("MillisBehindLatest"))
+            if not records:
+                await asyncio.sleep(self._config.idle_time_between_reads_s)
+
+
+class FanOutRetriever:
+    """SubscribeToShard for a registered consumer, renewed whenever a stream ends."""
+
+    def __init__(
+        self, client: Any, config: ConsumerConfig, shard_id: str, consumer_arn: str
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._shard_id = shard_id
+        self._consumer_arn = consumer_arn
+
+    async def batches(self, start: Position) -> AsyncIterator[Fetched]:
+        backoff = Backoff(self._config.task_backoff_s, self._config.max_backoff_s)
+        position = _start_arguments(start, self._config)
+        while True:
+            try:
+                response = await self._client.subscribe_to_shard(
+                    ConsumerARN=self._consumer_arn,
+                    ShardId=self._shard_id,
+                    StartingPosition=position,
+                )
+                async for event in response["EventStream"]:
+                    body = event.get("SubscribeToShardEvent")
+                    if body is None:
+                        continue
+                    backoff.reset()
+                    records = body.get("Records", [])
+                    continuation = body.get("ContinuationSequenceNumber")
+                    if continuation is not None:
+                        # Renewal resumes right after what this stream has covered.
+                        position = {"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": continuation}
+                    if continuation is None:
+                        yield Fetched(
+                            records,
+                            body.get("MillisBehindLatest"),
+                            True,
+                            body.get("ChildShards", []),
+                        )
+                        return
+                    yield Fetched(records, body.get("MillisBehindLatest"))
+            except Exception as exc:
+                if not _retriable(exc):
+                    raise
+                log.warning("SubscribeToShard on %s: %s; resubscribing", self._shard_id, exc)
+                await backoff.wait()
