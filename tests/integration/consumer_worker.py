@@ -1,4 +1,5 @@
-"""A consumer worker process for tests: logs every record it processes, then checkpoints.
+"""A consumer worker process for tests and ``bench/consumer_bench.py``: logs every
+record it processes (with the time), then checkpoints.
 
 Each processed record becomes one JSON line in ``--out`` (flushed before the
 checkpoint), so a test can check at-least-once delivery record by record even
@@ -15,6 +16,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 from shardline.consumer import (
@@ -48,6 +50,7 @@ class LoggingProcessor(RecordProcessor):
                 "sub": record.sub_sequence_number,
                 "key": record.partition_key,
                 "data": record.data.decode(),
+                "t": time.time(),
             }
             self.out.write(json.dumps(line) + "\n")
         self.out.flush()
@@ -67,6 +70,7 @@ async def main() -> None:
     parser.add_argument("--retrieval", default="polling")
     parser.add_argument("--dynamodb", default=None)
     parser.add_argument("--failover", type=float, default=10.0)
+    parser.add_argument("--idle", type=float, default=0.2)
     args = parser.parse_args()
     options = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     config = ConsumerConfig(
@@ -78,7 +82,7 @@ async def main() -> None:
         initial_position="TRIM_HORIZON",
         retrieval=args.retrieval,
         failover_time_s=args.failover,
-        idle_time_between_reads_s=0.2,
+        idle_time_between_reads_s=args.idle,
         task_backoff_s=0.1,
         shard_sync_interval_s=2.0,
     )
