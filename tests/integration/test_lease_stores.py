@@ -36,8 +36,12 @@ def test_every_change_is_fenced_by_the_counter(store_factory):
         store = store_factory()
         try:
             await store.ensure_table()
-            lease = Lease(key="shardId-000000000001", parents=frozenset({"shardId-000000000000"}),
-                          starting_hash_key="0", ending_hash_key="99")
+            lease = Lease(
+                key="shardId-000000000001",
+                parents=frozenset({"shardId-000000000000"}),
+                starting_hash_key="0",
+                ending_hash_key="99",
+            )
             assert await store.create_if_absent(lease) is True
             assert await store.create_if_absent(lease) is False
             mine = await store.take(lease, "w1")
@@ -56,7 +60,9 @@ def test_every_change_is_fenced_by_the_counter(store_factory):
             assert done is not None
             [stored] = await store.list_leases()
             assert (stored.checkpoint, stored.checkpoint_sub, stored.pending_checkpoint) == (
-                "456", 2, None,
+                "456",
+                2,
+                None,
             )
             assert stored.owner_switches == 0
             assert stored.parents == frozenset({"shardId-000000000000"})
@@ -79,18 +85,24 @@ def test_dynamodb_items_use_the_kcl_schema(dynamodb_url):
         store = DynamoDBLeaseStore(table, endpoint_url=dynamodb_url, client_options=CREDENTIALS)
         try:
             await store.ensure_table()
-            lease = Lease(key="shardId-000000000002",
-                          parents=frozenset({"shardId-000000000000", "shardId-000000000001"}),
-                          starting_hash_key="0", ending_hash_key="340282366920938463463374607431768211455")
+            lease = Lease(
+                key="shardId-000000000002",
+                parents=frozenset({"shardId-000000000000", "shardId-000000000001"}),
+                starting_hash_key="0",
+                ending_hash_key="340282366920938463463374607431768211455",
+            )
             await store.create_if_absent(lease)
             taken = await store.take(lease, "worker-a")
-            await store.checkpoint(taken, "49000000000000000000000000000000000000000000000000000001", 0)
+            await store.checkpoint(
+                taken, "49000000000000000000000000000000000000000000000000000001", 0
+            )
         finally:
             await store.close()
 
     run(write())
-    client = boto3.client("dynamodb", endpoint_url=dynamodb_url, region_name="us-east-1",
-                          **CREDENTIALS)
+    client = boto3.client(
+        "dynamodb", endpoint_url=dynamodb_url, region_name="us-east-1", **CREDENTIALS
+    )
     description = client.describe_table(TableName=table)["Table"]
     assert description["KeySchema"] == [{"AttributeName": "leaseKey", "KeyType": "HASH"}]
     [item] = client.scan(TableName=table)["Items"]
