@@ -13,16 +13,25 @@ from shardline.testing import kinesis_client, wait_active
 FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms", "0")
 
 
+def stream_with_consumers(server, stream: str, *consumers: str):
+    """A one-shard stream with registered consumers: (client, stream ARN, consumer ARNs)."""
+    client = kinesis_client(server.url)
+    client.create_stream(StreamName=stream, ShardCount=1)
+    wait_active(client, stream)
+    arn = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    arns = [
+        client.register_stream_consumer(StreamARN=arn, ConsumerName=name)["Consumer"]["ConsumerARN"]
+        for name in consumers
+    ]
+    return client, arn, arns
+
+
 @pytest.fixture()
 def efo(fresh_region):
     """A server whose subscriptions last 3 s (AWS: 300 s) so expiry is observable."""
     server = fresh_region(*FAST, "--subscription-seconds", "3")
-    client = kinesis_client(server.url)
-    client.create_stream(StreamName="fan", ShardCount=1)
-    wait_active(client, "fan")
-    arn = client.describe_stream_summary(StreamName="fan")["StreamDescriptionSummary"]["StreamARN"]
-    consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName="app")["Consumer"]
-    return server, client, arn, consumer["ConsumerARN"]
+    client, arn, (consumer_arn,) = stream_with_consumers(server, "fan", "app")
+    return server, client, arn, consumer_arn
 
 
 def events(client, consumer_arn, position, shard="shardId-000000000000"):
@@ -132,13 +141,7 @@ def test_subscription_expires_after_its_lifetime(efo):
 
 def test_second_subscription_within_five_seconds_is_refused_later_one_takes_over(fresh_region):
     server = fresh_region(*FAST, "--subscription-seconds", "30")
-    client = kinesis_client(server.url)
-    client.create_stream(StreamName="one", ShardCount=1)
-    wait_active(client, "one")
-    arn = client.describe_stream_summary(StreamName="one")["StreamDescriptionSummary"]["StreamARN"]
-    consumer_arn = client.register_stream_consumer(StreamARN=arn, ConsumerName="c")["Consumer"][
-        "ConsumerARN"
-    ]
+    client, _, (consumer_arn,) = stream_with_consumers(server, "one", "c")
     first = events(client, consumer_arn, {"Type": "LATEST"})
     next(first)
     other = kinesis_client(server.url)
@@ -178,14 +181,9 @@ def test_closed_shard_ends_with_child_shards(efo):
 
 def test_disconnecting_subscriber_does_not_disturb_others(fresh_region):
     server = fresh_region(*FAST, "--subscription-seconds", "10")
-    client = kinesis_client(server.url)
-    client.create_stream(StreamName="two", ShardCount=1)
-    wait_active(client, "two")
-    arn = client.describe_stream_summary(StreamName="two")["StreamDescriptionSummary"]["StreamARN"]
-    quitter = client.register_stream_consumer(StreamARN=arn, ConsumerName="q")["Consumer"]
-    stayer = client.register_stream_consumer(StreamARN=arn, ConsumerName="s")["Consumer"]
+    client, _, (quitter_arn, stayer_arn) = stream_with_consumers(server, "two", "q", "s")
     quitting = kinesis_client(server.url).subscribe_to_shard(
-        ConsumerARN=quitter["ConsumerARN"],
+        ConsumerARN=quitter_arn,
         ShardId="shardId-000000000000",
         StartingPosition={"Type": "LATEST"},
     )["EventStream"]
@@ -193,9 +191,7 @@ def test_disconnecting_subscriber_does_not_disturb_others(fresh_region):
     quitting.close()  # drop the connection mid-stream
     client.put_record(StreamName="two", Data=b"still-flowing", PartitionKey="k")
     got = []
-    for event in events(
-        kinesis_client(server.url), stayer["ConsumerARN"], {"Type": "TRIM_HORIZON"}
-    ):
+    for event in events(kinesis_client(server.url), stayer_arn, {"Type": "TRIM_HORIZON"}):
         got += [r["Data"] for r in event["Records"]]
         if got:
             break
@@ -205,7 +201,7 @@ def test_disconnecting_subscriber_does_not_disturb_others(fresh_region):
     while True:
         try:
             again = client.subscribe_to_shard(
-                ConsumerARN=quitter["ConsumerARN"],
+                ConsumerARN=quitter_arn,
                 ShardId="shardId-000000000000",
                 StartingPosition={"Type": "LATEST"},
             )["EventStream"]
