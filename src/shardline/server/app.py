@@ -44,10 +44,8 @@ REGION_KEY = web.AppKey("region", Region)
 
 
 def _xml_error(status: int, code: str, message: str | None) -> web.Response:
-    if message:
-        body = f"<{code}>\n  <Message>{message}</Message>\n</{code}>\n"
-    else:
-        body = f"<{code}/>\n"
+    inner = f"\n  <Message>{message}</Message>\n" if message else None
+    body = f"<{code}>{inner}</{code}>\n" if inner else f"<{code}/>\n"
     return web.Response(
         status=status, body=body.encode(), headers={"x-amzn-RequestId": str(uuid.uuid4())}
     )

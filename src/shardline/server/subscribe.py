@@ -36,10 +36,11 @@ from shardline.errors import (
     ResourceNotFoundException,
 )
 from shardline.server import eventstream, protocol
-from shardline.server.handlers.shapes import child_shape
 from shardline.server.handlers.records import RecordList
+from shardline.server.handlers.shapes import child_shape
 from shardline.storage.catalog import Shard, Stream, parse_shard_id
-from shardline.storage.region import ReadResult, Region
+from shardline.storage.records import ReadResult
+from shardline.storage.region import Region
 from shardline.storage.sequence import format_sequence
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class Subscription:
                 f"{region.account} does not exist"
             )
         start = params["StartingPosition"]
-        position = region.iterator_position(
+        position = region.records.position(
             stream, shard, start["Type"], start.get("SequenceNumber"), start.get("Timestamp")
         )
         return stream, shard, consumer_arn, position
@@ -130,9 +131,9 @@ class Subscription:
                     ),
                 )
                 return
-            tip = region.tip_changed(shard)
+            tip = region.records.tip_changed(shard)
             try:
-                result = await region.read(stream, shard, position, MAX_RECORDS_PER_EVENT)
+                result = await region.records.read(stream, shard, position, MAX_RECORDS_PER_EVENT)
             except KinesisError as exc:
                 await self._fail(response, exc)
                 return

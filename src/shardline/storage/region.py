@@ -1,101 +1,56 @@
-"""One Kinesis region: the stream catalog and every operation on it.
+"""One Kinesis region: the stream catalog and the control-plane operations on it.
 
 The region runs on the event loop thread and owns the in-memory catalog; durable
 changes go through the storage engine, and an operation returns only after its
 change is committed. Operations raise the Kinesis errors AWS would raise, with AWS's
 messages; they take and return Python values, and ``server.handlers`` maps those to
-wire shapes.
-
-Write path (PutRecords), as numbered steps:
-
-1. Resolve the stream (it must be ACTIVE or UPDATING) and check every entry's size
-   and explicit hash key.
-2. Route each record to the open shard owning its hash key and assign it the next
-   sequence key of the stream's counter (monotonic, see ``sequence``).
-3. Count the record as *in flight* on its shard, hand all rows to the writer, and
-   wait for the commit (group commit, fsync by default).
-4. When the commit lands, move each shard's committed tip forward, clear the
-   in-flight counts, and wake anyone waiting for new records.
-
-Read path: a reader may only conclude that a *closed* shard is exhausted when no
-write to it is still in flight, checked before it reads; otherwise a record acked a
-moment later would be missed.
+wire shapes. The data plane (records in and out) is ``records.RecordLog``, reached
+as ``region.records``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
-import hashlib
 import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 from shardline.errors import (
     InvalidArgumentException,
     LimitExceededException,
-    ProvisionedThroughputExceededException,
     ResourceInUseException,
     ResourceNotFoundException,
     ValidationException,
 )
-from shardline.storage import chunks, resharding
+from shardline.storage import resharding
 from shardline.storage.catalog import (
     ON_DEMAND_INITIAL_SHARDS,
     Shard,
     Stream,
     StreamMode,
     parse_shard_id,
-    shard_id,
 )
 from shardline.storage.config import RegionConfig
 from shardline.storage.consumers import Consumers
 from shardline.storage.crypto import RecordCipher, check_key_id, load_master_key
 from shardline.storage.engine import StorageEngine
-from shardline.storage.hashing import MAX_HASH_KEY, even_ranges, hash_key_bytes
+from shardline.storage.hashing import even_ranges
 from shardline.storage.iterators import TokenSigner
+from shardline.storage.records import RecordLog
 from shardline.storage.sequence import (
     arrival_ms,
     key_for_time,
-    next_key,
     now_ms,
-    parse_sequence,
 )
 from shardline.storage.throttle import ShardThrottle
 
 log = logging.getLogger(__name__)
 
-MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
-MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
 MAX_TAGS = 50
 MIN_RETENTION_HOURS = 24
 MAX_RETENTION_HOURS = 8760
-
-
-@dataclass(frozen=True)
-class PutOutcome:
-    """One entry's result: a sequence key on a shard, or an error code and message."""
-
-    shard_index: int = 0
-    key: int = 0
-    error_code: str | None = None
-    error_message: str | None = None
-
-
-#: A stored record as reads return it: ``(sequence key, partition key, data, encrypted)``.
-StoredRecord = tuple[int, str, bytes, bool]
-
-
-@dataclass(frozen=True)
-class ReadResult:
-    records: list[StoredRecord]
-    next_position: int | None  # None: the closed shard is exhausted
-    millis_behind: int
-    children: list[Shard]
 
 
 class Region:
@@ -108,10 +63,10 @@ class Region:
         self.cipher = RecordCipher(load_master_key(config.key_path))
         self.throttle = ShardThrottle() if config.enforce_throughput else None
         self.consumers = Consumers(self)
-        self._key_refs: dict[str, int] = {}
-        self._key_ids: dict[int, str] = {}
+        self.records = RecordLog(self)
+        self.key_refs: dict[str, int] = {}
+        self.key_ids: dict[int, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._tip_waiters: dict[int, asyncio.Event] = {}
         self.signer = TokenSigner(self.engine.run_now(self._load))
 
     # -- start-up and shutdown ---------------------------------------------------------
@@ -127,8 +82,8 @@ class Region:
         row = conn.execute("SELECT value FROM meta WHERE key='next_uid'").fetchone()
         self._next_uid = int(row[0]) if row else 1
         for ref, key_id in conn.execute("SELECT ref, key_id FROM kms_keys"):
-            self._key_refs[key_id] = ref
-            self._key_ids[ref] = key_id
+            self.key_refs[key_id] = ref
+            self.key_ids[ref] = key_id
         for (doc,) in conn.execute("SELECT doc FROM streams"):
             stream = Stream.from_doc(doc)
             for shard in stream.shards.values():
@@ -267,7 +222,7 @@ class Region:
             await self.persist(stream)
         for shard in stream.shards.values():
             shard.sealed = shard.closed_key is not None
-            self._wake(shard)
+            self.records.wake(shard)
 
     def open_shard_count(self) -> int:
         return sum(len(s.open_shards()) for s in self.streams.values())
@@ -372,7 +327,7 @@ class Region:
         if self.streams.get(stream.name) is stream:
             del self.streams[stream.name]
         for shard in stream.shards.values():
-            self._wake(shard)
+            self.records.wake(shard)
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -540,16 +495,16 @@ class Region:
         await self._change(stream)
 
     async def _key_ref(self, key_id: str) -> int:
-        ref = self._key_refs.get(key_id)
+        ref = self.key_refs.get(key_id)
         if ref is None:
-            ref = max(self._key_ids, default=0) + 1
+            ref = max(self.key_ids, default=0) + 1
 
             def save(conn: sqlite3.Connection) -> None:
                 conn.execute("INSERT INTO kms_keys VALUES (?, ?)", (ref, key_id))
 
             await self.engine.write(save)
-            self._key_refs[key_id] = ref
-            self._key_ids[ref] = key_id
+            self.key_refs[key_id] = ref
+            self.key_ids[ref] = key_id
         return ref
 
     async def set_monitoring(self, name: str, metrics: Iterable[str], enable: bool) -> list[str]:
@@ -601,239 +556,3 @@ class Region:
         for key in keys:
             stream.tags.pop(key, None)
         await self.persist(stream)
-
-    # -- records -----------------------------------------------------------------------------
-
-    async def put_records(
-        self,
-        name: str,
-        entries: list[tuple[bytes, str, str | None]],
-        single: bool = False,
-    ) -> tuple[list[PutOutcome], Stream]:
-        """Store ``(data, partition_key, explicit_hash_key)`` entries; see the module doc.
-
-        ``single`` names the call PutRecord in errors (member ``data``, not ``records.N``).
-        """
-        stream = self.readable(name)
-        limit = stream.max_record_size_kib * 1024
-        total = 0
-        encoded_keys: list[bytes] = []
-        hashes: list[bytes] = []
-        md5 = hashlib.md5
-        for number, (data, partition_key, explicit) in enumerate(entries, 1):
-            encoded = partition_key.encode("utf-8")
-            size = len(data) + len(encoded)
-            if size > limit:
-                member = "data" if single else f"records.{number}.member.data"
-                raise ValidationException(
-                    f"1 validation error detected: Value at '{member}' failed to satisfy "
-                    f"constraint: Member must have length less than or equal to {limit}."
-                )
-            total += size
-            encoded_keys.append(encoded)
-            if explicit is None:
-                hashes.append(md5(encoded).digest())
-                continue
-            value = int(explicit)
-            if value > MAX_HASH_KEY:
-                raise InvalidArgumentException(
-                    "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: "
-                    f"[0, 2^128-1]. Specified value was {explicit}"
-                )
-            hashes.append(hash_key_bytes(value))
-        if total > MAX_PUT_RECORDS_BYTES:
-            raise InvalidArgumentException(
-                f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit"
-            )
-        outcomes: list[PutOutcome] = []
-        batches: dict[int, tuple[Shard, list[int], list[bytes], list[bytes]]] = {}
-        clock = now_ms()
-        last = stream.last_key
-        throttle = self.throttle
-        route = stream.route
-        for (data, _, _), encoded, hashed in zip(entries, encoded_keys, hashes, strict=True):
-            shard = route(hashed)
-            if throttle is not None and not throttle.admit_write(
-                shard.uid, len(data) + len(encoded)
-            ):
-                outcomes.append(
-                    PutOutcome(
-                        error_code="ProvisionedThroughputExceededException",
-                        error_message=(
-                            f"Rate exceeded for shard {shard.shard_id} in stream {name} under "
-                            f"account {self.account}."
-                        ),
-                    )
-                )
-                continue
-            last = next_key(last, clock)
-            batch = batches.get(shard.uid)
-            if batch is None:
-                batch = batches[shard.uid] = (shard, [], [], [])
-            batch[1].append(last)
-            batch[2].append(encoded)
-            batch[3].append(data)
-            outcomes.append(PutOutcome(shard.index, last))
-        stream.last_key = last
-        if batches:
-            await self._commit_chunks(stream, list(batches.values()))
-        return outcomes, stream
-
-    async def _commit_chunks(
-        self,
-        stream: Stream,
-        batches: list[tuple[Shard, list[int], list[bytes], list[bytes]]],
-    ) -> None:
-        key_ref = 0
-        if stream.encryption == "KMS" and stream.key_id is not None:
-            key_ref = self._key_refs[stream.key_id]
-        rows = []
-        for shard, keys, partition_keys, payloads in batches:
-            blob = chunks.pack(keys, partition_keys, payloads)
-            if key_ref:
-                blob = self.cipher.seal(stream.key_id or "", blob)
-            rows.append((shard.uid, keys[-1], keys[0], key_ref, blob))
-            shard.inflight += 1
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
-
-        future = asyncio.ensure_future(self.engine.write(insert))
-
-        def settle(done: asyncio.Future[None]) -> None:
-            ok = not done.cancelled() and done.exception() is None
-            for shard, keys, _, _ in batches:
-                shard.inflight -= 1
-                if ok and keys[-1] > shard.last_key:
-                    shard.last_key = keys[-1]
-                self._wake(shard)
-
-        # The bookkeeping runs when the commit lands, even if the request is cancelled.
-        future.add_done_callback(settle)
-        await asyncio.shield(future)
-
-    def _wake(self, shard: Shard) -> None:
-        event = self._tip_waiters.pop(shard.uid, None)
-        if event is not None:
-            event.set()
-
-    def tip_changed(self, shard: Shard) -> asyncio.Event:
-        """An event set the next time ``shard`` gets committed records or closes out."""
-        event = self._tip_waiters.get(shard.uid)
-        if event is None:
-            event = self._tip_waiters[shard.uid] = asyncio.Event()
-        return event
-
-    def iterator_position(
-        self,
-        stream: Stream,
-        shard: Shard,
-        kind: str,
-        sequence: str | None,
-        timestamp_s: float | None,
-    ) -> int:
-        """The first sequence key an iterator of ``kind`` reads; AWS's argument checks."""
-        if kind in ("TRIM_HORIZON", "LATEST"):
-            if sequence is not None:
-                raise InvalidArgumentException(
-                    "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and "
-                    "StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no "
-                    f"StartingSequenceNumber. Request specified {kind} and also a "
-                    "StartingSequenceNumber."
-                )
-            return 0 if kind == "TRIM_HORIZON" else shard.last_key + 1
-        if kind == "AT_TIMESTAMP":
-            if timestamp_s is None:
-                raise InvalidArgumentException(
-                    "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. "
-                    "Current request has no timestamp parameter."
-                )
-            at_ms, current = int(timestamp_s * 1000), now_ms()
-            if at_ms > current:
-                raise InvalidArgumentException(
-                    "The timestampInMillis parameter cannot be greater than the "
-                    f"currentTimestampInMillis. timestampInMillis: {at_ms}, "
-                    f"currentTimestampInMillis: {current}"
-                )
-            return key_for_time(at_ms)
-        if sequence is None:
-            raise InvalidArgumentException(
-                "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and "
-                "StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no "
-                f"StartingSequenceNumber. Request specified {kind} and no StartingSequenceNumber."
-            )
-        parsed = parse_sequence(sequence)
-        if parsed is None:
-            raise InvalidArgumentException(
-                f"StartingSequenceNumber {sequence} used in GetShardIterator on shard "
-                f"{shard.shard_id} in stream {stream.name} under account {self.account} is invalid."
-            )
-        key, index = parsed
-        if index != shard.index:
-            raise InvalidArgumentException(
-                f"Invalid StartingSequenceNumber. It encodes {shard_id(index)}, while it was used "
-                f"in a call to a shard with {shard.shard_id}"
-            )
-        if key < shard.created_key or (shard.closed_key is not None and key > shard.closed_key):
-            raise InvalidArgumentException(
-                f"StartingSequenceNumber {sequence} used in GetShardIterator on shard "
-                f"{shard.shard_id} in stream {stream.name} under account {self.account} is "
-                "invalid because it did not come from this stream."
-            )
-        return key if kind == "AT_SEQUENCE_NUMBER" else key + 1
-
-    async def read(self, stream: Stream, shard: Shard, position: int, limit: int) -> ReadResult:
-        """Up to ``limit`` records (and 10 MiB) of ``shard`` from sequence key ``position``."""
-        if self.throttle is not None and not self.throttle.admit_read(shard.uid):
-            raise ProvisionedThroughputExceededException(
-                f"Rate exceeded for shard {shard.shard_id} in stream {stream.name} under "
-                f"account {self.account}."
-            )
-        # Decided before reading: a closed shard with nothing in flight can gain no records.
-        settled = shard.sealed and shard.inflight == 0
-        uid = shard.uid
-
-        key_ids = self._key_ids
-        cipher = self.cipher
-        where = shard.shard_id
-
-        def fetch(conn: sqlite3.Connection) -> tuple[list[StoredRecord], bool]:
-            records: list[StoredRecord] = []
-            size = 0
-            cursor = conn.execute(
-                "SELECT key_ref, payload FROM chunks WHERE shard_uid=? AND last_key>=? "
-                "ORDER BY last_key",
-                (uid, position),
-            )
-            for key_ref, blob in cursor:
-                if key_ref:
-                    blob = cipher.open(key_ids[key_ref], blob, where)
-                keys, partition_keys, payloads = chunks.unpack(blob)
-                first = bisect.bisect_left(keys, position)
-                last = min(len(keys), first + limit - len(records) + 1)
-                piece_keys = keys[first:last]
-                piece_pks = partition_keys[first:last]
-                piece_data = payloads[first:last]
-                piece_size = sum(map(len, piece_data)) + sum(map(len, piece_pks))
-                if len(records) + len(piece_keys) <= limit and (
-                    size + piece_size <= MAX_GET_RECORDS_BYTES
-                ):
-                    # The common case: the whole rest of the chunk fits.
-                    size += piece_size
-                    records.extend(zip(piece_keys, piece_pks, piece_data, repeat(bool(key_ref))))
-                    continue
-                for key, partition_key, data in zip(piece_keys, piece_pks, piece_data):
-                    size += len(data) + len(partition_key)
-                    if len(records) == limit or (records and size > MAX_GET_RECORDS_BYTES):
-                        return records, True
-                    records.append((key, partition_key, data, bool(key_ref)))
-            return records, False
-
-        records, more = await self.engine.read(fetch)
-        if self.throttle is not None:
-            self.throttle.charge_read(uid, sum(len(r[2]) for r in records))
-        next_position = records[-1][0] + 1 if records else position
-        behind = max(0, now_ms() - arrival_ms(records[-1][0])) if more else 0
-        if not records and settled:
-            return ReadResult(records, None, behind, stream.children_of(shard.index))
-        return ReadResult(records, next_position, behind, [])

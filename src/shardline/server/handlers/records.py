@@ -63,7 +63,7 @@ async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
             f"under account {region.account} is invalid."
         )
     entry = (p["Data"], p["PartitionKey"], p.get("ExplicitHashKey"))
-    (outcome,), stream = await region.put_records(name, [entry], single=True)
+    (outcome,), stream = await region.records.put(name, [entry], single=True)
     if outcome.error_code is not None:
         raise ProvisionedThroughputExceededException(outcome.error_message or "")
     return {
@@ -77,7 +77,7 @@ async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
 async def put_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     name = region.stream_name(p)
     entries = [(r["Data"], r["PartitionKey"], r.get("ExplicitHashKey")) for r in p["Records"]]
-    outcomes, stream = await region.put_records(name, entries)
+    outcomes, stream = await region.records.put(name, entries)
     results: list[dict[str, Any]] = []
     failed = 0
     for outcome in outcomes:
@@ -114,7 +114,7 @@ def _shard_for_iterator(region: Region, name: str, shard_text: str) -> tuple[Str
 async def get_shard_iterator(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     name = region.stream_name(p)
     stream, shard = _shard_for_iterator(region, name, p["ShardId"])
-    position = region.iterator_position(
+    position = region.records.position(
         stream, shard, p["ShardIteratorType"], p.get("StartingSequenceNumber"), p.get("Timestamp")
     )
     iterator = region.signer.iterator(name, stream.created_ms, shard.index, position)
@@ -132,7 +132,7 @@ async def get_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
             f"{region.account} does not exist"
         )
     limit = p.get("Limit", GET_RECORDS_DEFAULT_LIMIT)
-    result = await region.read(stream, shard, state.position, limit)
+    result = await region.records.read(stream, shard, state.position, limit)
     index = shard.index
     records = RecordList(result.records, index)
     out: dict[str, Any] = {"Records": records, "MillisBehindLatest": result.millis_behind}
