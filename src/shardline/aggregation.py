@@ -221,7 +221,7 @@ def deaggregate(
 
 
 def _varint_size(value: int) -> int:
-    return max(1, (value.bit_length() + 6) // 7)
+    return 1 if value < 0x80 else (value.bit_length() + 6) // 7
 
 
 def _field_size(payload: int) -> int:
@@ -234,7 +234,8 @@ class AggregateSizer:
 
     The producer uses it to fill aggregates up to a size limit (the KPL's
     ``AggregationMaxSize``) in one pass; :func:`aggregate` produces exactly
-    :attr:`size` bytes for the same records.
+    :attr:`size` bytes for the same records. Usage: ``grow = sizer.added_size(...)``,
+    then, if the record fits, ``sizer.add(..., grow)``.
     """
 
     def __init__(self) -> None:
@@ -244,7 +245,7 @@ class AggregateSizer:
         self.size = len(MAGIC) + DIGEST_SIZE
 
     def added_size(self, partition_key: str, explicit_hash_key: str | None, data_len: int) -> int:
-        """How many bytes adding this record would add (tables included)."""
+        """How many bytes adding this record would add (table entries included)."""
         grow = 0
         key_index = self._keys.get(partition_key)
         if key_index is None:
@@ -259,10 +260,12 @@ class AggregateSizer:
             inner += 1 + _varint_size(hash_index)
         return grow + _field_size(inner)
 
-    def add(self, partition_key: str, explicit_hash_key: str | None, data_len: int) -> None:
-        """Account for one more record (call after :meth:`added_size` said it fits)."""
-        self.size += self.added_size(partition_key, explicit_hash_key, data_len)
-        self._keys.setdefault(partition_key, len(self._keys))
-        if explicit_hash_key is not None:
-            self._hash_keys.setdefault(explicit_hash_key, len(self._hash_keys))
+    def add(self, partition_key: str, explicit_hash_key: str | None, grow: int) -> None:
+        """Account for one more record whose :meth:`added_size` was ``grow``."""
+        self.size += grow
+        keys = self._keys
+        if partition_key not in keys:
+            keys[partition_key] = len(keys)
+        if explicit_hash_key is not None and explicit_hash_key not in self._hash_keys:
+            self._hash_keys[explicit_hash_key] = len(self._hash_keys)
         self.count += 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from shardline import __version__
+from shardline.cli.put import put
 from shardline.cli.serve import serve
+from shardline.cli.tail import tail
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,3 +17,5 @@ def main() -> None:
 
 
 main.add_command(serve)
+main.add_command(put)
+main.add_command(tail)

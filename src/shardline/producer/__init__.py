@@ -1,0 +1,47 @@
+"""A Kinesis producer with the KPL's batching and aggregation and a durable spool.
+
+Modules, one job each: ``config`` (settings with KPL defaults), ``destination``
+(where records go), ``records`` (what goes in and comes out), ``envelope`` (the
+record-id envelope), ``predictor`` (shard map from ListShards), ``batching``
+(per-shard queues into PutRecords calls, aggregation), ``ratelimit`` (per-shard
+limits), ``retry`` (what failures mean, back-off), ``spool`` (SQLite spool),
+``metrics`` (KPL-named metrics and the error-rate window), ``producer`` (the async
+producer), ``sync`` (the blocking facade), ``exceptions``.
+"""
+
+from shardline.producer import envelope
+from shardline.producer.config import ProducerConfig
+from shardline.producer.destination import Destination
+from shardline.producer.exceptions import (
+    InvalidRecordError,
+    ProducerClosedError,
+    ProducerError,
+    RecordExpiredError,
+    RecordFailedError,
+    SpoolError,
+    SpoolLockedError,
+)
+from shardline.producer.metrics import ProducerMetrics, WindowStats
+from shardline.producer.producer import Producer
+from shardline.producer.records import Attempt, PutOutcome, Record
+from shardline.producer.sync import SyncProducer
+
+__all__ = [
+    "Attempt",
+    "Destination",
+    "InvalidRecordError",
+    "Producer",
+    "ProducerClosedError",
+    "ProducerConfig",
+    "ProducerError",
+    "ProducerMetrics",
+    "PutOutcome",
+    "Record",
+    "RecordExpiredError",
+    "RecordFailedError",
+    "SpoolError",
+    "SpoolLockedError",
+    "SyncProducer",
+    "WindowStats",
+    "envelope",
+]

@@ -1,0 +1,29 @@
+"""Where a producer sends: one stream in one region, reachable at one endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A Kinesis stream at an endpoint.
+
+    Example::
+
+        Destination("orders", endpoint_url="http://127.0.0.1:4567")
+        Destination("orders", region_name="eu-west-1")          # AWS itself
+
+    The producer's destination can change at run time
+    (:meth:`shardline.producer.Producer.switch_destination`); the failover controller
+    does that when the active region changes.
+    """
+
+    stream_name: str
+    #: None means AWS's own endpoint for ``region_name``.
+    endpoint_url: str | None = None
+    region_name: str = "us-east-1"
+
+    def __str__(self) -> str:
+        where = self.endpoint_url or f"aws:{self.region_name}"
+        return f"{self.stream_name}@{where}"

@@ -1,0 +1,84 @@
+"""What goes into a producer and what comes back for each record."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from shardline.producer.destination import Destination
+from shardline.producer.exceptions import ProducerError
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One user record to put (see :meth:`shardline.producer.Producer.put_many`)."""
+
+    data: bytes
+    partition_key: str
+    explicit_hash_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at storing a record: one PutRecords call it travelled in.
+
+    ``ambiguous`` marks a try whose outcome is unknown (the call timed out or the
+    connection broke after the request was sent): the record may be stored by that
+    try *and* by a later one, so it can appear twice downstream.
+    """
+
+    destination: Destination
+    #: Wall-clock start (seconds since the epoch), for people reading the history.
+    started: float
+    duration_s: float
+    shard_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    ambiguous: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error_code is None
+
+
+@dataclass(frozen=True, slots=True)
+class PutOutcome:
+    """The final word on one record: stored (with its position) or given up.
+
+    ``sub_sequence_number`` is the record's index inside the KPL aggregate it
+    travelled in (None when it was sent on its own).
+    """
+
+    record_id: str
+    succeeded: bool
+    attempts: tuple[Attempt, ...]
+    shard_id: str | None = None
+    sequence_number: str | None = None
+    sub_sequence_number: int | None = None
+    destination: Destination | None = None
+    error: ProducerError | None = None
+
+
+@dataclass(slots=True, eq=False)
+class PendingRecord:
+    """A record the producer owns until its outcome is known (internal).
+
+    ``seq`` orders records by put (the spool row id when spooling), so retried records
+    go back in front of younger ones of the same shard.
+    """
+
+    seq: int
+    record_id: str
+    data: bytes
+    partition_key: str
+    explicit_hash_key: str | None
+    hash_key: int
+    #: Bytes Kinesis counts against its limits: data + UTF-8 partition key.
+    size: int
+    future: asyncio.Future[PutOutcome]
+    #: Monotonic time after which the record is given up (None: never).
+    deadline: float | None
+    #: Monotonic time the record (re)entered the buffer; max_buffered_time runs from it.
+    buffered_at: float
+    spooled: bool
+    attempts: list[Attempt] = field(default_factory=list)
