@@ -132,7 +132,7 @@ def kinesis_client(url: str, **config: Any) -> Any:
     import boto3
     from botocore.config import Config
 
-    options: dict[str, Any] = {"retries": {"max_attempts": 1, "mode": "standard"}}
+    options: dict[str, Any] = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
     options.update(config)
     return boto3.client(
         "kinesis",
@@ -171,3 +171,16 @@ def read_shard(
         if iterator is None or (not out["Records"] and out["MillisBehindLatest"] == 0):
             return records
     raise TimeoutError(f"shard {shard_id} of {name} never caught up")
+
+
+def set_fault(url: str, **fault: Any) -> dict[str, Any]:
+    """Set the server's injected fault (see ``shardline.server.faults``); {} clears it."""
+    import json
+    import urllib.request
+
+    method = "PUT" if fault else "DELETE"
+    body = json.dumps(fault).encode() if fault else None
+    request = urllib.request.Request(f"{url}/_shardline/faults", data=body, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        result: dict[str, Any] = json.loads(response.read())
+    return result

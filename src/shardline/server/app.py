@@ -6,11 +6,12 @@ gets, so it follows AWS):
 1. Only POST is an API call; anything else is a 403 with an XML body.
 2. The Content-Type picks the codec (JSON 1.1 or CBOR 1.1).
 3. ``X-Amz-Target`` must name a Kinesis operation (``UnknownOperationException``).
-4. The request must be signed (``MissingAuthenticationTokenException``); the
+4. An injected fault, if one is set (``faults``), delays or fails the call.
+5. The body is decoded (``SerializationException``); AWS reads it before the signature.
+6. The request must be signed (``MissingAuthenticationTokenException``); the
    signature itself is not checked, as no credentials exist locally.
-5. The body is decoded (``SerializationException``) and validated against the
-   service model (``ValidationException``).
-6. The handler runs; any ``KinesisError`` it raises is rendered with its code and
+7. The input is validated against the service model (``ValidationException``).
+8. The handler runs; any ``KinesisError`` it raises is rendered with its code and
    status, and anything else becomes a logged ``InternalFailure`` (500), never a
    dropped connection, so one bad request cannot disturb another.
 """
@@ -30,7 +31,8 @@ from shardline.errors import (
     SerializationException,
     UnknownOperationException,
 )
-from shardline.server import model, protocol
+from shardline.server import faults, model, protocol
+from shardline.server.faults import FaultInjector
 from shardline.server.handlers import Handler, load_all
 from shardline.server.subscribe import Subscription
 from shardline.storage.region import Region
@@ -71,6 +73,7 @@ class KinesisApp:
         self.region = region
         self.handlers: dict[str, Handler] = load_all()
         self.operations = model.operation_names()
+        self.faults = FaultInjector()
 
     def _response(
         self, codec: protocol.Protocol, status: int, payload: Any, request_id: str
@@ -125,6 +128,7 @@ class KinesisApp:
             handler = self.handlers.get(operation) if known else None
             if handler is None and operation != "SubscribeToShard":
                 raise UnknownOperationException()
+            await self.faults.apply(operation)
             if not body:
                 raise SerializationException()
             raw = protocol.decode(codec, body)
@@ -157,5 +161,6 @@ def build_app(region: Region) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[REGION_KEY] = region
     kinesis = KinesisApp(region)
+    app.router.add_route("*", faults.PATH, kinesis.faults.handle)
     app.router.add_route("*", "/{tail:.*}", kinesis.handle)
     return app

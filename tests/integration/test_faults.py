@@ -1,0 +1,78 @@
+"""The fault-injection admin endpoint makes a real server misbehave on request."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+from shardline.testing import kinesis_client, set_fault, wait_active
+
+FAST = ("--create-delay-ms", "0")
+
+
+def code(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
+    response = exc.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_outage_refuses_every_call_until_cleared(fresh_region):
+    server = fresh_region(*FAST)
+    kinesis = kinesis_client(server.url)
+    kinesis.create_stream(StreamName="f", ShardCount=1)
+    wait_active(kinesis, "f")
+    assert set_fault(server.url, outage=True)["outage"] is True
+    with pytest.raises(ClientError) as exc:
+        kinesis.put_record(StreamName="f", Data=b"x", PartitionKey="k")
+    assert code(exc) == ("ServiceUnavailable", 503)
+    with pytest.raises(ClientError) as exc:
+        kinesis.list_streams()
+    assert code(exc) == ("ServiceUnavailable", 503)
+    assert set_fault(server.url) == {
+        "outage": False,
+        "error_rate": 0.0,
+        "status": 503,
+        "latency_ms": 0,
+        "operations": [],
+    }
+    kinesis.put_record(StreamName="f", Data=b"x", PartitionKey="k")
+
+
+def test_error_rate_fails_about_that_fraction_of_the_named_operations(fresh_region):
+    server = fresh_region(*FAST)
+    kinesis = kinesis_client(server.url)
+    kinesis.create_stream(StreamName="f", ShardCount=1)
+    wait_active(kinesis, "f")
+    set_fault(server.url, error_rate=0.3, status=500, operations=["PutRecord"])
+    failures = 0
+    for _ in range(200):
+        try:
+            kinesis.put_record(StreamName="f", Data=b"x", PartitionKey="k")
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "InternalFailure"
+            failures += 1
+    assert 30 <= failures <= 90  # 30 % of 200, with a wide margin
+    for _ in range(20):  # other operations are untouched
+        kinesis.describe_stream_summary(StreamName="f")
+
+
+def test_latency_is_added_and_bad_faults_are_refused(fresh_region):
+    server = fresh_region(*FAST)
+    kinesis = kinesis_client(server.url)
+    set_fault(server.url, latency_ms=300)
+    started = time.perf_counter()
+    kinesis.list_streams()
+    assert time.perf_counter() - started >= 0.3
+    request = urllib.request.Request(
+        f"{server.url}/_shardline/faults",
+        data=json.dumps({"error_rate": 2}).encode(),
+        method="PUT",
+    )
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(request, timeout=10)
+    assert exc.value.code == 400
+    assert "error_rate" in json.loads(exc.value.read())["error"]
