@@ -44,7 +44,7 @@ from aiobotocore.session import get_session
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry
 
-from shardline.aggregation import MAX_HASH_KEY, hash_key_of
+from shardline.aggregation import MAX_HASH_KEY
 from shardline.producer import envelope
 from shardline.producer.batching import Batch, Batcher, Entry, ShardKey
 from shardline.producer.config import ProducerConfig
@@ -272,14 +272,12 @@ class Producer:
         now = time.monotonic()
         deadline = now + ttl if ttl is not None and spool is None else None
         pending = [
-            PendingRecord(
+            PendingRecord.create(
                 seq,
                 record_id,
                 r.data,
                 r.partition_key,
                 r.explicit_hash_key,
-                hash_key_of(r.partition_key, r.explicit_hash_key),
-                len(r.data) + len(r.partition_key.encode()),
                 loop.create_future(),
                 deadline,
                 now,
@@ -430,14 +428,12 @@ class Producer:
         while rows := await spool.pending(after, _RECOVERY_PAGE):
             now = time.monotonic()
             batch = [
-                PendingRecord(
+                PendingRecord.create(
                     row.row_id,
                     row.record_id,
                     row.data,
                     row.partition_key,
                     row.explicit_hash_key,
-                    hash_key_of(row.partition_key, row.explicit_hash_key),
-                    len(row.data) + len(row.partition_key.encode()),
                     loop.create_future(),
                     None,
                     now,

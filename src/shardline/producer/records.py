@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from shardline.aggregation import hash_key_of
 from shardline.producer.destination import Destination
 from shardline.producer.exceptions import ProducerError
 
@@ -82,3 +83,31 @@ class PendingRecord:
     buffered_at: float
     spooled: bool
     attempts: list[Attempt] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls,
+        seq: int,
+        record_id: str,
+        data: bytes,
+        partition_key: str,
+        explicit_hash_key: str | None,
+        future: asyncio.Future[PutOutcome],
+        deadline: float | None,
+        now: float,
+        spooled: bool,
+    ) -> PendingRecord:
+        """A pending record, its routing hash key and counted size derived once here."""
+        return cls(
+            seq,
+            record_id,
+            data,
+            partition_key,
+            explicit_hash_key,
+            hash_key_of(partition_key, explicit_hash_key),
+            len(data) + len(partition_key.encode()),
+            future,
+            deadline,
+            now,
+            spooled,
+        )
