@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,6 +32,18 @@ from shardline.stores.sqlite_leases import SQLiteLeaseStore
 from shardline.testing import RegionProcess, kinesis_client, wait_active
 
 WORKER = Path(__file__).resolve().parents[1] / "tests" / "integration" / "consumer_worker.py"
+
+
+def _load_worker_command() -> Any:
+    """``command()`` of the tests' worker script, which this bench runs as its workers."""
+    spec = importlib.util.spec_from_file_location("consumer_worker", WORKER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.command
+
+
+worker_command = _load_worker_command()
 CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
 
 
@@ -92,24 +104,7 @@ class WorkerProcess:
     def __init__(self, url: str, stream: str, app: str, tmp: Path, name: str) -> None:
         self.out = tmp / f"{name}.jsonl"
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(WORKER),
-                "--endpoint",
-                url,
-                "--stream",
-                stream,
-                "--app",
-                app,
-                "--leases",
-                str(tmp / "leases.db"),
-                "--out",
-                str(self.out),
-                "--worker-id",
-                name,
-                "--idle",
-                "0.2",
-            ],
+            worker_command(url, stream, app, tmp / "leases.db", self.out, name, "--idle", "0.2"),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,29 @@ from shardline.consumer import (
 )
 from shardline.stores.dynamodb_leases import DynamoDBLeaseStore
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
+
+
+def command(
+    endpoint: str, stream: str, app: str, leases: Path, out: Path, worker_id: str, *extra: str
+) -> list[str]:
+    """The command line that runs this worker (used by the tests and the bench)."""
+    return [
+        sys.executable,
+        __file__,
+        "--endpoint",
+        endpoint,
+        "--stream",
+        stream,
+        "--app",
+        app,
+        "--leases",
+        str(leases),
+        "--out",
+        str(out),
+        "--worker-id",
+        worker_id,
+        *extra,
+    ]
 
 
 class LoggingProcessor(RecordProcessor):

@@ -9,18 +9,16 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from consumer_worker import command as worker_command
 
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
 from shardline.testing import kinesis_client, wait_active
-
-WORKER = Path(__file__).with_name("consumer_worker.py")
 
 
 class Worker:
@@ -30,23 +28,7 @@ class Worker:
         self.out = tmp / f"{name}.jsonl"
         self.name = name
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(WORKER),
-                "--endpoint",
-                region_url,
-                "--stream",
-                stream,
-                "--app",
-                app,
-                "--leases",
-                str(tmp / "leases.db"),
-                "--out",
-                str(self.out),
-                "--worker-id",
-                name,
-                *extra,
-            ],
+            worker_command(region_url, stream, app, tmp / "leases.db", self.out, name, *extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -16,7 +16,13 @@ from typing import Any
 
 import orjson
 
-from shardline.stores.leases import Lease, LeaseStore, LeaseStoreError, apply
+from shardline.stores.leases import (
+    MUTABLE_FIELDS,
+    Lease,
+    LeaseStore,
+    LeaseStoreError,
+    apply,
+)
 
 _COLUMNS = (
     "lease_key",
@@ -33,16 +39,9 @@ _COLUMNS = (
     "starting_hash_key",
     "ending_hash_key",
 )
-_FIELD_COLUMN = {
-    "owner": "lease_owner",
-    "checkpoint": "checkpoint",
-    "checkpoint_sub": "checkpoint_sub",
-    "pending_checkpoint": "pending_checkpoint",
-    "pending_checkpoint_sub": "pending_checkpoint_sub",
-    "pending_checkpoint_state": "pending_checkpoint_state",
-    "owner_switches": "owner_switches",
-    "children": "children",
-}
+#: Columns are named like the Lease fields, except the owner (``owner`` is an SQL keyword
+#: in some dialects, and the KCL calls it leaseOwner).
+_FIELD_COLUMN = {name: "lease_owner" if name == "owner" else name for name in MUTABLE_FIELDS}
 
 
 def _to_column(name: str, value: Any) -> Any:
