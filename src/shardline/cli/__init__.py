@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from shardline import __version__
+from shardline.cli.ha import failback_command, failover_command, monitor, replicate, status
 from shardline.cli.put import put
 from shardline.cli.serve import serve
+from shardline.cli.snapshot import snapshot
 from shardline.cli.tail import tail
 
 
@@ -19,3 +21,9 @@ def main() -> None:
 main.add_command(serve)
 main.add_command(put)
 main.add_command(tail)
+main.add_command(replicate)
+main.add_command(monitor)
+main.add_command(failover_command)
+main.add_command(failback_command)
+main.add_command(status)
+main.add_command(snapshot)

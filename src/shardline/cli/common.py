@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -27,23 +26,3 @@ def endpoint_options(command: _F) -> _F:
         show_default=f"$SHARDLINE_ENDPOINT or {DEFAULT_ENDPOINT}",
         help="Kinesis endpoint: a `shardline serve` region, or an AWS endpoint.",
     )(command)
-
-
-def client_options() -> dict[str, Any]:
-    """Credentials for the Kinesis client.
-
-    The AWS credential chain is used when it is configured (environment variables,
-    a profile, a credentials file); otherwise placeholder keys are passed, which a
-    local region accepts. This also keeps botocore from probing the EC2 metadata
-    address for credentials when there are none.
-    """
-    configured = (
-        "AWS_ACCESS_KEY_ID" in os.environ
-        or "AWS_PROFILE" in os.environ
-        or Path(
-            os.environ.get("AWS_SHARED_CREDENTIALS_FILE", Path.home() / ".aws" / "credentials")
-        ).exists()
-    )
-    if configured:
-        return {}
-    return {"aws_access_key_id": "shardline", "aws_secret_access_key": "shardline"}

@@ -17,8 +17,9 @@ import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from shardline.cli.common import client_options, endpoint_options
+from shardline.cli.common import endpoint_options
 from shardline.producer import Destination, Producer, ProducerConfig, PutOutcome, Record
+from shardline.topology import default_client_options
 
 
 @dataclass
@@ -176,7 +177,7 @@ def put(
         ordering="per-key" if ordered else "unordered",
         record_ids=record_ids,
         spool_path=None if no_spool else spool,
-        client_options=client_options(),
+        client_options=default_client_options(),
     )
     destination = Destination(stream, endpoint_url=endpoint_url, region_name=region)
     console = None if quiet else Console(stderr=True)

@@ -21,11 +21,12 @@ import click
 from aiobotocore.session import get_session
 
 from shardline import aggregation
-from shardline.cli.common import client_options, endpoint_options
+from shardline.cli.common import endpoint_options
 from shardline.consumer.config import ConsumerConfig, InitialPosition
 from shardline.consumer.positions import Position
 from shardline.consumer.retrieval import PollingRetriever
 from shardline.producer import envelope
+from shardline.topology import default_client_options
 
 
 @dataclass
@@ -228,7 +229,7 @@ def tail(
         stream,
         endpoint_url=endpoint_url,
         region_name=region,
-        client_options=client_options(),
+        client_options=default_client_options(),
         initial_position=position,
         initial_timestamp=timestamp,
         idle_time_between_reads_s=poll_interval,

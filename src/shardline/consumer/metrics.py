@@ -56,12 +56,18 @@ class ConsumerMetrics:
             family = _FAMILIES[id(registry)] = _Family(registry)
         self._family = family
         self._labels = (application, worker)
+        #: The newest MillisBehindLatest per shard, and records processed: what the
+        #: worker reports to the control store (failover and failback read them).
+        self.millis_behind: dict[str, int] = {}
+        self.processed_total = 0
 
     def behind(self, shard_id: str, millis: int) -> None:
         self._family.behind.labels(*self._labels, shard_id).set(millis)
+        self.millis_behind[shard_id] = millis
 
     def processed(self, count: int) -> None:
         self._family.processed.labels(*self._labels).inc(count)
+        self.processed_total += count
 
     def set_current_leases(self, count: int) -> None:
         self._family.current.labels(*self._labels).set(count)

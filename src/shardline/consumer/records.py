@@ -19,6 +19,9 @@ class ConsumerRecord:
     approximate_arrival_timestamp: dt.datetime
     explicit_hash_key: str | None = None
     aggregated: bool = False
+    #: The region the record was first written to, when a replicator copied it here
+    #: (see :mod:`shardline.replication.origin`); None for records written here.
+    origin_region: str | None = None
 
     @property
     def position(self) -> Position:

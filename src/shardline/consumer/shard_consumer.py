@@ -44,6 +44,7 @@ from shardline.consumer.processor import (
 )
 from shardline.consumer.records import ConsumerRecord
 from shardline.consumer.retrieval import Backoff, Fetched
+from shardline.replication import origin
 from shardline.stores.leases import TRIM_HORIZON, Lease, LeaseStore
 
 log = logging.getLogger(__name__)
@@ -80,15 +81,19 @@ def to_user_records(
     """
     sequence = raw["SequenceNumber"]
     arrival = raw["ApproximateArrivalTimestamp"]
-    data = raw["Data"]
+    origin_region, data = origin.unwrap(raw["Data"])
     partition_key = raw["PartitionKey"]
     if not aggregation.is_aggregated(data):
-        return [ConsumerRecord(sequence, 0, partition_key, data, arrival)]
+        return [
+            ConsumerRecord(sequence, 0, partition_key, data, arrival, origin_region=origin_region)
+        ]
     try:
         users = aggregation.deaggregate(data, partition_key, hash_range=hash_range)
     except aggregation.MalformedAggregateError as exc:
         log.warning("record %s is a malformed aggregate (%s); delivering it as is", sequence, exc)
-        return [ConsumerRecord(sequence, 0, partition_key, data, arrival)]
+        return [
+            ConsumerRecord(sequence, 0, partition_key, data, arrival, origin_region=origin_region)
+        ]
     if not users:
         log.warning("dropping aggregate %s: a user record lies outside the shard", sequence)
     return [
@@ -100,6 +105,7 @@ def to_user_records(
             arrival,
             user.explicit_hash_key,
             aggregated=True,
+            origin_region=origin_region,
         )
         for user in users
     ]

@@ -116,6 +116,9 @@ class ProducerMetrics:
         self._received = family.received.labels(producer)
         self._retries = family.retries.labels(producer)
         self._seconds: deque[_Second] = deque()
+        #: Called after every PutRecords call with (destination, call raised): how the
+        #: failover monitor's health reports learn of calls without polling.
+        self.call_observers: list[Callable[[str, bool], None]] = []
 
     def track(self, pending: Callable[[], float], spool_depth: Callable[[], float]) -> None:
         """Read the pending count and spool depth from these functions when scraped."""
@@ -156,6 +159,8 @@ class ProducerMetrics:
         second.entries += entries
         second.failed_entries += failed
         second.throttled_entries += codes.count("ProvisionedThroughputExceededException")
+        for observer in self.call_observers:
+            observer(destination, raised is not None)
 
     def _second(self, destination: str) -> _Second:
         now = int(time.monotonic())

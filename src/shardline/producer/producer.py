@@ -15,9 +15,11 @@ Life of a record:
    until its batch is due, then travels in one PutRecords call, alone or inside a
    KPL aggregate.
 3. Stored: the future resolves with the shard id and sequence number, and the spool
-   row is deleted. Throttled or failed: the record goes back to the front of its
-   shard's queue and the shard backs off. Given up (non-retriable error, or TTL
-   without spool): the future resolves with ``succeeded=False`` and the error.
+   row is deleted (or, while the producer *holds until replicated*, kept until the
+   replicator's watermark passes it; see :meth:`Producer.hold_until_replicated`).
+   Throttled or failed: the record goes back to the front of its shard's queue
+   and the shard backs off. Given up (non-retriable error, or TTL without spool):
+   the future resolves with ``succeeded=False`` and the error.
 
 Futures always resolve with a :class:`PutOutcome` (they never raise), so producers
 that do not wait for every outcome see no "exception never retrieved" noise.
@@ -90,6 +92,16 @@ def _validate(record: Record, max_size: int) -> Record:
     return Record(bytes(data), key, explicit)
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A record a region acknowledged that is kept until it is known to be replicated."""
+
+    record: PendingRecord
+    destination: Destination
+    shard_id: str
+    sequence: int
+
+
 @dataclass(slots=True, eq=False)
 class _FlushWaiter:
     newest: int
@@ -151,6 +163,8 @@ class Producer:
         self._dispatcher: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._next_sweep = 0.0
+        self._hold = False
+        self._held: dict[int, _Held] = {}
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -343,6 +357,8 @@ class Producer:
            to the buffer.
         3. Connect to the new destination and learn its shard map.
         4. Re-bucket the buffer by the new map and resume sending.
+        5. Records held until replicated (:meth:`hold_until_replicated`) that another
+           destination acknowledged are sent again to the new one.
 
         So a record with a known outcome goes to exactly one destination. The one
         exception is a call that ended *ambiguously* (timeout, broken connection,
@@ -365,10 +381,85 @@ class Producer:
                 self._predictor.reset()
                 await self._predictor.refresh(self._client, destination.stream_name)
                 self._rebucket()
+                self._resend_held(destination)
                 log.info("producer %s now sends to %s", self.config.name, destination)
             finally:
                 self._switching = False
                 self._wake.set()
+
+    # -- holding until replicated --------------------------------------------------------
+
+    @property
+    def held(self) -> int:
+        """Records acknowledged but kept because they may not be replicated yet."""
+        return len(self._held)
+
+    def hold_until_replicated(self, enabled: bool) -> None:
+        """Keep acknowledged records (in the spool) until :meth:`release_replicated`.
+
+        Why: with asynchronous replication, a record the primary acknowledged is lost
+        for the standby if the primary fails before the replicator copied it. Held
+        records are sent again to the new destination by :meth:`switch_destination`,
+        which is how a failover reaches RPO 0 (duplicates, with the same record id,
+        are expected and absorbed by idempotent sinks). Turning holding off releases
+        nothing: records already held stay until released or re-sent.
+        """
+        self._hold = enabled
+
+    def release_replicated(self, destination: Destination, watermarks: dict[str, str]) -> int:
+        """Drop held records of ``destination`` at or below their shard's watermark.
+
+        ``watermarks`` maps shard id to the newest sequence number the replicator
+        copied from that shard. Returns how many records were released.
+        """
+        marks = {shard: int(sequence) for shard, sequence in watermarks.items()}
+        released = [
+            seq
+            for seq, held in self._held.items()
+            if held.destination == destination and held.sequence <= marks.get(held.shard_id, -1)
+        ]
+        for seq in released:
+            del self._held[seq]
+        self._forget(released)
+        return len(released)
+
+    def _forget(self, seqs: list[int]) -> None:
+        if self._spool is not None and seqs:
+            self._spool.remove(seqs)
+
+    def _resend_held(self, destination: Destination) -> None:
+        """Send held records acknowledged by another destination again (failover)."""
+        moved = [h for h in self._held.values() if h.destination != destination]
+        if not moved:
+            return
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        again = []
+        for held in moved:
+            del self._held[held.record.seq]
+            old = held.record
+            again.append(
+                PendingRecord.create(
+                    old.seq,
+                    old.record_id,
+                    old.data,
+                    old.partition_key,
+                    old.explicit_hash_key,
+                    loop.create_future(),
+                    None,
+                    now,
+                    old.spooled,
+                )
+            )
+        self._reserve(again)
+        self._admit(again)
+        self.metrics.retried(len(again))
+        log.info(
+            "producer %s: re-sending %d records not known to be replicated to %s",
+            self.config.name,
+            len(again),
+            destination,
+        )
 
     # -- accepting ------------------------------------------------------------------
 
@@ -586,7 +677,12 @@ class Producer:
             if failure is None:
                 assert result is not None
                 self._stored(entry, result, destination, started, duration)
-                acknowledged.extend(r.seq for r in entry.records if r.spooled)
+                if self._hold:
+                    sequence = int(result["SequenceNumber"])
+                    for r in entry.records:
+                        self._held[r.seq] = _Held(r, destination, result["ShardId"], sequence)
+                else:
+                    acknowledged.extend(r.seq for r in entry.records if r.spooled)
                 continue
             attempt = Attempt(
                 destination,
@@ -611,8 +707,7 @@ class Producer:
                 self.metrics.retried(len(retry))
                 self._batcher.requeue(retry, entry.shard_id)
             failed_shards.add(entry.shard_id)
-        if self._spool is not None:
-            self._spool.remove(acknowledged)
+        self._forget(acknowledged)
         now = time.monotonic()
         for shard_id in batch.shards:
             failed = shard_id in failed_shards

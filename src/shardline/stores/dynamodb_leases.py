@@ -6,19 +6,17 @@ and vice versa. Conditional writes use ``ConditionExpression`` on ``leaseCounter
 (and ``leaseOwner``); a ``ConditionalCheckFailedException`` is the normal "someone
 else changed it" outcome.
 
-Resource handling: the aiobotocore client opened by :meth:`ensure_table` is closed
-by :meth:`close`.
+Resource handling: the aiobotocore client (opened on first use, see
+:mod:`~shardline.stores.dynamodb_table`) is closed by :meth:`close`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
-from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from shardline.stores.dynamodb_table import DynamoDBTable, error_code
 from shardline.stores.leases import Lease, LeaseStore, LeaseStoreError, apply
 
 _ATTRIBUTE = {
@@ -83,55 +81,18 @@ class DynamoDBLeaseStore(LeaseStore):
         client_options: dict[str, Any] | None = None,
     ) -> None:
         self.table = table
-        self._options = {
-            "endpoint_url": endpoint_url,
-            "region_name": region_name,
-            **(client_options or {}),
-        }
-        self._stack = contextlib.AsyncExitStack()
-        self._client: Any = None
-
-    async def _dynamodb(self) -> Any:
-        if self._client is None:
-            session = get_session()
-            self._client = await self._stack.enter_async_context(
-                session.create_client("dynamodb", **self._options)
-            )
-        return self._client
-
-    async def _call(self, operation: str, **params: Any) -> Any:
-        client = await self._dynamodb()
-        try:
-            return await getattr(client, operation)(**params)
-        except ClientError:
-            raise
-        except (TimeoutError, BotoCoreError, OSError) as exc:
-            raise LeaseStoreError(f"DynamoDB {operation} on {self.table}: {exc}") from exc
+        self._table = DynamoDBTable(
+            table, LeaseStoreError, endpoint_url, region_name, client_options
+        )
 
     async def ensure_table(self) -> None:
-        try:
-            await self._call(
-                "create_table",
-                TableName=self.table,
-                KeySchema=[{"AttributeName": "leaseKey", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "leaseKey", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ResourceInUseException":
-                raise LeaseStoreError(f"cannot create {self.table}: {exc}") from exc
-        for _ in range(600):
-            table = (await self._call("describe_table", TableName=self.table))["Table"]
-            if table["TableStatus"] == "ACTIVE":
-                return
-            await asyncio.sleep(0.1)
-        raise LeaseStoreError(f"table {self.table} did not become ACTIVE")
+        await self._table.create([("leaseKey", "HASH")])
 
     async def list_leases(self) -> list[Lease]:
         leases: list[Lease] = []
         params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
         while True:
-            page = await self._call("scan", **params)
+            page = await self._table.call("scan", **params)
             leases += [_decode(item) for item in page.get("Items", [])]
             if "LastEvaluatedKey" not in page:
                 return sorted(leases, key=lambda lease: lease.key)
@@ -147,14 +108,14 @@ class DynamoDBLeaseStore(LeaseStore):
             if encoded is not None:
                 item[attribute] = encoded
         try:
-            await self._call(
+            await self._table.call(
                 "put_item",
                 TableName=self.table,
                 Item=item,
                 ConditionExpression="attribute_not_exists(leaseKey)",
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise LeaseStoreError(str(exc)) from exc
         return True
@@ -191,7 +152,7 @@ class DynamoDBLeaseStore(LeaseStore):
                 condition += " AND #owner = :owner"
                 values[":owner"] = {"S": lease.owner}
         try:
-            await self._call(
+            await self._table.call(
                 "update_item",
                 TableName=self.table,
                 Key={"leaseKey": {"S": lease.key}},
@@ -201,14 +162,14 @@ class DynamoDBLeaseStore(LeaseStore):
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise LeaseStoreError(str(exc)) from exc
         return updated
 
     async def delete(self, lease: Lease) -> bool:
         try:
-            await self._call(
+            await self._table.call(
                 "delete_item",
                 TableName=self.table,
                 Key={"leaseKey": {"S": lease.key}},
@@ -216,11 +177,10 @@ class DynamoDBLeaseStore(LeaseStore):
                 ExpressionAttributeValues={":c": {"N": str(lease.counter)}},
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise LeaseStoreError(str(exc)) from exc
         return True
 
     async def close(self) -> None:
-        await self._stack.aclose()
-        self._client = None
+        await self._table.close()

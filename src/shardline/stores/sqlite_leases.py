@@ -8,9 +8,7 @@ the event loop never blocks on the file.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from shardline.stores.leases import (
     LeaseStoreError,
     apply,
 )
+from shardline.stores.sqlite_file import SQLiteFile
 
 _COLUMNS = (
     "lease_key",
@@ -77,28 +76,11 @@ class SQLiteLeaseStore(LeaseStore):
             raise ValueError(f"unusable lease table name {table!r}")
         self.path = Path(path)
         self.table = table
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shardline-leases")
-        self._conn: sqlite3.Connection | None = None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            self._conn = conn
-        return self._conn
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, fn, *args)
-        except sqlite3.Error as exc:
-            raise LeaseStoreError(f"lease table {self.path}: {exc}") from exc
+        self._file = SQLiteFile(path, LeaseStoreError, "leases")
 
     async def ensure_table(self) -> None:
-        def create() -> None:
-            self._connection().execute(
+        def create(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 f'CREATE TABLE IF NOT EXISTS "{self.table}" ('
                 "lease_key TEXT PRIMARY KEY, lease_owner TEXT, lease_counter INTEGER NOT NULL, "
                 "checkpoint TEXT NOT NULL, checkpoint_sub INTEGER NOT NULL, "
@@ -108,20 +90,19 @@ class SQLiteLeaseStore(LeaseStore):
                 "starting_hash_key TEXT, ending_hash_key TEXT)"
             )
 
-        await self._run(create)
+        await self._file.run(create)
 
     async def list_leases(self) -> list[Lease]:
-        def scan() -> list[Lease]:
-            cursor = self._connection().execute(
+        def scan(conn: sqlite3.Connection) -> list[Lease]:
+            cursor = conn.execute(
                 f'SELECT {", ".join(_COLUMNS)} FROM "{self.table}" ORDER BY lease_key'
             )
             return [_row_to_lease(row) for row in cursor]
 
-        result: list[Lease] = await self._run(scan)
-        return result
+        return await self._file.run(scan)
 
     async def create_if_absent(self, lease: Lease) -> bool:
-        def insert() -> bool:
+        def insert(conn: sqlite3.Connection) -> bool:
             row = (
                 lease.key,
                 lease.owner,
@@ -137,14 +118,13 @@ class SQLiteLeaseStore(LeaseStore):
                 lease.starting_hash_key,
                 lease.ending_hash_key,
             )
-            cursor = self._connection().execute(
+            cursor = conn.execute(
                 f'INSERT OR IGNORE INTO "{self.table}" VALUES ({", ".join("?" * len(row))})',
                 row,
             )
             return cursor.rowcount == 1
 
-        inserted: bool = await self._run(insert)
-        return inserted
+        return await self._file.run(insert)
 
     async def _update(
         self, lease: Lease, check_owner: bool, changes: dict[str, Any]
@@ -162,27 +142,20 @@ class SQLiteLeaseStore(LeaseStore):
             values.append(lease.owner)
         sql = f'UPDATE "{self.table}" SET {", ".join(sets)} WHERE {where}'
 
-        def update() -> bool:
-            return self._connection().execute(sql, values).rowcount == 1
+        def update(conn: sqlite3.Connection) -> bool:
+            return conn.execute(sql, values).rowcount == 1
 
-        return updated if await self._run(update) else None
+        return updated if await self._file.run(update) else None
 
     async def delete(self, lease: Lease) -> bool:
-        def remove() -> bool:
-            cursor = self._connection().execute(
+        def remove(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
                 f'DELETE FROM "{self.table}" WHERE lease_key = ? AND lease_counter = ?',
                 (lease.key, lease.counter),
             )
             return cursor.rowcount == 1
 
-        deleted: bool = await self._run(remove)
-        return deleted
+        return await self._file.run(remove)
 
     async def close(self) -> None:
-        def shut() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await self._run(shut)
-        self._executor.shutdown(wait=True)
+        await self._file.close()

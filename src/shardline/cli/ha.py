@@ -1,0 +1,191 @@
+"""Cross-region commands: replicate, monitor, failover, failback, status.
+
+All of them read the topology file (``--topology``, default ``shardline.toml`` or
+``$SHARDLINE_TOPOLOGY``) and talk to the control store it names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from shardline.failover.decisions import initial_state
+from shardline.failover.failback import FailbackError, failback
+from shardline.failover.monitor import Monitor
+from shardline.replication.replicator import Replicator
+from shardline.stores.control import ControlStore, StaleEpochError
+from shardline.stores.factory import control_store_for
+from shardline.topology import Topology, TopologyError, load_topology
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def topology_option(command: _F) -> _F:
+    return click.option(
+        "--topology",
+        "-t",
+        "topology_path",
+        default="shardline.toml",
+        envvar="SHARDLINE_TOPOLOGY",
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="The topology file (regions, streams, stores, failover policy).",
+    )(command)
+
+
+def _load(path: str) -> Topology:
+    try:
+        return load_topology(path)
+    except TopologyError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+async def _with_store(topology: Topology, work: Callable[[ControlStore], Awaitable[T]]) -> T:
+    async with control_store_for(topology.stores) as store:
+        return await work(store)
+
+
+def _run_until_signal(
+    main: Callable[[], Coroutine[Any, Any, None]], stop: Callable[[], None]
+) -> None:
+    async def runner() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        await main()
+
+    asyncio.run(runner())
+
+
+@click.command()
+@topology_option
+@click.option("--stream", default=None, help="Stream to replicate (default: the first).")
+@click.option(
+    "--lease-failover-s",
+    default=10.0,
+    show_default=True,
+    help="How long a dead replicator's shard leases take to expire (KCL failover time).",
+)
+def replicate(topology_path: str, stream: str | None, lease_failover_s: float) -> None:
+    """Replicate a stream from the active region to the standby, as the control state says."""
+    _logging()
+    topology = _load(topology_path)
+    store = control_store_for(topology.stores)
+    replicator = Replicator(topology, store, stream, lease_failover_s=lease_failover_s)
+
+    async def main() -> None:
+        async with store:
+            await store.initialize(initial_state(topology))
+            click.echo(f"replicator {replicator.component} following the control store", err=True)
+            await replicator.run()
+
+    _run_until_signal(main, replicator.stop)
+
+
+@click.command()
+@topology_option
+def monitor(topology_path: str) -> None:
+    """Watch region health and fail over automatically when the primary is unhealthy."""
+    _logging()
+    topology = _load(topology_path)
+    store = control_store_for(topology.stores)
+    watcher = Monitor(topology, store)
+
+    async def main() -> None:
+        async with store:
+            click.echo(f"monitor {watcher.component} running", err=True)
+            await watcher.run()
+
+    _run_until_signal(main, watcher.stop)
+
+
+@click.command("failover")
+@topology_option
+@click.option("--to", "to_region", default=None, help="Region to activate (default: the other).")
+@click.option("--reason", default="manual failover", show_default=True)
+def failover_command(topology_path: str, to_region: str | None, reason: str) -> None:
+    """Make the other region active now (a manual failover decision)."""
+    topology = _load(topology_path)
+
+    async def work(store: ControlStore) -> str:
+        state = await store.initialize(initial_state(topology))
+        target = to_region or topology.other(state.active_region).name
+        decided = await Monitor(topology, store, component="cli").fail_over(state, target, reason)
+        if decided.active_region != target:
+            raise click.ClickException(f"another decision won: {decided.active_region} is active")
+        start = decided.consumers.get(target)
+        return f"epoch {decided.epoch}: {target} active; its consumers start at " + (
+            str(start.start) if start else "their running position (warm standby)"
+        )
+
+    try:
+        click.echo(asyncio.run(_with_store(topology, work)))
+    except (StaleEpochError, TopologyError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command("failback")
+@topology_option
+@click.option("--drain-timeout-s", default=600.0, show_default=True)
+def failback_command(topology_path: str, drain_timeout_s: float) -> None:
+    """Return to the primary region step by step (resumable: run it again to continue)."""
+    topology = _load(topology_path)
+
+    async def work(store: ControlStore) -> None:
+        await failback(topology, store, say=click.echo, drain_timeout_s=drain_timeout_s)
+
+    try:
+        asyncio.run(_with_store(topology, work))
+    except (FailbackError, StaleEpochError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command()
+@topology_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def status(topology_path: str, as_json: bool) -> None:
+    """Show the control state and what every component last reported."""
+    topology = _load(topology_path)
+
+    async def work(store: ControlStore) -> dict[str, Any]:
+        state = await store.get_state()
+        reports: dict[str, Any] = {}
+        for kind in ("controller", "replicator", "consumer", "producer"):
+            reports[kind] = {
+                r.component: {**r.body, "age_s": round(time.time() - r.updated_at, 1)}
+                for r in await store.get_reports(kind)
+            }
+        return {"state": state.to_doc() if state else None, "reports": reports}
+
+    document = asyncio.run(_with_store(topology, work))
+    if as_json:
+        click.echo(json.dumps(document, indent=2, default=str))
+        return
+    state = document["state"]
+    if state is None:
+        click.echo("no control state yet (start `shardline monitor`)")
+        return
+    click.echo(f"epoch {state['epoch']}: {state['active_region']} active ({state['reason']})")
+    replication = state["replication"]
+    click.echo(
+        "replication: "
+        + (f"{replication['source']} -> {replication['target']}" if replication else "off")
+    )
+    for kind, by_component in document["reports"].items():
+        for component, body in sorted(by_component.items()):
+            summary = {k: v for k, v in body.items() if k not in ("shards", "calls", "decisions")}
+            click.echo(f"{kind:10} {component}: {json.dumps(summary, default=str)}")

@@ -1,0 +1,1 @@
+"""Health monitoring, the failover controller, failback, and region-following clients."""

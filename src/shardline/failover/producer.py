@@ -1,0 +1,211 @@
+"""A producer that follows the active region and holds records until replicated.
+
+:class:`FailoverProducer` wraps a :class:`~shardline.producer.Producer` and keeps
+it true to the control state:
+
+1. Before the first record is sent, it reads the state and points the producer at
+   the active region.
+2. While the active region replicates to another, acknowledged records stay in the
+   spool (*held*) until the replicator's watermark for their shard passes them;
+   every ``poll_interval_s`` the watermarks are read and held records released.
+3. On a new epoch with another active region, the producer switches destination:
+   calls in flight finish, and everything not acknowledged *or still held* is sent
+   to the new region. That re-send is what makes the RPO 0: records the failed
+   primary acknowledged but never replicated reach the standby from the producer.
+4. Every second it publishes ``health`` reports (PutRecords calls and failures per
+   region, for the monitor's error-rate window) and a ``producer`` report.
+
+Duplicates are the price of step 3 (a record may have been replicated just before
+the watermark moved): they carry the same record id, so idempotent sinks absorb
+them. Turn ``ProducerConfig.record_ids`` on for that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable
+from types import TracebackType
+
+from shardline.failover.health import HealthCounts, health_report
+from shardline.failover.watch import StateWatcher
+from shardline.producer import Destination, Producer, ProducerConfig, PutOutcome
+from shardline.producer.records import Record
+from shardline.stores.control import ControlState, ControlStore, ControlStoreError, Report
+from shardline.topology import Topology, default_client_options
+
+log = logging.getLogger(__name__)
+
+REPORT_INTERVAL_S = 1.0
+
+
+class FailoverProducer:
+    """Puts records into the active region's stream (module docstring).
+
+    Example::
+
+        async with FailoverProducer(topology, store, ProducerConfig(record_ids=True)) as p:
+            await p.put(b"AAPL 191.2", "AAPL")
+    """
+
+    def __init__(
+        self,
+        topology: Topology,
+        store: ControlStore,
+        config: ProducerConfig | None = None,
+        stream: str | None = None,
+    ) -> None:
+        self.topology = topology
+        self.store = store
+        self.stream = topology.stream(stream).name
+        self.config = config or ProducerConfig()
+        self.watcher = StateWatcher(store, topology.failover.poll_interval_s)
+        self.producer: Producer | None = None
+        self.state: ControlState | None = None
+        self._health: dict[str, HealthCounts] = {}
+        self._follower: asyncio.Task[None] | None = None
+
+    def destination_for(self, region: str) -> Destination:
+        spec = self.topology.region(region)
+        return Destination(self.stream, spec.endpoint_url, spec.region_name)
+
+    async def start(self) -> FailoverProducer:
+        """Steps 1 and 2: wait for a control state, then start the producer there."""
+        while (state := await self.watcher.refresh()) is None:
+            await asyncio.sleep(self.watcher.poll_interval_s)
+        self.state = state
+        options = {**default_client_options(), **self.config.client_options}
+        config = dataclasses.replace(self.config, client_options=options)
+        producer = Producer(self.destination_for(state.active_region), config)
+        producer.hold_until_replicated(_replicating_from_active(state))
+        producer.metrics.call_observers.append(self._observe_call)
+        await producer.start()
+        self.producer = producer
+        self._follower = asyncio.create_task(self._follow(), name="failover-producer")
+        return self
+
+    async def __aenter__(self) -> FailoverProducer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self, timeout: float | None = 30.0) -> None:
+        """Stop following, then close the producer (held records stay in the spool)."""
+        self.watcher.stop()
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
+        if self.producer is not None:
+            await self.producer.close(timeout)
+            await self._publish()
+
+    def _running(self) -> Producer:
+        if self.producer is None:
+            raise RuntimeError("start() the FailoverProducer first")
+        return self.producer
+
+    async def put(
+        self, data: bytes, partition_key: str, explicit_hash_key: str | None = None
+    ) -> asyncio.Future[PutOutcome]:
+        return await self._running().put(data, partition_key, explicit_hash_key)
+
+    async def put_many(self, records: Iterable[Record]) -> list[asyncio.Future[PutOutcome]]:
+        return await self._running().put_many(records)
+
+    async def flush(self, timeout: float | None = None) -> None:
+        await self._running().flush(timeout)
+
+    # -- following ------------------------------------------------------------------
+
+    def _region_of(self, destination: str) -> str | None:
+        for region in self.topology.regions:
+            if str(self.destination_for(region.name)) == destination:
+                return region.name
+        return None
+
+    def _observe_call(self, destination: str, failed: bool) -> None:
+        region = self._region_of(destination)
+        if region is not None:
+            counts = self._health.setdefault(region, HealthCounts())
+            counts.record(ok=0 if failed else 1, errors=1 if failed else 0)
+
+    async def _follow(self) -> None:
+        last_report = 0.0
+        while True:
+            state = await self.watcher.refresh()
+            if state is not None:
+                await self._apply(state)
+            await self._release()
+            if time.monotonic() - last_report >= REPORT_INTERVAL_S:
+                last_report = time.monotonic()
+                await self._publish()
+            await asyncio.sleep(self.watcher.poll_interval_s)
+
+    async def _apply(self, state: ControlState) -> None:
+        """Step 3: follow a new decision."""
+        producer = self._running()
+        self.state = state
+        producer.hold_until_replicated(_replicating_from_active(state))
+        destination = self.destination_for(state.active_region)
+        if destination != producer.destination:
+            log.info("epoch %d: producer follows %s (%s)", state.epoch, destination, state.reason)
+            await producer.switch_destination(destination)
+
+    async def _release(self) -> None:
+        """Step 2: release held records the replicator has copied."""
+        producer = self._running()
+        if not producer.held:
+            return
+        destination = producer.destination
+        region = self._region_of(str(destination))
+        if region is None:
+            return
+        try:
+            marks = await self.store.get_watermarks(region, self.stream)
+        except ControlStoreError as exc:
+            log.warning("reading watermarks failed: %s", exc)
+            return
+        producer.release_replicated(
+            destination, {shard: m.sequence_number for shard, m in marks.items()}
+        )
+
+    async def _publish(self) -> None:
+        """Step 4."""
+        producer = self.producer
+        if producer is None:
+            return
+        name = producer.config.name
+        since = time.time() - self.topology.failover.window_s
+        reports = [
+            health_report(f"producer-{name}", region, counts, since)
+            for region, counts in self._health.items()
+        ]
+        reports.append(
+            Report(
+                "producer",
+                name,
+                {
+                    "epoch": self.state.epoch if self.state else None,
+                    "region": self.state.active_region if self.state else None,
+                    "pending": producer.pending,
+                    "held": producer.held,
+                },
+                time.time(),
+            )
+        )
+        with contextlib.suppress(ControlStoreError):
+            for report in reports:
+                await self.store.put_report(report)
+
+
+def _replicating_from_active(state: ControlState) -> bool:
+    return state.replication is not None and state.replication.source == state.active_region

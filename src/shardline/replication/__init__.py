@@ -1,0 +1,1 @@
+"""Cross-region replication: a consumer of one region that writes to another."""

@@ -1,0 +1,209 @@
+"""What one replication run has achieved, published to the control store.
+
+The copying processors (one per source shard) tell this object how far each shard
+got; a publisher task writes it to the control store every ``publish_interval_s``:
+
+- **watermarks** (fenced by the run's generation): per source shard, the newest
+  source sequence number the target acknowledged. Producers release spooled records
+  at or below it. A refused write means a newer control decision ended this run: the
+  run is marked *fenced* and every copier stops before its next write.
+- a **report** (``kind="replicator"``): per-shard lag (MillisBehindLatest of the
+  source read), records copied and skipped, put outcomes, and any retention gaps.
+
+Retention gaps: a copier resuming from a checkpoint first reads the checkpointed
+record itself (AT_SEQUENCE_NUMBER). If the source no longer has it, the records
+after it may have been trimmed before they were copied; the gap is logged as an
+error and reported instead of being skipped silently. Replication then continues
+from the oldest record still there: what was lost in the source is still in the
+producers' spools (never released, as no watermark passed it), and they re-send it
+on failover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from shardline.consumer.positions import Position
+from shardline.errors import ShardlineError
+from shardline.failover.health import KEEP_SECONDS, HealthCounts, health_report
+from shardline.stores.control import (
+    ControlStore,
+    ControlStoreError,
+    Report,
+    StaleEpochError,
+    Watermark,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ReplicationStopped(ShardlineError):
+    """The replication run was fenced or stopped while a batch was being copied."""
+
+
+@dataclass
+class _ShardProgress:
+    sequence_number: str | None = None
+    arrival: float = 0.0
+    millis_behind: int = 0
+    copied: int = 0
+    skipped: int = 0
+    dirty: bool = False
+
+
+@dataclass
+class ReplicationProgress:
+    """Shared by the copiers of one run; see the module docstring."""
+
+    store: ControlStore
+    generation: int
+    source_region: str
+    target_region: str
+    stream: str
+    component: str
+    source: Any = None
+    publish_interval_s: float = 0.5
+    shards: dict[str, _ShardProgress] = field(default_factory=dict)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    puts: HealthCounts = field(default_factory=HealthCounts)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    fenced: bool = False
+
+    # -- from the copiers ---------------------------------------------------------------
+
+    def advance(
+        self,
+        shard_id: str,
+        sequence_number: str,
+        arrival: float,
+        millis_behind: int | None,
+        copied: int,
+        skipped: int,
+    ) -> None:
+        shard = self.shards.setdefault(shard_id, _ShardProgress())
+        shard.sequence_number = sequence_number
+        shard.arrival = arrival
+        shard.millis_behind = millis_behind or 0
+        shard.copied += copied
+        shard.skipped += skipped
+        shard.dirty = True
+
+    def idle(self, shard_id: str, millis_behind: int | None) -> None:
+        shard = self.shards.setdefault(shard_id, _ShardProgress())
+        shard.millis_behind = millis_behind or 0
+
+    def put_succeeded(self, records: int, seconds: float) -> None:
+        self.puts.record(ok=1)
+
+    def put_failed(self, records: int, seconds: float) -> None:
+        self.puts.record(errors=1)
+
+    def put_partially_failed(self, stored: int, failed: int) -> None:
+        self.puts.record(errors=1)
+
+    def raise_if_stopped(self) -> None:
+        if self.stopped.is_set():
+            raise ReplicationStopped(
+                "replication run stopped" + (" (fenced)" if self.fenced else "")
+            )
+
+    async def sleep_unless_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopped.wait(), seconds)
+        self.raise_if_stopped()
+
+    async def check_retention_gap(self, shard_id: str, checkpoint: Position) -> None:
+        """Report a gap when the checkpointed source record is gone (module doc)."""
+        if checkpoint.is_sentinel or self.source is None:
+            return
+        try:
+            iterator = await self.source.get_shard_iterator(
+                StreamName=self.stream,
+                ShardId=shard_id,
+                ShardIteratorType="AT_SEQUENCE_NUMBER",
+                StartingSequenceNumber=checkpoint.sequence,
+            )
+            result = await self.source.get_records(ShardIterator=iterator["ShardIterator"], Limit=1)
+        except Exception as exc:  # a checkpoint Kinesis refuses is a gap too
+            first: str | None = f"refused: {exc}"
+        else:
+            records = result["Records"]
+            if not records:
+                return
+            first = records[0]["SequenceNumber"]
+            if first == checkpoint.sequence:
+                return
+        gap = {"shard_id": shard_id, "checkpoint": checkpoint.sequence, "resumed_at": first}
+        self.gaps.append(gap)
+        log.error(
+            "retention gap on %s/%s: checkpointed record %s is no longer in the source; "
+            "records after it may have expired before they were copied (resuming at %s)",
+            self.stream,
+            shard_id,
+            checkpoint.sequence,
+            first,
+        )
+
+    # -- publishing ---------------------------------------------------------------------
+
+    def lag_ms(self) -> int:
+        """The largest MillisBehindLatest over the shards (the run's iterator age)."""
+        return max((s.millis_behind for s in self.shards.values()), default=0)
+
+    async def publish(self) -> None:
+        """Write watermarks (fenced) and the report once."""
+        now = time.time()
+        marks = []
+        for shard_id, shard in self.shards.items():
+            if shard.dirty and shard.sequence_number is not None:
+                marks.append(
+                    Watermark(
+                        shard_id, shard.sequence_number, shard.arrival, shard.millis_behind, now
+                    )
+                )
+        if marks:
+            await self.store.put_watermarks(self.generation, self.source_region, self.stream, marks)
+            for mark in marks:
+                self.shards[mark.shard_id].dirty = False
+        body = {
+            "source": self.source_region,
+            "target": self.target_region,
+            "stream": self.stream,
+            "generation": self.generation,
+            "lag_ms": self.lag_ms(),
+            "shards": {
+                shard_id: {
+                    "sequence_number": s.sequence_number,
+                    "millis_behind": s.millis_behind,
+                    "copied": s.copied,
+                    "skipped": s.skipped,
+                }
+                for shard_id, s in self.shards.items()
+            },
+            "copied": sum(s.copied for s in self.shards.values()),
+            "gaps": self.gaps,
+        }
+        await self.store.put_report(Report("replicator", self.component, body, now))
+        await self.store.put_report(
+            health_report(self.component, self.target_region, self.puts, now - KEEP_SECONDS)
+        )
+
+    async def run_publisher(self) -> None:
+        """Publish every interval until stopped; a fenced write stops the run."""
+        while not self.stopped.is_set():
+            try:
+                await self.publish()
+            except StaleEpochError:
+                log.warning("replication generation %d was replaced: stopping", self.generation)
+                self.fenced = True
+                self.stopped.set()
+                return
+            except ControlStoreError as exc:
+                log.warning("publishing replication progress failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopped.wait(), self.publish_interval_s)

@@ -1,0 +1,37 @@
+"""The stores a topology asks for: SQLite files in a directory, or DynamoDB tables."""
+
+from __future__ import annotations
+
+from shardline.stores.control import ControlStore
+from shardline.stores.dynamodb_control import DynamoDBControlStore
+from shardline.stores.dynamodb_leases import DynamoDBLeaseStore
+from shardline.stores.leases import LeaseStore
+from shardline.stores.sqlite_control import SQLiteControlStore
+from shardline.stores.sqlite_leases import SQLiteLeaseStore
+from shardline.topology import StoresSpec, default_client_options
+
+
+def control_store_for(spec: StoresSpec) -> ControlStore:
+    """``<directory>/control.db``, or table ``<prefix>-control``."""
+    if spec.backend == "sqlite":
+        return SQLiteControlStore(spec.directory / "control.db")
+    return DynamoDBControlStore(
+        f"{spec.table_prefix}-control",
+        endpoint_url=spec.dynamodb_endpoint_url,
+        region_name=spec.dynamodb_region,
+        client_options=default_client_options(),
+    )
+
+
+def lease_store_for(spec: StoresSpec, application: str) -> LeaseStore:
+    """Application ``application``'s leases: a table in ``<directory>/leases.db``, or
+    DynamoDB table ``<prefix>-<application>`` (the KCL names its table after the
+    application too)."""
+    if spec.backend == "sqlite":
+        return SQLiteLeaseStore(spec.directory / "leases.db", application)
+    return DynamoDBLeaseStore(
+        f"{spec.table_prefix}-{application}",
+        endpoint_url=spec.dynamodb_endpoint_url,
+        region_name=spec.dynamodb_region,
+        client_options=default_client_options(),
+    )
