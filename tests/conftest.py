@@ -85,3 +85,49 @@ def dynamodb_url() -> Iterator[str]:
     yield url
     process.terminate()
     process.wait(10)
+
+
+class TwoRegions:
+    """A primary (``east``) and a standby (``west``) region, and a topology file."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        streams: dict[str, int],
+        east_args: tuple[str, ...] = (),
+        **topology: Any,
+    ) -> None:
+        from shardline.testing import write_topology
+
+        self.east = RegionProcess(tmp_path / "east", *FAST, *east_args).start()
+        self.west = RegionProcess(tmp_path / "west", *FAST).start()
+        self.streams = streams
+        for url in (self.east.url, self.west.url):
+            client = kinesis_client(url)
+            for name, shards in streams.items():
+                client.create_stream(StreamName=name, ShardCount=shards)
+                wait_active(client, name)
+        self.topology_path = write_topology(
+            tmp_path / "shardline.toml", self.east.url, self.west.url, streams, **topology
+        )
+
+    def stop(self) -> None:
+        self.east.stop()
+        self.west.stop()
+
+
+@pytest.fixture()
+def two_regions(tmp_path: Path) -> Iterator[Callable[..., TwoRegions]]:
+    """Start two regions with the given streams; a fast topology file names them."""
+    started: list[TwoRegions] = []
+
+    def start(
+        streams: dict[str, int], east_args: tuple[str, ...] = (), **topology: Any
+    ) -> TwoRegions:
+        regions = TwoRegions(tmp_path, streams, east_args, **topology)
+        started.append(regions)
+        return regions
+
+    yield start
+    for regions in started:
+        regions.stop()

@@ -7,8 +7,11 @@ Layering (imports point one way):
 - ``server``: the Kinesis wire protocol in front of ``storage``; imported only by
   the CLI and tests.
 - ``aggregation``: the KPL aggregate format, shared by producer and consumer.
-- the toolkit (``producer``, ``consumer``; later replication, failover, state, sinks)
-  speaks only the Kinesis API (aiobotocore), and keeps its own state in ``stores``.
+- ``topology``: the TOML file that names regions, streams, stores and the failover
+  policy, shared by every cross-region component.
+- the toolkit (``producer``, ``consumer``, ``replication``, ``failover``, ``state``,
+  ``sinks``) speaks only the Kinesis API (aiobotocore), and keeps its own state in
+  ``stores`` (leases, control store) or in the sink/state stores it is given.
 - ``cli``: the ``shardline`` command, a thin layer over all of the above.
 """
 
@@ -24,6 +27,8 @@ from shardline.consumer import (
     Scheduler,
 )
 from shardline.errors import KinesisError, ShardlineError
+from shardline.failover.consumer import RegionConsumer
+from shardline.failover.producer import FailoverProducer
 from shardline.producer import (
     Destination,
     Producer,
@@ -31,6 +36,9 @@ from shardline.producer import (
     PutOutcome,
     SyncProducer,
 )
+from shardline.sinks import IdempotentSink, SinkRecord, SQLiteSink, WriteOutcome
+from shardline.state import KeyedState, Snapshots, StateConfig, StatefulJob, StatefulProcessor
+from shardline.topology import Topology, load_topology
 
 __version__ = "0.1.0"
 
@@ -39,15 +47,28 @@ __all__ = [
     "ConsumerConfig",
     "ConsumerRecord",
     "Destination",
+    "FailoverProducer",
     "FunctionProcessor",
+    "IdempotentSink",
+    "KeyedState",
     "KinesisError",
     "ProcessRecordsInput",
     "Producer",
     "ProducerConfig",
     "PutOutcome",
     "RecordProcessor",
+    "RegionConsumer",
+    "SQLiteSink",
     "Scheduler",
     "ShardlineError",
+    "SinkRecord",
+    "Snapshots",
+    "StateConfig",
+    "StatefulJob",
+    "StatefulProcessor",
     "SyncProducer",
+    "Topology",
+    "WriteOutcome",
+    "load_topology",
     "__version__",
 ]

@@ -17,11 +17,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from shardline.errors import ShardlineError
+
+T = TypeVar("T")
 
 _READY = re.compile(r"serving Kinesis API at (http://\S+)")
 
@@ -30,41 +33,39 @@ class ProcessStartError(ShardlineError):
     """A child process exited or stayed silent instead of reporting ready."""
 
 
-class RegionProcess:
-    """One ``shardline serve`` child process on a data directory.
+class ChildProcess:
+    """A child process that prints a ready line, and can be SIGKILLed and restarted.
 
-    Example::
-
-        with RegionProcess(tmp_path / "region-a", "--create-delay-ms", "0") as region:
-            kinesis = boto3.client("kinesis", endpoint_url=region.url, ...)
+    ``ready`` is a regular expression matched against each output line (stdout and
+    stderr together); the first match ends :meth:`start`, and its groups are kept
+    in :attr:`ready_match`. Everything the process prints is kept in
+    :attr:`output`.
     """
 
-    def __init__(self, data_dir: Path, *extra_args: str, start_timeout: float = 30.0) -> None:
-        self.data_dir = data_dir
-        self.extra_args = list(extra_args)
+    def __init__(
+        self,
+        args: list[str],
+        ready: str | re.Pattern[str],
+        *,
+        env: dict[str, str] | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.args = args
+        self.ready = re.compile(ready) if isinstance(ready, str) else ready
+        self.env = env or {}
         self.start_timeout = start_timeout
-        self.url = ""
-        self.port = 0
         self.output: list[str] = []
+        self.ready_match: re.Match[str] | None = None
         self._proc: subprocess.Popen[str] | None = None
 
-    def start(self) -> RegionProcess:
-        args = [
-            sys.executable,
-            "-m",
-            "shardline",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            *self.extra_args,
-        ]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def command(self) -> list[str]:
+        """The command line of the next start (subclasses may vary it per start)."""
+        return self.args
+
+    def start(self) -> ChildProcess:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self._proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         ready = threading.Event()
         proc = self._proc
@@ -73,10 +74,9 @@ class RegionProcess:
             assert proc.stdout is not None
             for line in proc.stdout:
                 self.output.append(line)
-                match = _READY.search(line)
+                match = self.ready.search(line)
                 if match and not ready.is_set():
-                    self.url = match.group(1)
-                    self.port = int(self.url.rsplit(":", 1)[1])
+                    self.ready_match = match
                     ready.set()
 
         threading.Thread(target=pump, daemon=True).start()
@@ -84,13 +84,19 @@ class RegionProcess:
         while not ready.wait(0.05):
             if proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
-                raise ProcessStartError("shardline serve did not start:\n" + "".join(self.output))
+                raise ProcessStartError(
+                    f"{' '.join(self.command()[:4])} did not start:\n" + "".join(self.output)
+                )
         return self
 
     @property
     def pid(self) -> int:
         assert self._proc is not None
         return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to flush or clean up."""
@@ -110,12 +116,11 @@ class RegionProcess:
                 self.kill()
         return self._proc.returncode
 
-    def restart(self) -> RegionProcess:
-        """Start again on the same data directory and port."""
+    def restart(self) -> ChildProcess:
         self.stop()
         return self.start()
 
-    def __enter__(self) -> RegionProcess:
+    def __enter__(self) -> ChildProcess:
         return self.start()
 
     def __exit__(
@@ -125,6 +130,99 @@ class RegionProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class RegionProcess(ChildProcess):
+    """One ``shardline serve`` child process on a data directory.
+
+    Example::
+
+        with RegionProcess(tmp_path / "region-a", "--create-delay-ms", "0") as region:
+            kinesis = boto3.client("kinesis", endpoint_url=region.url, ...)
+
+    A restart keeps the port, so clients keep their endpoint.
+    """
+
+    def __init__(self, data_dir: Path, *extra_args: str, start_timeout: float = 30.0) -> None:
+        super().__init__([], _READY, start_timeout=start_timeout)
+        self.data_dir = data_dir
+        self.extra_args = list(extra_args)
+        self.url = ""
+        self.port = 0
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "shardline",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra_args,
+        ]
+
+    def start(self) -> RegionProcess:
+        super().start()
+        assert self.ready_match is not None
+        self.url = self.ready_match.group(1)
+        self.port = int(self.url.rsplit(":", 1)[1])
+        return self
+
+    def restart(self) -> RegionProcess:
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> RegionProcess:
+        return self.start()
+
+
+class ShardlineProcess(ChildProcess):
+    """``python -m shardline <args>`` (replicate, monitor, …), ready on a log line."""
+
+    def __init__(self, *args: str, ready: str, start_timeout: float = 30.0) -> None:
+        super().__init__(
+            [sys.executable, "-m", "shardline", *args], ready, start_timeout=start_timeout
+        )
+
+
+def write_topology(
+    path: Path,
+    primary_url: str,
+    standby_url: str,
+    streams: dict[str, int],
+    *,
+    directory: Path | None = None,
+    failover: dict[str, Any] | None = None,
+    replication: dict[str, Any] | None = None,
+) -> Path:
+    """Write a two-region topology file for local regions; returns its path.
+
+    Region names are ``east`` (primary) and ``west`` (standby); SQLite stores live
+    in ``directory`` (default: next to the file).
+    """
+    import json
+
+    def table(values: dict[str, Any]) -> str:
+        return "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+
+    text = (
+        f'[[regions]]\nname = "east"\nrole = "primary"\nendpoint_url = "{primary_url}"\n\n'
+        f'[[regions]]\nname = "west"\nrole = "standby"\nendpoint_url = "{standby_url}"\n\n'
+    )
+    for name, shards in streams.items():
+        text += f'[[streams]]\nname = "{name}"\nshards = {shards}\n\n'
+    stores = {"directory": str(directory or path.parent / "stores")}
+    text += "[stores]\n" + table(stores) + "\n"
+    if failover:
+        text += "[failover]\n" + table(failover) + "\n"
+    if replication:
+        text += "[replication]\n" + table(replication) + "\n"
+    path.write_text(text)
+    return path
 
 
 def kinesis_client(url: str, **config: Any) -> Any:
@@ -184,3 +282,28 @@ def set_fault(url: str, **fault: Any) -> dict[str, Any]:
     with urllib.request.urlopen(request, timeout=10) as response:
         result: dict[str, Any] = json.loads(response.read())
     return result
+
+
+def read_stream(url: str, stream: str) -> list[dict[str, Any]]:
+    """Every record now in every shard of ``stream`` (each with its ``ShardId``)."""
+    client = kinesis_client(url)
+    records: list[dict[str, Any]] = []
+    for shard in client.list_shards(StreamName=stream)["Shards"]:
+        for record in read_shard(client, stream, shard["ShardId"]):
+            records.append({**record, "ShardId": shard["ShardId"]})
+    return records
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy, and return that.
+
+    Raises AssertionError naming ``what`` after ``timeout`` seconds, so a test that
+    waits reads as the specification it checks.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")

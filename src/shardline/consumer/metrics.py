@@ -56,14 +56,28 @@ class ConsumerMetrics:
             family = _FAMILIES[id(registry)] = _Family(registry)
         self._family = family
         self._labels = (application, worker)
-        #: The newest MillisBehindLatest per shard, and records processed: what the
-        #: worker reports to the control store (failover and failback read them).
+        #: What the worker reports to the control store, which failover and failback
+        #: read: the newest MillisBehindLatest per shard; per shard the wall-clock
+        #: instant every record that arrived up to it has been processed (see
+        #: :meth:`processed_through`); and the records processed.
         self.millis_behind: dict[str, int] = {}
+        self.caught_up_to: dict[str, float] = {}
         self.processed_total = 0
 
     def behind(self, shard_id: str, millis: int) -> None:
         self._family.behind.labels(*self._labels, shard_id).set(millis)
         self.millis_behind[shard_id] = millis
+
+    def processed_through(self, shard_id: str, arrival: float) -> None:
+        """Every record of the shard that arrived up to ``arrival`` is processed.
+
+        A GetRecords answer's MillisBehindLatest is how far its last record lies
+        behind the tip (0 when it reached the tip), so once its records are
+        processed, everything that arrived up to "answer time − MillisBehindLatest"
+        is. A failover starts the standby's consumers before the oldest such
+        instant, so nothing unprocessed is skipped.
+        """
+        self.caught_up_to[shard_id] = max(arrival, self.caught_up_to.get(shard_id, 0.0))
 
     def processed(self, count: int) -> None:
         self._family.processed.labels(*self._labels).inc(count)

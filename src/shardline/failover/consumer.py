@@ -13,7 +13,8 @@ Auto Scaling group per region would). Each follows the control state
    them) or replaces the generation, the worker stops gracefully: final
    checkpoints, leases released.
 3. Every ``report_interval_s`` it publishes a ``consumer`` report: region,
-   generation, per-shard MillisBehindLatest, records processed. The controller
+   generation, per shard the MillisBehindLatest and the instant up to which every
+   record is processed (``processed_through``), records processed. The controller
    derives a failover's start position from these, and failback waits on them for
    the standby's lag to reach 0.
 """
@@ -142,13 +143,19 @@ class RegionConsumer:
     def report(self) -> Report:
         """This worker's ``consumer`` report (module docstring, step 3)."""
         scheduler = self.scheduler
-        shards: dict[str, int] = {}
+        shards: dict[str, dict[str, Any]] = {}
         processed = 0
         worker_id = ""
         if scheduler is not None:
-            behind = scheduler.metrics.millis_behind
-            shards = {shard: behind.get(shard, 0) for shard in scheduler.consumers}
-            processed = scheduler.metrics.processed_total
+            metrics = scheduler.metrics
+            shards = {
+                shard: {
+                    "millis_behind": metrics.millis_behind.get(shard, 0),
+                    "processed_through": metrics.caught_up_to.get(shard),
+                }
+                for shard in scheduler.consumers
+            }
+            processed = metrics.processed_total
             worker_id = scheduler.config.worker_id
         body = {
             "application": self.application,
@@ -156,7 +163,7 @@ class RegionConsumer:
             "generation": self.generation.epoch if self.generation else None,
             "running": scheduler is not None,
             "shards": shards,
-            "lag_ms": max(shards.values(), default=0),
+            "lag_ms": max((v["millis_behind"] for v in shards.values()), default=0),
             "processed": processed,
             "worker": worker_id,
         }

@@ -12,10 +12,11 @@ Failover (:func:`failover`), from the primary P to the standby S:
 
 1. Replication P → S stops (its run is fenced).
 2. S becomes active: producers follow and re-send what they hold unreplicated.
-3. Cold standby: S's consumers start as a new generation at AT_TIMESTAMP =
-   (the oldest "report time − iterator age" of P's consumers) − buffer: every record
-   P's consumers had not processed arrived in P after that instant, and so in S
-   after it too. Without any report from P's consumers: TRIM_HORIZON. Warm
+3. Cold standby: S's consumers start as a new generation at AT_TIMESTAMP = (the
+   oldest instant up to which P's consumers had processed every record of a shard,
+   i.e. "answer time − MillisBehindLatest" of the last batch they finished) − buffer:
+   every record they had not processed arrived in P after that instant, and its copy
+   in S after it too. Without such an instant: where P's generation started. Warm
    standby: S's consumers have been processing all along and keep going.
 4. P's consumers stop (never two active consumer groups).
 
@@ -75,17 +76,28 @@ def consumer_generation(state: ControlState, region: str, topology: Topology) ->
 
 
 def standby_start(
-    reports: Iterable[Report], region: str, generation: int, buffer_s: float
+    reports: Iterable[Report], region: str, generation: Generation, buffer_s: float
 ) -> StartPosition:
-    """Failover step 3's AT_TIMESTAMP from ``region``'s consumer reports."""
-    starts = [
-        r.updated_at - r.body.get("lag_ms", 0) / 1000
-        for r in reports
-        if r.body.get("region") == region and r.body.get("generation") == generation
-    ]
-    if not starts:
-        return StartPosition("TRIM_HORIZON")
-    return StartPosition.at(min(starts) - buffer_s)
+    """Failover step 3's position from ``region``'s consumer reports.
+
+    The oldest ``processed_through`` instant over every shard of every report of the
+    generation, minus the buffer. A shard that has not finished a batch yet has no
+    such instant: then the generation's own start is the only safe answer, and so
+    it is without any report.
+    """
+    instants: list[float] = []
+    for report in reports:
+        body = report.body
+        if body.get("region") != region or body.get("generation") != generation.epoch:
+            continue
+        for shard in body.get("shards", {}).values():
+            through = shard.get("processed_through")
+            if through is None:
+                return generation.start
+            instants.append(through)
+    if not instants:
+        return generation.start
+    return StartPosition.at(min(instants) - buffer_s)
 
 
 def failover(
@@ -105,9 +117,7 @@ def failover(
     if running is None:
         current = state.consumers.get(from_region)
         start = (
-            standby_start(
-                consumer_reports, from_region, current.epoch, topology.failover.start_buffer_s
-            )
+            standby_start(consumer_reports, from_region, current, topology.failover.start_buffer_s)
             if current is not None
             else StartPosition("TRIM_HORIZON")
         )

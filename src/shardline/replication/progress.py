@@ -41,6 +41,9 @@ from shardline.stores.control import (
 
 log = logging.getLogger(__name__)
 
+#: Pages read past empty answers when checking a checkpoint for a retention gap.
+_GAP_CHECK_PAGES = 5
+
 
 class ReplicationStopped(ShardlineError):
     """The replication run was fenced or stopped while a batch was being copied."""
@@ -121,23 +124,31 @@ class ReplicationProgress:
         """Report a gap when the checkpointed source record is gone (module doc)."""
         if checkpoint.is_sentinel or self.source is None:
             return
+        first: str | None = None
         try:
-            iterator = await self.source.get_shard_iterator(
-                StreamName=self.stream,
-                ShardId=shard_id,
-                ShardIteratorType="AT_SEQUENCE_NUMBER",
-                StartingSequenceNumber=checkpoint.sequence,
-            )
-            result = await self.source.get_records(ShardIterator=iterator["ShardIterator"], Limit=1)
+            iterator = (
+                await self.source.get_shard_iterator(
+                    StreamName=self.stream,
+                    ShardId=shard_id,
+                    ShardIteratorType="AT_SEQUENCE_NUMBER",
+                    StartingSequenceNumber=checkpoint.sequence,
+                )
+            )["ShardIterator"]
+            # Kinesis may answer with empty pages before the data: read on until a
+            # record or the tip (a few pages at most).
+            for _ in range(_GAP_CHECK_PAGES):
+                result = await self.source.get_records(ShardIterator=iterator, Limit=1)
+                if result["Records"]:
+                    first = result["Records"][0]["SequenceNumber"]
+                    break
+                iterator = result.get("NextShardIterator")
+                if not iterator or result.get("MillisBehindLatest", 0) == 0:
+                    first = "nothing"
+                    break
         except Exception as exc:  # a checkpoint Kinesis refuses is a gap too
-            first: str | None = f"refused: {exc}"
-        else:
-            records = result["Records"]
-            if not records:
-                return
-            first = records[0]["SequenceNumber"]
-            if first == checkpoint.sequence:
-                return
+            first = f"refused: {exc}"
+        if first is None or first == checkpoint.sequence:
+            return
         gap = {"shard_id": shard_id, "checkpoint": checkpoint.sequence, "resumed_at": first}
         self.gaps.append(gap)
         log.error(
