@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,16 +33,18 @@ from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from shardline.consumer.config import ConsumerConfig, Retrieval
-from shardline.consumer.processor import RecordProcessor
 from shardline.consumer.scheduler import Scheduler
 from shardline.failover.watch import StateWatcher
 from shardline.replication.copier import CopyingProcessor
 from shardline.replication.progress import ReplicationProgress
 from shardline.stores.control import ControlStore, Replication
 from shardline.stores.factory import lease_store_for
-from shardline.topology import RegionSpec, Topology, default_client_options
+from shardline.topology import Topology, default_client_options
 
 log = logging.getLogger(__name__)
+
+#: Pause before a run that ended by itself is started again.
+RESTART_DELAY_S = 2.0
 
 
 def run_name(replication: Replication, stream: str) -> str:
@@ -55,9 +58,10 @@ def run_name(replication: Replication, stream: str) -> str:
 @dataclass
 class _Run:
     replication: Replication
-    scheduler: Scheduler
     progress: ReplicationProgress
-    task: asyncio.Task[None]
+    task: asyncio.Task[None] | None = None
+    #: Set by the run's task once the source's retrieval mode is known.
+    scheduler: Scheduler | None = None
 
 
 class Replicator:
@@ -79,24 +83,39 @@ class Replicator:
         self.component = component or f"replicator-{socket.gethostname()}-{os.getpid()}"
         self.watcher = StateWatcher(store, topology.failover.poll_interval_s)
         self._run: _Run | None = None
+        self._stop = asyncio.Event()
 
     @property
     def progress(self) -> ReplicationProgress | None:
         return self._run.progress if self._run else None
 
     def stop(self) -> None:
-        self.watcher.stop()
+        self._stop.set()
 
     async def run(self) -> None:
-        """Follow the control state until :meth:`stop`."""
+        """Follow the control state until :meth:`stop`.
+
+        A run that ends by itself (the source or target unreachable at start, a
+        crash) is started again after ``RESTART_DELAY_S``; a run the state no longer
+        names is stopped.
+        """
+        restart_at = 0.0
         try:
-            async for state in self.watcher.changes():
-                wanted = state.replication
+            while not self._stop.is_set():
+                await self.watcher.refresh()
+                state = self.watcher.latest
+                wanted = state.replication if state is not None else None
                 current = self._run
-                if current is not None and (current.replication != wanted or current.task.done()):
+                if current is not None and current.task is not None and current.task.done():
+                    log.warning("replication run ended; starting it again")
                     await self._stop_run(current)
-                if wanted is not None and self._run is None:
+                    restart_at = time.monotonic() + RESTART_DELAY_S
+                elif current is not None and current.replication != wanted:
+                    await self._stop_run(current)
+                if wanted is not None and self._run is None and time.monotonic() >= restart_at:
                     self._run = self._start_run(wanted)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.watcher.poll_interval_s)
         finally:
             if self._run is not None:
                 await self._stop_run(self._run)
@@ -119,9 +138,16 @@ class Replicator:
             self.component,
             publish_interval_s=self.topology.replication.publish_interval_s,
         )
+        run = _Run(replication, progress)
+        run.task = asyncio.create_task(
+            self._drive(run), name=f"replication-g{replication.generation.epoch}"
+        )
+        return run
+
+    def _config(self, replication: Replication, retrieval: Retrieval) -> ConsumerConfig:
         source = self.topology.region(replication.source)
         start = replication.generation.start
-        config = ConsumerConfig(
+        return ConsumerConfig(
             run_name(replication, self.stream),
             self.stream,
             endpoint_url=source.endpoint_url,
@@ -131,57 +157,51 @@ class Replicator:
             initial_timestamp=dt.datetime.fromtimestamp(start.timestamp, dt.UTC)
             if start.timestamp is not None
             else None,
-            retrieval=self._retrieval(),
+            retrieval=retrieval,
             failover_time_s=self.lease_failover_s,
             idle_time_between_reads_s=0.2,
         )
-        # Filled by _drive before the worker starts (processors are made after that).
-        clients: dict[str, Any] = {}
-        scheduler = Scheduler(
-            config,
-            lambda: self._processor(clients, replication, progress),
-            lease_store_for(self.topology.stores, config.application_name),
-        )
-        task = asyncio.create_task(
-            self._drive(scheduler, progress, clients, source, replication),
-            name=f"replication-g{replication.generation.epoch}",
-        )
-        return _Run(replication, scheduler, progress, task)
 
-    def _retrieval(self) -> Retrieval:
+    async def _retrieval(self, source: Any) -> Retrieval:
+        """Fan-out when configured, or when "auto" and the source offers it."""
         mode = self.topology.replication.retrieval
-        return "fanout" if mode in ("auto", "fanout") else "polling"
+        if mode != "auto":
+            return mode
+        try:
+            summary = await source.describe_stream_summary(StreamName=self.stream)
+            arn = summary["StreamDescriptionSummary"]["StreamARN"]
+            await source.list_stream_consumers(StreamARN=arn)
+        except ClientError as exc:
+            log.info("source has no enhanced fan-out (%s): polling", exc)
+            return "polling"
+        return "fanout"
 
-    def _processor(
-        self, clients: dict[str, Any], replication: Replication, progress: ReplicationProgress
-    ) -> RecordProcessor:
-        return CopyingProcessor(
-            clients["target"],
-            self.stream,
-            replication.source,
-            replication.target,
-            progress,
-            lambda shard_id: clients["ranges"].get(shard_id),
-            mark_origin=self.topology.replication.mark_origin,
-        )
-
-    async def _drive(
-        self,
-        scheduler: Scheduler,
-        progress: ReplicationProgress,
-        clients: dict[str, Any],
-        source: RegionSpec,
-        replication: Replication,
-    ) -> None:
+    async def _drive(self, run: _Run) -> None:
         """Open the clients, run the worker and the publisher; stop both on fencing."""
+        replication, progress = run.replication, run.progress
+        source = self.topology.region(replication.source)
         target = self.topology.region(replication.target)
         session = get_session()
         async with (
             session.create_client("kinesis", **source.client_kwargs()) as source_client,
             session.create_client("kinesis", **target.client_kwargs()) as target_client,
         ):
-            clients["target"] = target_client
-            clients["ranges"] = await _shard_ranges(source_client, self.stream)
+            config = self._config(replication, await self._retrieval(source_client))
+            ranges = await _shard_ranges(source_client, self.stream)
+            mark = self.topology.replication.mark_origin
+            scheduler = run.scheduler = Scheduler(
+                config,
+                lambda: CopyingProcessor(
+                    target_client,
+                    self.stream,
+                    replication.source,
+                    replication.target,
+                    progress,
+                    ranges.get,
+                    mark_origin=mark,
+                ),
+                lease_store_for(self.topology.stores, config.application_name),
+            )
             progress.source = source_client
             publisher = asyncio.create_task(progress.run_publisher())
             worker = asyncio.create_task(scheduler.run())
@@ -203,10 +223,12 @@ class Replicator:
 
     async def _stop_run(self, run: _Run) -> None:
         log.info("stopping replication generation %d", run.replication.generation.epoch)
-        run.scheduler.shutdown()
+        if run.scheduler is not None:
+            run.scheduler.shutdown()
         run.progress.stopped.set()
-        with contextlib.suppress(Exception):
-            await run.task
+        if run.task is not None:
+            with contextlib.suppress(Exception):
+                await run.task
         self._run = None
 
 
