@@ -151,12 +151,47 @@ class FailoverSpec:
 
 
 @dataclass(frozen=True)
+class PipelineSpec:
+    """What ``shardline up`` runs besides the regions, replicator and monitor.
+
+    The reference pipeline is the stock-ticker example of the AWS blog: a producer of
+    prices and a consumer per region writing the ``ticker-prices`` table of an
+    idempotent SQLite sink, which records ``last_updated_region``.
+    """
+
+    #: Where ``shardline up`` keeps regions' data, spools, the sink and logs.
+    data_dir: Path = Path(".shardline")
+    #: Ticker prices produced per second, over this many symbols.
+    rate: float = 50.0
+    symbols: int = 20
+    #: Consumer application name (lease tables are named after it).
+    application: str = "ticker-app"
+    #: Shard lease failover time of the pipeline's workers (KCL default 10 s).
+    lease_failover_s: float = 10.0
+
+    @property
+    def sink_path(self) -> Path:
+        """The idempotent SQLite sink (``ticker-prices`` and its ledger)."""
+        return self.data_dir / "sink.db"
+
+    @property
+    def spool_path(self) -> Path:
+        return self.data_dir / "producer.spool"
+
+    @property
+    def acked_path(self) -> Path:
+        """The producer's ledger of acknowledged records (what drills verify)."""
+        return self.data_dir / "acked.db"
+
+
+@dataclass(frozen=True)
 class Topology:
     regions: tuple[RegionSpec, ...]
     streams: tuple[StreamSpec, ...]
     stores: StoresSpec = field(default_factory=StoresSpec)
     replication: ReplicationSpec = field(default_factory=ReplicationSpec)
     failover: FailoverSpec = field(default_factory=FailoverSpec)
+    pipeline: PipelineSpec = field(default_factory=PipelineSpec)
 
     def __post_init__(self) -> None:
         roles = sorted(r.role for r in self.regions)
@@ -215,20 +250,27 @@ def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology
 
     Relative store directories are taken relative to ``base`` (the file's folder).
     """
-    unknown = set(document) - {"regions", "streams", "stores", "replication", "failover"}
+    unknown = set(document) - {
+        "regions",
+        "streams",
+        "stores",
+        "replication",
+        "failover",
+        "pipeline",
+    }
     if unknown:
         raise TopologyError(f"unknown sections {sorted(unknown)}")
     stores = dict(document.get("stores", {}))
-    if "directory" in stores:
-        stores["directory"] = base / Path(stores["directory"])
-    else:
-        stores["directory"] = base / StoresSpec.directory
+    stores["directory"] = base / Path(stores.get("directory", StoresSpec.directory))
+    pipeline = dict(document.get("pipeline", {}))
+    pipeline["data_dir"] = base / Path(pipeline.get("data_dir", PipelineSpec.data_dir))
     return Topology(
         regions=tuple(_build(RegionSpec, r, "regions") for r in document.get("regions", [])),
         streams=tuple(_build(StreamSpec, s, "streams") for s in document.get("streams", [])),
         stores=_build(StoresSpec, stores, "stores"),
         replication=_build(ReplicationSpec, document.get("replication", {}), "replication"),
         failover=_build(FailoverSpec, document.get("failover", {}), "failover"),
+        pipeline=_build(PipelineSpec, pipeline, "pipeline"),
     )
 
 

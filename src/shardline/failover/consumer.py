@@ -52,7 +52,8 @@ class RegionConsumer:
     """Runs ``processor_factory`` on ``stream`` in ``region`` as decided (module doc).
 
     ``config_overrides`` are ConsumerConfig fields (retrieval, failover_time_s, …)
-    applied to every generation's worker.
+    applied to every generation's worker; ``report_extra`` adds the application's own
+    figures (a sink's counts, say) to every report.
     """
 
     def __init__(
@@ -66,8 +67,10 @@ class RegionConsumer:
         *,
         config_overrides: dict[str, Any] | None = None,
         report_interval_s: float = 1.0,
+        report_extra: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.topology = topology
+        self.report_extra = report_extra
         self.store = store
         self.region = topology.region(region)
         self.application = application
@@ -166,6 +169,7 @@ class RegionConsumer:
             "lag_ms": max((v["millis_behind"] for v in shards.values()), default=0),
             "processed": processed,
             "worker": worker_id,
+            **(self.report_extra() if self.report_extra else {}),
         }
         return Report("consumer", self.component, body, time.time())
 

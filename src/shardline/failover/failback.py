@@ -1,7 +1,9 @@
 """``shardline failback``: return to the primary region, one resumable step at a time.
 
 The steps are those of :mod:`shardline.failover.decisions` (switch, drain,
-stop-standby, resume-replication), preceded by a health check of the primary.
+stop-standby, resume-replication), preceded by a health check of the primary: its
+canary must pass, and the monitor must see it HEALTHY again (otherwise the
+controller would fail over again as soon as traffic moved back).
 Each step is read off the control state itself
 (:func:`~shardline.failover.decisions.next_failback_step`), so running the command
 again after an interruption (Ctrl-C, a crash, a lost race) continues where the
@@ -56,6 +58,39 @@ async def check_primary(topology: Topology) -> None:
             ) from exc
 
 
+async def wait_monitor_healthy(
+    topology: Topology, store: ControlStore, timeout_s: float, say: Callable[[str], None]
+) -> None:
+    """Wait until every fresh monitor report calls the primary HEALTHY.
+
+    The monitor is the failover authority: moving traffic back while it still
+    counts the primary as failed would make it fail over again at once. Its verdict
+    recovers only after the window's error rate falls below the threshold and
+    ``consecutive_checks`` healthy checks (the hysteresis), so this can take about a
+    window. Without any fresh monitor report, the canary check stands alone.
+    """
+    primary = topology.primary.name
+    fresh_s = max(5.0, 5 * topology.failover.check_interval_s)
+    deadline = time.monotonic() + timeout_s
+    announced = False
+    while True:
+        reports = [
+            r for r in await store.get_reports("controller") if time.time() - r.updated_at < fresh_s
+        ]
+        states = [r.body.get("regions", {}).get(primary, {}).get("state") for r in reports]
+        if all(state == "HEALTHY" for state in states):
+            return
+        if not announced:
+            say(f"step 0: waiting for the monitor to see {primary} healthy ({states[0]})")
+            announced = True
+        if time.monotonic() > deadline:
+            raise FailbackError(
+                f"the monitor still sees {primary} as {states[0]} after {timeout_s:g}s; "
+                "run failback again once it is healthy"
+            )
+        await asyncio.sleep(topology.failover.check_interval_s)
+
+
 def drained(reports: list[Report], state: ControlState, region: str, settle_s: float) -> bool:
     """True when every running consumer of ``region`` reported lag 0 after the switch.
 
@@ -95,6 +130,8 @@ async def failback(
         return state
     say(f"step 0: checking that {primary} is healthy")
     await check_primary(topology)
+    health_timeout_s = max(60.0, 2 * topology.failover.window_s)
+    await wait_monitor_healthy(topology, store, health_timeout_s, say)
     settle_s = 3 * topology.failover.poll_interval_s + 1.0
     while (step := next_failback_step(state, topology)) is not None:
         if step == "switch":

@@ -11,10 +11,11 @@ Every ``check_interval_s``:
    error rate into a verdict (:func:`~shardline.failover.health.verdict`), which
    drives the region's hysteresis state machine.
 3. **Decision.** When the *active* region is the primary and its state is FAILED,
-   the standby is not FAILED, automatic failover is on, and the last switch is at
-   least ``min_switch_interval_s`` old, the controller writes the failover decision
-   (:func:`~shardline.failover.decisions.failover`). The epoch fences it: if another
-   controller decided first, this one loses the write and re-reads.
+   the standby is not FAILED, automatic failover is on, and the last switch (if
+   there was one) is at least ``min_switch_interval_s`` old, the controller writes
+   the failover decision (:func:`~shardline.failover.decisions.failover`). The
+   epoch fences it: if another controller decided first, this one loses the write
+   and re-reads.
 4. **Heartbeat.** A ``controller`` report with each region's state, window and the
    decisions taken, which ``shardline status`` and ``shardline up`` show.
 
@@ -183,7 +184,7 @@ class Monitor:
             and state.active_region == primary
             and active.health.state is HealthState.FAILED
             and self.regions[standby].health.state is not HealthState.FAILED
-            and now - state.changed_at >= self.policy.min_switch_interval_s
+            and (state.epoch == 1 or now - state.changed_at >= self.policy.min_switch_interval_s)
         )
         if not due:
             return state

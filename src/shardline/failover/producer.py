@@ -5,8 +5,8 @@ it true to the control state:
 
 1. Before the first record is sent, it reads the state and points the producer at
    the active region.
-2. While the active region replicates to another, acknowledged records stay in the
-   spool (*held*) until the replicator's watermark for their shard passes them;
+2. While the primary is active, acknowledged records stay in the spool (*held*)
+   until the replicator's watermark for their shard passes them;
    every ``poll_interval_s`` the watermarks are read and held records released.
 3. On a new epoch with another active region, the producer switches destination:
    calls in flight finish, and everything not acknowledged *or still held* is sent
@@ -80,7 +80,7 @@ class FailoverProducer:
         options = {**default_client_options(), **self.config.client_options}
         config = dataclasses.replace(self.config, client_options=options)
         producer = Producer(self.destination_for(state.active_region), config)
-        producer.hold_until_replicated(_replicating_from_active(state))
+        producer.hold_until_replicated(self._holds(state))
         producer.metrics.call_observers.append(self._observe_call)
         await producer.start()
         self.producer = producer
@@ -154,11 +154,19 @@ class FailoverProducer:
         """Step 3: follow a new decision."""
         producer = self._running()
         self.state = state
-        producer.hold_until_replicated(_replicating_from_active(state))
+        producer.hold_until_replicated(self._holds(state))
         destination = self.destination_for(state.active_region)
         if destination != producer.destination:
             log.info("epoch %d: producer follows %s (%s)", state.epoch, destination, state.reason)
             await producer.switch_destination(destination)
+
+    def _holds(self, state: ControlState) -> bool:
+        """Hold while the primary is active: it is the region replicated from.
+
+        Also between a failback's switch and the resumed replication: that run starts
+        before the switch, so it will copy (and release) what is held meanwhile.
+        """
+        return state.active_region == self.topology.primary.name
 
     async def _release(self) -> None:
         """Step 2: release held records the replicator has copied."""
@@ -205,7 +213,3 @@ class FailoverProducer:
         with contextlib.suppress(ControlStoreError):
             for report in reports:
                 await self.store.put_report(report)
-
-
-def _replicating_from_active(state: ControlState) -> bool:
-    return state.replication is not None and state.replication.source == state.active_region

@@ -1,0 +1,217 @@
+"""``shardline up``, ``shardline drill`` and the ticker example's processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+
+from shardline.cli.ha import topology_option
+from shardline.pipeline import ticker
+from shardline.pipeline.drill import KILLABLE, DrillOptions, run_drill
+from shardline.pipeline.launch import default_topology, launch
+from shardline.pipeline.status import collect, render
+from shardline.pipeline.supervisor import Supervisor
+from shardline.stores.factory import control_store_for
+from shardline.topology import TopologyError, load_topology
+
+log = logging.getLogger(__name__)
+
+
+def _until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop``."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+@click.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--data-dir",
+    default=".shardline",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Without CONFIG: where the default topology, regions, sink and logs live.",
+)
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+def up(config: str | None, data_dir: str, duration: float | None) -> None:
+    """Run the whole pipeline locally: regions, replicator, monitor, producer, consumers.
+
+    Without CONFIG it runs the stock-ticker reference pipeline on embedded defaults
+    (two regions on free ports, cold standby). Processes that crash are restarted;
+    Ctrl-C stops everything cleanly.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    if config is not None:
+        path = Path(config)
+    else:
+        existing = Path(data_dir) / "shardline.toml"
+        path = existing if existing.exists() else default_topology(Path(data_dir))
+    try:
+        topology = load_topology(path)
+    except TopologyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console = Console()
+
+    async def main(stop: asyncio.Event) -> None:
+        supervisor = Supervisor(topology.pipeline.data_dir)
+        try:
+            console.print(f"starting the pipeline of {path} …")
+            await launch(path, supervisor)
+            deadline = None if duration is None else time.monotonic() + duration
+            async with control_store_for(topology.stores) as store:
+                before = None
+                with Live(console=console, refresh_per_second=2, transient=False) as live:
+                    while not stop.is_set():
+                        now = await collect(topology, store)
+                        processes = {
+                            name: (c.pid, c.restarts, c.alive)
+                            for name, c in supervisor.children.items()
+                        }
+                        live.update(render(topology, now, before, processes))
+                        before = now
+                        if deadline is not None and time.monotonic() > deadline:
+                            break
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            console.print("stopping every process …")
+            await supervisor.stop()
+            console.print("stopped.")
+
+    _until_signal(main)
+
+
+@click.command()
+@click.option(
+    "--standby",
+    type=click.Choice(["cold", "warm", "both"]),
+    default="both",
+    show_default=True,
+    help="Standby mode to drill (both: one drill each).",
+)
+@click.option(
+    "--fault", type=click.Choice(["outage", "error-rate"]), default="outage", show_default=True
+)
+@click.option(
+    "--kill",
+    "kills",
+    multiple=True,
+    type=click.Choice(KILLABLE),
+    help="SIGKILL this component before the fault (repeatable).",
+)
+@click.option("--window", "window_s", type=float, default=10.0, show_default=True)
+@click.option("--warmup", "warmup_s", type=float, default=5.0, show_default=True)
+@click.option("--hold", "hold_s", type=float, default=5.0, show_default=True)
+@click.option("--rate", type=float, default=100.0, show_default=True)
+@click.option("--no-failback", is_flag=True, help="Stop after the failover.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep the drill's files here (default: a temporary directory, removed).",
+)
+def drill(
+    standby: str,
+    fault: str,
+    kills: tuple[str, ...],
+    window_s: float,
+    warmup_s: float,
+    hold_s: float,
+    rate: float,
+    no_failback: bool,
+    as_json: bool,
+    data_dir: str | None,
+) -> None:
+    """Inject a region outage into a self-started pipeline; report RPO, RTO, duplicates.
+
+    Exits with status 1 when an acknowledged record was lost, a duplicate became
+    visible in the sink, or an item did not end at its newest tick.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    modes = ["cold", "warm"] if standby == "both" else [standby]
+    say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
+    reports = []
+    for mode in modes:
+        options = DrillOptions(
+            standby=mode,  # type: ignore[arg-type]
+            fault=fault,  # type: ignore[arg-type]
+            kills=kills,
+            window_s=window_s,
+            warmup_s=warmup_s,
+            hold_s=hold_s,
+            rate=rate,
+            failback=not no_failback,
+        )
+        root = Path(data_dir) / mode if data_dir else Path(tempfile.mkdtemp(prefix="drill-"))
+        try:
+            say(f"== {mode} standby drill in {root}")
+            reports.append(asyncio.run(run_drill(options, root, say)))
+        finally:
+            if data_dir is None:
+                shutil.rmtree(root, ignore_errors=True)
+    if as_json:
+        click.echo(json.dumps([r.to_doc() for r in reports], indent=2))
+    else:
+        for report in reports:
+            click.echo("\n" + report.render())
+    if not all(r.passed for r in reports):
+        sys.exit(1)
+
+
+@click.group(hidden=True)
+def ticker_group() -> None:
+    """The stock-ticker example's processes (``shardline up`` starts them)."""
+
+
+@ticker_group.command("produce")
+@topology_option
+def ticker_produce(topology_path: str) -> None:
+    """Put ticker prices into the active region until SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    topology = load_topology(topology_path)
+    spec = topology.pipeline
+
+    async def main(stop: asyncio.Event) -> None:
+        async with control_store_for(topology.stores) as store:
+            await ticker.produce(
+                topology, store, stop, spool=spec.spool_path, acked=spec.acked_path
+            )
+
+    _until_signal(main)
+
+
+@ticker_group.command("consume")
+@topology_option
+@click.option("--region", required=True)
+def ticker_consume(topology_path: str, region: str) -> None:
+    """Write ticker prices to the sink whenever REGION's consumers should run."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    topology = load_topology(topology_path)
+
+    async def main(stop: asyncio.Event) -> None:
+        async with control_store_for(topology.stores) as store:
+            await ticker.consume(topology, store, region, topology.pipeline.sink_path, stop)
+
+    _until_signal(main)

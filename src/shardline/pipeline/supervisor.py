@@ -1,0 +1,180 @@
+"""Child processes that are restarted when they die, as an Auto Scaling group would.
+
+Each :class:`Child` is one command line; its output goes to ``<logs>/<name>.log``.
+The supervisor checks every ``CHECK_INTERVAL_S`` and starts a dead child again
+after a back-off (1 s, doubling to 10 s; reset once a child has lived 30 s), until
+:meth:`Supervisor.stop`. Which processes run, with which pids and how often they
+were restarted, is kept in ``<data_dir>/up.json`` so that ``shardline drill`` can
+SIGKILL a component of a pipeline that ``shardline up`` runs in another terminal.
+
+Resource handling: :meth:`Supervisor.stop` sends SIGTERM to every child in reverse
+start order (so producers and consumers finish before the regions they use) and
+SIGKILLs those that have not exited after ``stop_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+log = logging.getLogger(__name__)
+
+CHECK_INTERVAL_S = 0.5
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 10.0
+HEALTHY_AFTER_S = 30.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    next_start: float = 0.0
+    backoff: float = BACKOFF_INITIAL_S
+    log_file: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class Supervisor:
+    """Starts children, restarts the ones that die, stops them all (module doc)."""
+
+    def __init__(self, data_dir: Path, stop_timeout_s: float = 15.0) -> None:
+        self.data_dir = data_dir
+        self.logs = data_dir / "logs"
+        self.stop_timeout_s = stop_timeout_s
+        self.children: dict[str, Child] = {}
+        self._stopping = False
+        self._watcher: asyncio.Task[None] | None = None
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
+        """Start a child now and supervise it from then on."""
+        child = Child(name, argv, env or {})
+        self.children[name] = child
+        self._spawn(child)
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(), name="supervisor")
+        return child
+
+    def _spawn(self, child: Child) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if child.log_file is None:
+            child.log_file = open(self.logs / f"{child.name}.log", "ab")  # noqa: SIM115
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **child.env)
+        child.process = subprocess.Popen(
+            child.argv,
+            stdout=child.log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # Ctrl-C in the terminal reaches only the supervisor
+        )
+        child.started_at = time.monotonic()
+        self._save()
+
+    async def _watch(self) -> None:
+        while not self._stopping:
+            now = time.monotonic()
+            for child in self.children.values():
+                if child.alive or self._stopping:
+                    continue
+                if child.next_start == 0.0:
+                    code = child.process.returncode if child.process else None
+                    lived = now - child.started_at
+                    if lived >= HEALTHY_AFTER_S:
+                        child.backoff = BACKOFF_INITIAL_S
+                    child.next_start = now + child.backoff
+                    log.warning(
+                        "%s exited (code %s) after %.1fs; restarting in %.1fs",
+                        child.name,
+                        code,
+                        lived,
+                        child.backoff,
+                    )
+                    child.backoff = min(child.backoff * 2, BACKOFF_MAX_S)
+                elif now >= child.next_start:
+                    child.next_start = 0.0
+                    child.restarts += 1
+                    self._spawn(child)
+            await asyncio.sleep(CHECK_INTERVAL_S)
+
+    def kill(self, name: str) -> int | None:
+        """SIGKILL a child (it is restarted like any other crash); returns its pid."""
+        child = self.children[name]
+        pid = child.pid
+        if child.alive and child.process is not None:
+            child.process.send_signal(signal.SIGKILL)
+            child.process.wait()
+        return pid
+
+    async def stop(self) -> None:
+        """SIGTERM every child, newest first; SIGKILL what outlives the timeout."""
+        self._stopping = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        for child in reversed(list(self.children.values())):
+            await self.stop_child(child.name)
+        for child in self.children.values():
+            if child.log_file is not None:
+                child.log_file.close()
+        with contextlib.suppress(FileNotFoundError):
+            (self.data_dir / "up.json").unlink()
+
+    async def stop_child(self, name: str) -> None:
+        """Stop one child gracefully and stop supervising it."""
+        child = self.children[name]
+        child.next_start = float("inf")
+        process = child.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout_s
+        while process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+
+    def _save(self) -> None:
+        document: dict[str, Any] = {
+            "supervisor_pid": os.getpid(),
+            "children": {
+                c.name: {"pid": c.pid, "restarts": c.restarts, "argv": c.argv}
+                for c in self.children.values()
+            },
+        }
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "up.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(document, indent=2))
+        temporary.replace(path)
+
+
+def running_children(data_dir: Path) -> dict[str, int]:
+    """Pids of the children a ``shardline up`` in ``data_dir`` runs (empty if none)."""
+    try:
+        document = json.loads((data_dir / "up.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return {name: c["pid"] for name, c in document["children"].items() if c.get("pid")}
