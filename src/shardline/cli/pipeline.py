@@ -180,7 +180,7 @@ def drill(
         sys.exit(1)
 
 
-@click.group(hidden=True)
+@click.group()
 def ticker_group() -> None:
     """The stock-ticker example's processes (``shardline up`` starts them)."""
 
