@@ -1,11 +1,17 @@
 """A kit for testing against real Shardline processes.
 
-``RegionProcess`` starts ``shardline serve`` on 127.0.0.1 port 0 in its own process,
-waits for the ready line that reports the bound URL, and can SIGKILL and restart it
-on the same data directory (and the same port, so clients keep their endpoint).
+- ``RegionProcess`` starts ``shardline serve`` on 127.0.0.1 port 0 in its own process,
+  waits for the ready line that reports the bound URL, and can SIGKILL and restart it
+  on the same data directory (and the same port, so clients keep their endpoint).
+- ``ShardlineProcess`` runs any ``shardline`` command (replicate, monitor, failover, …)
+  and ``ChildProcess`` any command line, each ready on a line it prints.
+- ``write_topology`` writes a two-region topology file for local regions.
+- ``kinesis_client``, ``wait_active``, ``read_shard``, ``read_stream``: boto3 helpers;
+  ``set_fault`` drives a region's fault-injection endpoint; ``wait_for`` polls a
+  condition so a test reads as the specification it checks.
 
-Resource handling: use it as a context manager, or call ``stop()``; a process that
-does not exit on SIGTERM within the timeout is killed.
+Resource handling: use the processes as context managers, or call ``stop()``; a
+process that does not exit on SIGTERM within the timeout is killed.
 """
 
 from __future__ import annotations
