@@ -14,7 +14,8 @@ Verdict per evaluation (:func:`verdict`):
 Hysteresis (:class:`RegionHealth`), as Pulsar's client failover does it: a region
 moves HEALTHY → PRE_FAIL on its first unhealthy verdict and to FAILED only after
 ``consecutive_checks`` unhealthy verdicts in a row; back through PRE_RECOVER to
-HEALTHY after as many healthy ones. An unknown verdict keeps the state. So one bad
+HEALTHY after as many healthy ones in a row (an unhealthy verdict in PRE_RECOVER
+means FAILED again). An unknown verdict keeps the state. So one bad
 second never fails a region over, and a flapping region does not flip back and
 forth. Bucket times are the reporters' wall clocks: they only shape the window; no
 safety rule depends on them (the epoch does that).
@@ -134,15 +135,20 @@ class RegionHealth:
             self.last_healthy_at = time.time() if now is None else now
         bad = result == "unhealthy"
         state = self.state
-        if state in (HealthState.HEALTHY, HealthState.PRE_RECOVER) and bad:
-            self.state, self._streak = HealthState.PRE_FAIL, 1
-        elif state is HealthState.PRE_FAIL and not bad:
-            self.state, self._streak = HealthState.HEALTHY, 0
-        elif state in (HealthState.FAILED, HealthState.PRE_FAIL) and bad:
-            self._streak += 1
-        elif state is HealthState.FAILED and not bad:
-            self.state, self._streak = HealthState.PRE_RECOVER, 1
-        elif state is HealthState.PRE_RECOVER and not bad:
+        if state is HealthState.HEALTHY:
+            if bad:
+                self.state, self._streak = HealthState.PRE_FAIL, 1
+        elif state is HealthState.PRE_FAIL:
+            if bad:
+                self._streak += 1
+            else:
+                self.state, self._streak = HealthState.HEALTHY, 0
+        elif state is HealthState.FAILED:
+            if not bad:
+                self.state, self._streak = HealthState.PRE_RECOVER, 1
+        elif bad:  # PRE_RECOVER: one bad verdict and the region is failed again
+            self.state, self._streak = HealthState.FAILED, 0
+        else:
             self._streak += 1
         if self.state is HealthState.PRE_FAIL and self._streak >= self.consecutive_checks:
             self.state = HealthState.FAILED

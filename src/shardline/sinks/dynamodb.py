@@ -19,23 +19,24 @@ Why a transaction per record rather than per batch: a transaction is all or noth
 so one duplicate would cancel a whole batch. Records of different items are written
 concurrently (``max_concurrency``), records of one item in batch order.
 
-Resource handling: :meth:`open` creates both tables when absent (on-demand billing)
-and opens an aiobotocore client; :meth:`close` closes it.
+Resource handling: :meth:`open` creates both tables when absent (on-demand billing,
+through :class:`~shardline.stores.dynamodb_table.DynamoDBTable`, one per table) and
+:meth:`close` closes their aiobotocore clients. The transaction, which spans both
+tables, goes through the items table's client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from shardline.sinks.base import IdempotentSink, SinkItem, SinkRecord, WriteOutcome, now_ms
 from shardline.sinks.exceptions import SinkError, SinkUnavailableError
+from shardline.stores.dynamodb_table import DynamoDBTable
 
 #: Error codes that mean "not now": botocore has already retried them with backoff.
 _UNAVAILABLE = frozenset(
@@ -125,66 +126,49 @@ class DynamoDBSink(IdempotentSink):
         self.table = table
         self.ledger_table = ledger_table or f"{table}-ledger"
         self.max_concurrency = max_concurrency
-        self._options = {
-            "endpoint_url": endpoint_url,
-            "region_name": region_name,
-            **(client_options or {}),
-        }
-        self._stack = contextlib.AsyncExitStack()
-        self._client: Any = None
+        location = (endpoint_url, region_name, client_options)
+        self._items = DynamoDBTable(self.table, SinkUnavailableError, *location)
+        self._ledger = DynamoDBTable(self.ledger_table, SinkUnavailableError, *location)
 
-    def _fail(self, operation: str, exc: Exception) -> NoReturn:
-        """Raise the sink error for ``exc``: unavailable for connection failures, 5xx
-        and throttling (which botocore already retried), a plain SinkError otherwise."""
-        unavailable = True
-        if isinstance(exc, ClientError):
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            unavailable = exc.response["Error"]["Code"] in _UNAVAILABLE or status >= 500
+    def _fail(self, operation: str, exc: ClientError) -> NoReturn:
+        """Raise the sink error for DynamoDB's refusal ``exc``: unavailable for 5xx and
+        throttling (which botocore already retried), a plain SinkError otherwise.
+        Connection failures need no classifying: :class:`DynamoDBTable` raises them as
+        :class:`SinkUnavailableError` already."""
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        unavailable = exc.response["Error"]["Code"] in _UNAVAILABLE or status >= 500
         error = SinkUnavailableError if unavailable else SinkError
         raise error(f"DynamoDB {operation} for sink {self.table}: {exc}") from exc
 
-    async def _call(self, operation: str, **params: Any) -> Any:
+    async def _call(self, table: DynamoDBTable, operation: str, **params: Any) -> Any:
+        """Run ``operation`` on ``table``; connection failures are already
+        :class:`SinkUnavailableError`, service refusals are classified by :meth:`_fail`."""
         try:
-            return await getattr(self._client, operation)(**params)
-        except (BotoCoreError, ClientError, OSError, TimeoutError) as exc:
+            return await table.call(operation, TableName=table.name, **params)
+        except ClientError as exc:
             self._fail(operation, exc)
 
-    async def _create_table(self, name: str, key: str) -> None:
+    async def _create_table(self, table: DynamoDBTable, key: str) -> None:
         try:
-            await self._client.create_table(
-                TableName=name,
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ResourceInUseException":
-                self._fail("CreateTable", exc)
-        except (BotoCoreError, OSError, TimeoutError) as exc:
-            self._fail("CreateTable", exc)
-        # New tables take seconds to become ACTIVE in AWS; a minute means trouble.
-        for _ in range(600):
-            table = (await self._call("describe_table", TableName=name))["Table"]
-            if table["TableStatus"] == "ACTIVE":
-                return
-            await asyncio.sleep(0.1)
-        raise SinkUnavailableError(f"DynamoDB table {name} did not become ACTIVE")
+            await table.create([(key, "HASH")])
+        except SinkUnavailableError as exc:
+            # A refusal by DynamoDB (access denied, a bad name) comes as the cause and
+            # may be final; classify it like any other call's.
+            if isinstance(exc.__cause__, ClientError):
+                self._fail("CreateTable", exc.__cause__)
+            raise
 
     async def _open(self) -> None:
-        session = get_session()
-        self._client = await self._stack.enter_async_context(
-            session.create_client("dynamodb", **self._options)
-        )
         try:
-            await self._create_table(self.table, "item_key")
-            await self._create_table(self.ledger_table, "record_id")
+            await self._create_table(self._items, "item_key")
+            await self._create_table(self._ledger, "record_id")
         except BaseException:
             await self._close()
             raise
 
     async def _close(self) -> None:
-        await self._stack.aclose()
-        self._client = None
+        await self._items.close()
+        await self._ledger.close()
 
     def _actions(
         self, record: SinkRecord, applied_at: int
@@ -222,8 +206,8 @@ class DynamoDBSink(IdempotentSink):
     async def _write_one(self, ledger: dict[str, Any], item: dict[str, Any]) -> WriteOutcome:
         for attempt in range(_ATTEMPTS):
             try:
-                await self._client.transact_write_items(
-                    TransactItems=[{"Put": ledger}, {"Put": item}]
+                await self._items.call(
+                    "transact_write_items", TransactItems=[{"Put": ledger}, {"Put": item}]
                 )
                 return WriteOutcome.APPLIED
             except ClientError as exc:
@@ -239,8 +223,6 @@ class DynamoDBSink(IdempotentSink):
                     return await self._write_stale(ledger)
                 if not _RETRY_REASONS.intersection(reasons):
                     self._fail("TransactWriteItems", exc)
-            except (BotoCoreError, OSError, TimeoutError) as exc:
-                self._fail("TransactWriteItems", exc)
             await asyncio.sleep(_BASE_DELAY_S * 2**attempt * random.uniform(0.5, 1.0))
         raise SinkUnavailableError(
             f"sink {self.table}: transaction kept conflicting after {_ATTEMPTS} attempts"
@@ -251,12 +233,10 @@ class DynamoDBSink(IdempotentSink):
         versions only grow, so the record stays stale; a writer racing us with the same
         record id makes it a DUPLICATE instead."""
         try:
-            await self._client.put_item(**ledger)
+            await self._ledger.call("put_item", **ledger)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return WriteOutcome.DUPLICATE
-            self._fail("PutItem", exc)
-        except (BotoCoreError, OSError, TimeoutError) as exc:
             self._fail("PutItem", exc)
         return WriteOutcome.STALE
 
@@ -284,8 +264,8 @@ class DynamoDBSink(IdempotentSink):
 
     async def _get_item(self, item_key: str) -> SinkItem | None:
         response = await self._call(
+            self._items,
             "get_item",
-            TableName=self.table,
             Key={"item_key": {"S": item_key}},
             ConsistentRead=True,
         )
@@ -303,12 +283,11 @@ class DynamoDBSink(IdempotentSink):
     async def _ledger_ids(self) -> set[str]:
         ids: set[str] = set()
         params: dict[str, Any] = {
-            "TableName": self.ledger_table,
             "ProjectionExpression": "record_id",
             "ConsistentRead": True,
         }
         while True:
-            page = await self._call("scan", **params)
+            page = await self._call(self._ledger, "scan", **params)
             ids.update(item["record_id"]["S"] for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return ids

@@ -4,16 +4,15 @@ One transaction per batch (``BEGIN IMMEDIATE``, so concurrent writers on the sam
 queue instead of failing half-way), WAL so readers never block the writer, and
 ``synchronous=FULL`` so a batch is on disk before :meth:`write` returns: a consumer
 checkpoints only after the sink acknowledged, and that order is what makes
-"acknowledged" mean "stored". All file work runs on one dedicated thread per sink, so
-the event loop never waits for the disk.
+"acknowledged" mean "stored". All file work runs on the sink's own thread (a
+:class:`~shardline.stores.sqlite_file.SQLiteFile`, as in the embedded stores), so the
+event loop never waits for the disk.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,12 +27,9 @@ from shardline.sinks.base import (
     quoted_table_name,
 )
 from shardline.sinks.exceptions import SinkUnavailableError
+from shardline.stores.sqlite_file import SQLiteFile
 
 _T = TypeVar("_T")
-
-#: How long a writer waits for another process's transaction on the same file. A batch
-#: commits in milliseconds, so 30 s means "the other process is stuck", not "busy".
-_BUSY_TIMEOUT_S = 30.0
 
 
 class SQLiteSink(IdempotentSink):
@@ -49,29 +45,16 @@ class SQLiteSink(IdempotentSink):
         self.ledger_table = ledger_table or f"{table}-ledger"
         self._items = quoted_table_name(self.table)
         self._ledger = quoted_table_name(self.ledger_table)
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._file: SQLiteFile | None = None
 
     async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        assert self._executor is not None
-
-        def call() -> _T:
-            assert self._conn is not None
-            return fn(self._conn)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except sqlite3.Error as exc:
-            raise SinkUnavailableError(f"SQLite sink {self.path}: {exc}") from exc
+        assert self._file is not None
+        return await self._file.run(fn)
 
     async def _open(self) -> None:
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shardline-sink")
+        self._file = SQLiteFile(self.path, SinkUnavailableError, "sink")
 
-        def connect() -> None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+        def create_tables(conn: sqlite3.Connection) -> None:
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {self._items} ("
                 "item_key TEXT PRIMARY KEY, event_time INTEGER NOT NULL, "
@@ -84,19 +67,17 @@ class SQLiteSink(IdempotentSink):
                 "event_time INTEGER NOT NULL, region TEXT NOT NULL, "
                 "applied_at INTEGER NOT NULL)"
             )
-            self._conn = conn
 
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, connect)
-        except (sqlite3.Error, OSError) as exc:
-            self._executor.shutdown()
-            raise SinkUnavailableError(f"cannot open SQLite sink {self.path}: {exc}") from exc
+            await self._file.run(create_tables)
+        except (SinkUnavailableError, OSError) as exc:
+            await self._file.close()
+            raise SinkUnavailableError(f"cannot open SQLite sink: {exc}") from exc
 
     async def _close(self) -> None:
-        assert self._executor is not None
-        await self._run(lambda conn: conn.close())
-        self._executor.shutdown()
-        self._conn = None
+        assert self._file is not None
+        await self._file.close()
+        self._file = None
 
     async def _write(self, batch: Sequence[SinkRecord]) -> list[WriteOutcome]:
         applied_at = now_ms()

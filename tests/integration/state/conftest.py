@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +11,7 @@ from state_kit import Backend
 from state_worker import command
 
 from shardline.state import KeyRing
+from shardline.testing import ChildProcess
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -42,42 +40,17 @@ def key_file(tmp_path: Path) -> Path:
     return path
 
 
-class StateWorker:
-    """One ``state_worker.py`` process; its log is kept for assertions."""
+class StateWorker(ChildProcess):
+    """One ``state_worker.py`` process, started (and ready) when created; ``stop()``
+    sends SIGTERM, so the worker writes its final checkpoints."""
 
-    def __init__(self, args: list[str], log: Path) -> None:
-        self.log = log
-        self.handle = open(log, "a")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        assert self.process.stdout is not None
-        while True:
-            line = self.process.stdout.readline()
-            self.handle.write(line)
-            if not line or "worker ready" in line:
-                break
-        assert "worker ready" in line, log.read_text()
+    def __init__(self, args: list[str]) -> None:
+        super().__init__(args, "worker ready", start_timeout=60)
+        self.start()
 
-        def pump() -> None:
-            assert self.process.stdout is not None
-            for rest in self.process.stdout:
-                self.handle.write(rest)
-                self.handle.flush()
-
-        threading.Thread(target=pump, daemon=True).start()
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def terminate(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(30)
-
-    def output(self) -> str:
-        self.handle.flush()
-        return self.log.read_text()
+    def text(self) -> str:
+        """Everything the worker printed so far."""
+        return "".join(self.output)
 
 
 @pytest.fixture()
@@ -89,11 +62,10 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., StateWorker]]:
         endpoint: str, stream: str, app: str, backend: Backend, *extra: str, leases: str = "leases"
     ) -> StateWorker:
         args = command(endpoint, stream, app, tmp_path / f"{leases}.db", backend.url, *extra)
-        worker = StateWorker(args + backend.worker_args(), tmp_path / f"worker{len(workers)}.log")
+        worker = StateWorker(args + backend.worker_args())
         workers.append(worker)
         return worker
 
     yield start
     for worker in workers:
-        if worker.process.poll() is None:
-            worker.kill()
+        worker.kill()

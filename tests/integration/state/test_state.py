@@ -92,9 +92,9 @@ def test_sigkilled_counter_matches_an_uninterrupted_run(region, start_worker, ba
     sent += put(kinesis, stream, 3000, 1000)
     worker = start_worker(region.url, stream, app, backend, *args)
     wait_counted(backend, app, 4000, key_file)
-    assert worker.terminate() == 0
+    assert worker.stop(30) == 0
     assert state_of(backend, app, key_file) == expected(sent)
-    assert "restored checkpoint" in worker.output()
+    assert "restored checkpoint" in worker.text()
 
 
 def test_processor_failures_restore_the_latest_checkpoint(region, start_worker, tmp_path):
@@ -108,9 +108,9 @@ def test_processor_failures_restore_the_latest_checkpoint(region, start_worker, 
         sent += put(kinesis, stream, start, 300)
         time.sleep(0.2)
     wait_counted(backend, app, 3000)
-    assert worker.terminate() == 0
+    assert worker.stop(30) == 0
     assert state_of(backend, app) == expected(sent)
-    assert "injected failure" in worker.output()
+    assert "injected failure" in worker.text()
 
 
 def test_snapshot_restore_rewinds_to_the_snapshot(region, start_worker, backend, tmp_path):
@@ -125,7 +125,7 @@ def test_snapshot_restore_rewinds_to_the_snapshot(region, start_worker, backend,
     at_snapshot = state_of(backend, app)
     sent += put(kinesis, stream, 1000, 1000)
     wait_counted(backend, app, 2000)
-    assert worker.terminate() == 0
+    assert worker.stop(30) == 0
     [listed] = cli("snapshot", "list", *state)
     assert listed["SnapshotName"] == "before-b" and len(listed["Shards"]) == 2
     leases = ["--leases", str(tmp_path / "leases.db")]
@@ -133,7 +133,7 @@ def test_snapshot_restore_rewinds_to_the_snapshot(region, start_worker, backend,
     assert state_of(backend, app) == at_snapshot  # rewound: state and positions
     worker = start_worker(region.url, stream, app, backend, "--interval", "0.2")
     wait_counted(backend, app, 2000)
-    assert worker.terminate() == 0
+    assert worker.stop(30) == 0
     assert state_of(backend, app) == expected(sent)  # B once more, A not again
     cli("snapshot", "delete", "before-b", "--created", str(listed["Version"]), *state)
     assert cli("snapshot", "list", *state) == []
@@ -149,7 +149,7 @@ def test_tampered_checkpoint_is_detected_and_never_used(region, start_worker, tm
     wait_counted(backend, app, 600, key_file)
     sent += put(kinesis, stream, 600, 600)
     wait_counted(backend, app, 1200, key_file)
-    assert worker.terminate() == 0
+    assert worker.stop(30) == 0
     shard_dir = next((tmp_path / "state" / app / "checkpoints").iterdir())
     states = sorted(shard_dir.glob("*.state"))
     assert len(states) == 2
@@ -159,19 +159,19 @@ def test_tampered_checkpoint_is_detected_and_never_used(region, start_worker, tm
     newest.write_bytes(bytes(data))
     worker = start_worker(region.url, stream, app, backend, *args)
     deadline = time.monotonic() + 20
-    while "failed authentication" not in worker.output() and time.monotonic() < deadline:
+    while "failed authentication" not in worker.text() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert "failed authentication" in worker.output()
+    assert "failed authentication" in worker.text()
     wait_counted(backend, app, 1200, key_file)
-    assert worker.terminate() == 0
+    assert worker.stop(30) == 0
     assert state_of(backend, app, key_file) == expected(sent)
     for path in shard_dir.glob("*.state"):
         path.write_bytes(path.read_bytes()[:-1] + bytes([path.read_bytes()[-1] ^ 1]))
     worker = start_worker(region.url, stream, app, backend, *args)
     deadline = time.monotonic() + 20
-    while "failed verification" not in worker.output() and time.monotonic() < deadline:
+    while "failed verification" not in worker.text() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert "failed verification" in worker.output()  # refuses instead of starting empty
+    assert "failed verification" in worker.text()  # refuses instead of starting empty
 
 
 def test_resharding_hands_keyed_state_to_the_children(region, start_worker, tmp_path):
@@ -185,7 +185,7 @@ def test_resharding_hands_keyed_state_to_the_children(region, start_worker, tmp_
     wait_active(kinesis, stream)
     sent += put(kinesis, stream, 800, 800)
     wait_counted(backend, app, 1600)
-    assert worker.terminate() == 0
+    assert worker.stop(30) == 0
     assert state_of(backend, app) == expected(sent)
     children = [s for s in asyncio.run(_latest(backend, app)).values() if s.manifest.parents]
     assert len(children) == 2
@@ -215,7 +215,7 @@ def test_standby_region_restores_state_by_time(region, fresh_region, start_worke
     put(b, stream_b, 500, 500)
     worker = start_worker(region.url, stream_a, app, primary, "--interval", "0.2")
     wait_counted(primary, app, 1000)
-    assert worker.terminate() == 0  # region A is lost now
+    assert worker.stop(30) == 0  # region A is lost now
     after = put(b, stream_b, 1000, 500)
 
     async def restore() -> Any:
@@ -241,7 +241,7 @@ def test_standby_region_restores_state_by_time(region, fresh_region, start_worke
         leases="standby-leases",  # a fresh lease table: B's shards are not A's
     )
     wait_counted(standby, app, 1000 + 500 + 500)
-    assert worker.terminate() == 0
+    assert worker.stop(30) == 0
     counts = {key: count for key, (count, _) in state_of(standby, app).items()}
     # nothing lost; only the last records before the failover were counted twice
     assert counts == dict(old + recent + recent + after)

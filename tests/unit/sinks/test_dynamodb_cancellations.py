@@ -43,7 +43,7 @@ class ScriptedClient:
 
 def write_with(client: ScriptedClient) -> WriteOutcome:
     sink = DynamoDBSink("prices")
-    sink._client = client
+    sink._items._client = sink._ledger._client = client  # the tables' clients, never opened
     [outcome] = asyncio.run(sink._write([TICK]))
     return outcome
 

@@ -1,0 +1,128 @@
+"""The topology file: defaults, what it refuses, and where relative paths point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shardline.topology import (
+    FailoverSpec,
+    ReplicationSpec,
+    StoresSpec,
+    TopologyError,
+    load_topology,
+    parse_topology,
+)
+
+TWO_REGIONS = [
+    {"name": "east", "role": "primary", "endpoint_url": "http://127.0.0.1:4567"},
+    {"name": "west", "role": "standby"},
+]
+
+
+def document(**sections: Any) -> dict[str, Any]:
+    return {"regions": TWO_REGIONS, "streams": [{"name": "ticker"}], **sections}
+
+
+def test_a_minimal_file_takes_every_default() -> None:
+    topology = parse_topology(document(), Path("/etc/shardline"))
+    assert (topology.primary.name, topology.standby.name) == ("east", "west")
+    assert topology.primary.endpoint_url == "http://127.0.0.1:4567"
+    assert topology.standby.endpoint_url is None  # AWS itself
+    assert topology.streams[0].shards == 1
+    assert topology.failover == FailoverSpec()
+    assert topology.replication == ReplicationSpec()
+    assert topology.stores.backend == StoresSpec.backend == "sqlite"
+    assert topology.stores.directory == Path("/etc/shardline/.shardline")
+
+
+def test_failover_defaults_follow_the_reference_architecture() -> None:
+    policy = parse_topology(document()).failover
+    assert (policy.standby, policy.window_s, policy.threshold) == ("cold", 300.0, 0.01)
+    assert policy.consecutive_checks == 3
+
+
+def test_given_values_replace_the_defaults() -> None:
+    topology = parse_topology(
+        document(failover={"standby": "warm", "threshold": 0.05}, stores={"backend": "dynamodb"})
+    )
+    assert topology.failover.standby == "warm" and topology.failover.threshold == 0.05
+    assert topology.failover.window_s == 300.0
+    assert topology.stores.backend == "dynamodb"
+
+
+def test_an_unknown_section_is_refused() -> None:
+    with pytest.raises(TopologyError, match=r"unknown sections \['failovr'\]"):
+        parse_topology(document(failovr={}))
+
+
+@pytest.mark.parametrize(
+    ("section", "value"),
+    [
+        ("failover", {"treshold": 0.5}),
+        ("stores", {"dir": "x"}),
+        ("replication", {"mark": False}),
+        ("streams", [{"name": "ticker", "partitions": 2}]),
+        ("regions", [*TWO_REGIONS[:1], {**TWO_REGIONS[1], "url": "http://x"}]),
+    ],
+)
+def test_an_unknown_key_is_refused_naming_its_section(section: str, value: Any) -> None:
+    with pytest.raises(TopologyError, match=rf"\[{section}\]: unknown keys"):
+        parse_topology(document(**{section: value}))
+
+
+def test_a_missing_required_key_is_a_topology_error() -> None:
+    with pytest.raises(TopologyError, match=r"\[streams\]"):
+        parse_topology(document(streams=[{"shards": 2}]))
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        ("primary", "primary"),
+        ("standby", "standby"),
+        ("primary",),
+        ("primary", "standby", "standby"),
+    ],
+)
+def test_exactly_one_primary_and_one_standby_are_required(roles: tuple[str, ...]) -> None:
+    regions = [{"name": f"r{i}", "role": role} for i, role in enumerate(roles)]
+    with pytest.raises(TopologyError, match="exactly one primary and one standby"):
+        parse_topology(document(regions=regions))
+
+
+def test_the_two_regions_need_different_names() -> None:
+    regions = [{"name": "east", "role": "primary"}, {"name": "east", "role": "standby"}]
+    with pytest.raises(TopologyError, match="names must differ"):
+        parse_topology(document(regions=regions))
+
+
+def test_a_relative_store_directory_is_taken_from_the_files_folder(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "topology.toml"
+    path.parent.mkdir()
+    path.write_text(
+        '[[regions]]\nname = "east"\nrole = "primary"\n\n'
+        '[[regions]]\nname = "west"\nrole = "standby"\n\n'
+        '[[streams]]\nname = "ticker"\n\n'
+        '[stores]\ndirectory = "state/stores"\n'
+    )
+    assert load_topology(path).stores.directory == tmp_path / "conf" / "state" / "stores"
+
+
+def test_an_absolute_store_directory_is_kept(tmp_path: Path) -> None:
+    topology = parse_topology(document(stores={"directory": str(tmp_path)}), Path("/elsewhere"))
+    assert topology.stores.directory == tmp_path
+
+
+def test_a_missing_file_is_a_topology_error(tmp_path: Path) -> None:
+    with pytest.raises(TopologyError, match="no topology file at"):
+        load_topology(tmp_path / "absent.toml")
+
+
+def test_a_malformed_file_is_a_topology_error(tmp_path: Path) -> None:
+    path = tmp_path / "topology.toml"
+    path.write_text("[[regions]\n")
+    with pytest.raises(TopologyError, match=str(path)):
+        load_topology(path)
