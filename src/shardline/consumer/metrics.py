@@ -7,6 +7,8 @@ and worker. ``prometheus_client.start_http_server`` (or any exporter) serves the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -63,10 +65,17 @@ class ConsumerMetrics:
         self.millis_behind: dict[str, int] = {}
         self.caught_up_to: dict[str, float] = {}
         self.processed_total = 0
+        #: Called with ``ok`` after every read (GetRecords answer or error, fan-out
+        #: event or error): how the failover monitor's health reports learn of reads.
+        self.read_observers: list[Callable[[bool], None]] = []
 
     def behind(self, shard_id: str, millis: int) -> None:
         self._family.behind.labels(*self._labels, shard_id).set(millis)
         self.millis_behind[shard_id] = millis
+
+    def read(self, ok: bool) -> None:
+        for observer in self.read_observers:
+            observer(ok)
 
     def processed_through(self, shard_id: str, arrival: float) -> None:
         """Every record of the shard that arrived up to ``arrival`` is processed.

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shardline.consumer.config import ConsumerConfig
+from shardline.consumer.metrics import ConsumerMetrics
 from shardline.consumer.positions import Position
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,17 @@ def _retriable(exc: Exception) -> bool:
 class PollingRetriever:
     """GetRecords in a loop, pausing ``idle_time_between_reads_s`` after empty reads."""
 
-    def __init__(self, client: Any, config: ConsumerConfig, shard_id: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        config: ConsumerConfig,
+        shard_id: str,
+        metrics: ConsumerMetrics | None = None,
+    ) -> None:
         self._client = client
         self._config = config
         self._shard_id = shard_id
+        self._metrics = metrics
 
     async def _iterator(self, start: Position) -> str:
         arguments = _start_arguments(start, self._config)
@@ -112,6 +120,8 @@ class PollingRetriever:
                     ShardIterator=iterator, Limit=self._config.max_records
                 )
             except Exception as exc:
+                if self._metrics is not None:
+                    self._metrics.read(ok=False)
                 if not _retriable(exc):
                     raise
                 log.warning("GetRecords on %s: %s; backing off", self._shard_id, exc)
@@ -119,6 +129,8 @@ class PollingRetriever:
                 await backoff.wait()
                 continue
             backoff.reset()
+            if self._metrics is not None:
+                self._metrics.read(ok=True)
             records = result.get("Records", [])
             if records:
                 resume = Position(records[-1]["SequenceNumber"])
@@ -137,12 +149,18 @@ class FanOutRetriever:
     """SubscribeToShard for a registered consumer, renewed whenever a stream ends."""
 
     def __init__(
-        self, client: Any, config: ConsumerConfig, shard_id: str, consumer_arn: str
+        self,
+        client: Any,
+        config: ConsumerConfig,
+        shard_id: str,
+        consumer_arn: str,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self._client = client
         self._config = config
         self._shard_id = shard_id
         self._consumer_arn = consumer_arn
+        self._metrics = metrics
 
     async def batches(self, start: Position) -> AsyncIterator[Fetched]:
         backoff = Backoff(self._config.task_backoff_s, self._config.max_backoff_s)
@@ -159,6 +177,8 @@ class FanOutRetriever:
                     if body is None:
                         continue
                     backoff.reset()
+                    if self._metrics is not None:
+                        self._metrics.read(ok=True)
                     records = body.get("Records", [])
                     continuation = body.get("ContinuationSequenceNumber")
                     if continuation is not None:
@@ -174,6 +194,8 @@ class FanOutRetriever:
                         return
                     yield Fetched(records, body.get("MillisBehindLatest"))
             except Exception as exc:
+                if self._metrics is not None:
+                    self._metrics.read(ok=False)
                 if not _retriable(exc):
                     raise
                 log.warning("SubscribeToShard on %s: %s; resubscribing", self._shard_id, exc)

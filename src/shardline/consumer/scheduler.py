@@ -83,8 +83,10 @@ class Scheduler:
     def _retriever(self, shard_id: str) -> Any:
         if self.config.retrieval == "fanout":
             assert self._consumer_arn is not None
-            return FanOutRetriever(self._client, self.config, shard_id, self._consumer_arn)
-        return PollingRetriever(self._client, self.config, shard_id)
+            return FanOutRetriever(
+                self._client, self.config, shard_id, self._consumer_arn, self.metrics
+            )
+        return PollingRetriever(self._client, self.config, shard_id, self.metrics)
 
     async def _acquired(self, lease: Lease, token: str) -> None:
         consumer = ShardConsumer(

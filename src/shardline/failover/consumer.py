@@ -16,7 +16,8 @@ Auto Scaling group per region would). Each follows the control state
    generation, per shard the MillisBehindLatest and the instant up to which every
    record is processed (``processed_through``), records processed. The controller
    derives a failover's start position from these, and failback waits on them for
-   the standby's lag to reach 0.
+   the standby's lag to reach 0. A ``health`` report counts its reads (GetRecords
+   answers and errors, fan-out events and errors) for the monitor's error rate.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from shardline.consumer.config import ConsumerConfig
 from shardline.consumer.processor import RecordProcessor
 from shardline.consumer.scheduler import Scheduler
 from shardline.failover.decisions import consumer_generation
+from shardline.failover.health import HealthCounts, health_report
 from shardline.failover.watch import StateWatcher
 from shardline.stores.control import ControlStore, ControlStoreError, Generation, Report
 from shardline.stores.factory import lease_store_for
@@ -83,6 +85,7 @@ class RegionConsumer:
         self.scheduler: Scheduler | None = None
         self._worker: asyncio.Task[None] | None = None
         self.component = f"{application}@{self.region.name}/{uuid.uuid4().hex[:8]}"
+        self.reads = HealthCounts()
 
     def stop(self) -> None:
         self.watcher.stop()
@@ -126,6 +129,9 @@ class RegionConsumer:
         self.generation = generation
         self.scheduler = Scheduler(
             config, self.factory, lease_store_for(self.topology.stores, config.application_name)
+        )
+        self.scheduler.metrics.read_observers.append(
+            lambda ok: self.reads.record(ok=int(ok), errors=int(not ok))
         )
         self._worker = asyncio.create_task(
             self.scheduler.run(), name=f"consumer-{self.region.name}"
@@ -174,8 +180,12 @@ class RegionConsumer:
         return Report("consumer", self.component, body, time.time())
 
     async def _publish(self) -> None:
+        since = time.time() - self.topology.failover.window_s
         with contextlib.suppress(ControlStoreError):
             await self.store.put_report(self.report())
+            await self.store.put_report(
+                health_report(self.component, self.region.name, self.reads, since)
+            )
 
     async def _report_loop(self) -> None:
         while True:

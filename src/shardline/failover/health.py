@@ -1,7 +1,7 @@
 """Health of a region: error-rate windows and a hysteresis state machine.
 
 Samples: every component that calls a region (producers' PutRecords, replicators'
-puts, the monitor's canary puts and gets) counts its calls in one-second buckets
+puts, consumers' reads, the monitor's canary puts and gets) counts its calls in one-second buckets
 (:class:`HealthCounts`) and publishes them as a ``health`` report to the control
 store. The monitor sums the buckets of the last ``window_s`` seconds over all
 reports of a region: the error rate is failed calls / all calls.

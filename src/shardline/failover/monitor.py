@@ -6,10 +6,11 @@ Every ``check_interval_s``:
    get of that record on a dedicated one-shard stream (``shardline-canary``,
    created when missing), so an idle pipeline still yields samples. Each call
    counts as one sample; a timeout or error counts as a failure.
-2. **Window.** The monitor sums every ``health`` report of a region (producers,
-   replicators, its own canary) over the last ``window_s`` seconds and turns the
-   error rate into a verdict (:func:`~shardline.failover.health.verdict`), which
-   drives the region's hysteresis state machine.
+2. **Window.** The monitor sums every ``health`` report of a region (producers'
+   puts, replicators' puts, consumers' reads, its own canary) over the last
+   ``window_s`` seconds and turns the error rate into a verdict
+   (:func:`~shardline.failover.health.verdict`), which drives the region's
+   hysteresis state machine.
 3. **Decision.** When the *active* region is the primary and its state is FAILED,
    the standby is not FAILED, automatic failover is on, and the last switch (if
    there was one) is at least ``min_switch_interval_s`` old, the controller writes
