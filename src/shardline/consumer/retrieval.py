@@ -14,6 +14,7 @@ and transient errors back off and retry; a fan-out subscription that ends (every
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
@@ -163,6 +164,42 @@ class FanOutRetriever:
         self._metrics = metrics
 
     async def batches(self, start: Position) -> AsyncIterator[Fetched]:
+        """Events as batches; events that arrived while the last batch was processed
+        are merged into one (up to ``max_records``).
+
+        Why merge: the service pushes an event per commit, so a processor slower than
+        the commit rate would otherwise fall further behind one small batch at a
+        time, paying its per-batch cost (a checkpoint, a PutRecords) per event.
+        """
+        events: asyncio.Queue[Fetched | BaseException] = asyncio.Queue(_EVENT_BUFFER)
+        reader = asyncio.create_task(self._read(start, events))
+        try:
+            while True:
+                pending = [await events.get()]
+                count = _size(pending[0])
+                while (
+                    not events.empty()
+                    and isinstance(pending[-1], Fetched)
+                    and not pending[-1].shard_end
+                    and count < self._config.max_records
+                ):
+                    pending.append(events.get_nowait())
+                    count += _size(pending[-1])
+                merged = _merge(pending)
+                if merged is not None:
+                    yield merged
+                    if merged.shard_end:
+                        return
+                failure = pending[-1]
+                if isinstance(failure, BaseException):
+                    raise failure
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _read(self, start: Position, events: asyncio.Queue[Fetched | BaseException]) -> None:
+        """Subscribe (and renew) until the shard ends; every event goes to ``events``."""
         backoff = Backoff(self._config.task_backoff_s, self._config.max_backoff_s)
         position = _start_arguments(start, self._config)
         while True:
@@ -181,22 +218,44 @@ class FanOutRetriever:
                         self._metrics.read(ok=True)
                     records = body.get("Records", [])
                     continuation = body.get("ContinuationSequenceNumber")
-                    if continuation is not None:
-                        # Renewal resumes right after what this stream has covered.
-                        position = {"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": continuation}
                     if continuation is None:
-                        yield Fetched(
-                            records,
-                            body.get("MillisBehindLatest"),
-                            True,
-                            body.get("ChildShards", []),
+                        await events.put(
+                            Fetched(
+                                records,
+                                body.get("MillisBehindLatest"),
+                                True,
+                                body.get("ChildShards", []),
+                            )
                         )
                         return
-                    yield Fetched(records, body.get("MillisBehindLatest"))
+                    # Renewal resumes right after what this stream has covered.
+                    position = {"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": continuation}
+                    await events.put(Fetched(records, body.get("MillisBehindLatest")))
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
                 if self._metrics is not None:
                     self._metrics.read(ok=False)
                 if not _retriable(exc):
-                    raise
+                    await events.put(exc)
+                    return
                 log.warning("SubscribeToShard on %s: %s; resubscribing", self._shard_id, exc)
                 await backoff.wait()
+
+
+#: Fan-out events buffered ahead of the processor (back-pressure beyond that).
+_EVENT_BUFFER = 64
+
+
+def _size(item: Fetched | BaseException) -> int:
+    return len(item.records) if isinstance(item, Fetched) else 0
+
+
+def _merge(items: list[Fetched | BaseException]) -> Fetched | None:
+    """One batch from consecutive events (the last one's lag and end); None if none."""
+    fetched = [item for item in items if isinstance(item, Fetched)]
+    if not fetched:
+        return None
+    last = fetched[-1]
+    records = [record for item in fetched for record in item.records]
+    return Fetched(records, last.millis_behind_latest, last.shard_end, last.children)
