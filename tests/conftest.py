@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shardline.testing import RegionProcess, kinesis_client, wait_active
+from shardline.testing import RegionProcess, kinesis_client, moto_server, wait_active
 
 FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms", "0")
 
@@ -56,35 +56,9 @@ def fresh_region(tmp_path: Path) -> Iterator[Callable[..., RegionProcess]]:
 
 @pytest.fixture(scope="session")
 def dynamodb_url() -> Iterator[str]:
-    """A real local DynamoDB API (moto in server mode) on a free 127.0.0.1 port."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("moto server did not start") from None
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(10)
+    """A real local DynamoDB (and S3) API: moto in server mode on a free port."""
+    with moto_server() as url:
+        yield url
 
 
 class TwoRegions:

@@ -5,7 +5,8 @@
   on the same data directory (and the same port, so clients keep their endpoint).
 - ``ShardlineProcess`` runs any ``shardline`` command (replicate, monitor, failover, …)
   and ``ChildProcess`` any command line, each ready on a line it prints.
-- ``write_topology`` writes a two-region topology file for local regions.
+- ``write_topology`` writes a two-region topology file for local regions;
+  ``moto_server`` runs a real local DynamoDB/S3 API for the scale backends.
 - ``kinesis_client``, ``wait_active``, ``read_shard``, ``read_stream``: boto3 helpers;
   ``set_fault`` drives a region's fault-injection endpoint; ``wait_for`` polls a
   condition so a test reads as the specification it checks.
@@ -16,14 +17,17 @@ process that does not exit on SIGTERM within the timeout is killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -313,3 +317,40 @@ def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "con
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+@contextlib.contextmanager
+def moto_server(command: Callable[[int], list[str]] | None = None) -> Iterator[str]:
+    """A real local AWS API (moto in server mode) on a free 127.0.0.1 port; yields its URL.
+
+    ``command(port)`` gives the command line (default: ``python -m moto.server``);
+    the server is ready when ``/moto-api/`` answers, and is stopped on exit.
+    Raises :class:`ProcessStartError` if it does not start within 30 s.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    argv = (
+        command(port)
+        if command
+        else [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    )
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise ProcessStartError(f"moto server ({argv[1:3]}) did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -21,7 +21,13 @@ from rich.live import Live
 
 from shardline.cli.ha import topology_option
 from shardline.pipeline import ticker
-from shardline.pipeline.drill import KILLABLE, DrillOptions, run_drill
+from shardline.pipeline.drill import (
+    KILLABLE,
+    DrillError,
+    DrillOptions,
+    attach_drill,
+    run_drill,
+)
 from shardline.pipeline.launch import default_topology, launch
 from shardline.pipeline.status import collect, render
 from shardline.pipeline.supervisor import Supervisor
@@ -132,6 +138,13 @@ def up(config: str | None, data_dir: str, duration: float | None) -> None:
     default=None,
     help="Keep the drill's files here (default: a temporary directory, removed).",
 )
+@click.option(
+    "--attach",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Drill the pipeline a running `shardline up` keeps in this data directory "
+    "(its own standby mode and failover policy apply).",
+)
 def drill(
     standby: str,
     fault: str,
@@ -143,14 +156,18 @@ def drill(
     no_failback: bool,
     as_json: bool,
     data_dir: str | None,
+    attach: str | None,
 ) -> None:
-    """Inject a region outage into a self-started pipeline; report RPO, RTO, duplicates.
+    """Inject a region outage into a pipeline; report RPO, RTO, duplicates.
+
+    By default the drill starts a pipeline of its own (once per standby mode);
+    with --attach it drills the one a `shardline up` is running.
 
     Exits with status 1 when an acknowledged record was lost, a duplicate became
     visible in the sink, or an item did not end at its newest tick.
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    modes = ["cold", "warm"] if standby == "both" else [standby]
+    modes = ["cold", "warm"] if standby == "both" and attach is None else [standby]
     say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     reports = []
     for mode in modes:
@@ -164,6 +181,13 @@ def drill(
             rate=rate,
             failback=not no_failback,
         )
+        if attach is not None:
+            say(f"== drill of the running pipeline in {attach}")
+            try:
+                reports.append(asyncio.run(attach_drill(options, Path(attach), say)))
+            except DrillError as exc:
+                raise click.ClickException(str(exc)) from exc
+            continue
         root = Path(data_dir) / mode if data_dir else Path(tempfile.mkdtemp(prefix="drill-"))
         try:
             say(f"== {mode} standby drill in {root}")

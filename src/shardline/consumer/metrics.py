@@ -12,6 +12,8 @@ from collections.abc import Callable
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from shardline.metrics import FamilyCache
+
 _LABELS = ("application", "worker")
 
 
@@ -44,7 +46,7 @@ class _Family:
         )
 
 
-_FAMILIES: dict[int, _Family] = {}
+_FAMILIES = FamilyCache(_Family)
 
 
 class ConsumerMetrics:
@@ -53,9 +55,7 @@ class ConsumerMetrics:
     def __init__(
         self, application: str, worker: str, registry: CollectorRegistry = DEFAULT_REGISTRY
     ) -> None:
-        family = _FAMILIES.get(id(registry))
-        if family is None:
-            family = _FAMILIES[id(registry)] = _Family(registry)
+        family = _FAMILIES.get(registry)
         self._family = family
         self._labels = (application, worker)
         #: What the worker reports to the control store, which failover and failback

@@ -69,10 +69,16 @@ class AckedLedger:
         await self._file.close()
 
 
-def read_acked(path: Path) -> dict[str, tuple[str, int]]:
-    """Every acknowledged record: id → (item key, event time ms). Empty if no file."""
+def read_acked(path: Path, until: float | None = None) -> dict[str, tuple[str, int]]:
+    """Acknowledged records (up to wall time ``until``): id → (item key, event time ms).
+
+    Empty if there is no ledger yet.
+    """
     if not path.exists():
         return {}
     with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
-        rows = conn.execute("SELECT record_id, item_key, event_time FROM acked").fetchall()
+        rows = conn.execute(
+            "SELECT record_id, item_key, event_time FROM acked WHERE acked_at <= ?",
+            (until if until is not None else float("inf"),),
+        ).fetchall()
     return {record_id: (key, event_time) for record_id, key, event_time in rows}

@@ -2,7 +2,8 @@
 
 The drill starts the reference pipeline (two local regions, replicator,
 monitor/controller, a ticker consumer per region, the ticker producer) in a fresh
-directory, then, as numbered steps:
+directory, or attaches to the one a ``shardline up`` runs (``--attach DIR``), then,
+as numbered steps:
 
 1. Warm up until records flow through the primary and the replicator.
 2. Optionally SIGKILL components (``--kill replicator,consumer,producer``): the
@@ -13,8 +14,9 @@ directory, then, as numbered steps:
    produced after the fault to be processed in the standby.
 5. Keep the standby serving for ``hold_s``, clear the fault, and fail back with the
    same resumable procedure as ``shardline failback``.
-6. Stop the producer (it flushes), wait until the sink has every record the
-   producer logged as acknowledged, and report.
+6. Stop the producer (it flushes; attached: note the time instead), wait until the
+   sink has every record the producer logged as acknowledged (until then), and
+   report.
 
 The report (human, or ``--json``):
 
@@ -35,24 +37,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import sqlite3
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from shardline.errors import ShardlineError
 from shardline.failover.failback import failback
 from shardline.pipeline.acked import read_acked
 from shardline.pipeline.launch import default_topology, launch
-from shardline.pipeline.supervisor import Supervisor
+from shardline.pipeline.supervisor import Supervisor, running_children
 from shardline.pipeline.ticker import TABLE
 from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for
-from shardline.topology import Topology
+from shardline.topology import Topology, load_topology
 
 Fault = Literal["outage", "error-rate"]
+
+
+class DrillError(ShardlineError):
+    """The drill cannot run (the message says why)."""
+
+
 KILLABLE = ("replicator", "consumer", "producer")
 
 
@@ -191,31 +202,75 @@ def drill_topology(data_dir: Path, options: DrillOptions) -> Path:
     )
 
 
+@dataclass
+class _Pipeline:
+    """How the drill acts on the pipeline it drills (its own, or a running one)."""
+
+    topology: Topology
+    #: SIGKILL a component by name; returns its pid.
+    kill: Callable[[str], int | None]
+    #: Stop the producer gracefully (None: leave it running, verify up to a cutoff).
+    stop_producer: Callable[[], Awaitable[None]] | None
+
+
 async def run_drill(
     options: DrillOptions, data_dir: Path, say: Callable[[str], None] = print
 ) -> DrillReport:
-    """Run the drill in ``data_dir`` (module docstring); always stops what it started."""
+    """Run the drill on a pipeline of its own in ``data_dir``; stops it afterwards."""
     supervisor = Supervisor(data_dir)
     timeline = _Timeline(say)
     report = DrillReport(options.standby, options.fault, options.window_s)
     try:
         topology = await launch(drill_topology(data_dir, options), supervisor)
         timeline.mark("pipeline started")
-        async with control_store_for(topology.stores) as store:
-            await _exercise(options, topology, store, supervisor, timeline, report)
+        pipeline = _Pipeline(topology, supervisor.kill, lambda: supervisor.stop_child("producer"))
+        await _exercise(options, pipeline, timeline, report)
     finally:
         await supervisor.stop()
     return report
 
 
+async def attach_drill(
+    options: DrillOptions, data_dir: Path, say: Callable[[str], None] = print
+) -> DrillReport:
+    """Run the drill on the pipeline ``shardline up`` runs in ``data_dir``.
+
+    Components are SIGKILLed by pid (that ``up`` restarts them is part of the
+    drill); the producer keeps running, so the sink is verified against every record
+    acknowledged before the end of the failback. The topology's own failover policy
+    applies (``options.standby`` and ``window_s`` are only reported).
+    """
+    topology = load_topology(data_dir / "shardline.toml")
+    report = DrillReport(topology.failover.standby, options.fault, topology.failover.window_s)
+
+    def kill(name: str) -> int | None:
+        pid = running_children(data_dir).get(name)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return pid
+
+    if not running_children(data_dir):
+        raise DrillError(f"no `shardline up` is running in {data_dir} (no up.json)")
+    await _exercise(options, _Pipeline(topology, kill, None), _Timeline(say), report)
+    return report
+
+
 async def _exercise(
+    options: DrillOptions, pipeline: _Pipeline, timeline: _Timeline, report: DrillReport
+) -> None:
+    async with control_store_for(pipeline.topology.stores) as store:
+        await _steps(options, pipeline, store, timeline, report)
+
+
+async def _steps(
     options: DrillOptions,
-    topology: Topology,
+    pipeline: _Pipeline,
     store: ControlStore,
-    supervisor: Supervisor,
     timeline: _Timeline,
     report: DrillReport,
 ) -> None:
+    topology = pipeline.topology
     primary, standby = topology.primary, topology.standby
     spec = topology.pipeline
     ledger = f'"{TABLE}-ledger"'
@@ -234,7 +289,7 @@ async def _exercise(
     # 2. Kills.
     for kill in options.kills:
         name = f"consumer-{primary.name}" if kill == "consumer" else kill
-        pid = supervisor.kill(name)
+        pid = pipeline.kill(name)
         timeline.mark(f"SIGKILL {name} (pid {pid}); the supervisor restarts it")
         await asyncio.sleep(1.0)
     # 3. The fault.
@@ -277,9 +332,14 @@ async def _exercise(
         await failback(topology, store, say=timeline.note)
         await asyncio.sleep(3.0)
     # 6. Verify.
-    await supervisor.stop_child("producer")
-    timeline.mark("producer stopped (flushed)")
-    acked = read_acked(spec.acked_path)
+    if pipeline.stop_producer is not None:
+        await pipeline.stop_producer()
+        timeline.mark("producer stopped (flushed)")
+        acked = read_acked(spec.acked_path)
+    else:
+        cutoff = timeline.mark("verifying records acknowledged until now")
+        await asyncio.sleep(2.0)  # the producer's ledger flushes every 0.2 s
+        acked = read_acked(spec.acked_path, until=cutoff)
     report.acknowledged = len(acked)
 
     def in_sink() -> set[str]:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from shardline.metrics import FamilyCache
+
 WINDOW_HORIZON_S = 900
 
 
@@ -69,7 +71,7 @@ class _Family:
         self.spool = Gauge("SpoolDepth", "Records in the durable spool.", p, registry=registry)
 
 
-_FAMILIES: dict[int, _Family] = {}
+_FAMILIES = FamilyCache(_Family)
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,7 @@ class ProducerMetrics:
     """The metrics of one producer (Prometheus families are shared per registry)."""
 
     def __init__(self, producer: str, registry: CollectorRegistry = DEFAULT_REGISTRY) -> None:
-        family = _FAMILIES.get(id(registry))
-        if family is None:
-            family = _FAMILIES[id(registry)] = _Family(registry)
+        family = _FAMILIES.get(registry)
         self._f = family
         self._producer = producer
         self._received = family.received.labels(producer)

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from shardline.metrics import FamilyCache
+
 _LABELS = ("application", "worker", "shard")
 
 
@@ -63,7 +65,7 @@ class _Family:
         registry.register(self.age)
 
 
-_FAMILIES: dict[int, _Family] = {}
+_FAMILIES = FamilyCache(_Family)
 
 
 class StateMetrics:
@@ -72,9 +74,7 @@ class StateMetrics:
     def __init__(
         self, application: str, worker: str, registry: CollectorRegistry = DEFAULT_REGISTRY
     ) -> None:
-        family = _FAMILIES.get(id(registry))
-        if family is None:
-            family = _FAMILIES[id(registry)] = _Family(registry)
+        family = _FAMILIES.get(registry)
         self._family = family
         self._application = application
         self._worker = worker

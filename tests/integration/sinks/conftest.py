@@ -3,11 +3,7 @@ server mode, one request at a time) and a PostgreSQL server, both started here."
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +12,7 @@ import pytest
 
 from shardline.sinks import DynamoDBSink, IdempotentSink, PostgresSink, SQLiteSink
 from shardline.sinks.testing import LocalPostgres
+from shardline.testing import moto_server
 
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 BACKENDS = ["sqlite", "dynamodb", "postgres"]
@@ -25,28 +22,9 @@ BACKENDS = ["sqlite", "dynamodb", "postgres"]
 def serial_dynamodb_url() -> Iterator[str]:
     """moto's DynamoDB with atomic requests (see serial_moto.py for why not the root
     conftest's ``dynamodb_url``) on a free 127.0.0.1 port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("serial_moto.py")), str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("moto server did not start", pytrace=False)
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(10)
+    serial = Path(__file__).with_name("serial_moto.py")
+    with moto_server(lambda port: [sys.executable, str(serial), str(port)]) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
