@@ -101,7 +101,7 @@ def up(config: str | None, data_dir: str, duration: float | None) -> None:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), 1.0)
         finally:
-            console.print("stopping every process …")
+            console.print("\nstopping every process …")
             await supervisor.stop()
             console.print("stopped.")
 
