@@ -33,6 +33,7 @@ from types import TracebackType
 from shardline.failover.health import HealthCounts, health_report
 from shardline.failover.watch import StateWatcher
 from shardline.producer import Destination, Producer, ProducerConfig, PutOutcome
+from shardline.producer.exceptions import ProducerClosedError
 from shardline.producer.records import Record
 from shardline.stores.control import ControlState, ControlStore, ControlStoreError, Report
 from shardline.topology import Topology, default_client_options
@@ -110,7 +111,7 @@ class FailoverProducer:
 
     def _running(self) -> Producer:
         if self.producer is None:
-            raise RuntimeError("start() the FailoverProducer first")
+            raise ProducerClosedError("the FailoverProducer is not started (call start())")
         return self.producer
 
     async def put(
