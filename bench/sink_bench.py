@@ -15,46 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from shardline.sinks import DynamoDBSink, IdempotentSink, PostgresSink, SinkRecord, SQLiteSink
 from shardline.sinks.testing import LocalPostgres
+from shardline.testing import moto_server
 
 SERIAL_MOTO = Path(__file__).resolve().parents[1] / "tests/integration/sinks/serial_moto.py"
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, str(SERIAL_MOTO), str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.kill()
-        process.wait(10)
 
 
 async def measure(sink: IdempotentSink, records: list[SinkRecord], batch: int) -> dict[str, Any]:
@@ -83,7 +56,11 @@ def main() -> None:
     ]
     credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     results: dict[str, Any] = {"batch": args.batch}
-    with tempfile.TemporaryDirectory() as tmp, LocalPostgres() as pg, moto_server() as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalPostgres() as pg,
+        moto_server(lambda port: [sys.executable, str(SERIAL_MOTO), str(port)]) as url,
+    ):
         backends: dict[str, Callable[[], IdempotentSink]] = {
             "sqlite": lambda: SQLiteSink(Path(tmp) / "sink.db", "prices"),
             "postgres": lambda: PostgresSink(pg.conninfo, "prices"),
