@@ -153,7 +153,13 @@ async def failback(
                     )
                 await asyncio.sleep(topology.failover.poll_interval_s)
             state = await store.transition(state, stop_draining(state, "failback: standby drained"))
-            say(f"step 3 (epoch {state.epoch}): {standby} consumers stopped")
+            if topology.failover.standby == "warm":
+                say(
+                    f"step 3 (epoch {state.epoch}): {standby} drained; its consumers keep "
+                    "running (warm standby)"
+                )
+            else:
+                say(f"step 3 (epoch {state.epoch}): {standby} consumers stopped")
         else:
             state = await store.transition(state, resume_replication(state, topology))
             assert state.replication is not None
