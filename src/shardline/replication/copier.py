@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -155,10 +154,8 @@ class CopyingProcessor(RecordProcessor):
         self._progress = progress
         self._shard_range = shard_range
         self._mark_origin = mark_origin
-        self._shard_id = ""
 
     async def initialize(self, init: InitializationInput) -> None:
-        self._shard_id = init.shard_id
         await self._progress.check_retention_gap(init.shard_id, init.checkpoint)
 
     async def shutdown_requested(self, checkpointer: Checkpointer) -> None:
@@ -195,7 +192,6 @@ class CopyingProcessor(RecordProcessor):
         failures = 0
         while entries:
             self._progress.raise_if_stopped()
-            begin = time.monotonic()
             try:
                 response = await self._target.put_records(
                     StreamName=self._target_stream, Records=[e.wire() for e in entries]
@@ -203,17 +199,18 @@ class CopyingProcessor(RecordProcessor):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._progress.put_failed(len(entries), time.monotonic() - begin)
+                self._progress.put_failed()
                 failures += 1
                 log.warning("replication put to %s failed: %s", self._target_region, exc)
                 await self._pause(failures)
                 continue
+            # The call itself succeeded: a health sample for the region, even when some
+            # entries were refused (throttling is not an outage; the producer counts alike).
+            self._progress.put_succeeded()
             results = response["Records"]
             first_failed = next((i for i, r in enumerate(results) if r.get("ErrorCode")), None)
             if first_failed is None:
-                self._progress.put_succeeded(len(entries), time.monotonic() - begin)
                 return
-            self._progress.put_partially_failed(first_failed, len(entries) - first_failed)
             entries = entries[first_failed:]
             failures += 1
             await self._pause(failures)

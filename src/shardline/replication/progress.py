@@ -100,13 +100,12 @@ class ReplicationProgress:
         shard = self.shards.setdefault(shard_id, _ShardProgress())
         shard.millis_behind = millis_behind or 0
 
-    def put_succeeded(self, records: int, seconds: float) -> None:
+    def put_succeeded(self) -> None:
+        """A PutRecords call to the target returned (a good health sample)."""
         self.puts.record(ok=1)
 
-    def put_failed(self, records: int, seconds: float) -> None:
-        self.puts.record(errors=1)
-
-    def put_partially_failed(self, stored: int, failed: int) -> None:
+    def put_failed(self) -> None:
+        """A PutRecords call to the target raised (a failed health sample)."""
         self.puts.record(errors=1)
 
     def raise_if_stopped(self) -> None:
