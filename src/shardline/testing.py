@@ -206,13 +206,15 @@ def write_topology(
     streams: dict[str, int],
     *,
     directory: Path | None = None,
+    stores: dict[str, Any] | None = None,
     failover: dict[str, Any] | None = None,
     replication: dict[str, Any] | None = None,
 ) -> Path:
     """Write a two-region topology file for local regions; returns its path.
 
     Region names are ``east`` (primary) and ``west`` (standby); SQLite stores live
-    in ``directory`` (default: next to the file).
+    in ``directory`` (default: next to the file) unless ``stores`` gives the whole
+    ``[stores]`` table (DynamoDB, say).
     """
     import json
 
@@ -225,7 +227,7 @@ def write_topology(
     )
     for name, shards in streams.items():
         text += f'[[streams]]\nname = "{name}"\nshards = {shards}\n\n'
-    stores = {"directory": str(directory or path.parent / "stores")}
+    stores = stores or {"directory": str(directory or path.parent / "stores")}
     text += "[stores]\n" + table(stores) + "\n"
     if failover:
         text += "[failover]\n" + table(failover) + "\n"

@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections import defaultdict
 from typing import Any
 
+import pytest
+
 from shardline import aggregation
 from shardline.replication import origin
-from shardline.stores.sqlite_control import SQLiteControlStore
+from shardline.stores.factory import control_store_for
 from shardline.testing import ShardlineProcess, kinesis_client, read_stream, wait_for
+from shardline.topology import load_topology
 
 FAST_FAILOVER = {"poll_interval_s": 0.2}
 FAST_REPLICATION = {"publish_interval_s": 0.2}
@@ -38,15 +42,26 @@ def payloads(records: list[dict[str, Any]]) -> list[str]:
 
 def watermarks(regions: Any, stream: str) -> dict[str, str]:
     async def read() -> dict[str, str]:
-        async with SQLiteControlStore(regions.topology_path.parent / "stores/control.db") as store:
+        topology = load_topology(regions.topology_path)
+        async with control_store_for(topology.stores) as store:
             marks = await store.get_watermarks("east", stream)
             return {shard: m.sequence_number for shard, m in marks.items()}
 
     return asyncio.run(read())
 
 
-def test_copies_in_order_with_keys_hash_keys_and_origin(two_regions):
-    regions = two_regions({"orders": 2}, failover=FAST_FAILOVER, replication=FAST_REPLICATION)
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb"])
+def test_copies_in_order_with_keys_hash_keys_and_origin(two_regions, request, backend):
+    stores = None
+    if backend == "dynamodb":  # control store and lease tables in DynamoDB (moto server)
+        stores = {
+            "backend": "dynamodb",
+            "dynamodb_endpoint_url": request.getfixturevalue("dynamodb_url"),
+            "table_prefix": f"t{uuid.uuid4().hex[:8]}",
+        }
+    regions = two_regions(
+        {"orders": 2}, stores=stores, failover=FAST_FAILOVER, replication=FAST_REPLICATION
+    )
     east = kinesis_client(regions.east.url)
     # An explicit hash key that sends key "k0" to the other shard than its MD5 would.
     shards = east.list_shards(StreamName="orders")["Shards"]
