@@ -107,6 +107,10 @@ class StoresSpec:
     dynamodb_endpoint_url: str | None = None
     dynamodb_region: str = "us-east-1"
     table_prefix: str = "shardline"
+    #: Keep the control store in several places (one table per region), so losing a
+    #: region loses no decision: each entry is ``{region, endpoint_url}`` (DynamoDB)
+    #: or ``{directory}`` (SQLite). Empty: the one store above.
+    control_replicas: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -262,6 +266,10 @@ def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology
         raise TopologyError(f"unknown sections {sorted(unknown)}")
     stores = dict(document.get("stores", {}))
     stores["directory"] = base / Path(stores.get("directory", StoresSpec.directory))
+    stores["control_replicas"] = tuple(
+        {**r, "directory": str(base / r["directory"])} if "directory" in r else dict(r)
+        for r in stores.get("control_replicas", ())
+    )
     pipeline = dict(document.get("pipeline", {}))
     pipeline["data_dir"] = base / Path(pipeline.get("data_dir", PipelineSpec.data_dir))
     return Topology(

@@ -1,11 +1,15 @@
 """Both control stores fence decisions by epoch and watermarks by generation.
 
-SQLite file and DynamoDB (a real moto server) pass the same specification.
+SQLite file, DynamoDB (a real moto server) and a store replicated over two SQLite
+files pass the same specification; the replicated store also survives losing one
+replica (a moto server killed with SIGKILL).
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import sys
 import time
 import uuid
 
@@ -21,18 +25,24 @@ from shardline.stores.control import (
     Watermark,
 )
 from shardline.stores.dynamodb_control import DynamoDBControlStore
+from shardline.stores.replicated_control import ReplicatedControlStore
 from shardline.stores.sqlite_control import SQLiteControlStore
+from shardline.testing import ChildProcess
 
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["sqlite", "dynamodb", "replicated"])
 def store_factory(request, tmp_path):
     table = f"control{uuid.uuid4().hex[:8]}"
 
     def make():
         if request.param == "sqlite":
             return SQLiteControlStore(tmp_path / "control.db")
+        if request.param == "replicated":
+            return ReplicatedControlStore(
+                [SQLiteControlStore(tmp_path / f"{region}.db") for region in ("east", "west")]
+            )
         url = request.getfixturevalue("dynamodb_url")
         return DynamoDBControlStore(table, endpoint_url=url, client_options=CREDENTIALS)
 
@@ -142,5 +152,67 @@ def test_two_controllers_racing_produce_exactly_one_winner(store_factory):
             )
             assert sum(isinstance(r, StaleEpochError) for r in results) == 1
             assert (await one.get_state()).epoch == 2
+
+    asyncio.run(scenario())
+
+
+def start_moto() -> ChildProcess:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = ChildProcess(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        ready="Running on",
+    )
+    process.url = f"http://127.0.0.1:{port}"
+    return process.start()
+
+
+def test_a_replicated_store_keeps_deciding_when_one_region_is_lost():
+    """Two DynamoDB replicas (two moto servers); the one in the failed region dies."""
+    east, west = start_moto(), start_moto()
+
+    async def scenario() -> None:
+        replicas = [
+            DynamoDBControlStore("control", endpoint_url=p.url, client_options=CREDENTIALS)
+            for p in (east, west)
+        ]
+        async with ReplicatedControlStore(replicas, timeout_s=2.0) as store:
+            state = await store.initialize(initial_state())
+            await store.put_watermarks(1, "east", "orders", [mark("s-0", "7")])
+            east.kill()  # SIGKILL: the primary region's replica is gone
+            decided = state.successor("east lost", active_region="west", replication=None)
+            await store.transition(state, decided)
+            assert (await store.get_state()) == decided
+            assert (await store.get_watermarks("east", "orders"))["s-0"].sequence_number == "7"
+            with pytest.raises(StaleEpochError):  # the old replication run is fenced
+                await store.put_watermarks(1, "east", "orders", [mark("s-0", "8")])
+        # A reader that reaches only the surviving replica sees the decision.
+        async with DynamoDBControlStore(
+            "control", endpoint_url=west.url, client_options=CREDENTIALS
+        ) as survivor:
+            assert (await survivor.get_state()) == decided
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        east.stop()
+        west.stop()
+
+
+def test_a_replica_that_missed_decisions_is_brought_up_to_date(tmp_path):
+    async def scenario() -> None:
+        east, west = (SQLiteControlStore(tmp_path / f"{r}.db") for r in ("east", "west"))
+        async with ReplicatedControlStore([east, west]) as both:
+            state = await both.initialize(initial_state())
+        # A decision taken while "east" was unreachable: only "west" has it.
+        async with SQLiteControlStore(tmp_path / "west.db") as west:
+            decided = state.successor("failover", active_region="west", replication=None)
+            await west.transition(state, decided)
+        east, west = (SQLiteControlStore(tmp_path / f"{r}.db") for r in ("east", "west"))
+        async with ReplicatedControlStore([east, west]) as both:
+            assert (await both.get_state()) == decided  # the newest epoch wins ...
+        async with SQLiteControlStore(tmp_path / "east.db") as repaired:
+            assert (await repaired.get_state()) == decided  # ... and east caught up
 
     asyncio.run(scenario())

@@ -126,3 +126,19 @@ def test_a_malformed_file_is_a_topology_error(tmp_path: Path) -> None:
     path.write_text("[[regions]\n")
     with pytest.raises(TopologyError, match=str(path)):
         load_topology(path)
+
+
+def test_control_replicas_make_a_replicated_control_store(tmp_path: Path) -> None:
+    from shardline.stores.factory import control_store_for
+    from shardline.stores.replicated_control import ReplicatedControlStore
+
+    topology = parse_topology(
+        document(stores={"control_replicas": [{"directory": "a"}, {"directory": "b"}]}),
+        tmp_path,
+    )
+    assert [r["directory"] for r in topology.stores.control_replicas] == [
+        str(tmp_path / "a"),
+        str(tmp_path / "b"),
+    ]
+    store = control_store_for(topology.stores)
+    assert isinstance(store, ReplicatedControlStore) and len(store.replicas) == 2

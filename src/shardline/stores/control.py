@@ -191,11 +191,22 @@ class ControlStore(abc.ABC):
     async def initialize(self, state: ControlState) -> ControlState:
         """Store ``state`` if there is no state yet; return whichever is stored."""
 
-    @abc.abstractmethod
     async def transition(self, current: ControlState, new: ControlState) -> ControlState:
         """Replace ``current`` by ``new`` (whose epoch must be current's + 1).
 
         Raises :class:`StaleEpochError` when the stored epoch is not ``current.epoch``.
+        """
+        check_successor(current, new)
+        await self.replace(current.epoch, new)
+        return new
+
+    @abc.abstractmethod
+    async def replace(self, expected_epoch: int, new: ControlState) -> None:
+        """Store ``new`` if the stored epoch is ``expected_epoch`` (the fencing write).
+
+        :meth:`transition` is the rule-checked way in; this is also how a replicated
+        store brings a replica that missed decisions up to date.
+        Raises :class:`StaleEpochError` otherwise.
         """
 
     @abc.abstractmethod

@@ -64,7 +64,6 @@ from shardline.stores.control import (
     Report,
     StaleEpochError,
     Watermark,
-    check_successor,
     sequence_key,
 )
 from shardline.stores.dynamodb_table import DynamoDBTable, error_code
@@ -181,17 +180,15 @@ class DynamoDBControlStore(ControlStore):
             raise ControlStoreError(f"the state written to {self.table} cannot be read back")
         return stored
 
-    async def transition(self, current: ControlState, new: ControlState) -> ControlState:
-        check_successor(current, new)
+    async def replace(self, expected_epoch: int, new: ControlState) -> None:
         written = await self._put_if(
             _state_item(new),
             "#epoch = :current",
             ExpressionAttributeNames={"#epoch": "epoch"},
-            ExpressionAttributeValues={":current": {"N": str(current.epoch)}},
+            ExpressionAttributeValues={":current": {"N": str(expected_epoch)}},
         )
         if not written:
-            raise StaleEpochError(f"control state is no longer at epoch {current.epoch}")
-        return new
+            raise StaleEpochError(f"control state is no longer at epoch {expected_epoch}")
 
     # -- watermarks -------------------------------------------------------------------
 

@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from shardline.stores.control import ControlStore
 from shardline.stores.dynamodb_control import DynamoDBControlStore
 from shardline.stores.dynamodb_leases import DynamoDBLeaseStore
 from shardline.stores.leases import LeaseStore
+from shardline.stores.replicated_control import ReplicatedControlStore
 from shardline.stores.sqlite_control import SQLiteControlStore
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
 from shardline.topology import StoresSpec, default_client_options
 
 
 def control_store_for(spec: StoresSpec) -> ControlStore:
-    """``<directory>/control.db``, or table ``<prefix>-control``."""
+    """``<directory>/control.db``, or table ``<prefix>-control``; with
+    ``control_replicas``, one such store per replica behind a
+    :class:`~shardline.stores.replicated_control.ReplicatedControlStore`."""
+    if spec.control_replicas:
+        return ReplicatedControlStore([_control_replica(spec, r) for r in spec.control_replicas])
     if spec.backend == "sqlite":
         return SQLiteControlStore(spec.directory / "control.db")
     return DynamoDBControlStore(
         f"{spec.table_prefix}-control",
         endpoint_url=spec.dynamodb_endpoint_url,
         region_name=spec.dynamodb_region,
+        client_options=default_client_options(),
+    )
+
+
+def _control_replica(spec: StoresSpec, replica: dict[str, str]) -> ControlStore:
+    if spec.backend == "sqlite":
+        return SQLiteControlStore(Path(replica["directory"]) / "control.db")
+    return DynamoDBControlStore(
+        f"{spec.table_prefix}-control",
+        endpoint_url=replica.get("endpoint_url"),
+        region_name=replica.get("region", spec.dynamodb_region),
         client_options=default_client_options(),
     )
 

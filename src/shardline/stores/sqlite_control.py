@@ -20,7 +20,6 @@ from shardline.stores.control import (
     Report,
     StaleEpochError,
     Watermark,
-    check_successor,
     sequence_key,
 )
 from shardline.stores.sqlite_file import SQLiteFile
@@ -74,25 +73,17 @@ class SQLiteControlStore(ControlStore):
         assert stored is not None
         return stored
 
-    async def transition(self, current: ControlState, new: ControlState) -> ControlState:
-        check_successor(current, new)
-
+    async def replace(self, expected_epoch: int, new: ControlState) -> None:
         def update(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
                 "UPDATE control_state SET epoch = ?, replication_generation = ?, doc = ?"
                 " WHERE id = 1 AND epoch = ?",
-                (
-                    new.epoch,
-                    new.replication_generation,
-                    orjson.dumps(new.to_doc()),
-                    current.epoch,
-                ),
+                (new.epoch, new.replication_generation, orjson.dumps(new.to_doc()), expected_epoch),
             )
             return cursor.rowcount == 1
 
         if not await self._file.run(update):
-            raise StaleEpochError(f"control state is no longer at epoch {current.epoch}")
-        return new
+            raise StaleEpochError(f"control state is no longer at epoch {expected_epoch}")
 
     async def put_watermarks(
         self, generation: int, source_region: str, stream: str, marks: list[Watermark]

@@ -1,0 +1,165 @@
+"""A control store kept in several places (one table per region), so that losing a
+region does not lose the failover authority's decisions.
+
+Rules, as numbered steps:
+
+1. **Read**: ask every replica (each within ``timeout_s``); the answer is the state
+   with the highest epoch among those that answered. A replica that is behind (it
+   was unreachable when a decision was written) is brought up to date on the way,
+   with a write fenced by its own epoch.
+2. **Decide** (:meth:`ControlStore.transition`): the new state is written to every
+   reachable replica, each write fenced by the epoch that replica holds (the
+   decision's predecessor, or older for a replica that is behind). The decision
+   stands when at least one replica took it and no replica holds a newer or rival
+   decision; otherwise :class:`StaleEpochError`, and the caller re-reads.
+3. **Watermarks and reports** go to every reachable replica; watermark writes stay
+   fenced per replica, and a refusal from any replica is a refusal. Reads merge: the
+   highest watermark per shard, the newest report per component.
+
+What this does and does not promise: with one failover authority (one
+``shardline monitor``), every decision survives the loss of any replica but one,
+and every component keeps reading decisions from the replicas it can reach. Two
+authorities that cannot reach the same replica could each decide the same epoch;
+no two-replica store can prevent that, which is why the reference practice is one
+authority (and, for the strictest setups, a third replica outside both regions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from shardline.stores.control import (
+    ControlState,
+    ControlStore,
+    ControlStoreError,
+    Report,
+    StaleEpochError,
+    Watermark,
+    sequence_key,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ReplicatedControlStore(ControlStore):
+    """One control store over ``replicas`` (see the module docstring)."""
+
+    def __init__(self, replicas: list[ControlStore], timeout_s: float = 3.0) -> None:
+        if not replicas:
+            raise ValueError("a replicated control store needs at least one replica")
+        self.replicas = replicas
+        self.timeout_s = timeout_s
+
+    async def _each(self, call: Callable[[ControlStore], Awaitable[T]]) -> list[T | BaseException]:
+        """``call`` on every replica at once; errors and timeouts come back as values."""
+
+        async def bounded(replica: ControlStore) -> T:
+            return await asyncio.wait_for(call(replica), self.timeout_s)
+
+        return await asyncio.gather(*(bounded(r) for r in self.replicas), return_exceptions=True)
+
+    def _answers(self, results: list[T | BaseException], what: str) -> list[tuple[int, T]]:
+        """(replica index, result) of the replicas that answered; raise if none did."""
+        answers = [(i, r) for i, r in enumerate(results) if not isinstance(r, BaseException)]
+        for index, result in enumerate(results):
+            if isinstance(result, StaleEpochError):
+                raise result
+            if isinstance(result, BaseException):
+                log.warning("control store replica %d: %s failed: %r", index, what, result)
+        if not answers:
+            raise ControlStoreError(f"no control store replica answered ({what})")
+        return answers
+
+    async def ensure_table(self) -> None:
+        self._answers(await self._each(lambda r: r.ensure_table()), "ensure_table")
+
+    async def close(self) -> None:
+        await asyncio.gather(*(r.close() for r in self.replicas), return_exceptions=True)
+
+    # -- step 1 -----------------------------------------------------------------------
+
+    async def get_state(self) -> ControlState | None:
+        answers = self._answers(await self._each(lambda r: r.get_state()), "get_state")
+        states = [(i, s) for i, s in answers if s is not None]
+        if not states:
+            return None
+        newest = max((s for _, s in states), key=lambda s: s.epoch)
+        behind = [(i, s) for i, s in answers if s is None or s.epoch < newest.epoch]
+        for index, stale in behind:
+            await self._repair(self.replicas[index], stale, newest)
+        return newest
+
+    async def _repair(
+        self, replica: ControlStore, stale: ControlState | None, newest: ControlState
+    ) -> None:
+        try:
+            if stale is None:
+                await replica.initialize(newest)
+            else:
+                await replica.replace(stale.epoch, newest)
+        except (ControlStoreError, StaleEpochError, TimeoutError) as exc:
+            log.warning(
+                "could not bring a control store replica to epoch %d: %r", newest.epoch, exc
+            )
+
+    async def initialize(self, state: ControlState) -> ControlState:
+        self._answers(await self._each(lambda r: r.initialize(state)), "initialize")
+        stored = await self.get_state()
+        assert stored is not None
+        return stored
+
+    # -- step 2 -----------------------------------------------------------------------
+
+    async def replace(self, expected_epoch: int, new: ControlState) -> None:
+        async def write(replica: ControlStore) -> None:
+            held = await replica.get_state()
+            if held is None:
+                await replica.initialize(new)
+                return
+            if held.epoch > expected_epoch:
+                raise StaleEpochError(f"a replica already holds epoch {held.epoch}")
+            await replica.replace(held.epoch, new)
+
+        self._answers(await self._each(write), "replace")
+
+    # -- step 3 -----------------------------------------------------------------------
+
+    async def put_watermarks(
+        self, generation: int, source_region: str, stream: str, marks: list[Watermark]
+    ) -> None:
+        self._answers(
+            await self._each(lambda r: r.put_watermarks(generation, source_region, stream, marks)),
+            "put_watermarks",
+        )
+
+    async def get_watermarks(self, source_region: str, stream: str) -> dict[str, Watermark]:
+        answers = self._answers(
+            await self._each(lambda r: r.get_watermarks(source_region, stream)), "get_watermarks"
+        )
+        merged: dict[str, Watermark] = {}
+        for _, marks in answers:
+            for shard, mark in marks.items():
+                known = merged.get(shard)
+                if known is None or sequence_key(mark.sequence_number) > sequence_key(
+                    known.sequence_number
+                ):
+                    merged[shard] = mark
+        return merged
+
+    async def put_report(self, report: Report) -> None:
+        self._answers(await self._each(lambda r: r.put_report(report)), "put_report")
+
+    async def get_reports(self, kind: str) -> list[Report]:
+        answers = self._answers(await self._each(lambda r: r.get_reports(kind)), "get_reports")
+        newest: dict[str, Report] = {}
+        for _, reports in answers:
+            for report in reports:
+                known = newest.get(report.component)
+                if known is None or report.updated_at > known.updated_at:
+                    newest[report.component] = report
+        return list(newest.values())
