@@ -8,6 +8,7 @@ shared by every later instance (which tell themselves apart by labels).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -21,10 +22,14 @@ class FamilyCache(Generic[F]):
 
     def __init__(self, make: Callable[[CollectorRegistry], F]) -> None:
         self._make = make
-        self._families: dict[int, F] = {}
+        # Keyed by the registry itself, weakly: an id() key would hand a new registry
+        # the families of a dead one that happened to have the same address.
+        self._families: weakref.WeakKeyDictionary[CollectorRegistry, F] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def get(self, registry: CollectorRegistry) -> F:
-        family = self._families.get(id(registry))
+        family = self._families.get(registry)
         if family is None:
-            family = self._families[id(registry)] = self._make(registry)
+            family = self._families[registry] = self._make(registry)
         return family
