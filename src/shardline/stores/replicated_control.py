@@ -7,11 +7,12 @@ Rules, as numbered steps:
    with the highest epoch among those that answered. A replica that is behind (it
    was unreachable when a decision was written) is brought up to date on the way,
    with a write fenced by its own epoch.
-2. **Decide** (:meth:`ControlStore.transition`): the new state is written to every
-   reachable replica, each write fenced by the epoch that replica holds (the
-   decision's predecessor, or older for a replica that is behind). The decision
-   stands when at least one replica took it and no replica holds a newer or rival
-   decision; otherwise :class:`StaleEpochError`, and the caller re-reads.
+2. **Decide** (:meth:`ControlStore.transition`): the new state is written to the
+   reachable replicas one at a time in their listed order, each write fenced by the
+   epoch that replica holds (the decision's predecessor, or older for a replica that
+   is behind). Racing authorities meet at the first reachable replica, which admits
+   one. The decision stands when at least one replica took it and none holds a newer
+   or rival decision; otherwise :class:`StaleEpochError`, and the caller re-reads.
 3. **Watermarks and reports** go to every reachable replica; watermark writes stay
    fenced per replica, and a refusal from any replica is a refusal. Reads merge: the
    highest watermark per shard, the newest report per component.
@@ -116,16 +117,38 @@ class ReplicatedControlStore(ControlStore):
     # -- step 2 -----------------------------------------------------------------------
 
     async def replace(self, expected_epoch: int, new: ControlState) -> None:
-        async def write(replica: ControlStore) -> None:
-            held = await replica.get_state()
-            if held is None:
-                await replica.initialize(new)
-                return
-            if held.epoch > expected_epoch:
-                raise StaleEpochError(f"a replica already holds epoch {held.epoch}")
-            await replica.replace(held.epoch, new)
+        """Write ``new`` to the replicas one at a time, in their listed order.
 
-        self._answers(await self._each(write), "replace")
+        The order is what makes two racing authorities that reach the same replicas
+        produce exactly one winner: both try the first reachable replica first, its
+        fenced write admits one, and the loser stops there with StaleEpochError.
+        """
+        accepted = 0
+        for index, replica in enumerate(self.replicas):
+            try:
+                await asyncio.wait_for(self._write(replica, expected_epoch, new), self.timeout_s)
+            except StaleEpochError:
+                if accepted:
+                    log.error(
+                        "replica %d holds a rival or newer decision than epoch %d", index, new.epoch
+                    )
+                raise
+            except (ControlStoreError, TimeoutError, OSError) as exc:
+                log.warning("control store replica %d unreachable: %r", index, exc)
+                continue
+            accepted += 1
+        if not accepted:
+            raise ControlStoreError("no control store replica took the decision")
+
+    @staticmethod
+    async def _write(replica: ControlStore, expected_epoch: int, new: ControlState) -> None:
+        held = await replica.get_state()
+        if held is None:
+            await replica.initialize(new)
+            return
+        if held.epoch > expected_epoch:
+            raise StaleEpochError(f"a replica already holds epoch {held.epoch}")
+        await replica.replace(held.epoch, new)
 
     # -- step 3 -----------------------------------------------------------------------
 
