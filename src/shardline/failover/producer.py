@@ -67,6 +67,9 @@ class FailoverProducer:
         self.producer: Producer | None = None
         self.state: ControlState | None = None
         self._health: dict[str, HealthCounts] = {}
+        #: Destination (as the producer's metrics name it) → region, made once: the
+        #: call observer runs after every PutRecords call.
+        self._regions = {str(self.destination_for(r.name)): r.name for r in topology.regions}
         self._follower: asyncio.Task[None] | None = None
 
     def destination_for(self, region: str) -> Destination:
@@ -127,14 +130,8 @@ class FailoverProducer:
 
     # -- following ------------------------------------------------------------------
 
-    def _region_of(self, destination: str) -> str | None:
-        for region in self.topology.regions:
-            if str(self.destination_for(region.name)) == destination:
-                return region.name
-        return None
-
     def _observe_call(self, destination: str, failed: bool) -> None:
-        region = self._region_of(destination)
+        region = self._regions.get(destination)
         if region is not None:
             counts = self._health.setdefault(region, HealthCounts())
             counts.record(ok=0 if failed else 1, errors=1 if failed else 0)
@@ -175,7 +172,7 @@ class FailoverProducer:
         if not producer.held:
             return
         destination = producer.destination
-        region = self._region_of(str(destination))
+        region = self._regions.get(str(destination))
         if region is None:
             return
         try:
