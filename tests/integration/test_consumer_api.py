@@ -208,3 +208,37 @@ def test_metrics_and_finished_lease_cleanup(region, tmp_path: Path):
     remaining = asyncio.run(leftover())
     # The finished parent's lease is deleted once both children have leases.
     assert remaining == {"shardId-000000000001", "shardId-000000000002"}
+
+
+def test_fan_out_merges_events_that_arrive_while_a_batch_is_processed(region, tmp_path: Path):
+    """Each PutRecords below is its own commit, so the server pushes one event per
+    record; a processor busy with a batch must get the events that arrived meanwhile
+    as one batch, not one by one (which falls further behind at every event)."""
+    stream = new_stream(region.url)
+    sizes: list[int] = []
+
+    class Slow(RecordProcessor):
+        async def process_records(self, batch: ProcessRecordsInput) -> None:
+            if batch.records:
+                sizes.append(len(batch.records))
+                if len(sizes) == 1:
+                    await asyncio.sleep(1.5)  # the next 20 events arrive meanwhile
+
+    async def scenario() -> None:
+        store = SQLiteLeaseStore(tmp_path / "leases.db", "merge")
+        scheduler = Scheduler(config(region.url, stream, retrieval="fanout"), Slow, store)
+
+        async def feed() -> None:
+            while not sizes:
+                await asyncio.sleep(0.05)
+            for i in range(20):
+                await asyncio.to_thread(put, region.url, stream, [f"later-{i}"])
+
+        put(region.url, stream, ["first"])
+        feeder = asyncio.create_task(feed())
+        await run_until(scheduler, lambda: sum(sizes) >= 21)
+        await feeder
+
+    asyncio.run(scenario())
+    assert sizes[0] == 1
+    assert max(sizes[1:]) >= 10, sizes
