@@ -33,7 +33,22 @@ def run_drill(*args: str) -> tuple[int, list[dict]]:
 
 @pytest.mark.parametrize(
     ("standby", "kills"),
-    [("cold", ()), ("warm", ("--kill", "replicator", "--kill", "consumer", "--kill", "producer"))],
+    [
+        ("cold", ()),
+        (
+            "warm",
+            (
+                "--kill",
+                "replicator",
+                "--kill",
+                "consumer",
+                "--kill",
+                "producer",
+                "--kill",
+                "monitor",
+            ),
+        ),
+    ],
 )
 def test_a_short_drill_loses_nothing_and_shows_no_duplicates(standby, kills):
     code, reports = run_drill(
@@ -50,7 +65,7 @@ def test_a_short_drill_loses_nothing_and_shows_no_duplicates(standby, kills):
     assert any(e.startswith("failover decided") for e in events)
     assert any(e.startswith("failback complete") for e in events)
     if kills:
-        assert sum(e.startswith("SIGKILL") for e in events) == 3
+        assert sum(e.startswith("SIGKILL") for e in events) == 4
     assert code == 0
 
 

@@ -64,7 +64,7 @@ class DrillError(ShardlineError):
     """The drill cannot run (the message says why)."""
 
 
-KILLABLE = ("replicator", "consumer", "producer")
+KILLABLE = ("replicator", "consumer", "producer", "monitor")
 
 
 @dataclass(frozen=True)
