@@ -6,7 +6,7 @@ directory, or attaches to the one a ``shardline up`` runs (``--attach DIR``), th
 as numbered steps:
 
 1. Warm up until records flow through the primary and the replicator.
-2. Optionally SIGKILL components (``--kill replicator,consumer,producer``): the
+2. Optionally SIGKILL components (``--kill replicator|consumer|producer|monitor``): the
    supervisor restarts them as an Auto Scaling group would.
 3. Inject the fault into the primary: a full outage (every call refused with 503)
    or an error rate above the threshold (50% of calls fail with 500).
