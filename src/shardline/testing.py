@@ -356,3 +356,15 @@ def moto_server(command: Callable[[int], list[str]] | None = None) -> Iterator[s
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def script_command(script: str | Path, *extra: str, **options: object) -> list[str]:
+    """``python SCRIPT --opt value … EXTRA``: the command line of a worker script.
+
+    Keyword names become options (``worker_id`` → ``--worker-id``), so test workers
+    and benchmarks build their command lines one way.
+    """
+    argv = [sys.executable, str(script)]
+    for name, value in options.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    return [*argv, *extra]

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -28,29 +27,23 @@ from shardline.consumer import (
 )
 from shardline.stores.dynamodb_leases import DynamoDBLeaseStore
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
+from shardline.testing import script_command
 
 
 def command(
     endpoint: str, stream: str, app: str, leases: Path, out: Path, worker_id: str, *extra: str
 ) -> list[str]:
     """The command line that runs this worker (used by the tests and the bench)."""
-    return [
-        sys.executable,
+    return script_command(
         __file__,
-        "--endpoint",
-        endpoint,
-        "--stream",
-        stream,
-        "--app",
-        app,
-        "--leases",
-        str(leases),
-        "--out",
-        str(out),
-        "--worker-id",
-        worker_id,
         *extra,
-    ]
+        endpoint=endpoint,
+        stream=stream,
+        app=app,
+        leases=leases,
+        out=out,
+        worker_id=worker_id,
+    )
 
 
 class LoggingProcessor(RecordProcessor):

@@ -24,6 +24,7 @@ from typing import Any
 from shardline.consumer import ConsumerConfig, ConsumerRecord
 from shardline.state import KeyRing, ShardState, StateConfig, StatefulJob, StatefulProcessor
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
+from shardline.testing import script_command
 
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
@@ -32,21 +33,9 @@ def command(
     endpoint: str, stream: str, app: str, leases: Path, store: str, *extra: str
 ) -> list[str]:
     """The command line that runs this worker (used by the tests and the bench)."""
-    return [
-        sys.executable,
-        __file__,
-        "--endpoint",
-        endpoint,
-        "--stream",
-        stream,
-        "--app",
-        app,
-        "--leases",
-        str(leases),
-        "--store",
-        store,
-        *extra,
-    ]
+    return script_command(
+        __file__, *extra, endpoint=endpoint, stream=stream, app=app, leases=leases, store=store
+    )
 
 
 class Counter(StatefulProcessor):
