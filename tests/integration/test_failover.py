@@ -137,7 +137,8 @@ class Pipeline:
         return any("producer done" in line for line in self.producer.output)
 
     def assert_nothing_acknowledged_is_lost(self, timeout: float = 60.0) -> None:
-        wait_for(self.producer_done, timeout=90, what="the producer to finish")
+        # The worker itself may take up to 120 s to see its last held records released.
+        wait_for(self.producer_done, timeout=240, what="the producer to finish")
         acked = self.acked_ids()
         assert acked
         wait_for(
