@@ -214,7 +214,9 @@ def test_a_record_not_stored_within_its_ttl_fails_as_expired():
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
 
     async def scenario() -> object:
-        settings = config(record_ttl_s=1.0, backoff_max_s=0.2)
+        # a TTL that allows several retries even when a loaded CI machine takes a
+        # second to build the first client (a 1 s TTL once saw only one attempt)
+        settings = config(record_ttl_s=4.0, backoff_initial_s=0.05, backoff_max_s=0.2)
         async with Producer(Destination("nowhere", url), settings) as producer:
             future = await producer.put(b"x", "k")
             return await asyncio.wait_for(future, 10)
