@@ -14,12 +14,19 @@ gets, so it follows AWS):
 8. The handler runs; any ``KinesisError`` it raises is rendered with its code and
    status, and anything else becomes a logged ``InternalFailure`` (500), never a
    dropped connection, so one bad request cannot disturb another.
+
+The steps work on a transport-neutral ``ApiCall`` and answer an ``ApiReply`` or an
+``OpenSubscription``, so HTTP/1.1 (aiohttp, here) and HTTP/2 (``http2``) serve the
+same API with the same errors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -34,7 +41,7 @@ from shardline.errors import (
 from shardline.server import faults, model, protocol
 from shardline.server.faults import FaultInjector
 from shardline.server.handlers import Handler, load_all
-from shardline.server.subscribe import Subscription
+from shardline.server.subscribe import OpenSubscription, Subscription
 from shardline.storage.region import Region
 
 log = logging.getLogger(__name__)
@@ -45,16 +52,35 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 REGION_KEY = web.AppKey("region", Region)
 
 
-def _xml_error(status: int, code: str, message: str | None) -> web.Response:
+@dataclass(frozen=True)
+class ApiCall:
+    """One HTTP request, as far as the Kinesis envelope cares."""
+
+    method: str
+    #: Case-insensitive, as HTTP header names are.
+    headers: Mapping[str, str]
+    #: Whether the query string carries a presigned-URL signature.
+    presigned: bool
+    body: bytes
+
+
+@dataclass(frozen=True)
+class ApiReply:
+    """A complete answer: status, headers and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def _xml_error(status: int, code: str, message: str | None) -> ApiReply:
     inner = f"\n  <Message>{message}</Message>\n" if message else None
     body = f"<{code}>{inner}</{code}>\n" if inner else f"<{code}/>\n"
-    return web.Response(
-        status=status, body=body.encode(), headers={"x-amzn-RequestId": str(uuid.uuid4())}
-    )
+    return ApiReply(status, {"x-amzn-RequestId": str(uuid.uuid4())}, body.encode())
 
 
-def _signed(request: web.Request) -> bool:
-    return "Authorization" in request.headers or "X-Amz-Algorithm" in request.query
+def _signed(call: ApiCall) -> bool:
+    return "Authorization" in call.headers or call.presigned
 
 
 def _error_body(error: KinesisError) -> dict[str, Any]:
@@ -75,31 +101,24 @@ class KinesisApp:
         self.operations = model.operation_names()
         self.faults = FaultInjector()
 
-    def _response(
+    def _reply(
         self, codec: protocol.Protocol, status: int, payload: Any, request_id: str
-    ) -> web.Response:
+    ) -> ApiReply:
         # An operation without output answers with an empty body, as AWS does.
         body = b"" if payload is None else protocol.encode(codec, payload)
-        return web.Response(
-            status=status,
-            body=body,
-            headers={
-                "Content-Type": protocol.content_type(codec),
-                "x-amzn-RequestId": request_id,
-            },
-        )
+        headers = {"Content-Type": protocol.content_type(codec), "x-amzn-RequestId": request_id}
+        return ApiReply(status, headers, body)
 
-    def _error(
-        self, codec: protocol.Protocol, error: KinesisError, request_id: str
-    ) -> web.Response:
-        response = self._response(codec, error.http_status, _error_body(error), request_id)
-        response.headers["x-amzn-ErrorType"] = error.code
-        return response
+    def _error(self, codec: protocol.Protocol, error: KinesisError, request_id: str) -> ApiReply:
+        reply = self._reply(codec, error.http_status, _error_body(error), request_id)
+        reply.headers["x-amzn-ErrorType"] = error.code
+        return reply
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def answer(self, call: ApiCall) -> ApiReply | OpenSubscription:
+        """Run one API call through the envelope's steps (module docstring)."""
         request_id = str(uuid.uuid4())
-        if request.method != "POST":
-            if _signed(request):
+        if call.method != "POST":
+            if _signed(call):
                 return _xml_error(
                     403,
                     "AccessDeniedException",
@@ -108,11 +127,11 @@ class KinesisApp:
             return _xml_error(
                 403, "MissingAuthenticationTokenException", "Missing Authentication Token"
             )
-        target = request.headers.get("X-Amz-Target", "")
+        target = call.headers.get("X-Amz-Target", "")
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
         known = operation in self.operations
-        codec = protocol.protocol_for(request.headers.get("Content-Type"))
-        body = await request.read()
+        codec = protocol.protocol_for(call.headers.get("Content-Type"))
+        body = call.body
         if codec is None:
             if body:
                 if known:
@@ -134,7 +153,7 @@ class KinesisApp:
             raw = protocol.decode(codec, body)
             if not isinstance(raw, dict):
                 raise SerializationException()
-            if not _signed(request):
+            if not _signed(call):
                 raise MissingAuthenticationTokenException("Missing Authentication Token")
             params = model.parse_input(operation, raw, codec)
             if operation == "SubscribeToShard":
@@ -145,22 +164,63 @@ class KinesisApp:
                     config.subscription_lifetime_s,
                     config.subscription_heartbeat_s,
                 )
-                return await subscription.serve(request, params)
+                return subscription.open(params)
             assert handler is not None
             result = await handler(self.region, params)
-            return self._response(codec, 200, result, request_id)
+            return self._reply(codec, 200, result, request_id)
         except KinesisError as exc:
             return self._error(codec, exc, request_id)
         except Exception:
             log.exception("internal failure in %s", operation)
             return self._error(codec, InternalFailure(), request_id)
 
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The HTTP/1.1 front: an aiohttp request in, its answer out."""
+        call = ApiCall(
+            request.method,
+            request.headers,
+            "X-Amz-Algorithm" in request.query,
+            await request.read(),
+        )
+        outcome = await self.answer(call)
+        if isinstance(outcome, ApiReply):
+            return web.Response(status=outcome.status, body=outcome.body, headers=outcome.headers)
+        response = web.StreamResponse(headers=outcome.headers)
+        await response.prepare(request)
+        await outcome.serve(_ResponseChannel(request, response))
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()
+        return response
+
+
+class _ResponseChannel:
+    """An event stream's HTTP/1.1 side: a chunked aiohttp response."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
+        self._request = request
+        self._response = response
+
+    def is_gone(self) -> bool:
+        transport = self._request.transport
+        return transport is None or transport.is_closing()
+
+    async def send(self, data: bytes) -> None:
+        await self._response.write(data)
+
+
+KINESIS_KEY = web.AppKey("kinesis", KinesisApp)
+
 
 def build_app(region: Region) -> web.Application:
-    """The aiohttp application serving the Kinesis API for ``region``."""
+    """The aiohttp application serving the Kinesis API for ``region``.
+
+    The ``KinesisApp`` behind it is kept under ``KINESIS_KEY``, so that HTTP/2
+    connections reach the same handlers and the same injected faults.
+    """
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[REGION_KEY] = region
     kinesis = KinesisApp(region)
+    app[KINESIS_KEY] = kinesis
     app.router.add_route("*", faults.PATH, kinesis.faults.handle)
     app.router.add_route("*", "/{tail:.*}", kinesis.handle)
     return app

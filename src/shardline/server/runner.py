@@ -1,7 +1,8 @@
 """Run a region server until asked to stop.
 
 ``serve`` reports the bound address once the socket listens (so callers can bind
-port 0 and learn the port), and on SIGTERM/SIGINT stops accepting requests, lets the
+port 0 and learn the port), answers HTTP/1.1 and HTTP/2 on that one port
+(``http2``), and on SIGTERM/SIGINT stops accepting requests, lets the
 writer commit what it holds, and closes the database.
 """
 
@@ -14,7 +15,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from shardline.server.app import build_app
+from shardline.server.app import KINESIS_KEY, build_app
+from shardline.server.http2 import Http2Server, ProtocolSniffer
 from shardline.storage.config import RegionConfig
 from shardline.storage.region import Region
 
@@ -39,19 +41,24 @@ async def serve(
     region = Region(config)
     try:
         await region.start()
-        runner = web.AppRunner(build_app(region), access_log=None, handle_signals=False)
+        app = build_app(region)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, backlog=1024)
-        await site.start()
-        bound = port
-        for address in runner.addresses:
-            bound = address[1]
+        http1 = runner.server
+        assert http1 is not None
+        http2 = Http2Server(app[KINESIS_KEY])
+        server = await loop.create_server(
+            lambda: ProtocolSniffer(http1, http2), host, port, backlog=1024
+        )
+        bound = server.sockets[0].getsockname()[1] if server.sockets else port
         url = f"http://{host}:{bound}"
         if on_ready is not None:
             on_ready(url)
         try:
             await stop.wait()
         finally:
+            server.close()
+            http2.close()
             await runner.cleanup()
     finally:
         await region.close()

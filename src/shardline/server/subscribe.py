@@ -25,9 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
-
-from aiohttp import web
+from typing import Any, Protocol
 
 from shardline.errors import (
     InternalFailure,
@@ -88,44 +86,40 @@ class Subscription:
         )
         return stream, shard, consumer_arn, position
 
-    async def serve(self, request: web.Request, params: dict[str, Any]) -> web.StreamResponse:
+    def open(self, params: dict[str, Any]) -> OpenSubscription:
+        """Steps 1 and 2: check the call and claim the slot.
+
+        Errors raised here are ordinary error responses; once this returns, the
+        caller owes the returned subscription a ``serve`` (which frees the slot).
+        """
         stream, shard, consumer_arn, position = self._resolve(params)
         superseded = self.region.consumers.claim(consumer_arn, shard.index)
-        try:
-            response = web.StreamResponse(headers={"Content-Type": EVENT_STREAM_TYPE})
-            await response.prepare(request)
-            await response.write(
-                eventstream.event("initial-response", self._encode({}), self.content_type)
-            )
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await self._pump(request, response, stream, shard, position, superseded)
-                await response.write_eof()
-            return response
-        finally:
-            self.region.consumers.release(consumer_arn, shard.index, superseded)
+        return OpenSubscription(self, stream, shard, consumer_arn, position, superseded)
 
     def _encode(self, payload: dict[str, Any]) -> bytes:
         return protocol.encode(self.codec, payload)
 
-    async def _pump(
+    async def stream_events(
         self,
-        request: web.Request,
-        response: web.StreamResponse,
+        channel: EventChannel,
         stream: Stream,
         shard: Shard,
         position: int,
         superseded: asyncio.Event,
     ) -> None:
+        """Steps 3-5: the ``initial-response`` event, then records until the end."""
+        await channel.send(
+            eventstream.event("initial-response", self._encode({}), self.content_type)
+        )
         region = self.region
         deadline = time.monotonic() + self.lifetime_s
         last_sent = 0.0
         while time.monotonic() < deadline and not superseded.is_set():
-            transport = request.transport
-            if transport is None or transport.is_closing():
+            if channel.is_gone():
                 return  # the subscriber went away
             if region.streams.get(stream.name) is not stream:
                 await self._fail(
-                    response,
+                    channel,
                     ResourceNotFoundException(
                         f"Stream {stream.name} under account {region.account} not found."
                     ),
@@ -135,21 +129,19 @@ class Subscription:
             try:
                 result = await region.records.read(stream, shard, position, MAX_RECORDS_PER_EVENT)
             except KinesisError as exc:
-                await self._fail(response, exc)
+                await self._fail(channel, exc)
                 return
             except Exception:
                 log.exception("subscription read failed")
-                await self._fail(response, InternalFailure("Internal service failure."))
+                await self._fail(channel, InternalFailure("Internal service failure."))
                 return
             if result.next_position is None:
-                await response.write(self._event(result, shard, None))
+                await channel.send(self._event(result, shard, None))
                 return
             now = time.monotonic()
             if result.records or now - last_sent >= self.heartbeat_s:
                 position = result.next_position
-                await response.write(
-                    self._event(result, shard, max(position - 1, shard.created_key))
-                )
+                await channel.send(self._event(result, shard, max(position - 1, shard.created_key)))
                 last_sent = now
                 if result.records:
                     continue
@@ -174,6 +166,50 @@ class Subscription:
             payload["ContinuationSequenceNumber"] = format_sequence(continuation, index)
         return eventstream.event("SubscribeToShardEvent", self._encode(payload), self.content_type)
 
-    async def _fail(self, response: web.StreamResponse, error: KinesisError) -> None:
+    async def _fail(self, channel: EventChannel, error: KinesisError) -> None:
         body = self._encode({"message": error.message})
-        await response.write(eventstream.exception(error.code, body, self.content_type))
+        await channel.send(eventstream.exception(error.code, body, self.content_type))
+
+
+class EventChannel(Protocol):
+    """Where a subscription's events go: one HTTP/1.1 or HTTP/2 response body."""
+
+    def is_gone(self) -> bool:
+        """Whether the subscriber has disconnected or reset the stream."""
+
+    async def send(self, data: bytes) -> None:
+        """Send one encoded event; raises ``ConnectionError`` once the peer is gone."""
+
+
+class OpenSubscription:
+    """A checked SubscribeToShard call holding its slot, ready to stream (steps 3-5)."""
+
+    headers = {"Content-Type": EVENT_STREAM_TYPE}
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        stream: Stream,
+        shard: Shard,
+        consumer_arn: str,
+        position: int,
+        superseded: asyncio.Event,
+    ) -> None:
+        self._subscription = subscription
+        self._stream = stream
+        self._shard = shard
+        self._consumer_arn = consumer_arn
+        self._position = position
+        self._superseded = superseded
+
+    async def serve(self, channel: EventChannel) -> None:
+        """Send the events until the subscription ends; the slot is freed in every case."""
+        try:
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await self._subscription.stream_events(
+                    channel, self._stream, self._shard, self._position, self._superseded
+                )
+        finally:
+            self._subscription.region.consumers.release(
+                self._consumer_arn, self._shard.index, self._superseded
+            )
