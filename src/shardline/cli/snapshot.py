@@ -3,23 +3,31 @@
 A thin layer over :class:`shardline.state.Snapshots`. ``create`` snapshots the
 latest complete checkpoint of every shard (a running job's ``create_snapshot``
 checkpoints first); ``restore`` rewrites the checkpoints *and* the lease table,
-so run it while the application's workers are stopped.
+so run it while the application's workers are stopped. ``restore-in-region``
+moves the state to a standby region's stream after a failover
+(:func:`shardline.state.restore_in_region`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import boto3
 import click
 from rich.console import Console
 from rich.table import Table
 
+from shardline.cli.common import endpoint_options
 from shardline.state import KeyRing, SnapshotInfo, Snapshots, open_store
 from shardline.state.snapshots import RestoreType
+from shardline.state.standby import StandbyRestore
+from shardline.state.standby import restore_in_region as standby_restore
+from shardline.state.stores.base import ObjectStore
 from shardline.stores.leases import LeaseStore
 from shardline.topology import default_client_options as client_options
 
@@ -233,3 +241,109 @@ def restore(
         click.echo(json.dumps({"restored": None}) if as_json else "state discarded")
     else:
         _show([info], as_json)
+
+
+def _open_shards(stream: str, endpoint_url: str, region: str) -> list[dict[str, Any]]:
+    kinesis = boto3.client(
+        "kinesis", endpoint_url=endpoint_url, region_name=region, **client_options()
+    )
+    page = kinesis.list_shards(StreamName=stream, ShardFilter={"Type": "AT_LATEST"})
+    shards: list[dict[str, Any]] = page["Shards"]
+    while page.get("NextToken"):
+        page = kinesis.list_shards(NextToken=page["NextToken"])
+        shards += page["Shards"]
+    return shards
+
+
+@snapshot.command(name="restore-in-region")
+@click.option("--stream", required=True, help="The standby region's stream (the copy).")
+@endpoint_options
+@click.option(
+    "--target-store",
+    required=True,
+    help="The standby consumer's state store: a directory or s3://bucket/prefix.",
+)
+@click.option("--target-s3-endpoint-url", default=None, help="S3 endpoint of the target store.")
+@click.option("--target-app", default=None, help="The standby's application name [--app].")
+@click.option("--snapshot", "snapshot_name", default=None, help="Restore this snapshot instead.")
+@click.option(
+    "--buffer-seconds",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Start this much before the latest applied record's arrival (skew, reordering).",
+)
+@_state_options
+def restore_in_region(
+    stream: str,
+    endpoint_url: str,
+    region: str,
+    target_store: str,
+    target_s3_endpoint_url: str | None,
+    target_app: str | None,
+    snapshot_name: str | None,
+    buffer_seconds: float,
+    application: str,
+    store: str,
+    s3_endpoint_url: str | None,
+    key_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Move the state to the standby region's stream, positions mapped by time.
+
+    Reads the latest checkpoints (or --snapshot) from --store, typically the
+    replica store the primary's checkpoints were written to, and writes them for
+    the open shards of --stream into --target-store. Start the standby's workers
+    with a fresh lease table at AT_TIMESTAMP = the printed timestamp.
+    """
+    if (target_store, target_app or application) == (store, application):
+        raise click.UsageError(
+            "the target must differ from the source: give another --target-store or --target-app"
+        )
+    keys = KeyRing.from_file(key_file) if key_file else KeyRing.from_env()
+    options = client_options()
+
+    def opened(url: str, s3_endpoint: str | None) -> ObjectStore:
+        extra = {"client_options": options} if url.startswith("s3://") else {}
+        return open_store(url, s3_endpoint, **extra)
+
+    async def main() -> StandbyRestore:
+        shards = await asyncio.to_thread(_open_shards, stream, endpoint_url, region)
+        source, target = (
+            opened(store, s3_endpoint_url),
+            opened(target_store, target_s3_endpoint_url),
+        )
+        try:
+            return await standby_restore(
+                source,
+                application,
+                target,
+                shards,
+                keys,
+                target_application=target_app,
+                snapshot=snapshot_name,
+                buffer=dt.timedelta(seconds=buffer_seconds),
+            )
+        finally:
+            await source.close()
+            await target.close()
+
+    try:
+        moved = asyncio.run(main())
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from exc
+    timestamp = moved.timestamp.isoformat() if moved.timestamp else None
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "initial_position": moved.initial_position,
+                    "timestamp": timestamp,
+                    "shards": moved.shards,
+                }
+            )
+        )
+        return
+    click.echo(f"start the standby's workers at {moved.initial_position} {timestamp or ''}")
+    for shard_id, count in moved.shards.items():
+        click.echo(f"  {shard_id}: {count:,} keys")

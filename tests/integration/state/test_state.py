@@ -9,7 +9,6 @@ together, so records after it are processed again and none before it twice.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 import uuid
 from collections import Counter
@@ -19,7 +18,6 @@ from typing import Any
 from state_kit import Backend, cli
 
 from shardline.state import KeyRing, latest_checkpoints, merged_keyed, open_store
-from shardline.state.standby import restore_in_region
 from shardline.testing import kinesis_client, wait_active
 
 CREDENTIALS = {"client_options": {"aws_access_key_id": "test", "aws_secret_access_key": "test"}}
@@ -200,7 +198,9 @@ async def _latest(backend: Backend, app: str) -> dict[str, Any]:
     return await latest_checkpoints(store, app, None)
 
 
-def test_standby_region_restores_state_by_time(region, fresh_region, start_worker, tmp_path):
+def test_standby_region_restores_state_by_time_through_the_cli(
+    region, fresh_region, start_worker, tmp_path
+):
     """Failover: the state moves to region B, positions mapped to AT_TIMESTAMP."""
     region_b = fresh_region("--create-delay-ms", "0")
     a, b = kinesis_client(region.url), kinesis_client(region_b.url)
@@ -218,26 +218,31 @@ def test_standby_region_restores_state_by_time(region, fresh_region, start_worke
     assert worker.stop(30) == 0  # region A is lost now
     after = put(b, stream_b, 1000, 500)
 
-    async def restore() -> Any:
-        shards = b.list_shards(StreamName=stream_b)["Shards"]
-        return await restore_in_region(
-            open_store(primary.url),
-            app,
-            open_store(standby.url),
-            shards,
-            None,
-            buffer=dt.timedelta(seconds=0.5),
-        )
-
-    moved = asyncio.run(restore())
-    assert moved.initial_position == "AT_TIMESTAMP" and sum(moved.shards.values()) == 40
+    moved = cli(
+        "snapshot",
+        "restore-in-region",
+        "--app",
+        app,
+        *primary.cli_args(),
+        "--stream",
+        stream_b,
+        "--endpoint-url",
+        region_b.url,
+        "--target-store",
+        standby.url,
+        "--buffer-seconds",
+        "0.5",
+    )
+    assert moved["initial_position"] == "AT_TIMESTAMP"
+    assert sorted(moved["shards"]) == ["shardId-000000000000", "shardId-000000000001"]
+    assert sum(moved["shards"].values()) == 40  # every key, split by hash range
     worker = start_worker(
         region_b.url,
         stream_b,
         app,
         standby,
         "--at-timestamp",
-        moved.timestamp.isoformat(),
+        moved["timestamp"],
         leases="standby-leases",  # a fresh lease table: B's shards are not A's
     )
     wait_counted(standby, app, 1000 + 500 + 500)
