@@ -25,7 +25,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from shardline.errors import (
     InternalFailure,
@@ -181,35 +182,27 @@ class EventChannel(Protocol):
         """Send one encoded event; raises ``ConnectionError`` once the peer is gone."""
 
 
+@dataclass(frozen=True)
 class OpenSubscription:
     """A checked SubscribeToShard call holding its slot, ready to stream (steps 3-5)."""
 
-    headers = {"Content-Type": EVENT_STREAM_TYPE}
-
-    def __init__(
-        self,
-        subscription: Subscription,
-        stream: Stream,
-        shard: Shard,
-        consumer_arn: str,
-        position: int,
-        superseded: asyncio.Event,
-    ) -> None:
-        self._subscription = subscription
-        self._stream = stream
-        self._shard = shard
-        self._consumer_arn = consumer_arn
-        self._position = position
-        self._superseded = superseded
+    subscription: Subscription
+    stream: Stream
+    shard: Shard
+    consumer_arn: str
+    position: int
+    #: Set when a newer subscription takes the slot over.
+    superseded: asyncio.Event
+    headers: ClassVar[dict[str, str]] = {"Content-Type": EVENT_STREAM_TYPE}
 
     async def serve(self, channel: EventChannel) -> None:
         """Send the events until the subscription ends; the slot is freed in every case."""
         try:
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await self._subscription.stream_events(
-                    channel, self._stream, self._shard, self._position, self._superseded
+                await self.subscription.stream_events(
+                    channel, self.stream, self.shard, self.position, self.superseded
                 )
         finally:
-            self._subscription.region.consumers.release(
-                self._consumer_arn, self._shard.index, self._superseded
+            self.subscription.region.consumers.release(
+                self.consumer_arn, self.shard.index, self.superseded
             )
