@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -123,8 +123,8 @@ class _Request:
         self.too_large = False
 
     def call(self) -> ApiCall:
-        query = urlsplit(self.pseudo.get(":path", "/")).query
-        presigned = any(part.split("=", 1)[0] == "X-Amz-Algorithm" for part in query.split("&"))
+        query = parse_qs(urlsplit(self.pseudo.get(":path", "/")).query, keep_blank_values=True)
+        presigned = "X-Amz-Algorithm" in query
         return ApiCall(
             self.pseudo.get(":method", ""),
             CIMultiDictProxy(self.headers),
