@@ -58,6 +58,14 @@ class S3Store(ObjectStore):
     def _failed(self, action: str, key: str, exc: Exception) -> StateStoreError:
         return StateStoreError(f"{action} {self.url}{key} failed: {exc}")
 
+    def _missing_or_failed(
+        self, action: str, key: str, exc: ClientError | BotoCoreError
+    ) -> StateStoreError | StateNotFoundError:
+        """S3's "no such key" as StateNotFoundError, anything else as a store failure."""
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _MISSING:
+            return StateNotFoundError(f"{self.url}{key} does not exist")
+        return self._failed(action, key, exc)
+
     async def put(self, key: str, data: bytes) -> None:
         try:
             await (await self._s3()).put_object(
@@ -74,12 +82,8 @@ class S3Store(ObjectStore):
             async with response["Body"] as body:
                 data: bytes = await body.read()
             return data
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
-                raise StateNotFoundError(f"{self.url}{key} does not exist") from None
-            raise self._failed("reading", key, exc) from exc
-        except BotoCoreError as exc:
-            raise self._failed("reading", key, exc) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise self._missing_or_failed("reading", key, exc) from exc
 
     async def list(self, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -104,12 +108,8 @@ class S3Store(ObjectStore):
                 Key=self.prefix + target,
                 CopySource={"Bucket": self.bucket, "Key": self.prefix + source},
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
-                raise StateNotFoundError(f"{self.url}{source} does not exist") from None
-            raise self._failed("copying", source, exc) from exc
-        except BotoCoreError as exc:
-            raise self._failed("copying", source, exc) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise self._missing_or_failed("copying", source, exc) from exc
 
     async def close(self) -> None:
         self._client = None
