@@ -6,7 +6,6 @@ those logs with what was put into the stream, record by record.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 from consumer_worker import command as worker_command
+from live_files import read_jsonl
 
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
 from shardline.testing import kinesis_client, wait_active
@@ -38,9 +38,7 @@ class Worker:
         assert "worker ready" in line, line + self.process.stdout.read()
 
     def records(self) -> list[dict[str, Any]]:
-        if not self.out.exists():
-            return []
-        return [json.loads(line) for line in self.out.read_text().splitlines() if line]
+        return read_jsonl(self.out)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from aws_kinesis_agg.deaggregator import iter_deaggregate_records
+from live_files import read_jsonl
 from producer_helpers import config, new_stream, put_all, raw_records, user_payloads
 
 from shardline import aggregation
@@ -104,8 +105,7 @@ def test_aggregates_are_read_by_aws_kinesis_agg_and_our_consumer(region, tmp_pat
         lines: list[dict[str, object]] = []
         while len(lines) < len(records) and time.monotonic() < deadline:
             time.sleep(0.2)
-            if out.exists():
-                lines = [json.loads(x) for x in out.read_text().splitlines() if x]
+            lines = read_jsonl(out)
     finally:
         worker.terminate()
         worker.wait(30)
@@ -369,12 +369,19 @@ def test_cli_put_from_stdin_and_tail_from_a_position(region, tmp_path):
         text=True,
         env={**__import__("os").environ, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"},
     )
-    time.sleep(1.5)
+    # When the follower has its LATEST iterators is not visible from outside, so
+    # new records keep coming until it has printed two (bounded in count and time).
     kinesis = kinesis_client(region.url)
-    for text in ("new one", "new two"):
-        kinesis.put_record(StreamName=stream, Data=text.encode(), PartitionKey="k")
+    deadline = time.monotonic() + 30
+    new = 0
+    while follower.poll() is None and new < 100 and time.monotonic() < deadline:
+        kinesis.put_record(StreamName=stream, Data=f"new {new}".encode(), PartitionKey="k")
+        new += 1
+        time.sleep(0.3)
     out, _ = follower.communicate(timeout=20)
-    assert sorted(out.splitlines()) == ["new one", "new two"]
+    # Two consecutive new records, in order: none of the 300 older ones.
+    first = int(out.splitlines()[0].removeprefix("new "))
+    assert out.splitlines() == [f"new {first}", f"new {first + 1}"]
 
 
 def test_aggregation_module_reads_what_the_cli_put(region):
