@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from botocore.exceptions import ClientError
 
-from shardline.testing import kinesis_client, wait_active
+from shardline.testing import kinesis_client, wait_active, wait_for
 
 FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms", "0")
+
+
+def error_code(call: Callable[[], object]) -> str | None:
+    """The AWS error code ``call`` fails with, or None when it succeeds."""
+    try:
+        call()
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+    return None
 
 
 def stream_with_consumers(server, stream: str, *consumers: str):
@@ -60,9 +70,18 @@ def test_consumer_registry_lifecycle(fresh_region):
     with pytest.raises(ClientError) as exc:
         client.register_stream_consumer(StreamARN=arn, ConsumerName="a")
     assert exc.value.response["Error"]["Code"] == "ResourceInUseException"
-    time.sleep(0.4)
+    # ACTIVE after the 200 ms creation delay (polled: a loaded machine runs timers late).
+    wait_for(
+        lambda: (
+            client.describe_stream_consumer(StreamARN=arn, ConsumerName="a")["ConsumerDescription"][
+                "ConsumerStatus"
+            ]
+            == "ACTIVE"
+        ),
+        timeout=10,
+        what="the consumer ACTIVE",
+    )
     described = client.describe_stream_consumer(StreamARN=arn, ConsumerName="a")
-    assert described["ConsumerDescription"]["ConsumerStatus"] == "ACTIVE"
     assert described["ConsumerDescription"]["StreamARN"] == arn
     for name in ("b", "c"):
         client.register_stream_consumer(StreamARN=arn, ConsumerName=name)
@@ -80,10 +99,14 @@ def test_consumer_registry_lifecycle(fresh_region):
         client.delete_stream(StreamName="reg")
     assert exc.value.response["Error"]["Code"] == "ResourceInUseException"
     client.deregister_stream_consumer(ConsumerARN=consumer["ConsumerARN"])
-    time.sleep(0.4)
-    with pytest.raises(ClientError) as exc:
-        client.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])
-    assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    wait_for(
+        lambda: (
+            error_code(lambda: client.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"]))
+            == "ResourceNotFoundException"
+        ),
+        timeout=10,
+        what="the consumer gone after its deletion delay",
+    )
     client.delete_stream(StreamName="reg", EnforceConsumerDeletion=True)
 
 
