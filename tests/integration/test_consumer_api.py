@@ -101,19 +101,20 @@ def test_latest_and_at_timestamp_start_where_asked(region, tmp_path: Path):
 
     def consume(**position: Any) -> list[str]:
         seen: list[str] = []
+        reading = asyncio.Event()
 
         class Collect(RecordProcessor):
             async def process_records(self, batch: ProcessRecordsInput) -> None:
+                reading.set()  # the first GetRecords on the start iterator answered
                 seen.extend(r.data.decode() for r in batch.records)
 
-        cfg = config(region.url, stream, **position)
+        cfg = config(region.url, stream, call_process_records_even_for_empty_list=True, **position)
         store = SQLiteLeaseStore(tmp_path / f"{cfg.application_name}.db", cfg.application_name)
         scheduler = Scheduler(cfg, Collect, store)
 
         async def scenario() -> None:
             task = asyncio.create_task(scheduler.run())
-            await scheduler.started.wait()
-            await asyncio.sleep(1.5)  # the shard consumer is reading by now
+            await asyncio.wait_for(reading.wait(), 30)
             put(region.url, stream, ["new"])
             deadline = time.monotonic() + 15
             while "new" not in seen and time.monotonic() < deadline:
@@ -216,13 +217,17 @@ def test_fan_out_merges_events_that_arrive_while_a_batch_is_processed(region, tm
     as one batch, not one by one (which falls further behind at every event)."""
     stream = new_stream(region.url)
     sizes: list[int] = []
+    fed = asyncio.Event()
 
     class Slow(RecordProcessor):
         async def process_records(self, batch: ProcessRecordsInput) -> None:
             if batch.records:
                 sizes.append(len(batch.records))
                 if len(sizes) == 1:
-                    await asyncio.sleep(1.5)  # the next 20 events arrive meanwhile
+                    # Busy until the next 20 records were put, however long that takes,
+                    # then a little longer for the server to push their events.
+                    await asyncio.wait_for(fed.wait(), 60)
+                    await asyncio.sleep(0.5)
 
     async def scenario() -> None:
         store = SQLiteLeaseStore(tmp_path / "leases.db", "merge")
@@ -233,10 +238,11 @@ def test_fan_out_merges_events_that_arrive_while_a_batch_is_processed(region, tm
                 await asyncio.sleep(0.05)
             for i in range(20):
                 await asyncio.to_thread(put, region.url, stream, [f"later-{i}"])
+            fed.set()
 
         put(region.url, stream, ["first"])
         feeder = asyncio.create_task(feed())
-        await run_until(scheduler, lambda: sum(sizes) >= 21)
+        await run_until(scheduler, lambda: sum(sizes) >= 21, timeout=90)
         await feeder
 
     asyncio.run(scenario())

@@ -178,7 +178,7 @@ def test_primary_outage_fails_over_and_loses_no_acknowledged_record(pipeline, st
     # Detection needs the window's error rate over the threshold for 3 checks.
     state = wait_for(
         lambda: (s := run.state()) and s.active_region == "west" and s,
-        timeout=WINDOW_S + CHECKS * CHECK_S + 10,
+        timeout=WINDOW_S + CHECKS * CHECK_S + 20,
         what="automatic failover",
     )
     assert state.epoch == 2 and state.replication is None
@@ -201,7 +201,7 @@ def test_error_rate_under_the_threshold_does_not_fail_over(pipeline):
     set_fault(run.regions.east.url, error_rate=0.6, status=500)
     wait_for(
         lambda: (s := run.state()) and s.active_region == "west",
-        timeout=WINDOW_S + CHECKS * CHECK_S + 10,
+        timeout=WINDOW_S + CHECKS * CHECK_S + 20,
         what="failover above the threshold",
     )
 

@@ -56,6 +56,25 @@ def events(client, consumer_arn, position, shard="shardId-000000000000"):
         stream.close()
 
 
+def subscribe_when_free(client, consumer_arn, position, timeout: float = 15.0):
+    """Subscribe, retrying while the server still holds a dropped subscription's slot.
+
+    A closed connection frees the slot only once the server notices it (its check
+    runs every 0.5 s, later on a loaded machine); until then AWS's answer, and ours,
+    is ResourceInUseException.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.subscribe_to_shard(
+                ConsumerARN=consumer_arn, ShardId="shardId-000000000000", StartingPosition=position
+            )["EventStream"]
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ResourceInUseException"
+            assert time.monotonic() < deadline, "the dropped subscription's slot stayed taken"
+            time.sleep(0.2)
+
+
 def test_consumer_registry_lifecycle(fresh_region):
     server = fresh_region(
         "--create-delay-ms", "200", "--delete-delay-ms", "200", "--update-delay-ms", "0"
@@ -141,14 +160,14 @@ def test_resubscribing_at_the_continuation_has_no_gap_or_duplicate(efo):
         )
         sent += batch
         continuation = None
-        subscription = events(client, consumer_arn, position)
+        subscription = subscribe_when_free(client, consumer_arn, position)
         for event in subscription:
+            event = event["SubscribeToShardEvent"]
             received += [r["Data"] for r in event["Records"]]
             continuation = event["ContinuationSequenceNumber"]
             if len(received) >= len(sent):
                 break
         subscription.close()
-        time.sleep(1.0)  # the server notices the dropped connection within 0.5 s
         position = {"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": continuation}
     assert received == sent
 
@@ -158,12 +177,12 @@ def test_subscription_expires_after_its_lifetime(efo):
     started = time.monotonic()
     count = sum(1 for _ in events(client, consumer_arn, {"Type": "LATEST"}))
     elapsed = time.monotonic() - started
-    assert 2.5 <= elapsed <= 8
+    assert 2.5 <= elapsed <= 30  # expired: the default lifetime would be 300 s
     assert count >= 1  # at least the first (empty) event before expiry
 
 
 def test_second_subscription_within_five_seconds_is_refused_later_one_takes_over(fresh_region):
-    server = fresh_region(*FAST, "--subscription-seconds", "30")
+    server = fresh_region(*FAST, "--subscription-seconds", "120")
     client, _, (consumer_arn,) = stream_with_consumers(server, "one", "c")
     first = events(client, consumer_arn, {"Type": "LATEST"})
     next(first)
@@ -178,11 +197,11 @@ def test_second_subscription_within_five_seconds_is_refused_later_one_takes_over
     time.sleep(5.2)
     second = events(other, consumer_arn, {"Type": "LATEST"})
     next(second)
-    # The superseded subscription ends: its stream runs out instead of waiting 30 s.
+    # The superseded subscription ends: its stream runs out instead of waiting 120 s.
     started = time.monotonic()
     for _ in first:
         pass
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30
     second.close()
 
 
@@ -220,17 +239,4 @@ def test_disconnecting_subscriber_does_not_disturb_others(fresh_region):
             break
     assert got == [b"still-flowing"]
     # The dropped subscription's slot is free again once the server notices the disconnect.
-    deadline = time.monotonic() + 12
-    while True:
-        try:
-            again = client.subscribe_to_shard(
-                ConsumerARN=quitter_arn,
-                ShardId="shardId-000000000000",
-                StartingPosition={"Type": "LATEST"},
-            )["EventStream"]
-            again.close()
-            break
-        except ClientError as exc:
-            assert exc.response["Error"]["Code"] == "ResourceInUseException"
-            assert time.monotonic() < deadline
-            time.sleep(0.5)
+    subscribe_when_free(client, quitter_arn, {"Type": "LATEST"}).close()

@@ -101,7 +101,7 @@ def test_aggregates_are_read_by_aws_kinesis_agg_and_our_consumer(region, tmp_pat
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         lines: list[dict[str, object]] = []
         while len(lines) < len(records) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -192,7 +192,10 @@ def test_switching_away_from_a_dead_region_delivers_everything(fresh_region, tmp
             await producer.flush()
             dead.kill()
             futures += await producer.put_many(_records(300, "late"))
-            await asyncio.sleep(0.5)  # calls to the dead region fail meanwhile
+            deadline = time.monotonic() + 30
+            while producer.metrics.window(60).failed_calls == 0:  # calls to the dead region fail
+                assert time.monotonic() < deadline, "no call to the dead region failed"
+                await asyncio.sleep(0.05)
             await producer.switch_destination(Destination(stream, alive.url))
             await producer.flush(timeout=30)
             return [f.result() for f in futures]

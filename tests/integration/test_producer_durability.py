@@ -44,8 +44,11 @@ def test_every_record_accepted_before_a_sigkill_reaches_the_stream(region, tmp_p
     stream = new_stream(region.url, shards=2)
     spool = tmp_path / "spool.sqlite"
     flags = ["--aggregate"] if aggregate else []
-    # Long buffering keeps accepted records unsent, so the kill catches them in the spool.
-    first = _worker(region.url, stream, spool, "--count", "20000", "--buffered-time", "1.0", *flags)
+    # Long buffering keeps accepted records unsent, so the kill catches them in the
+    # spool; the count is more than a descheduled test could let it finish.
+    first = _worker(
+        region.url, stream, spool, "--count", "200000", "--buffered-time", "1.0", *flags
+    )
     assert first.stdout is not None
     accepted = -1
     for line in first.stdout:
@@ -100,15 +103,19 @@ def test_records_put_while_the_region_is_down_arrive_after_it_returns(fresh_regi
 def test_ordered_mode_keeps_each_keys_order_while_throttled(fresh_region, aggregate):
     server = fresh_region("--enforce-throughput", *FAST)
     stream = new_stream(server.url, shards=1)
-    # Plain: 3,000 records over 200 keys exceed the shard's 1,000 records/s. Aggregated:
-    # 2.5 MB in aggregates of up to 500 kB exceed its 1 MiB/s. Either way the region
-    # throttles after its first second of allowance, however slow this machine is.
+    # Everything is buffered, then flushed, so the first PutRecords is full. Plain: one
+    # 6 kB record per key, 200 keys, is 1.2 MB in that call. Aggregated: 2.5 MB in
+    # aggregates of up to 500 kB. Either exceeds the shard's 1 MiB/s within the first
+    # call, however slow this machine is.
+    hold = {"max_buffered_time_s": 30.0}
     if aggregate:
         count, keys, padding = 2500, 24, b"." * 1000
-        settings = config(ordering="per-key", aggregation=True, aggregation_max_size=500_000)
+        settings = config(
+            ordering="per-key", aggregation=True, aggregation_max_size=500_000, **hold
+        )
     else:
-        count, keys, padding = 3000, 200, b""
-        settings = config(ordering="per-key")
+        count, keys, padding = 1200, 200, b"." * 6000
+        settings = config(ordering="per-key", **hold)
     records = [Record(b"%d|" % i + padding, f"key-{i % keys}") for i in range(count)]
 
     async def scenario() -> int:

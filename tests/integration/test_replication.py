@@ -18,7 +18,7 @@ import pytest
 from shardline import aggregation
 from shardline.replication import origin
 from shardline.stores.factory import control_store_for
-from shardline.testing import ShardlineProcess, kinesis_client, read_stream, wait_for
+from shardline.testing import ShardlineProcess, kinesis_client, read_stream, wait_active, wait_for
 from shardline.topology import load_topology
 
 FAST_FAILOVER = {"poll_interval_s": 0.2}
@@ -86,6 +86,7 @@ def test_copies_in_order_with_keys_hash_keys_and_origin(two_regions, request, ba
     with replicator(regions):
         copied = wait_for(
             lambda: (r := read_stream(regions.west.url, "orders")) and len(r) >= sent and r,
+            timeout=90,
             what="all records in the standby",
         )
         source = read_stream(regions.east.url, "orders")
@@ -122,7 +123,7 @@ def test_sigkill_mid_stream_then_restart_leaves_no_gap(two_regions):
     stop = threading.Event()
 
     def produce() -> None:
-        for batch in range(60):
+        for batch in range(2000):  # until stopped; bounded all the same
             if stop.is_set():
                 return
             entries = [
@@ -142,9 +143,12 @@ def test_sigkill_mid_stream_then_restart_leaves_no_gap(two_regions):
     try:
         wait_for(lambda: len(read_stream(regions.west.url, "orders")) > 300, what="copying")
         process.kill()  # SIGKILL while records keep arriving
+        acked_at_kill = len(acked)
         copied_before = len(read_stream(regions.west.url, "orders"))
         time.sleep(0.5)
         process.start()
+        wait_for(lambda: len(acked) >= acked_at_kill + 500, what="writes after the restart")
+        stop.set()
         writer.join(60)
         final = set(acked)
         wait_for(
@@ -169,13 +173,19 @@ def test_a_retention_gap_is_reported_not_skipped(two_regions):
         replication=FAST_REPLICATION,
     )
     east = kinesis_client(regions.east.url)
+    # Long retention until the replicator has copied "first", however slowly it starts;
+    # back to 24 "hours" (4.8 s) once it is stopped, and the primary trims both records.
+    east.increase_stream_retention_period(StreamName="orders", RetentionPeriodHours=1000)
     east.put_records(StreamName="orders", Records=[{"Data": b"first", "PartitionKey": "k"}])
     process = replicator(regions).start()
     try:
         wait_for(lambda: read_stream(regions.west.url, "orders"), what="the first copy")
-        time.sleep(1.0)  # let the checkpoint land
+        # The watermark moves only after the checkpoint.
+        wait_for(lambda: watermarks(regions, "orders"), what="the first checkpoint")
         process.stop()
         east.put_records(StreamName="orders", Records=[{"Data": b"lost", "PartitionKey": "k"}])
+        wait_active(east, "orders")
+        east.decrease_stream_retention_period(StreamName="orders", RetentionPeriodHours=24)
         wait_for(lambda: not read_stream(regions.east.url, "orders"), timeout=30, what="trimming")
         process.start()
         wait_for(

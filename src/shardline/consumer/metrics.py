@@ -83,8 +83,10 @@ class ConsumerMetrics:
         A GetRecords answer's MillisBehindLatest is how far its last record lies
         behind the tip (0 when it reached the tip), so once its records are
         processed, everything that arrived up to "answer time − MillisBehindLatest"
-        is. A failover starts the standby's consumers before the oldest such
-        instant, so nothing unprocessed is skipped.
+        is (answer time: :attr:`~shardline.consumer.retrieval.Fetched.as_of`). A
+        failover starts the standby's consumers before the oldest such instant, and
+        a failback stops them only once it passes the last write there, so nothing
+        unprocessed is skipped.
         """
         self.caught_up_to[shard_id] = max(arrival, self.caught_up_to.get(shard_id, 0.0))
 

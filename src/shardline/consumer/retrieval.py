@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +33,21 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Fetched:
+    """One batch of a shard's records and what the service said about the tip.
+
+    ``as_of`` is the wall-clock instant the answer is taken to reflect: every record
+    that arrived before ``as_of`` − MillisBehindLatest is in this batch or an earlier
+    one. Polling uses the instant the GetRecords call was *sent*, a lower bound of
+    when the service read the shard, so the claim is never early. A fan-out event
+    carries no send time; its receipt time is used, early by the event's delivery
+    time (well under a millisecond on one host).
+    """
+
     records: list[dict[str, Any]]
     millis_behind_latest: int | None
     shard_end: bool = False
     children: list[dict[str, Any]] = field(default_factory=list)
+    as_of: float = field(default_factory=time.time)
 
 
 def _start_arguments(start: Position, config: ConsumerConfig) -> dict[str, Any]:
@@ -117,6 +129,7 @@ class PollingRetriever:
             try:
                 if iterator is None:
                     iterator = await self._iterator(resume)
+                asked_at = time.time()
                 result = await self._client.get_records(
                     ShardIterator=iterator, Limit=self._config.max_records
                 )
@@ -138,10 +151,14 @@ class PollingRetriever:
             iterator = result.get("NextShardIterator")
             if iterator is None:
                 yield Fetched(
-                    records, result.get("MillisBehindLatest"), True, result.get("ChildShards", [])
+                    records,
+                    result.get("MillisBehindLatest"),
+                    True,
+                    result.get("ChildShards", []),
+                    asked_at,
                 )
                 return
-            yield Fetched(records, result.get("MillisBehindLatest"))
+            yield Fetched(records, result.get("MillisBehindLatest"), as_of=asked_at)
             if not records:
                 await asyncio.sleep(self._config.idle_time_between_reads_s)
 
@@ -258,4 +275,4 @@ def _merge(items: list[Fetched | BaseException]) -> Fetched | None:
         return None
     last = fetched[-1]
     records = [record for item in fetched for record in item.records]
-    return Fetched(records, last.millis_behind_latest, last.shard_end, last.children)
+    return Fetched(records, last.millis_behind_latest, last.shard_end, last.children, last.as_of)

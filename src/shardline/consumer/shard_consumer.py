@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import enum
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -228,7 +227,6 @@ class ShardConsumer:
         self._enter(State.PROCESSING)
         batches = self.retriever(self.shard_id).batches(start)
         async for fetched in self._until_stopped(batches):
-            fetched_at = time.time()
             if fetched.millis_behind_latest is not None:
                 self.metrics.behind(self.shard_id, fetched.millis_behind_latest)
             records = [
@@ -253,7 +251,7 @@ class ShardConsumer:
                 self.metrics.processed(len(records))
             if fetched.millis_behind_latest is not None:
                 self.metrics.processed_through(
-                    self.shard_id, fetched_at - fetched.millis_behind_latest / 1000
+                    self.shard_id, fetched.as_of - fetched.millis_behind_latest / 1000
                 )
             if fetched.shard_end:
                 await self._finish_shard(processor, fetched, checkpointer)

@@ -16,8 +16,9 @@ Auto Scaling group per region would). Each follows the control state
    generation, per shard the MillisBehindLatest and the instant up to which every
    record is processed (``processed_through``), records processed. The controller
    derives a failover's start position from these, and failback waits on them for
-   the standby's lag to reach 0. A ``health`` report counts its reads (GetRecords
-   answers and errors, fan-out events and errors) for the monitor's error rate.
+   the standby to have processed everything stored there. A ``health`` report
+   counts its reads (GetRecords answers and errors, fan-out events and errors) for
+   the monitor's error rate.
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ class RegionConsumer:
             worker_id = scheduler.config.worker_id
         body = {
             "application": self.application,
+            "stream": self.stream,
             "region": self.region.name,
             "generation": self.generation.epoch if self.generation else None,
             "running": scheduler is not None,

@@ -26,7 +26,8 @@ interrupted failback resumes where it stopped — :func:`next_failback_step`):
 1. ``switch``: P active again; P's consumers start a new generation at
    AT_TIMESTAMP(now − buffer) (the runbook's "LATEST", but immune to when the
    consumer actually starts); S's consumers keep running as *draining*.
-2. ``drain``: wait until S's consumers report lag 0 (done by the caller).
+2. ``drain``: wait until producers left S and S's consumers processed all it stored
+   (done by the caller, :func:`shardline.failover.failback.drain`).
 3. ``stop-standby``: S's consumers stop (unless warm).
 4. ``resume-replication``: replication P → S restarts where P's consumers started
    (switch time − buffer), so what producers wrote to P since the switch is copied.

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiobotocore.session import get_session
 
+from shardline.consumer.shard_sync import list_all_shards
 from shardline.errors import ShardlineError
 from shardline.failover.decisions import (
     failback_switch,
@@ -31,6 +32,7 @@ from shardline.failover.decisions import (
     stop_draining,
 )
 from shardline.failover.monitor import canary_client_config, canary_round, ensure_canary_stream
+from shardline.failover.producer import STALE_AFTER_S
 from shardline.stores.control import ControlState, ControlStore, Report
 from shardline.topology import Topology
 
@@ -91,27 +93,104 @@ async def wait_monitor_healthy(
         await asyncio.sleep(topology.failover.check_interval_s)
 
 
-def drained(reports: list[Report], state: ControlState, region: str, settle_s: float) -> bool:
-    """True when every running consumer of ``region`` reported lag 0 after the switch.
+def producers_moved(reports: list[Report], state: ControlState, now: float) -> bool:
+    """True when every live producer has carried out ``state`` (or a newer decision).
 
-    Reports must be newer than the switch by ``settle_s`` (producers need a poll
-    interval or two to move, and their last records must be read too).
+    A producer reports the newest decision it has carried out, which it does only
+    once no call to the old region is in flight. A producer silent for
+    ``STALE_AFTER_S`` is gone: it can store nothing anywhere any more.
+    """
+    live = [r for r in reports if now - r.updated_at < STALE_AFTER_S]
+    return all((r.body.get("epoch") or 0) >= state.epoch for r in live)
+
+
+def drained(
+    reports: list[Report],
+    state: ControlState,
+    region: str,
+    shards: dict[str, list[str]],
+    cutoff: float,
+) -> bool:
+    """True when ``region``'s consumers processed every record that arrived before
+    ``cutoff``: every application that reported for the current generation, in
+    every open shard of its stream (``shards``: stream → open shard ids).
+
+    Each consumer report says, per shard, up to which instant every record is
+    processed (``processed_through``); a shard counts with the best any worker of
+    that application reported, whether the worker still runs or not (what it
+    processed stays processed).
     """
     generation = state.consumers.get(region)
-    relevant = [
-        r
-        for r in reports
-        if r.body.get("region") == region
-        and generation is not None
-        and r.body.get("generation") == generation.epoch
-        and r.body.get("running")
-    ]
-    fresh = [r for r in relevant if r.updated_at >= state.changed_at + settle_s]
-    return (
-        bool(fresh)
-        and len(fresh) == len(relevant)
-        and all(r.body.get("shards") and r.body.get("lag_ms") == 0 for r in fresh)
+    if generation is None:
+        return True
+    through: dict[tuple[str, str], dict[str, float]] = {}
+    for report in reports:
+        body = report.body
+        if body.get("region") != region or body.get("generation") != generation.epoch:
+            continue
+        key = (body.get("application", ""), body.get("stream", ""))
+        by_shard = through.setdefault(key, {})
+        for shard, figures in (body.get("shards") or {}).items():
+            instant = figures.get("processed_through")
+            if instant is not None:
+                by_shard[shard] = max(instant, by_shard.get(shard, 0.0))
+    return bool(through) and all(
+        stream in shards and all(by_shard.get(s, 0.0) >= cutoff for s in shards[stream])
+        for (_, stream), by_shard in through.items()
     )
+
+
+async def open_shards(topology: Topology, region: str, stream: str) -> list[str]:
+    async with get_session().create_client(
+        "kinesis", **topology.region(region).client_kwargs()
+    ) as client:
+        shards = await list_all_shards(client, stream, {"Type": "AT_LATEST"})
+    return [shard["ShardId"] for shard in shards]
+
+
+async def drain(
+    topology: Topology,
+    store: ControlStore,
+    state: ControlState,
+    deadline: float,
+    say: Callable[[str], None],
+) -> None:
+    """Step 2: wait until nothing the standby stored can be left unprocessed.
+
+    First every live producer must have moved to the primary; the instant that is
+    seen is the *cutoff*: the standby stores nothing after it. Then the standby's
+    consumers must have processed every shard through the cutoff. A drain judged
+    by a lag-0 report a fixed time after the switch lost records on a loaded
+    machine: a producer still finishing a call to the standby had it stored after
+    that report. The cutoff is this host's clock and ``processed_through`` the
+    consumers' hosts' clocks: like every AT_TIMESTAMP position in a failover, this
+    assumes clocks kept in step (NTP).
+    """
+    standby = topology.standby.name
+
+    async def wait(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+        while not await condition():
+            if time.monotonic() > deadline:
+                raise FailbackError(
+                    f"{what} did not happen in time; run failback again to keep waiting"
+                )
+            await asyncio.sleep(topology.failover.poll_interval_s)
+
+    async def moved() -> bool:
+        return producers_moved(await store.get_reports("producer"), state, time.time())
+
+    await wait(moved, "producers moving to the primary")
+    cutoff = time.time()
+    say(f"step 2: producers moved; waiting for {standby} consumers to process what they stored")
+    shards = {
+        stream.name: await open_shards(topology, standby, stream.name)
+        for stream in topology.streams
+    }
+
+    async def processed() -> bool:
+        return drained(await store.get_reports("consumer"), state, standby, shards, cutoff)
+
+    await wait(processed, f"{standby} consumers processing through the switch")
 
 
 async def failback(
@@ -132,7 +211,6 @@ async def failback(
     await check_primary(topology)
     health_timeout_s = max(60.0, 2 * topology.failover.window_s)
     await wait_monitor_healthy(topology, store, health_timeout_s, say)
-    settle_s = 3 * topology.failover.poll_interval_s + 1.0
     while (step := next_failback_step(state, topology)) is not None:
         if step == "switch":
             new = failback_switch(state, topology, "failback: producers and consumers to primary")
@@ -143,15 +221,8 @@ async def failback(
                 f"{start}; producers move back; {standby} consumers drain"
             )
         elif step == "drain":
-            say(f"step 2: waiting for {standby} consumers to reach lag 0")
-            deadline = time.monotonic() + drain_timeout_s
-            while not drained(await store.get_reports("consumer"), state, standby, settle_s):
-                if time.monotonic() > deadline:
-                    raise FailbackError(
-                        f"{standby} consumers did not drain within {drain_timeout_s:g}s; "
-                        "run failback again to keep waiting"
-                    )
-                await asyncio.sleep(topology.failover.poll_interval_s)
+            say(f"step 2: waiting for producers to leave {standby}")
+            await drain(topology, store, state, time.monotonic() + drain_timeout_s, say)
             state = await store.transition(state, stop_draining(state, "failback: standby drained"))
             if topology.failover.standby == "warm":
                 say(

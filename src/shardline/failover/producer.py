@@ -12,8 +12,11 @@ it true to the control state:
    calls in flight finish, and everything not acknowledged *or still held* is sent
    to the new region. That re-send is what makes the RPO 0: records the failed
    primary acknowledged but never replicated reach the standby from the producer.
-4. Every second it publishes ``health`` reports (PutRecords calls and failures per
-   region, for the monitor's error-rate window) and a ``producer`` report.
+4. Every second, from a task of its own (so a slow switch does not silence it), it
+   publishes ``health`` reports (PutRecords calls and failures per region, for the
+   monitor's error-rate window) and a ``producer`` report: the epoch it has carried
+   out, the region it sends to and since when. A failback waits for every live
+   producer to report the switch before it drains the standby.
 
 Duplicates are the price of step 3 (a record may have been replicated just before
 the watermark moved): they carry the same record id, so idempotent sinks absorb
@@ -41,6 +44,9 @@ from shardline.topology import Topology, default_client_options
 log = logging.getLogger(__name__)
 
 REPORT_INTERVAL_S = 1.0
+#: A producer whose report is older than this is taken as gone (a live one reports
+#: every ``REPORT_INTERVAL_S``, switching or not).
+STALE_AFTER_S = 10 * REPORT_INTERVAL_S
 
 
 class FailoverProducer:
@@ -65,12 +71,15 @@ class FailoverProducer:
         self.config = config or ProducerConfig()
         self.watcher = StateWatcher(store, topology.failover.poll_interval_s)
         self.producer: Producer | None = None
+        #: The newest decision this producer has carried out, and since when it has
+        #: sent only to that decision's active region.
         self.state: ControlState | None = None
+        self.sending_since = 0.0
         self._health: dict[str, HealthCounts] = {}
         #: Destination (as the producer's metrics name it) → region, made once: the
         #: call observer runs after every PutRecords call.
         self._regions = {str(self.destination_for(r.name)): r.name for r in topology.regions}
-        self._follower: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def destination_for(self, region: str) -> Destination:
         spec = self.topology.region(region)
@@ -80,7 +89,6 @@ class FailoverProducer:
         """Steps 1 and 2: wait for a control state, then start the producer there."""
         while (state := await self.watcher.refresh()) is None:
             await asyncio.sleep(self.watcher.poll_interval_s)
-        self.state = state
         options = {**default_client_options(), **self.config.client_options}
         config = dataclasses.replace(self.config, client_options=options)
         producer = Producer(self.destination_for(state.active_region), config)
@@ -88,7 +96,11 @@ class FailoverProducer:
         producer.metrics.call_observers.append(self._observe_call)
         await producer.start()
         self.producer = producer
-        self._follower = asyncio.create_task(self._follow(), name="failover-producer")
+        self.state, self.sending_since = state, time.time()
+        self._tasks = [
+            asyncio.create_task(self._follow(), name="failover-producer"),
+            asyncio.create_task(self._report_loop(), name="failover-producer-reports"),
+        ]
         return self
 
     async def __aenter__(self) -> FailoverProducer:
@@ -105,9 +117,9 @@ class FailoverProducer:
     async def close(self, timeout: float | None = 30.0) -> None:
         """Stop following, then close the producer (held records stay in the spool)."""
         self.watcher.stop()
-        if self._follower is not None:
-            self._follower.cancel()
-            await asyncio.gather(self._follower, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.producer is not None:
             await self.producer.close(timeout)
             await self._publish()
@@ -137,26 +149,32 @@ class FailoverProducer:
             counts.record(ok=0 if failed else 1, errors=1 if failed else 0)
 
     async def _follow(self) -> None:
-        last_report = 0.0
         while True:
             state = await self.watcher.refresh()
             if state is not None:
                 await self._apply(state)
             await self._release()
-            if time.monotonic() - last_report >= REPORT_INTERVAL_S:
-                last_report = time.monotonic()
-                await self._publish()
             await asyncio.sleep(self.watcher.poll_interval_s)
 
+    async def _report_loop(self) -> None:
+        while True:
+            await self._publish()
+            await asyncio.sleep(REPORT_INTERVAL_S)
+
     async def _apply(self, state: ControlState) -> None:
-        """Step 3: follow a new decision."""
+        """Step 3: follow a new decision.
+
+        ``state`` counts as carried out only once the switch returned: from then on
+        no call to the old region is in flight, so nothing more is stored there.
+        """
         producer = self._running()
-        self.state = state
         producer.hold_until_replicated(self._holds(state))
         destination = self.destination_for(state.active_region)
         if destination != producer.destination:
             log.info("epoch %d: producer follows %s (%s)", state.epoch, destination, state.reason)
             await producer.switch_destination(destination)
+            self.sending_since = time.time()
+        self.state = state
 
     def _holds(self, state: ControlState) -> bool:
         """Hold while the primary is active: it is the region replicated from.
@@ -202,6 +220,7 @@ class FailoverProducer:
                 {
                     "epoch": self.state.epoch if self.state else None,
                     "region": self.state.active_region if self.state else None,
+                    "since": self.sending_since,
                     "pending": producer.pending,
                     "held": producer.held,
                 },

@@ -105,7 +105,7 @@ class ControlState:
     #: Per region: the generation its consumers run (absent: never started).
     consumers: dict[str, Generation] = field(default_factory=dict)
     replication: Replication | None = None
-    #: Regions whose consumers keep running until their lag is 0 (failback).
+    #: Regions whose consumers keep running until they drained (failback).
     draining: tuple[str, ...] = ()
 
     def successor(self, reason: str, **changes: Any) -> ControlState:
