@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
 
 from shardline.consumer.shard_sync import list_all_shards
 from shardline.errors import ShardlineError
@@ -141,10 +142,16 @@ def drained(
 
 
 async def open_shards(topology: Topology, region: str, stream: str) -> list[str]:
-    async with get_session().create_client(
-        "kinesis", **topology.region(region).client_kwargs()
-    ) as client:
-        shards = await list_all_shards(client, stream, {"Type": "AT_LATEST"})
+    """The ids of ``stream``'s open shards in ``region``: the ones a drain must cover."""
+    try:
+        async with get_session().create_client(
+            "kinesis", **topology.region(region).client_kwargs()
+        ) as client:
+            shards = await list_all_shards(client, stream, {"Type": "AT_LATEST"})
+    except (BotoCoreError, ClientError) as exc:
+        raise FailbackError(
+            f"cannot list the shards of {stream} in {region} ({exc}); run failback again"
+        ) from exc
     return [shard["ShardId"] for shard in shards]
 
 
