@@ -19,24 +19,29 @@ def control_store_for(spec: StoresSpec) -> ControlStore:
     ``control_replicas``, one such store per replica behind a
     :class:`~shardline.stores.replicated_control.ReplicatedControlStore`."""
     if spec.control_replicas:
-        return ReplicatedControlStore([_control_replica(spec, r) for r in spec.control_replicas])
-    if spec.backend == "sqlite":
-        return SQLiteControlStore(spec.directory / "control.db")
-    return DynamoDBControlStore(
-        f"{spec.table_prefix}-control",
-        endpoint_url=spec.dynamodb_endpoint_url,
-        region_name=spec.dynamodb_region,
-        client_options=default_client_options(),
-    )
+        return ReplicatedControlStore(
+            [
+                _control_store(
+                    spec,
+                    Path(replica["directory"]) if spec.backend == "sqlite" else spec.directory,
+                    replica.get("endpoint_url"),
+                    replica.get("region", spec.dynamodb_region),
+                )
+                for replica in spec.control_replicas
+            ]
+        )
+    return _control_store(spec, spec.directory, spec.dynamodb_endpoint_url, spec.dynamodb_region)
 
 
-def _control_replica(spec: StoresSpec, replica: dict[str, str]) -> ControlStore:
+def _control_store(
+    spec: StoresSpec, directory: Path, endpoint_url: str | None, region: str
+) -> ControlStore:
     if spec.backend == "sqlite":
-        return SQLiteControlStore(Path(replica["directory"]) / "control.db")
+        return SQLiteControlStore(directory / "control.db")
     return DynamoDBControlStore(
         f"{spec.table_prefix}-control",
-        endpoint_url=replica.get("endpoint_url"),
-        region_name=replica.get("region", spec.dynamodb_region),
+        endpoint_url=endpoint_url,
+        region_name=region,
         client_options=default_client_options(),
     )
 
