@@ -17,12 +17,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 import click
+from aiobotocore.session import get_session
 from rich.console import Console
 from rich.table import Table
 
 from shardline.cli.common import endpoint_options
+from shardline.consumer.shard_sync import list_all_shards
 from shardline.state import KeyRing, SnapshotInfo, Snapshots, open_store
 from shardline.state.snapshots import RestoreType
 from shardline.state.standby import StandbyRestore
@@ -243,16 +244,11 @@ def restore(
         _show([info], as_json)
 
 
-def _open_shards(stream: str, endpoint_url: str, region: str) -> list[dict[str, Any]]:
-    kinesis = boto3.client(
+async def _open_shards(stream: str, endpoint_url: str, region: str) -> list[dict[str, Any]]:
+    async with get_session().create_client(
         "kinesis", endpoint_url=endpoint_url, region_name=region, **client_options()
-    )
-    page = kinesis.list_shards(StreamName=stream, ShardFilter={"Type": "AT_LATEST"})
-    shards: list[dict[str, Any]] = page["Shards"]
-    while page.get("NextToken"):
-        page = kinesis.list_shards(NextToken=page["NextToken"])
-        shards += page["Shards"]
-    return shards
+    ) as kinesis:
+        return await list_all_shards(kinesis, stream, {"Type": "AT_LATEST"})
 
 
 @snapshot.command(name="restore-in-region")
@@ -308,7 +304,7 @@ def restore_in_region(
         return open_store(url, s3_endpoint, **extra)
 
     async def main() -> StandbyRestore:
-        shards = await asyncio.to_thread(_open_shards, stream, endpoint_url, region)
+        shards = await _open_shards(stream, endpoint_url, region)
         source, target = (
             opened(store, s3_endpoint_url),
             opened(target_store, target_s3_endpoint_url),
