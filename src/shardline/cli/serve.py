@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from pathlib import Path
 
 import click
 
 from shardline.server.runner import serve as run_server
 from shardline.storage.config import RegionConfig
+from shardline.storage.engine import WalPolicy
+from shardline.storage.exceptions import StartupRefused
+
+#: Benchmark only: store and serve chunks without checksums, to measure their cost.
+UNCHECKED_ENV = "SHARDLINE_BENCH_UNCHECKED"
 
 READY_PREFIX = "shardline: serving Kinesis API at "
 
@@ -105,6 +111,22 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     "created on first start).",
 )
 @click.option(
+    "--wal-autocheckpoint-pages",
+    default=WalPolicy.autocheckpoint_pages,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Copy the write-ahead log into the database once it holds this many pages "
+    "(0: never by size). Smaller bounds what a damaged log can lose; see bench/wal_bench.py.",
+)
+@click.option(
+    "--checkpoint-after-seconds",
+    default=WalPolicy.checkpoint_after_s,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Also copy it once the oldest commit only the log holds is this old and no write "
+    "is waiting (0: only by size).",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
@@ -126,12 +148,19 @@ def serve(
     trim_interval_seconds: float,
     subscription_seconds: float,
     master_key_file: Path | None,
+    wal_autocheckpoint_pages: int,
+    checkpoint_after_seconds: float,
     log_level: str,
 ) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
 
     Point any Kinesis client at it with only the endpoint changed, e.g.
     ``boto3.client("kinesis", endpoint_url="http://127.0.0.1:4567")``.
+
+    If the data directory cannot be used safely (damaged database or write-ahead log,
+    wrong master key, directory locked or unusable) it prints one line saying what to
+    do and exits with status 65 (damaged data), 73 (unusable directory), 75 (in use by
+    another process) or 78 (wrong master key); see docs/integrity.md.
     """
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = RegionConfig(
@@ -148,9 +177,18 @@ def serve(
         trim_interval_s=trim_interval_seconds,
         subscription_lifetime_s=subscription_seconds,
         master_key_path=master_key_file,
+        wal=WalPolicy(
+            autocheckpoint_pages=wal_autocheckpoint_pages,
+            checkpoint_after_s=checkpoint_after_seconds or None,
+        ),
+        verify_checksums=os.environ.get(UNCHECKED_ENV) != "1",
     )
 
     def ready(url: str) -> None:
         click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir})")
 
-    asyncio.run(run_server(config, host, port, on_ready=ready))
+    try:
+        asyncio.run(run_server(config, host, port, on_ready=ready))
+    except StartupRefused as refused:
+        click.echo(f"shardline serve: {refused}", err=True)
+        sys.exit(refused.exit_status)

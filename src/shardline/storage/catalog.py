@@ -162,6 +162,8 @@ class Stream:
     resource_policy: str | None = None
     next_shard_index: int = 0
     last_key: int = 0
+    #: Chunks with keys below this may have been deleted by retention (see ``scan``).
+    trimmed_key: int = 0
     # runtime only: routing table of open shards ordered by starting hash key
     _route_starts: list[bytes] = field(default_factory=list, repr=False)
     _route_shards: list[Shard] = field(default_factory=list, repr=False)
@@ -202,6 +204,7 @@ class Stream:
                 "policy": self.resource_policy,
                 "next_shard": self.next_shard_index,
                 "last_key": self.last_key,
+                "trimmed": self.trimmed_key,
             }
         )
 
@@ -227,6 +230,7 @@ class Stream:
             resource_policy=doc.get("policy"),
             next_shard_index=doc["next_shard"],
             last_key=doc["last_key"],
+            trimmed_key=doc.get("trimmed", 0),
         )
         stream.rebuild_routes()
         return stream

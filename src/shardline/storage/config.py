@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from shardline.storage.engine import Durability
+from shardline.storage.engine import Durability, WalPolicy
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,11 @@ class RegionConfig:
     subscription_heartbeat_s: float = 5.0
     #: Master key for encryption at rest; defaults to ``data_dir/master.key``.
     master_key_path: Path | None = None
+    #: How long committed data may live only in the write-ahead log.
+    wal: WalPolicy = field(default_factory=WalPolicy)
+    #: Checksum every chunk written and check every chunk read. Only the benchmark
+    #: that measures what checking costs turns it off (``SHARDLINE_BENCH_UNCHECKED=1``).
+    verify_checksums: bool = True
 
     @property
     def database_path(self) -> Path:
