@@ -6,6 +6,7 @@ import click
 
 from shardline import __version__
 from shardline.cli.ha import failback_command, failover_command, monitor, replicate, status
+from shardline.cli.integrity import recover_command, verify_command
 from shardline.cli.pipeline import drill, ticker_group, up
 from shardline.cli.put import put
 from shardline.cli.serve import serve
@@ -31,3 +32,5 @@ main.add_command(up)
 main.add_command(drill)
 main.add_command(ticker_group, name="ticker")
 main.add_command(snapshot)
+main.add_command(verify_command)
+main.add_command(recover_command)

@@ -26,7 +26,7 @@ from shardline.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
-from shardline.storage import preflight, resharding, schema
+from shardline.storage import resharding, schema
 from shardline.storage.catalog import (
     ON_DEMAND_INITIAL_SHARDS,
     Shard,
@@ -51,6 +51,7 @@ from shardline.storage.exceptions import (
     ShardDamage,
 )
 from shardline.storage.hashing import even_ranges
+from shardline.storage.integrity import preflight
 from shardline.storage.iterators import TokenSigner
 from shardline.storage.records import RecordLog
 from shardline.storage.sequence import (

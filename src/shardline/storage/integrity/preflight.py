@@ -28,9 +28,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from shardline.storage import btree, dbfile, wal
 from shardline.storage.catalog import Stream
 from shardline.storage.exceptions import DatabaseDamaged, DataDirLocked, DataDirUnusable
+from shardline.storage.integrity import btree, dbfile, wal
 
 LOCK_NAME = "shardline.lock"
 REFUSED_SUFFIX = ".refused"

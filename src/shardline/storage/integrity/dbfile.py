@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from shardline.storage.wal import WalScan
+from shardline.storage.integrity.wal import WalScan
 
 MAGIC = b"SQLite format 3\x00"
 HEADER = 100
@@ -91,12 +91,22 @@ def _expected_pages(header: bytes, file_pages: int, wal: WalScan | None) -> int:
     return in_header if in_header and counter == valid_for else file_pages
 
 
-def repair_copy(path: Path, page_size: int, pages: int) -> None:
+def repair_copy(path: Path, page_size: int, wal_pages: int) -> None:
     """Make the copy at ``path`` openable: restore the header's fixed fields and page
-    size, and zero-fill it to ``pages`` pages. Never call this on an original."""
+    size, and zero-fill it to the pages the header or the log name (so that the
+    missing pages read as damaged pages, not as an unopenable file). A page count
+    far beyond the file is taken for damage and replaced. Never call this on an
+    original."""
     with path.open("r+b") as handle:
+        header = bytearray(handle.read(HEADER).ljust(HEADER, b"\0"))
+        file_pages = handle.seek(0, 2) // page_size
+        (in_header,) = struct.unpack_from(">I", header, 28)
+        plausible = in_header if in_header <= 2 * file_pages + 1024 else 0
+        pages = max(file_pages, wal_pages, plausible, 1)
+        header[:24] = MAGIC + struct.pack(">H", 1 if page_size == 65536 else page_size) + _FIXED
+        header[28:32] = struct.pack(">I", pages)
+        header[92:96] = header[24:28]  # "version valid for": makes SQLite trust the count
         handle.seek(0)
-        handle.write(MAGIC + struct.pack(">H", 1 if page_size == 65536 else page_size) + _FIXED)
-        length = handle.seek(0, 2)
-        if length < pages * page_size:
+        handle.write(header)
+        if handle.seek(0, 2) < pages * page_size:
             handle.truncate(pages * page_size)
