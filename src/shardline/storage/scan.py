@@ -82,12 +82,12 @@ def read_chunks(conn: sqlite3.Connection, shard: ShardReader, start: int, take: 
 def _fast(conn: sqlite3.Connection, shard: ShardReader, start: int, take: Take) -> int | None:
     """The fast path; returns the key to go on from carefully, or None when done."""
     resume, expected_prev = start, None
-    cursor = conn.execute(
-        f"SELECT {COLUMNS} FROM chunks WHERE shard_uid=? AND last_key>=? ORDER BY last_key",
-        (shard.uid, start),
-    )
+    cursor = conn.cursor()
     try:
-        for columns in cursor:
+        for columns in cursor.execute(
+            f"SELECT {COLUMNS} FROM chunks WHERE shard_uid=? AND last_key>=? ORDER BY last_key",
+            (shard.uid, start),
+        ):
             row = ChunkRow(*columns)
             if row.shard_uid != shard.uid or not shard.follows(row, expected_prev, start):
                 return resume

@@ -175,6 +175,7 @@ def _salvage_into(
     report.chunks, report.records = out.chunks, out.records
     report.lost += record_findings(found, shards)
     report.lost += [Finding("catalog", problem) for problem in found.problems]
+    report.notes += [f"rebuilt the index: {problem}" for problem in found.index_problems]
     return found
 
 

@@ -107,8 +107,11 @@ class Salvage:
     #: Rows of the chunks table that could not be read at all, or were damaged and
     #: not confirmed by the index: their shard is not known.
     unreadable_rows: int = 0
-    #: Problems that concern no one shard's records (catalog rows, the index).
+    #: Catalog rows (meta, key references, stream descriptions) that are lost.
     problems: list[str] = field(default_factory=list)
+    #: Where the chunk index disagrees with the table or cannot be read: no record
+    #: is lost by it (``recover`` rebuilds the index from the rows).
+    index_problems: list[str] = field(default_factory=list)
 
     def shard(self, uid: int) -> Shard:
         found = self.shards.get(uid)
@@ -234,7 +237,7 @@ def _check_index(conn: sqlite3.Connection, found: Salvage, shard: Shard) -> None
     except sqlite3.DatabaseError as exc:
         if not is_damage(exc):
             raise
-        found.problems.append(
+        found.index_problems.append(
             f"the chunk index is unreadable for shard uid {shard.uid} (recover rebuilds it)"
         )
         shard.damaged.update(shard.suspect)
@@ -245,7 +248,7 @@ def _check_index(conn: sqlite3.Connection, found: Salvage, shard: Shard) -> None
     found.unreadable_rows += len(shard.suspect)
     stray = len(intact - keys)
     if stray:
-        found.problems.append(
+        found.index_problems.append(
             f"the chunk index lacks {stray} intact chunks of shard uid {shard.uid} "
             "(recover rebuilds it)"
         )

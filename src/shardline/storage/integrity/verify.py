@@ -38,7 +38,7 @@ from shardline.storage.integrity.salvage import Advance, Salvage
 from shardline.storage.sequence import format_sequence
 from shardline.storage.stored import OpenedChunk
 
-Kind = Literal["files", "key", "records", "order", "lineage", "catalog"]
+Kind = Literal["files", "key", "records", "order", "lineage", "catalog", "index"]
 _SQLITE_MESSAGES = 20
 
 
@@ -161,6 +161,7 @@ def _check_database(
     report.findings += record_findings(found, shards)
     report.findings += [f for stream in found.streams for f in _lineage_findings(stream)]
     report.findings += [Finding("catalog", problem) for problem in found.problems]
+    report.findings += [Finding("index", problem) for problem in found.index_problems]
 
 
 @dataclass
