@@ -75,8 +75,10 @@ def _where(finding: Finding) -> str:
         parts.append(f"stream {finding.stream}")
     if finding.shard:
         parts.append(finding.shard)
-    if finding.first_sequence:
+    if finding.first_sequence and finding.last_sequence:
         parts.append(f"sequence numbers {finding.first_sequence} to {finding.last_sequence}")
+    elif finding.first_sequence:
+        parts.append(f"from sequence number {finding.first_sequence} on")
     return (" ".join(parts) + ": ") if parts else ""
 
 

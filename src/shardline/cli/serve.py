@@ -32,7 +32,7 @@ READY_PREFIX = "shardline: serving Kinesis API at "
 )
 @click.option(
     "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=lambda: os.environ.get("SHARDLINE_DATA_DIR", "shardline-data"),
     show_default="$SHARDLINE_DATA_DIR or ./shardline-data",
     help="Directory holding the streams database and the master key.",

@@ -26,6 +26,7 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from shardline.storage.catalog import Stream
@@ -163,36 +164,67 @@ def affected_shards(database: Path, log: wal.WalScan) -> str:
     """Which streams and shards the stranded frames hold records of, as a phrase."""
     if not log.stranded:
         return "the missing frames are gone, so which streams they held is unknown"
+    reader = _PageReader(database, log)
     uids: set[int] = set()
     for frame in log.stranded:
-        page = wal.page_of(log.path, log, frame.number)
-        uids.update(uid for uid, _ in btree.chunk_keys(page, frame.page))
+        uids.update(uid for uid, _ in btree.chunk_keys(reader.frame(frame.number), frame.page))
     if not uids:
         return "they hold no stream records (only metadata pages)"
-    names = shard_names(database)
+    names = shard_names(database, reader)
     by_stream: dict[str, list[str]] = {}
     for uid in sorted(uids):
-        stream, shard = names.get(uid, ("(a stream created since the last checkpoint)", ""))
-        by_stream.setdefault(stream, []).append(shard or f"shard uid {uid}")
+        stream, shard = names.get(uid, ("(unknown)", f"shard uid {uid}"))
+        by_stream.setdefault(stream, []).append(shard)
     parts = [f"stream {name}: {', '.join(shards)}" for name, shards in sorted(by_stream.items())]
     return "they hold records of " + "; ".join(parts)
 
 
-def shard_names(database: Path) -> dict[int, tuple[str, str]]:
-    """Shard uid → (stream name, shard id), from the database file alone.
+class _PageReader:
+    """The newest image of each page: from the log (replayed or stranded frames),
+    else from the database file. Reads only; SQLite is not involved."""
 
-    ``immutable=1`` makes SQLite read the file as it is, without the log or the
-    wal-index, so this never touches the evidence. Streams created since the last
-    checkpoint are missing; an unreadable file gives an empty map.
-    """
-    names: dict[int, tuple[str, str]] = {}
-    with contextlib.suppress(sqlite3.Error, ValueError, KeyError, TypeError):
+    def __init__(self, database: Path, log: wal.WalScan) -> None:
+        self.database = database
+        self.log = log
+        self.latest = wal.latest_frames(log)
+
+    def frame(self, number: int) -> bytes:
+        return wal.page_of(self.log.path, self.log, number)
+
+    def __call__(self, page: int) -> bytes | None:
+        number = self.latest.get(page)
+        if number is not None:
+            return self.frame(number)
+        size = self.log.page_size
+        with self.database.open("rb") as handle:
+            handle.seek((page - 1) * size)
+            image = handle.read(size)
+        return image if len(image) == size else None
+
+    def pages(self) -> Iterator[tuple[int, bytes]]:
+        for page, number in self.latest.items():
+            yield page, self.frame(number)
+
+
+def shard_names(database: Path, reader: _PageReader) -> dict[int, tuple[str, str]]:
+    """Shard uid → (stream name, shard id): stream rows in the database file (read
+    with ``immutable=1``, which never touches the log or the wal-index), updated by
+    newer stream rows on pages in the log. Unreadable rows are skipped."""
+    docs: dict[str, bytes] = {}
+    with contextlib.suppress(sqlite3.Error):
         conn = sqlite3.connect(f"{database.resolve().as_uri()}?immutable=1", uri=True)
         try:
-            for (doc,) in conn.execute("SELECT doc FROM streams"):
-                stream = Stream.from_doc(doc)
-                for shard in stream.shards.values():
-                    names[shard.uid] = (stream.name, shard.shard_id)
+            docs.update(
+                (str(name), bytes(doc)) for name, doc in conn.execute("SELECT * FROM streams")
+            )
         finally:
             conn.close()
+    for number, image in reader.pages():
+        docs.update(btree.text_blob_rows(image, number, reader))
+    names: dict[int, tuple[str, str]] = {}
+    for doc in docs.values():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            stream = Stream.from_doc(doc)
+            for shard in stream.shards.values():
+                names[shard.uid] = (stream.name, shard.shard_id)
     return names

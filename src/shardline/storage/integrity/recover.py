@@ -38,6 +38,7 @@ from shardline.storage.exceptions import DatabaseDamaged, DataDirUnusable
 from shardline.storage.integrity import dbfile, preflight, salvage, source, wal
 from shardline.storage.integrity.salvage import Advance, Salvage
 from shardline.storage.integrity.verify import Finding, record_findings
+from shardline.storage.sequence import format_sequence
 from shardline.storage.stored import OpenedChunk
 
 WORK_DIR = ".recover-work"
@@ -55,6 +56,8 @@ class RecoverReport:
     records: int = 0
     lost: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The log lost committed frames: what they held is unknown (see ``_tail_findings``).
+    log_truncated: bool = False
 
     @property
     def complete(self) -> bool:
@@ -132,6 +135,7 @@ def _repaired_copy(source_dir: Path, work: Path, report: RecoverReport) -> Path:
             shutil.copyfile(log.path, preflight.wal_path(copy))
         if log.index_ahead:
             report.lost.append(Finding("files", log.describe()))
+            report.log_truncated = True
     header = files.header
     if header is not None and header.problem is not None:
         size = header.page_size or (log.page_size if log else dbfile.DEFAULT_PAGE_SIZE)
@@ -174,9 +178,33 @@ def _salvage_into(
     report.streams, report.shards = len(found.streams), len(shards)
     report.chunks, report.records = out.chunks, out.records
     report.lost += record_findings(found, shards)
+    if report.log_truncated:
+        report.lost += _tail_findings(found)
     report.lost += [Finding("catalog", problem) for problem in found.problems]
     report.notes += [f"rebuilt the index: {problem}" for problem in found.index_problems]
     return found
+
+
+def _tail_findings(found: Salvage) -> list[Finding]:
+    """When the log lost frames, the records they held are unknown, but they were the
+    newest: in each shard, any record after the last one saved may be lost."""
+    findings = []
+    for stream in found.streams:
+        for shard in stream.shards.values():
+            learned = found.shards.get(shard.uid)
+            last = max((link[0] for link in learned.links), default=0) if learned else 0
+            first = format_sequence(max(last + 1, shard.created_key), shard.index)
+            findings.append(
+                Finding(
+                    "records",
+                    "any records after the last saved one were in the missing part of the "
+                    "write-ahead log",
+                    stream.name,
+                    shard.shard_id,
+                    first,
+                )
+            )
+    return findings
 
 
 class _Target:

@@ -104,9 +104,11 @@ class Salvage:
     kms_keys: dict[int, str] = field(default_factory=dict)
     streams: list[Stream] = field(default_factory=list)
     shards: dict[int, Shard] = field(default_factory=dict)
-    #: Rows of the chunks table that could not be read at all, or were damaged and
-    #: not confirmed by the index: their shard is not known.
-    unreadable_rows: int = 0
+    #: Rowids of chunk rows that could not be read at all (until an index entry names
+    #: them), and the number of damaged rows no index entry confirms: the shard of
+    #: either is not known.
+    unreadable: set[int] = field(default_factory=set)
+    unconfirmed: int = 0
     #: Catalog rows (meta, key references, stream descriptions) that are lost.
     problems: list[str] = field(default_factory=list)
     #: Where the chunk index disagrees with the table or cannot be read: no record
@@ -164,15 +166,22 @@ def _one_by_one(
 
 
 def _max_rowid(conn: sqlite3.Connection, table: str) -> int:
-    """The largest rowid, from the table's b-tree or, when that is damaged, its index."""
-    for query in (f"SELECT MAX(rowid) FROM {table}", f"SELECT MAX(rowid) FROM {table} NOT INDEXED"):
+    """The largest rowid: from the table's b-tree; when its right edge is damaged, from
+    its primary-key index; failing both, a bound no table can exceed (every row of
+    Shardline's tables takes at least 20 bytes of some page)."""
+    queries = (
+        f"SELECT MAX(rowid) FROM {table}",
+        f"SELECT MAX(rowid) FROM {table} INDEXED BY sqlite_autoindex_{table}_1",
+    )
+    for query in queries:
         try:
             (top,) = conn.execute(query).fetchone()
             return int(top or 0)
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
                 raise
-    return 0
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    return int(pages) * 200
 
 
 def read_catalog(conn: sqlite3.Connection, found: Salvage) -> None:
@@ -210,9 +219,9 @@ def read_chunks(
     columns_sql: str = COLUMNS,
 ) -> None:
     """Steps 1-3 of the module docstring, over the chunks table and its index."""
-    for _, columns in walk(conn, "chunks", columns_sql, advance):
+    for rowid, columns in walk(conn, "chunks", columns_sql, advance):
         if columns is None:
-            found.unreadable_rows += 1
+            found.unreadable.add(rowid)
             continue
         row = ChunkRow(*columns)  # type: ignore[arg-type]
         shard = found.shard(row.shard_uid)
@@ -232,7 +241,7 @@ def _check_index(conn: sqlite3.Connection, found: Salvage, shard: Shard) -> None
     intact = {link[0] for link in shard.links}
     try:
         listed = conn.execute(
-            "SELECT last_key FROM chunks WHERE shard_uid=? ORDER BY last_key", (shard.uid,)
+            "SELECT last_key, rowid FROM chunks WHERE shard_uid=? ORDER BY last_key", (shard.uid,)
         ).fetchall()
     except sqlite3.DatabaseError as exc:
         if not is_damage(exc):
@@ -242,10 +251,12 @@ def _check_index(conn: sqlite3.Connection, found: Salvage, shard: Shard) -> None
         )
         shard.damaged.update(shard.suspect)
         return
-    keys = {key for (key,) in listed}
-    for key in keys - intact:
-        shard.damaged[key] = shard.suspect.pop(key, "its row is unreadable")
-    found.unreadable_rows += len(shard.suspect)
+    keys = {key for key, _ in listed}
+    for key, rowid in listed:
+        if key not in intact:
+            shard.damaged[key] = shard.suspect.pop(key, "its row is unreadable")
+            found.unreadable.discard(rowid)
+    found.unconfirmed += len(shard.suspect)
     stray = len(intact - keys)
     if stray:
         found.index_problems.append(

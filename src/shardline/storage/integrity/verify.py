@@ -230,12 +230,13 @@ def record_findings(found: Salvage, shards: dict[int, tuple[Stream, Shard]]) -> 
             findings.append(
                 Finding("order", "chunks overlap in sequence keys", stream.name, shard.shard_id)
             )
-    if found.unreadable_rows:
+    unknown = len(found.unreadable) + found.unconfirmed
+    if unknown:
         findings.append(
             Finding(
                 "records",
-                f"{found.unreadable_rows} chunk rows could not be read at all, so their shard "
-                "is unknown (a lost chunk with a successor is reported above by range)",
+                f"{unknown} damaged chunk rows name no shard that can be trusted (a lost chunk "
+                "that has a successor in its shard is reported above by range)",
             )
         )
     return findings

@@ -278,6 +278,20 @@ def page_of(wal_path: Path, scan_result: WalScan, number: int) -> bytes:
         return handle.read(scan_result.page_size)
 
 
+def latest_frames(result: WalScan) -> dict[int, int]:
+    """Page number → the last frame holding it, among the frames SQLite replays and
+    the stranded ones (what the database would hold with every commit applied)."""
+    frame_size = FRAME_HEADER + result.page_size
+    numbers = [*range(1, result.valid + 1), *(f.number for f in result.stranded)]
+    latest: dict[int, int] = {}
+    with result.path.open("rb") as handle:
+        for number in numbers:
+            handle.seek(HEADER + (number - 1) * frame_size)
+            (page,) = struct.unpack(">I", handle.read(4))
+            latest[page] = number
+    return latest
+
+
 def rechain(source: Path, target: Path, result: WalScan) -> int:
     """Write to ``target`` a log SQLite will replay in full: the frames it replays
     now, then the stranded ones through the last stranded commit, every checksum
