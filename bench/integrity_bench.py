@@ -1,0 +1,265 @@
+"""What chunk checksums cost, and what the write-ahead log policy costs and buys.
+
+1. **Checksums.** Two servers of the same build, one started with
+   ``SHARDLINE_BENCH_UNCHECKED=1`` (a switch for this benchmark only: chunks are
+   written without checksum or chain link and read without any check). Each round
+   puts ``--batches`` PutRecords of 500 × 100 B into a new 4-shard stream and drains
+   it with GetRecords; rounds alternate between the two servers so drift hits both.
+   Printed: median records/s of each and the ratio checked/unchecked (issue 14's
+   target: checksums cost at most 5 %, a ratio of at least 0.95). On a shared
+   2-core machine single rounds vary by ±20 %, so the same work is also timed in
+   process (``micro``): the checksum and chain lookup a PutRecords adds, and the
+   checks a 10,000-record GetRecords adds, as a share of each call's time.
+2. **WAL policy.** For each ``--wal-autocheckpoint-pages`` / ``--checkpoint-after-
+   seconds`` setting, a burst of PutRecords, then an idle tail. A sampler reads the
+   wal-index every 10 ms: committed frames not yet copied into the database file
+   are what a damaged log can lose. Printed: burst records/s, that exposure
+   (median during the burst and maximum, KiB), and the share of the burst and of
+   the idle tail during which any committed data existed only in the log.
+
+    python bench/integrity_bench.py                    # ~4 min
+    python bench/integrity_bench.py --rounds 3 --skip-wal --json out.json
+
+Every loop is bounded in calls and time. One client thread, 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from workloads import Settings, _put_batches, create_stream, drain, make_batches, make_client
+
+from shardline.storage import chunks
+from shardline.storage.checksum import chunk_crc
+from shardline.storage.crypto import unsealer
+from shardline.storage.integrity import wal
+from shardline.storage.schema import SCHEMA
+from shardline.storage.stored import ChunkRow, open_chunk
+from shardline.testing import RegionProcess
+
+FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms", "0")
+POLICIES = [(1000, 0.0), (1000, 1.0), (4000, 1.0), (250, 1.0), (100, 1.0)]
+
+
+def _round(url: str, batches: list[list[dict]], calls: int, cap: float) -> tuple[float, float]:
+    client = make_client(url)
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    create_stream(client, name, 4)
+    put = _put_batches(client, name, batches, calls, cap)
+    got = drain(client, name, cap)
+    assert got["records"] == put["records_ok"], "the drain did not read what was put"
+    return put["records_ok"] / put["seconds"], got["records"] / got["seconds"]
+
+
+def checksums(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    batches = make_batches(min(args.batches, 50), Settings(), random.Random(1))
+    servers = {
+        "checked": RegionProcess(root / "checked", *FAST),
+        "unchecked": RegionProcess(root / "unchecked", *FAST),
+    }
+    servers["unchecked"].env = {"SHARDLINE_BENCH_UNCHECKED": "1"}
+    runs: dict[str, dict[str, list[float]]] = {n: {"put": [], "get": []} for n in servers}
+    for server in servers.values():
+        server.start()
+    try:
+        for number in range(args.rounds):
+            for name, server in servers.items():
+                put, get = _round(server.url, batches, args.batches, args.time_cap)
+                runs[name]["put"].append(put)
+                runs[name]["get"].append(get)
+                print(f"  round {number} {name:9s} put {put:8.0f} rec/s  get {get:8.0f} rec/s")
+    finally:
+        for server in servers.values():
+            server.stop()
+    medians = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in runs.items()}
+    ratio = {k: medians["checked"][k] / medians["unchecked"][k] for k in ("put", "get")}
+    return {"runs": runs, "medians": medians, "ratio_checked_over_unchecked": ratio}
+
+
+class _Sampler(threading.Thread):
+    """Reads the wal-index every 10 ms: committed frames not yet in the database."""
+
+    def __init__(self, shm: Path, page_size: int) -> None:
+        super().__init__(daemon=True)
+        self.shm, self.page_size = shm, page_size
+        self.samples: list[int] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.01) and len(self.samples) < 1_000_000:
+            index = wal.read_index(self.shm)
+            if index is not None:
+                pending = max(0, index.max_frame - index.backfilled)
+                self.samples.append(pending * (self.page_size + wal.FRAME_HEADER))
+
+
+def policies(args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
+    """Every setting on its own server; rounds visit them in turn, so drift on a
+    shared machine hits all settings alike. Medians over ``--wal-repeats`` rounds."""
+    servers = {}
+    for pages, after in POLICIES:
+        servers[(pages, after)] = RegionProcess(
+            root / f"wal-{pages}-{after}",
+            *FAST,
+            "--wal-autocheckpoint-pages",
+            str(pages),
+            "--checkpoint-after-seconds",
+            str(after),
+        ).start()
+    runs: dict[tuple[int, float], list[dict[str, Any]]] = {key: [] for key in servers}
+    try:
+        for number in range(args.wal_repeats):
+            for key, server in servers.items():
+                runs[key].append(_burst(args, server))
+                print(f"  round {number} {key}: {runs[key][-1]['put_rps']:8.0f} rec/s")
+    finally:
+        for server in servers.values():
+            server.stop()
+    rows = []
+    for (pages, after), results in runs.items():
+        row: dict[str, Any] = {"autocheckpoint_pages": pages, "checkpoint_after_s": after}
+        for field in results[0]:
+            row[field] = statistics.median(result[field] for result in results)
+        rows.append(row | {"runs": results})
+    return rows
+
+
+def _burst(args: argparse.Namespace, server: RegionProcess) -> dict[str, Any]:
+    """One burst of PutRecords into a new stream, then the idle tail, sampled."""
+    batches = make_batches(min(args.batches, 50), Settings(), random.Random(2))
+    sampler = _Sampler(server.data_dir / "shardline.db-shm", 4096)
+    client = make_client(server.url)
+    name = f"wal-{uuid.uuid4().hex[:8]}"
+    create_stream(client, name, 4)
+    sampler.start()
+    try:
+        put = _put_batches(client, name, batches, args.wal_batches, args.time_cap)
+        burst_samples = len(sampler.samples)
+        time.sleep(args.idle)  # the idle tail: how long does data stay log-only?
+    finally:
+        sampler.stop.set()
+        sampler.join()
+    burst = sampler.samples[:burst_samples] or [0]
+    return {
+        "put_rps": put["records_ok"] / put["seconds"],
+        "exposure_median_kib": statistics.median(burst) / 1024,
+        "exposure_max_kib": max(sampler.samples or [0]) / 1024,
+        "log_only_share_burst": _share(burst),
+        "log_only_share_idle": _share(sampler.samples[burst_samples:]),
+    }
+
+
+def _best_of(fn: Any, number: int) -> float:
+    """Seconds per call: the best of 5 timings of ``number`` calls."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def micro(root: Path) -> dict[str, float]:
+    """The checking work itself, timed in process (seconds)."""
+    rng = random.Random(3)
+    keys = list(range(1000, 1500))
+    blob = chunks.pack(keys, [rng.randbytes(16).hex().encode()] * 500, [rng.randbytes(100)] * 500)
+    row = ChunkRow(1, keys[-1], keys[0], 0, blob, chunk_crc(1, keys[0], keys[-1], 0, 7, blob), 7)
+    plain = unsealer(None, {})
+    conn = sqlite3.connect(root / "micro.db")
+    conn.executescript(SCHEMA)
+    conn.executemany(
+        "INSERT INTO chunks VALUES (?, ?, ?, 0, x'00', 0, 0)",
+        [(uid, key, key) for uid in range(4) for key in range(1, 5001)],
+    )
+    lookup = "SELECT MAX(last_key) FROM chunks WHERE shard_uid=?"
+    quarter = blob[: len(blob) // 4]
+    return {
+        "crc_125_records": _best_of(lambda: chunk_crc(1, 1, 2, 0, 0, quarter), 2000),
+        "chain_lookup": _best_of(lambda: conn.execute(lookup, (2,)).fetchone(), 2000),
+        "open_checked_500": _best_of(lambda: open_chunk(row, plain, True), 500),
+        "open_unchecked_500": _best_of(lambda: open_chunk(row, plain, False), 500),
+    }
+
+
+def _report_checksums(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    print("1. checksums: same build, checked vs SHARDLINE_BENCH_UNCHECKED=1")
+    result = checksums(args, root)
+    ratio = result["ratio_checked_over_unchecked"]
+    medians = result["medians"]
+    for kind in ("put", "get"):
+        print(
+            f"  {kind}: checked {medians['checked'][kind]:.0f} rec/s, unchecked "
+            f"{medians['unchecked'][kind]:.0f} rec/s, ratio {ratio[kind]:.3f} "
+            f"(cost {100 * (1 - ratio[kind]):+.1f} %)"
+        )
+    timed = result["micro"] = micro(root)
+    # A 500-record PutRecords on 4 shards stores 4 chunks of ~125 records; a
+    # 10,000-record GetRecords opens 20 chunks of 500.
+    put_work = 4 * (timed["crc_125_records"] + timed["chain_lookup"])
+    get_work = 20 * (timed["open_checked_500"] - timed["open_unchecked_500"])
+    put_call = 500 / medians["unchecked"]["put"]
+    get_call = 10_000 / medians["unchecked"]["get"]
+    result["work_share"] = {"put": put_work / put_call, "get": get_work / get_call}
+    print(
+        f"  in process: a PutRecords adds {put_work * 1e6:.1f} µs to a {put_call * 1e3:.1f} ms "
+        f"call ({100 * put_work / put_call:.2f} %); a 10,000-record GetRecords adds "
+        f"{get_work * 1e6:.1f} µs to a {get_call * 1e3:.1f} ms call "
+        f"({100 * get_work / get_call:.2f} %)"
+    )
+    return result
+
+
+def _share(samples: list[int]) -> float:
+    return sum(1 for s in samples if s) / len(samples) if samples else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7, help="checksum rounds per server")
+    parser.add_argument("--batches", type=int, default=100, help="PutRecords per checksum round")
+    parser.add_argument("--wal-batches", type=int, default=200, help="PutRecords per WAL burst")
+    parser.add_argument("--wal-repeats", type=int, default=5, help="bursts per WAL setting")
+    parser.add_argument("--idle", type=float, default=3.0, help="idle tail after a burst, s")
+    parser.add_argument("--time-cap", type=float, default=60.0, help="cap of each loop, s")
+    parser.add_argument("--skip-wal", action="store_true", help="only the checksum part")
+    parser.add_argument("--skip-checksums", action="store_true", help="only the WAL part")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="shardline-integrity-bench-") as tmp:
+        root = Path(tmp)
+        result: dict[str, Any] = {}
+        if not args.skip_checksums:
+            result["checksums"] = _report_checksums(args, root)
+        if not args.skip_wal:
+            print("2. WAL policy: pages, after-s, put rec/s, exposure KiB median/max, log-only")
+            result["wal"] = policies(args, root)
+            print("  medians:")
+            for row in result["wal"]:
+                pages, after = row["autocheckpoint_pages"], row["checkpoint_after_s"]
+                print(
+                    f"  {pages:5d} {after:4.1f}  {row['put_rps']:8.0f}  "
+                    f"{row['exposure_median_kib']:7.0f} / {row['exposure_max_kib']:7.0f}  "
+                    f"burst {100 * row['log_only_share_burst']:5.1f} %  "
+                    f"idle {100 * row['log_only_share_idle']:5.1f} %"
+                )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
