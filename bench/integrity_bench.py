@@ -3,9 +3,10 @@
 1. **Checksums.** Two servers of the same build, one started with
    ``SHARDLINE_BENCH_UNCHECKED=1`` (a switch for this benchmark only: chunks are
    written without checksum or chain link and read without any check). Each round
-   puts ``--batches`` PutRecords of 500 × 100 B into a new 4-shard stream and drains
-   it with GetRecords; rounds alternate between the two servers so drift hits both.
-   Printed: median records/s of each and the ratio checked/unchecked (issue 14's
+   puts ``--batches`` PutRecords of 500 × 100 B into a new 4-shard stream on each
+   and drains both with GetRecords, every call made on both servers back to back,
+   so the load of a shared machine falls on both alike. Printed: median records/s
+   of each and the median of the rounds' ratios checked/unchecked (issue 14's
    target: checksums cost at most 5 %, a ratio of at least 0.95). On a shared
    2-core machine single rounds vary by ±20 %, so the same work is also timed in
    process (``micro``): the checksum and chain lookup a PutRecords adds, and the
@@ -40,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from workloads import Settings, _put_batches, create_stream, drain, make_batches, make_client
+from workloads import Settings, _put_batches, create_stream, make_batches, make_client
 
 from shardline.storage import chunks
 from shardline.storage.checksum import chunk_crc
@@ -54,14 +55,67 @@ FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms",
 POLICIES = [(1000, 0.0), (1000, 1.0), (4000, 1.0), (250, 1.0), (100, 1.0)]
 
 
-def _round(url: str, batches: list[list[dict]], calls: int, cap: float) -> tuple[float, float]:
-    client = make_client(url)
-    name = f"bench-{uuid.uuid4().hex[:8]}"
-    create_stream(client, name, 4)
-    put = _put_batches(client, name, batches, calls, cap)
-    got = drain(client, name, cap)
-    assert got["records"] == put["records_ok"], "the drain did not read what was put"
-    return put["records_ok"] / put["seconds"], got["records"] / got["seconds"]
+class _Paired:
+    """One client per server and one new stream on each; every call is made on both
+    servers back to back (alternating which goes first) and timed, so the load of a
+    shared machine falls on both alike."""
+
+    def __init__(self, urls: dict[str, str]) -> None:
+        self.clients = {name: make_client(url) for name, url in urls.items()}
+        self.stream = f"bench-{uuid.uuid4().hex[:8]}"
+        for client in self.clients.values():
+            create_stream(client, self.stream, 4)
+        self.seconds = {name: 0.0 for name in urls}
+        self.flip = False
+
+    def both(self, call: Any) -> dict[str, Any]:
+        """``call(name, client)`` on each server in turn; returns each result."""
+        names = list(self.clients)
+        self.flip = not self.flip
+        results = {}
+        for name in reversed(names) if self.flip else names:
+            start = time.perf_counter()
+            results[name] = call(name, self.clients[name])
+            self.seconds[name] += time.perf_counter() - start
+        return results
+
+
+def _paired_round(
+    urls: dict[str, str], batches: list[list[dict]], calls: int, cap: float
+) -> dict[str, Any]:
+    """PutRecords ``calls`` times on both, then drain both with paired GetRecords;
+    each phase also stops at ``cap`` seconds (then the figures cover what was done)."""
+    pair = _Paired(urls)
+    deadline = time.monotonic() + cap
+    put_records = 0
+    for number in range(calls):
+        if time.monotonic() > deadline:
+            break
+        batch = batches[number % len(batches)]
+        pair.both(lambda _, c, b=batch: c.put_records(StreamName=pair.stream, Records=b))
+        put_records += len(batch)
+    put_seconds, pair.seconds = pair.seconds, {name: 0.0 for name in urls}
+    read = {name: 0 for name in urls}
+    deadline = time.monotonic() + cap
+    for shard in range(4):
+        iterators = pair.both(
+            lambda _, c, shard_id=f"shardId-{shard:012d}": c.get_shard_iterator(
+                StreamName=pair.stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        )
+        while time.monotonic() < deadline:
+            answers = pair.both(
+                lambda name, c, its=iterators: c.get_records(ShardIterator=its[name], Limit=10000)
+            )
+            for name, answer in answers.items():
+                read[name] += len(answer["Records"])
+                iterators[name] = answer["NextShardIterator"]
+            if not any(answer["Records"] for answer in answers.values()):
+                break
+    return {
+        name: {"put": put_records / put_seconds[name], "get": read[name] / pair.seconds[name]}
+        for name in urls
+    }
 
 
 def checksums(args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -71,22 +125,29 @@ def checksums(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "unchecked": RegionProcess(root / "unchecked", *FAST),
     }
     servers["unchecked"].env = {"SHARDLINE_BENCH_UNCHECKED": "1"}
-    runs: dict[str, dict[str, list[float]]] = {n: {"put": [], "get": []} for n in servers}
+    rounds = []
     for server in servers.values():
         server.start()
     try:
+        urls = {name: server.url for name, server in servers.items()}
         for number in range(args.rounds):
-            for name, server in servers.items():
-                put, get = _round(server.url, batches, args.batches, args.time_cap)
-                runs[name]["put"].append(put)
-                runs[name]["get"].append(get)
-                print(f"  round {number} {name:9s} put {put:8.0f} rec/s  get {get:8.0f} rec/s")
+            rounds.append(_paired_round(urls, batches, args.batches, args.time_cap))
+            line = "  ".join(
+                f"{name} put {r['put']:6.0f} get {r['get']:6.0f}" for name, r in rounds[-1].items()
+            )
+            print(f"  round {number}: {line} rec/s")
     finally:
         for server in servers.values():
             server.stop()
-    medians = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in runs.items()}
-    ratio = {k: medians["checked"][k] / medians["unchecked"][k] for k in ("put", "get")}
-    return {"runs": runs, "medians": medians, "ratio_checked_over_unchecked": ratio}
+    medians = {
+        name: {kind: statistics.median(r[name][kind] for r in rounds) for kind in ("put", "get")}
+        for name in servers
+    }
+    ratio = {
+        kind: statistics.median(r["checked"][kind] / r["unchecked"][kind] for r in rounds)
+        for kind in ("put", "get")
+    }
+    return {"rounds": rounds, "medians": medians, "ratio_checked_over_unchecked": ratio}
 
 
 class _Sampler(threading.Thread):
