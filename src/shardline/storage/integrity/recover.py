@@ -134,7 +134,7 @@ def _repaired_copy(source_dir: Path, work: Path, report: RecoverReport) -> Path:
         else:
             shutil.copyfile(log.path, preflight.wal_path(copy))
         if log.index_ahead:
-            report.lost.append(Finding("files", log.describe()))
+            report.lost.append(Finding("files", f"{log.path.name}: {log.describe()}"))
             report.log_truncated = True
     header = files.header
     if header is not None and header.problem is not None:

@@ -118,7 +118,7 @@ def verify(
 def _file_findings(files: source.Files) -> list[Finding]:
     found = []
     if files.log is not None and files.log.loses_commits:
-        found.append(Finding("files", files.log.describe()))
+        found.append(Finding("files", f"{files.log.path.name}: {files.log.describe()}"))
     if files.header is not None and files.header.problem is not None:
         found.append(Finding("files", f"{files.database.name}: {files.header.problem}"))
     if files.refused is not None:

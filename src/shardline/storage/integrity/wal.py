@@ -125,17 +125,17 @@ class WalScan:
         return max(last_stranded, recorded) - self.valid
 
     def describe(self) -> str:
-        """One sentence on why opening this log would lose committed transactions."""
-        name = self.path.name
+        """Why opening this log would lose committed transactions (a clause whose
+        subject is the log, which the caller names)."""
         if self.stranded_commits:
             return (
-                f"{name} holds {self.lost_frames} committed frames "
+                f"it holds {self.lost_frames} committed frames "
                 f"({self.stranded_commits} transactions) after a checksum break at frame "
                 f"{self.break_at}, which SQLite would drop"
             )
         assert self.index is not None
         return (
-            f"{name} ends its intact frames at frame {self.valid} but its wal-index "
+            f"its intact frames end at frame {self.valid} but its wal-index "
             f"recorded {self.index.max_frame} committed frames: {self.lost_frames} "
             "committed frames are missing (the log was truncated or overwritten)"
         )
