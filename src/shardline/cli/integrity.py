@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import click
 from rich.console import Console
@@ -62,11 +63,27 @@ def _progress(enabled: bool) -> Iterator[Advance | None]:
         yield advance
 
 
-def _fail(command: str, error: StartupRefused | OSError) -> None:
-    if isinstance(error, OSError):
-        error = DataDirUnusable(f"{error.filename}: cannot be read ({error.strerror}).")
-    click.echo(f"shardline {command}: {error}", err=True)
-    sys.exit(error.exit_status)
+class _Report(Protocol):
+    def as_json(self) -> dict[str, Any]: ...
+
+
+_R = TypeVar("_R", bound=_Report)
+
+
+def _run(command: str, as_json: bool, work: Callable[[Advance | None], _R]) -> _R:
+    """Run ``work`` with a progress bar (unless ``as_json``); print the JSON report, or
+    exit with the status of the error that stopped it (one line, no traceback)."""
+    try:
+        with _progress(not as_json) as advance:
+            report = work(advance)
+    except (StartupRefused, OSError) as error:
+        if isinstance(error, OSError):
+            error = DataDirUnusable(f"{error.filename}: cannot be read ({error.strerror}).")
+        click.echo(f"shardline {command}: {error}", err=True)
+        sys.exit(error.exit_status)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    return report
 
 
 def _where(finding: Finding) -> str:
@@ -100,15 +117,10 @@ def verify_command(data_dir: Path, as_json: bool, full: bool, master_key_file: P
     shard, shard lineage and the catalog. Changes nothing, and may run beside the
     server. Exits 0 only when nothing is wrong; 1 when damage is found.
     """
-    try:
-        with _progress(not as_json) as advance:
-            report = verify(data_dir, full, master_key_file, advance)
-    except (StartupRefused, OSError) as error:
-        _fail("verify", error)
-        return
-    if as_json:
-        click.echo(json.dumps(report.as_json(), indent=2))
-    else:
+    report = _run(
+        "verify", as_json, lambda advance: verify(data_dir, full, master_key_file, advance)
+    )
+    if not as_json:
         _print_verify(report)
     sys.exit(0 if report.clean else 1)
 
@@ -153,15 +165,10 @@ def recover_command(
     could not be saved, by stream, shard and sequence range. Exits 0 when everything
     was saved, 1 when something could not be.
     """
-    try:
-        with _progress(not as_json) as advance:
-            report = recover(data_dir, target, master_key_file, advance)
-    except (StartupRefused, OSError) as error:
-        _fail("recover", error)
-        return
-    if as_json:
-        click.echo(json.dumps(report.as_json(), indent=2))
-    else:
+    report = _run(
+        "recover", as_json, lambda advance: recover(data_dir, target, master_key_file, advance)
+    )
+    if not as_json:
         _print_recover(report)
     sys.exit(0 if report.complete else 1)
 
