@@ -6,6 +6,7 @@ import click
 
 from shardline import __version__
 from shardline.cli.ha import failback_command, failover_command, monitor, replicate, status
+from shardline.cli.keys import keys
 from shardline.cli.pipeline import drill, ticker_group, up
 from shardline.cli.put import put
 from shardline.cli.serve import serve
@@ -20,6 +21,7 @@ def main() -> None:
 
 
 main.add_command(serve)
+main.add_command(keys)
 main.add_command(put)
 main.add_command(tail)
 main.add_command(replicate)

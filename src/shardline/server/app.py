@@ -3,21 +3,29 @@
 For every request, as numbered steps (the order decides which error a bad request
 gets, so it follows AWS):
 
-1. Only POST is an API call; anything else is a 403 with an XML body.
-2. The Content-Type picks the codec (JSON 1.1 or CBOR 1.1).
-3. ``X-Amz-Target`` must name a Kinesis operation (``UnknownOperationException``).
-4. An injected fault, if one is set (``faults``), delays or fails the call.
-5. The body is decoded (``SerializationException``); AWS reads it before the signature.
-6. The request must be signed (``MissingAuthenticationTokenException``); the
-   signature itself is not checked, as no credentials exist locally.
-7. The input is validated against the service model (``ValidationException``).
-8. The handler runs; any ``KinesisError`` it raises is rendered with its code and
-   status, and anything else becomes a logged ``InternalFailure`` (500), never a
-   dropped connection, so one bad request cannot disturb another.
+1. Without credentials, the ``Host`` must be a loopback name or an allowed one
+   (``auth.gate``, against DNS rebinding): anything else is a 403 with an XML body.
+   A CORS preflight (``OPTIONS`` with ``Origin``) needs no signature; it belongs
+   right after this step, before the method check.
+2. Only POST is an API call; anything else is a 403 with an XML body.
+3. The Content-Type picks the codec (JSON 1.1 or CBOR 1.1).
+4. ``X-Amz-Target`` must name a Kinesis operation (``UnknownOperationException``).
+5. An injected fault, if one is set (``faults``), delays or fails the call.
+6. The body is decoded (``SerializationException``); AWS reads it before the signature.
+7. The request is authenticated (``auth.gate``): unsigned is
+   ``MissingAuthenticationTokenException``; with credentials the SigV4 signature is
+   verified (``auth.sigv4``) and names the caller.
+8. The input is validated against the service model (``ValidationException``).
+9. The call is routed to the account it acts on and authorized there
+   (``targets``, ``auth.access``): ``AccessDeniedException`` when refused.
+10. The handler runs; any ``KinesisError`` it raises is rendered with its code and
+    status, and anything else becomes a logged ``InternalFailure`` (500), never a
+    dropped connection, so one bad request cannot disturb another.
 
-The steps work on a transport-neutral ``ApiCall`` and answer an ``ApiReply`` or an
-``OpenSubscription``, so HTTP/1.1 (aiohttp, here) and HTTP/2 (``http2``) serve the
-same API with the same errors.
+The steps work on a transport-neutral ``HttpRequest`` and answer an ``ApiReply`` or
+an ``OpenSubscription``, so HTTP/1.1 (aiohttp, here) and HTTP/2 (``http2``) serve the
+same API with the same errors. ``/_shardline/*`` (faults) passes step 1 and then
+``Gate.admit_admin`` instead of the Kinesis steps.
 """
 
 from __future__ import annotations
@@ -25,23 +33,27 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from shardline.errors import (
     InternalFailure,
     KinesisError,
-    MissingAuthenticationTokenException,
     SerializationException,
     UnknownOperationException,
 )
 from shardline.server import faults, model, protocol
+from shardline.server.accounts import Accounts
+from shardline.server.auth.access import authorize
+from shardline.server.auth.gate import Gate, admin_error_body
 from shardline.server.faults import FaultInjector
 from shardline.server.handlers import Handler, load_all
+from shardline.server.request import HttpRequest
 from shardline.server.subscribe import OpenSubscription, Subscription
+from shardline.server.targets import route
 from shardline.storage.region import Region
 
 log = logging.getLogger(__name__)
@@ -49,19 +61,7 @@ log = logging.getLogger(__name__)
 TARGET_PREFIX = "Kinesis_20131202."
 #: Largest request body accepted: a 10 MiB record, base64-encoded, with room to spare.
 MAX_BODY_BYTES = 16 * 1024 * 1024
-REGION_KEY = web.AppKey("region", Region)
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    """One HTTP request, as far as the Kinesis envelope cares."""
-
-    method: str
-    #: Case-insensitive, as HTTP header names are.
-    headers: Mapping[str, str]
-    #: Whether the query string carries a presigned-URL signature.
-    presigned: bool
-    body: bytes
+ADMIN_PREFIX = "/_shardline/"
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,9 @@ class ApiReply:
 
 
 def _xml_error(status: int, code: str, message: str | None) -> ApiReply:
-    inner = f"\n  <Message>{message}</Message>\n" if message else None
+    inner = f"\n  <Message>{escape(message)}</Message>\n" if message else None
     body = f"<{code}>{inner}</{code}>\n" if inner else f"<{code}/>\n"
     return ApiReply(status, {"x-amzn-RequestId": str(uuid.uuid4())}, body.encode())
-
-
-def _signed(call: ApiCall) -> bool:
-    return "Authorization" in call.headers or call.presigned
 
 
 def _error_body(error: KinesisError) -> dict[str, Any]:
@@ -93,10 +89,11 @@ def _error_body(error: KinesisError) -> dict[str, Any]:
 
 
 class KinesisApp:
-    """Dispatches Kinesis API calls to the operation handlers of one region."""
+    """Dispatches Kinesis API calls to the operation handlers of each account's region."""
 
-    def __init__(self, region: Region) -> None:
-        self.region = region
+    def __init__(self, accounts: Accounts, gate: Gate) -> None:
+        self.accounts = accounts
+        self.gate = gate
         self.handlers: dict[str, Handler] = load_all()
         self.operations = model.operation_names()
         self.faults = FaultInjector()
@@ -114,26 +111,34 @@ class KinesisApp:
         reply.headers["x-amzn-ErrorType"] = error.code
         return reply
 
-    async def answer(self, call: ApiCall) -> ApiReply | OpenSubscription:
-        """Run one API call through the envelope's steps (module docstring)."""
-        request_id = str(uuid.uuid4())
-        if call.method != "POST":
-            if _signed(call):
-                return _xml_error(
-                    403,
-                    "AccessDeniedException",
-                    "Unable to determine service/operation name to be authorized",
-                )
+    def _refusal(self, call: HttpRequest) -> ApiReply | None:
+        """Steps 1-2: a wrong Host, or a method other than POST."""
+        refused_host = self.gate.host_refusal(call)
+        if refused_host is not None:
+            return _xml_error(403, "AccessDeniedException", refused_host)
+        if call.method == "POST":
+            return None
+        if call.signed:
             return _xml_error(
-                403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+                403,
+                "AccessDeniedException",
+                "Unable to determine service/operation name to be authorized",
             )
+        return _xml_error(
+            403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+        )
+
+    async def answer(self, call: HttpRequest) -> ApiReply | OpenSubscription:
+        """Run one API call through the envelope's steps (module docstring)."""
+        refusal = self._refusal(call)
+        if refusal is not None:
+            return refusal
         target = call.headers.get("X-Amz-Target", "")
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
         known = operation in self.operations
         codec = protocol.protocol_for(call.headers.get("Content-Type"))
-        body = call.body
         if codec is None:
-            if body:
+            if call.body:
                 if known:
                     return _xml_error(404, "UnknownOperationException", None)
                 return _xml_error(
@@ -142,31 +147,31 @@ class KinesisApp:
                     "Unable to determine service/operation name to be authorized",
                 )
             error: KinesisError = SerializationException() if known else UnknownOperationException()
-            return self._error("cbor", error, request_id)
+            return self._error("cbor", error, str(uuid.uuid4()))
+        return await self._call(call, operation if known else "", codec)
+
+    async def _call(
+        self, call: HttpRequest, operation: str, codec: protocol.Protocol
+    ) -> ApiReply | OpenSubscription:
+        """Steps 4-10 for a request whose codec is known."""
+        request_id = str(uuid.uuid4())
         try:
-            handler = self.handlers.get(operation) if known else None
+            handler = self.handlers.get(operation)
             if handler is None and operation != "SubscribeToShard":
                 raise UnknownOperationException()
             await self.faults.apply(operation)
-            if not body:
+            if not call.body:
                 raise SerializationException()
-            raw = protocol.decode(codec, body)
+            raw = protocol.decode(codec, call.body)
             if not isinstance(raw, dict):
                 raise SerializationException()
-            if not _signed(call):
-                raise MissingAuthenticationTokenException("Missing Authentication Token")
+            caller = self.gate.authenticate(call)
             params = model.parse_input(operation, raw, codec)
-            if operation == "SubscribeToShard":
-                config = self.region.config
-                subscription = Subscription(
-                    self.region,
-                    codec,
-                    config.subscription_lifetime_s,
-                    config.subscription_heartbeat_s,
-                )
-                return subscription.open(params)
-            assert handler is not None
-            result = await handler(self.region, params)
+            routed = route(self.accounts, caller, operation, params)
+            authorize(caller, f"kinesis:{operation}", routed.target)
+            if handler is None:
+                return self._subscribe(routed.region, codec, params)
+            result = await handler(routed.region, params)
             return self._reply(codec, 200, result, request_id)
         except KinesisError as exc:
             return self._error(codec, exc, request_id)
@@ -174,14 +179,18 @@ class KinesisApp:
             log.exception("internal failure in %s", operation)
             return self._error(codec, InternalFailure(), request_id)
 
+    def _subscribe(
+        self, region: Region, codec: protocol.Protocol, params: dict[str, Any]
+    ) -> OpenSubscription:
+        config = region.config
+        subscription = Subscription(
+            region, codec, config.subscription_lifetime_s, config.subscription_heartbeat_s
+        )
+        return subscription.open(params)
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The HTTP/1.1 front: an aiohttp request in, its answer out."""
-        call = ApiCall(
-            request.method,
-            request.headers,
-            "X-Amz-Algorithm" in request.query,
-            await request.read(),
-        )
+        call = HttpRequest(request.method, request.raw_path, request.headers, await request.read())
         outcome = await self.answer(call)
         if isinstance(outcome, ApiReply):
             return web.Response(status=outcome.status, body=outcome.body, headers=outcome.headers)
@@ -191,6 +200,22 @@ class KinesisApp:
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
+
+    async def handle_admin(self, request: web.Request) -> web.StreamResponse:
+        """``/_shardline/*``: the Host check, then only admins (``Gate.admit_admin``)."""
+        call = HttpRequest(request.method, request.raw_path, request.headers, await request.read())
+        refused_host = self.gate.host_refusal(call)
+        if refused_host is not None:
+            return web.json_response(
+                {"error": refused_host, "code": "AccessDeniedException"}, status=403
+            )
+        try:
+            self.gate.admit_admin(call, request.remote)
+        except KinesisError as exc:
+            return web.json_response(admin_error_body(exc), status=403)
+        if request.path == faults.PATH:
+            return await self.faults.handle(request)
+        return web.json_response({"error": f"no admin endpoint at {request.path}"}, status=404)
 
 
 class _ResponseChannel:
@@ -211,16 +236,15 @@ class _ResponseChannel:
 KINESIS_KEY = web.AppKey("kinesis", KinesisApp)
 
 
-def build_app(region: Region) -> web.Application:
-    """The aiohttp application serving the Kinesis API for ``region``.
+def build_app(accounts: Accounts, gate: Gate) -> web.Application:
+    """The aiohttp application serving the Kinesis API for every account in ``accounts``.
 
     The ``KinesisApp`` behind it is kept under ``KINESIS_KEY``, so that HTTP/2
     connections reach the same handlers and the same injected faults.
     """
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app[REGION_KEY] = region
-    kinesis = KinesisApp(region)
+    kinesis = KinesisApp(accounts, gate)
     app[KINESIS_KEY] = kinesis
-    app.router.add_route("*", faults.PATH, kinesis.faults.handle)
+    app.router.add_route("*", ADMIN_PREFIX + "{tail:.*}", kinesis.handle_admin)
     app.router.add_route("*", "/{tail:.*}", kinesis.handle)
     return app

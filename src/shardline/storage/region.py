@@ -527,10 +527,6 @@ class Region:
         await self.persist(stream)
         return before
 
-    async def set_resource_policy(self, stream: Stream, policy: str | None) -> None:
-        stream.resource_policy = policy
-        await self.persist(stream)
-
     # -- tags ------------------------------------------------------------------------------
 
     def _check_tag_count(self, existing: dict[str, str], added: dict[str, str]) -> None:
