@@ -17,6 +17,7 @@ process that does not exit on SIGTERM within the timeout is killed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -32,6 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from shardline.admin import AdminClient
+from shardline.credentials import StaticCredentials
 from shardline.errors import ShardlineError
 
 T = TypeVar("T")
@@ -283,17 +286,16 @@ def read_shard(
     raise TimeoutError(f"shard {shard_id} of {name} never caught up")
 
 
-def set_fault(url: str, **fault: Any) -> dict[str, Any]:
-    """Set the server's injected fault (see ``shardline.server.faults``); {} clears it."""
-    import json
-    import urllib.request
+def set_fault(
+    url: str, *, credentials: StaticCredentials | None = None, **fault: Any
+) -> dict[str, Any]:
+    """Set the server's injected fault (see ``shardline.server.faults``); {} clears it.
 
-    method = "PUT" if fault else "DELETE"
-    body = json.dumps(fault).encode() if fault else None
-    request = urllib.request.Request(f"{url}/_shardline/faults", data=body, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        result: dict[str, Any] = json.loads(response.read())
-    return result
+    The call is signed (``shardline.admin``): with ``credentials``, an admin key of a
+    server started with ``--credentials``. Synchronous, for tests; async code awaits
+    ``AdminClient.set_fault`` itself.
+    """
+    return asyncio.run(AdminClient(url, credentials).set_fault(fault))
 
 
 def read_stream(url: str, stream: str) -> list[dict[str, Any]]:

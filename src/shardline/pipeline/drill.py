@@ -36,17 +36,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sqlite3
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from shardline.admin import AdminClient
 from shardline.errors import ShardlineError
 from shardline.failover.failback import failback
 from shardline.pipeline.acked import read_acked
@@ -55,7 +54,7 @@ from shardline.pipeline.supervisor import Supervisor, running_children
 from shardline.pipeline.ticker import TABLE
 from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for
-from shardline.topology import Topology, load_topology
+from shardline.topology import RegionSpec, Topology, load_topology
 
 Fault = Literal["outage", "error-rate"]
 
@@ -159,14 +158,10 @@ def _query(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
             return []  # the consumer has not created the tables yet
 
 
-def set_fault(endpoint: str, fault: dict[str, Any] | None) -> None:
-    """Set (or with None clear) a region's injected fault via its admin endpoint."""
-    body = json.dumps(fault).encode() if fault else None
-    request = urllib.request.Request(
-        f"{endpoint}/_shardline/faults", data=body, method="PUT" if fault else "DELETE"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        response.read()
+def admin_of(region: RegionSpec) -> AdminClient:
+    """The admin endpoint of a topology region, signed with that region's credentials."""
+    assert region.endpoint_url is not None, "drills inject faults into local regions"
+    return AdminClient(region.endpoint_url, region.credentials(), region.region_name)
 
 
 async def _until(
@@ -295,9 +290,8 @@ async def _steps(
     # 3. The fault.
     lags = [r.body.get("lag_ms", 0) for r in await store.get_reports("replicator")]
     report.replication_lag_at_fault_ms = max(lags, default=0)
-    assert primary.endpoint_url is not None
     fault = {"outage": True} if options.fault == "outage" else {"error_rate": 0.5, "status": 500}
-    set_fault(primary.endpoint_url, fault)
+    await admin_of(primary).set_fault(fault)
     fault_at = timeline.mark(f"fault injected in {primary.name}: {options.fault}")
     # 4. Failover and recovery.
 
@@ -326,7 +320,7 @@ async def _steps(
     timeline.events.append((recovered_at, f"first new record processed in {standby.name}"))
     await asyncio.sleep(options.hold_s)
     # 5. Failback.
-    set_fault(primary.endpoint_url, None)
+    await admin_of(primary).set_fault(None)
     timeline.mark(f"fault cleared in {primary.name}")
     if options.failback:
         await failback(topology, store, say=timeline.note)
