@@ -240,20 +240,29 @@ def write_topology(
     return path
 
 
-def kinesis_client(url: str, **config: Any) -> Any:
-    """A boto3 Kinesis client for ``url`` with dummy credentials and no retries."""
+def kinesis_client(
+    url: str,
+    credentials: StaticCredentials | None = None,
+    region_name: str = "us-east-1",
+    **config: Any,
+) -> Any:
+    """A boto3 Kinesis client for ``url`` with no retries.
+
+    It signs with ``credentials`` (a key of a server started with ``--credentials``),
+    or with dummy keys that a server without credentials accepts.
+    """
     import boto3
     from botocore.config import Config
 
     options: dict[str, Any] = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
     options.update(config)
+    keys = credentials or StaticCredentials("test", "test")
     return boto3.client(
         "kinesis",
         endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        region_name=region_name,
         config=Config(**options),
+        **keys.client_options(),
     )
 
 
