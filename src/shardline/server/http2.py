@@ -119,9 +119,13 @@ class _Request:
     def __init__(self, headers: list[tuple[str, str]]) -> None:
         self.pseudo = {name: value for name, value in headers if name.startswith(":")}
         self.headers = CIMultiDict((n, v) for n, v in headers if not n.startswith(":"))
-        # RFC 9113 §8.3.1: ``:authority`` stands for Host (SigV4 signs it as ``host``).
-        if "Host" not in self.headers and ":authority" in self.pseudo:
-            self.headers["Host"] = self.pseudo[":authority"]
+        # RFC 9113 §8.3.1: ``:authority`` stands for Host. SigV4 clients sign it as
+        # ``host`` (botocore) or as ``:authority`` itself (the JS SDK v3), so keep both.
+        authority = self.pseudo.get(":authority")
+        if authority is not None:
+            self.headers[":authority"] = authority
+            if "Host" not in self.headers:
+                self.headers["Host"] = authority
         self.body = bytearray()
         self.too_large = False
 

@@ -7,8 +7,9 @@ as numbered steps (the order decides which error a bad request gets):
    Credential=…, SignedHeaders=…, Signature=…``) or a presigned query string
    (``X-Amz-Algorithm``, ``X-Amz-Credential``, ``X-Amz-Date``,
    ``X-Amz-SignedHeaders``, ``X-Amz-Signature``, optional ``X-Amz-Expires``).
-   Missing or garbled parts: ``IncompleteSignatureException``. ``host`` (HTTP/2's
-   ``:authority``) and the date header must be among the signed headers.
+   Missing or garbled parts: ``IncompleteSignatureException``. ``host`` (or, on
+   HTTP/2, ``:authority``, which the JS SDK v3 signs under that name) and the date
+   header must be among the signed headers.
 2. Look the access key up: unknown, or a session token (none is ever issued
    here): ``UnrecognizedClientException``.
 3. Check the credential scope: its date must be the request's date, its region
@@ -185,7 +186,7 @@ def read_signature(request: HttpRequest) -> Signature:
         signature = _from_query(request)
     else:
         raise MissingAuthenticationTokenException("Missing Authentication Token")
-    if "host" not in signature.signed_headers:
+    if "host" not in signature.signed_headers and ":authority" not in signature.signed_headers:
         raise IncompleteSignatureException(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
         )
