@@ -212,21 +212,26 @@ def write_topology(
     stores: dict[str, Any] | None = None,
     failover: dict[str, Any] | None = None,
     replication: dict[str, Any] | None = None,
+    region_options: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write a two-region topology file for local regions; returns its path.
 
     Region names are ``east`` (primary) and ``west`` (standby); SQLite stores live
     in ``directory`` (default: next to the file) unless ``stores`` gives the whole
-    ``[stores]`` table (DynamoDB, say).
+    ``[stores]`` table (DynamoDB, say). ``region_options`` adds keys to a region's
+    table by name, e.g. ``{"west": {"access_key_id": …, "signing_region": …}}``.
     """
     import json
 
     def table(values: dict[str, Any]) -> str:
         return "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
 
-    text = (
-        f'[[regions]]\nname = "east"\nrole = "primary"\nendpoint_url = "{primary_url}"\n\n'
-        f'[[regions]]\nname = "west"\nrole = "standby"\nendpoint_url = "{standby_url}"\n\n'
+    options = region_options or {}
+    text = "".join(
+        f'[[regions]]\nname = "{name}"\nrole = "{role}"\nendpoint_url = "{url}"\n'
+        + table(options.get(name, {}))
+        + "\n"
+        for name, role, url in (("east", "primary", primary_url), ("west", "standby", standby_url))
     )
     for name, shards in streams.items():
         text += f'[[streams]]\nname = "{name}"\nshards = {shards}\n\n'
