@@ -16,6 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import ha_worker
+from live_files import complete_lines
+
 from shardline.failover.decisions import (
     failback_switch,
     failover,
@@ -28,7 +31,14 @@ from shardline.producer import ProducerConfig, PutOutcome, envelope
 from shardline.replication import origin
 from shardline.stores.control import ControlState, ControlStore
 from shardline.stores.sqlite_control import SQLiteControlStore
-from shardline.testing import ShardlineProcess, fault_in_force, read_stream, set_fault
+from shardline.testing import (
+    ChildProcess,
+    ShardlineProcess,
+    fault_in_force,
+    read_stream,
+    set_fault,
+    wait_for,
+)
 from shardline.topology import Topology, load_topology
 
 HOLD_CALLS = {"latency_ms": 600_000, "operations": ["PutRecords"]}
@@ -192,3 +202,42 @@ def test_held_records_older_than_a_new_replication_run_are_sent_again(two_region
 
     asyncio.run(scenario())
     assert sorted(payloads(regions.west.url)) == [b"after-the-run", b"before-the-run"]
+
+
+def test_a_producer_killed_while_holding_sends_what_it_held_to_the_region_active_at_restart(
+    two_regions, tmp_path
+):
+    """Held records live in the spool: a SIGKILL and a failover in between lose none."""
+    regions = two_regions({"ticker": 2}, failover={"poll_interval_s": 0.1})
+    harness = Harness(regions, tmp_path)
+    first = initial_state(harness.topology)
+
+    async def initialize() -> None:
+        await harness.store.ensure_table()
+        await harness.store.initialize(first)
+
+    asyncio.run(initialize())
+    acked, spool = tmp_path / "acked.txt", tmp_path / "worker.spool"
+
+    def worker(count: int) -> ChildProcess:
+        return ChildProcess(
+            ha_worker.command(
+                "produce", str(regions.topology_path), "--count", str(count),
+                "--rate", "500", "--acked", str(acked), "--spool", str(spool),
+            ),
+            ready="producer ready",
+        )  # fmt: skip
+
+    holding = worker(200).start()
+    # Nothing replicates: every acknowledged record stays held in the spool.
+    wait_for(lambda: len(complete_lines(acked)) >= 100, what="records acknowledged by east")
+    holding.kill()
+    asyncio.run(harness.store.transition(first, failover(first, harness.topology, "west", "t", [])))
+    restarted = worker(0).start()
+    wait_for(lambda: "producer done" in "".join(restarted.output), timeout=120, what="the re-send")
+    restarted.stop()
+    in_west = {
+        envelope.decode(origin.unwrap(r["Data"])[1]).record_id
+        for r in read_stream(regions.west.url, "ticker")
+    }
+    assert set(complete_lines(acked)) <= in_west
