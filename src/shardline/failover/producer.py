@@ -16,10 +16,10 @@ it true to the control state:
    primary acknowledged but never replicated reach the standby from the producer,
    including those acknowledged *during* the switch (a partial outage, where the
    primary still answers some calls, acknowledges records after the decision).
-4. Every second, from a task of its own (so a slow switch does not silence it), it
-   publishes ``health`` reports (PutRecords calls and failures per region, for the
-   monitor's error-rate window) and a ``producer`` report: the epoch it has carried
-   out, the region it sends to and since when. A failback waits for every live
+4. Every ``REPORT_INTERVAL_S``, from a task of its own (so a slow switch does not
+   silence it), it publishes ``health`` reports (PutRecords calls and failures per
+   region, for the monitor's error-rate window) and a ``producer`` report: the epoch
+   it has carried out, the region it sends to and since when. A failback waits for every live
    producer to report the switch before it drains the standby.
 
 Duplicates are the price of step 3 (a record may have been replicated just before
@@ -47,10 +47,11 @@ from shardline.topology import Topology, default_client_options
 
 log = logging.getLogger(__name__)
 
-REPORT_INTERVAL_S = 1.0
+#: Health samples reach the monitor this often: its detection waits on them.
+REPORT_INTERVAL_S = 0.5
 #: A producer whose report is older than this is taken as gone (a live one reports
 #: every ``REPORT_INTERVAL_S``, switching or not).
-STALE_AFTER_S = 10 * REPORT_INTERVAL_S
+STALE_AFTER_S = 10.0
 
 
 class FailoverProducer:
