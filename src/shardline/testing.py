@@ -8,8 +8,8 @@
 - ``write_topology`` writes a two-region topology file for local regions;
   ``moto_server`` runs a real local DynamoDB/S3 API for the scale backends.
 - ``kinesis_client``, ``wait_active``, ``read_shard``, ``read_stream``: boto3 helpers;
-  ``set_fault`` drives a region's fault-injection endpoint; ``wait_for`` polls a
-  condition so a test reads as the specification it checks.
+  ``set_fault`` and ``fault_in_force`` drive a region's fault-injection endpoint;
+  ``wait_for`` polls a condition so a test reads as the specification it checks.
 
 Resource handling: use the processes as context managers, or call ``stop()``; a
 process that does not exit on SIGTERM within the timeout is killed.
@@ -292,6 +292,16 @@ def set_fault(url: str, **fault: Any) -> dict[str, Any]:
     body = json.dumps(fault).encode() if fault else None
     request = urllib.request.Request(f"{url}/_shardline/faults", data=body, method=method)
     with urllib.request.urlopen(request, timeout=10) as response:
+        result: dict[str, Any] = json.loads(response.read())
+    return result
+
+
+def fault_in_force(url: str) -> dict[str, Any]:
+    """The server's injected fault, with ``delayed_calls``: calls its latency holds now."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/_shardline/faults", timeout=10) as response:
         result: dict[str, Any] = json.loads(response.read())
     return result
 
