@@ -65,19 +65,27 @@ class AdminClient:
         return await self.call("GET", FAULTS_PATH)
 
     async def call(self, method: str, path: str, body: bytes = b"") -> dict[str, Any]:
-        """One signed call; raises AdminError unless the endpoint answers 2xx."""
+        """One signed call; raises AdminError unless the endpoint answers 2xx.
+
+        Error handling: a region that does not answer (down, killed mid-call, or
+        slower than ``timeout_s``) raises ``ConnectionError``, an ``OSError``, as a
+        refused connection does; a refusal by the endpoint raises ``AdminError``.
+        """
         url = self.endpoint.rstrip("/") + path
         headers = self._signed_headers(method, url, body)
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.request(method, url, data=body, headers=headers) as response,
-        ):
-            text = await response.read()
-            if response.status >= 300:
-                raise AdminError(response.status, text.decode(errors="replace"))
-            answer: dict[str, Any] = orjson.loads(text)
-            return answer
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.request(method, url, data=body, headers=headers) as response,
+            ):
+                text = await response.read()
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise ConnectionError(f"the admin endpoint at {url} did not answer: {exc!r}") from exc
+        if response.status >= 300:
+            raise AdminError(response.status, text.decode(errors="replace"))
+        answer: dict[str, Any] = orjson.loads(text)
+        return answer
 
     def _signed_headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
         keys = self.credentials or _PLACEHOLDER

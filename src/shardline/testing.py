@@ -8,8 +8,8 @@
 - ``write_topology`` writes a two-region topology file for local regions;
   ``moto_server`` runs a real local DynamoDB/S3 API for the scale backends.
 - ``kinesis_client``, ``wait_active``, ``read_shard``, ``read_stream``: boto3 helpers;
-  ``set_fault`` drives a region's fault-injection endpoint; ``wait_for`` polls a
-  condition so a test reads as the specification it checks.
+  ``set_fault`` and ``fault_in_force`` drive a region's fault-injection endpoint;
+  ``wait_for`` polls a condition so a test reads as the specification it checks.
 
 Resource handling: use the processes as context managers, or call ``stop()``; a
 process that does not exit on SIGTERM within the timeout is killed.
@@ -310,6 +310,11 @@ def set_fault(
     ``AdminClient.set_fault`` itself.
     """
     return asyncio.run(AdminClient(url, credentials).set_fault(fault))
+
+
+def fault_in_force(url: str, *, credentials: StaticCredentials | None = None) -> dict[str, Any]:
+    """The server's injected fault, with ``delayed_calls``: calls its latency holds now."""
+    return asyncio.run(AdminClient(url, credentials).fault())
 
 
 def read_stream(url: str, stream: str) -> list[dict[str, Any]]:

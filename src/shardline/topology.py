@@ -182,7 +182,8 @@ class FailoverSpec:
     #: The synthetic canary: a put and a get on every region this often, so an
     #: idle pipeline still has samples.
     canary_interval_s: float = 1.0
-    #: No automatic switch sooner than this after the previous one (flap guard).
+    #: No automatic switch sooner than this after the active region last changed
+    #: (flap guard; a failback's later steps switch nothing and do not count).
     min_switch_interval_s: float = 60.0
     #: Failover starts standby consumers this much earlier than strictly needed,
     #: for clock differences and reporting delays (duplicates, never gaps).

@@ -13,7 +13,8 @@ Every ``check_interval_s``:
    hysteresis state machine.
 3. **Decision.** When the *active* region is the primary and its state is FAILED,
    the standby is not FAILED, automatic failover is on, and the last switch (if
-   there was one) is at least ``min_switch_interval_s`` old, the controller writes
+   there was one) of the active region is at least ``min_switch_interval_s`` old
+   (a failback's later steps, which switch nothing, do not count), the controller writes
    the failover decision (:func:`~shardline.failover.decisions.failover`). The
    epoch fences it: if another controller decided first, this one loses the write
    and re-reads.
@@ -108,10 +109,14 @@ class Monitor:
                 )
             canary = asyncio.create_task(self._canary_loop())
             try:
+                # A fixed cadence: a slow check (a busy store, a loaded machine) must
+                # not stretch the hysteresis, which counts checks, and so detection.
+                due = time.monotonic()
                 while not self._stop.is_set():
                     await self.check()
+                    due = max(due + self.policy.check_interval_s, time.monotonic())
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), self.policy.check_interval_s)
+                        await asyncio.wait_for(self._stop.wait(), due - time.monotonic())
             finally:
                 canary.cancel()
                 await asyncio.gather(canary, return_exceptions=True)
@@ -185,7 +190,7 @@ class Monitor:
             and state.active_region == primary
             and active.health.state is HealthState.FAILED
             and self.regions[standby].health.state is not HealthState.FAILED
-            and (state.epoch == 1 or now - state.changed_at >= self.policy.min_switch_interval_s)
+            and (state.epoch == 1 or now - state.switched_at >= self.policy.min_switch_interval_s)
         )
         if not due:
             return state

@@ -107,12 +107,29 @@ class ControlState:
     replication: Replication | None = None
     #: Regions whose consumers keep running until they drained (failback).
     draining: tuple[str, ...] = ()
+    #: Wall-clock seconds since which ``active_region`` has been active (the flap
+    #: guard counts from here, not from a failback's later steps). None: since
+    #: ``changed_at`` (the state's first decision, or a document written before
+    #: this field existed).
+    active_since: float | None = None
 
     def successor(self, reason: str, **changes: Any) -> ControlState:
         """The next decision: epoch + 1, now, with ``changes`` applied."""
+        now = time.time()
+        switched = changes.get("active_region", self.active_region) != self.active_region
         return dataclasses.replace(
-            self, epoch=self.epoch + 1, changed_at=time.time(), reason=reason, **changes
+            self,
+            epoch=self.epoch + 1,
+            changed_at=now,
+            reason=reason,
+            active_since=now if switched else self.switched_at,
+            **changes,
         )
+
+    @property
+    def switched_at(self) -> float:
+        """When the active region last changed (or the state began)."""
+        return self.changed_at if self.active_since is None else self.active_since
 
     @property
     def replication_generation(self) -> int:
@@ -139,6 +156,7 @@ class ControlState:
             if replication
             else None,
             draining=tuple(doc.get("draining", ())),
+            active_since=doc.get("active_since"),
         )
 
 

@@ -147,7 +147,8 @@ def test_an_identity_policy_allows_only_what_it_names():
     authorize(reader, "kinesis:GetRecords", Target(OWNER, STREAM))
     assert denied(reader, "kinesis:PutRecord", Target(OWNER, STREAM)) == (
         f"User: arn:aws:iam::{OWNER}:user/alice is not authorized to perform: kinesis:PutRecord "
-        f"on resource: {STREAM} because no identity-based policy allows the kinesis:PutRecord action"
+        f"on resource: {STREAM} because no identity-based policy allows the "
+        "kinesis:PutRecord action"
     )
 
 

@@ -110,7 +110,8 @@ def test_an_altered_body_is_refused_with_the_canonical_request():
     assert message.startswith(
         "The request signature we calculated does not match the signature you provided. "
         "Check your AWS Secret Access Key and signing method. Consult the service "
-        "documentation for details.\n\nThe Canonical String for this request should have been\n'POST\n/\n"
+        "documentation for details.\n\nThe Canonical String for this request should have "
+        "been\n'POST\n/\n"
     )
     assert "\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n" in message
 
