@@ -18,6 +18,7 @@ process that does not exit on SIGTERM within the timeout is killed.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -28,7 +29,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -306,15 +307,27 @@ def set_fault(
     """Set the server's injected fault (see ``shardline.server.faults``); {} clears it.
 
     The call is signed (``shardline.admin``): with ``credentials``, an admin key of a
-    server started with ``--credentials``. Synchronous, for tests; async code awaits
-    ``AdminClient.set_fault`` itself.
+    server started with ``--credentials``. Synchronous, for tests; async code should
+    await ``AdminClient.set_fault`` itself (called from an event loop, this blocks the
+    loop until the call returns, as any blocking call would).
     """
-    return asyncio.run(AdminClient(url, credentials).set_fault(fault))
+    return _blocking(AdminClient(url, credentials).set_fault(fault))
 
 
 def fault_in_force(url: str, *, credentials: StaticCredentials | None = None) -> dict[str, Any]:
     """The server's injected fault, with ``delayed_calls``: calls its latency holds now."""
-    return asyncio.run(AdminClient(url, credentials).fault())
+    return _blocking(AdminClient(url, credentials).fault())
+
+
+def _blocking(call: Coroutine[Any, Any, T]) -> T:
+    """Run ``call`` to its end from synchronous code, also inside a running event loop
+    (then on a thread of its own, since a loop cannot run two ``asyncio.run``)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(call)
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, call).result()
 
 
 def read_stream(url: str, stream: str) -> list[dict[str, Any]]:
