@@ -295,3 +295,21 @@ def test_keys_create_refuses_a_malformed_policy(tmp_path):
     assert result.returncode == 1
     assert "Policy document should not specify a principal." in result.stderr
     assert not (tmp_path / "c.toml").exists()
+
+
+def test_get_records_is_authorized_on_the_iterators_stream_not_the_one_it_names(secure_region):
+    owner, reader = (
+        secure_region.client(secure_region.owner),
+        secure_region.client(secure_region.reader),
+    )
+    _, readable_arn = make_stream(owner, "open")
+    closed, closed_arn = make_stream(owner, "closed")
+    owner.put_record(StreamName=closed, Data=b"not for the reader", PartitionKey="k")
+    iterator = owner.get_shard_iterator(
+        StreamName=closed, ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    with pytest.raises(ClientError) as exc:
+        reader.get_records(ShardIterator=iterator, StreamARN=readable_arn)
+    code, message = error_of(exc)
+    assert code == "AccessDeniedException"
+    assert f"kinesis:GetRecords on resource: {closed_arn} " in message

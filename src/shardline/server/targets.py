@@ -9,9 +9,10 @@ as before accounts existed.
 
 The resource is what authorization checks, as AWS's action table has it: a stream
 ARN for stream operations, a consumer ARN for consumer operations, ``*`` for
-account-level ones (ListStreams, DescribeLimits, ...). GetRecords with only a
-shard iterator, and a listing continued with a NextToken, act on the stream the
-token names (a garbled or expired token is refused here with its usual error).
+account-level ones (ListStreams, DescribeLimits, ...). GetRecords, and a listing
+continued with a NextToken, act on the stream their token names, whatever stream
+the call also names (a garbled or expired token is refused here with its usual
+error).
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ def route(accounts: Accounts, caller: Caller, operation: str, params: dict[str, 
 
 
 def _resource(region: Region, operation: str, params: dict[str, Any]) -> str:
+    # A token names the stream the handler will act on, whatever else the call names.
+    if operation == "GetRecords":
+        state = region.signer.open_iterator(params["ShardIterator"].strip('"'))
+        return region.config.stream_arn(state.stream_name)
+    if operation in _CONTINUED and "NextToken" in params:
+        stream_name = region.signer.open_next_token(operation, params["NextToken"])[0]
+        return region.config.stream_arn(stream_name)
     for member in ("ConsumerARN", "ResourceARN"):
         if member in params:
             return str(params[member])
@@ -73,12 +81,6 @@ def _resource(region: Region, operation: str, params: dict[str, Any]) -> str:
         if name is not None and operation in _BY_CONSUMER_NAME:
             return _consumer_arn(region, str(stream_arn), str(name))
         return str(stream_arn)
-    if operation == "GetRecords":
-        state = region.signer.open_iterator(params["ShardIterator"].strip('"'))
-        return region.config.stream_arn(state.stream_name)
-    if operation in _CONTINUED and "NextToken" in params:
-        stream_name = region.signer.open_next_token(operation, params["NextToken"])[0]
-        return region.config.stream_arn(stream_name)
     return "*"
 
 
