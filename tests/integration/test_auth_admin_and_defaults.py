@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import subprocess
-import sys
 
 import pytest
-from auth_helpers import FAST
+from auth_helpers import FAST, raw_http, shardline
 from botocore.exceptions import ClientError
 
 from shardline.admin import AdminClient, AdminError
@@ -17,23 +14,11 @@ from shardline.testing import kinesis_client, set_fault
 FAULTS = "/_shardline/faults"
 
 
-def raw(
-    url: str, method: str, path: str, headers: dict[str, str], body: bytes = b""
-) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        reply = connection.getresponse()
-        return reply.status, reply.read()
-    finally:
-        connection.close()
-
-
 # -- with credentials ------------------------------------------------------------------------
 
 
 def test_only_an_admin_key_may_inject_a_fault(secure_region):
-    status, body = raw(secure_region.url, "PUT", FAULTS, {}, b'{"outage": true}')
+    status, body = raw_http(secure_region.url, "PUT", FAULTS, {}, b'{"outage": true}')
     assert status == 403
     assert json.loads(body)["code"] == "MissingAuthenticationTokenException"
     with pytest.raises(AdminError) as exc:
@@ -73,22 +58,8 @@ def test_an_admin_client_reads_the_fault_in_force(secure_region):
 
 
 def test_a_non_loopback_address_is_refused_with_one_line_saying_why(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shardline",
-            "serve",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "d"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = shardline(
+        "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(tmp_path / "d")
     )
     assert result.returncode == 1
     assert result.stdout == ""
@@ -111,7 +82,9 @@ def kinesis_call(host: str) -> dict[str, str]:
 
 def test_a_foreign_host_name_is_refused_against_dns_rebinding(region):
     port = region.url.rsplit(":", 1)[1]
-    status, body = raw(region.url, "POST", "/", kinesis_call(f"attacker.example:{port}"), b"{}")
+    status, body = raw_http(
+        region.url, "POST", "/", kinesis_call(f"attacker.example:{port}"), b"{}"
+    )
     assert status == 403
     assert (
         body
@@ -121,19 +94,21 @@ def test_a_foreign_host_name_is_refused_against_dns_rebinding(region):
             "[::1]); add others with --allow-host NAME.</Message>\n</AccessDeniedException>\n"
         ).encode()
     )
-    status, _ = raw(region.url, "PUT", FAULTS, {"Host": "attacker.example"}, b'{"outage": true}')
+    status, _ = raw_http(
+        region.url, "PUT", FAULTS, {"Host": "attacker.example"}, b'{"outage": true}'
+    )
     assert status == 403
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
-        assert raw(region.url, "POST", "/", kinesis_call(host), b"{}")[0] == 200
+        assert raw_http(region.url, "POST", "/", kinesis_call(host), b"{}")[0] == 200
     kinesis_client(region.url).list_streams()  # nothing was set
 
 
 def test_allow_host_adds_a_name(fresh_region):
     server = fresh_region(*FAST, "--allow-host", "kinesis.test")
     port = server.url.rsplit(":", 1)[1]
-    assert raw(server.url, "POST", "/", kinesis_call(f"kinesis.test:{port}"), b"{}")[0] == 200
-    assert raw(server.url, "POST", "/", kinesis_call(f"other.test:{port}"), b"{}")[0] == 403
+    assert raw_http(server.url, "POST", "/", kinesis_call(f"kinesis.test:{port}"), b"{}")[0] == 200
+    assert raw_http(server.url, "POST", "/", kinesis_call(f"other.test:{port}"), b"{}")[0] == 403
 
 
 def test_an_unknown_admin_path_is_not_found(region):
-    assert raw(region.url, "GET", "/_shardline/nothing", {"Host": "localhost"})[0] == 404
+    assert raw_http(region.url, "GET", "/_shardline/nothing", {"Host": "localhost"})[0] == 404

@@ -8,13 +8,11 @@ The keys (``conftest.secure_region``): ``owner`` and ``reader`` in account
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from typing import Any
 
 import pytest
-from auth_helpers import ACCOUNT, FAST, OTHER_ACCOUNT, create_key
+from auth_helpers import ACCOUNT, FAST, OTHER_ACCOUNT, active_consumer, create_key, shardline
 from botocore.exceptions import ClientError
 
 from shardline.testing import kinesis_client, wait_active, wait_for
@@ -52,10 +50,7 @@ def document(*statements: dict[str, Any]) -> str:
 
 
 def test_each_account_sees_only_its_own_streams_and_arns_carry_it(secure_region):
-    owner, other = (
-        secure_region.client(secure_region.owner),
-        secure_region.client(secure_region.other),
-    )
+    owner, other = secure_region.clients(secure_region.owner, secure_region.other)
     name = f"same-{uuid.uuid4().hex[:8]}"
     for client in (owner, other):
         client.create_stream(StreamName=name, ShardCount=1)
@@ -98,10 +93,7 @@ def test_shard_limits_count_per_account(tmp_path, fresh_region):
 
 
 def test_an_identity_policy_limits_what_its_key_may_do(secure_region):
-    owner, reader = (
-        secure_region.client(secure_region.owner),
-        secure_region.client(secure_region.reader),
-    )
+    owner, reader = secure_region.clients(secure_region.owner, secure_region.reader)
     readable, readable_arn = make_stream(owner, "open")
     closed, closed_arn = make_stream(owner, "closed")
     owner.put_record(StreamName=readable, Data=b"public", PartitionKey="k")
@@ -175,10 +167,7 @@ def test_put_resource_policy_checks_json_and_grammar(secure_region, policy, mess
 
 
 def test_a_resource_policy_grants_another_account_what_it_names(secure_region):
-    owner, other = (
-        secure_region.client(secure_region.owner),
-        secure_region.client(secure_region.other),
-    )
+    owner, other = secure_region.clients(secure_region.owner, secure_region.other)
     name, arn = make_stream(owner)
     with pytest.raises(ClientError) as exc:
         other.put_record(StreamARN=arn, Data=b"x", PartitionKey="k")
@@ -210,23 +199,9 @@ def test_a_resource_policy_grants_another_account_what_it_names(secure_region):
 
 
 def test_a_consumer_policy_lets_another_account_subscribe(secure_region):
-    owner, other = (
-        secure_region.client(secure_region.owner),
-        secure_region.client(secure_region.other),
-    )
+    owner, other = secure_region.clients(secure_region.owner, secure_region.other)
     name, arn = make_stream(owner)
-    consumer_arn = owner.register_stream_consumer(StreamARN=arn, ConsumerName="shared")["Consumer"][
-        "ConsumerARN"
-    ]
-    wait_for(
-        lambda: (
-            owner.describe_stream_consumer(ConsumerARN=consumer_arn)["ConsumerDescription"][
-                "ConsumerStatus"
-            ]
-            == "ACTIVE"
-        ),
-        what="the consumer to be ACTIVE",
-    )
+    consumer_arn = active_consumer(owner, arn, "shared")
     subscribe = {
         "ConsumerARN": consumer_arn,
         "ShardId": "shardId-000000000000",
@@ -274,23 +249,15 @@ def test_keys_create_refuses_a_malformed_policy(tmp_path):
         '{"Statement": {"Effect": "Allow", "Action": "kinesis:*", "Resource": "*", '
         '"Principal": "*"}}'
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shardline",
-            "keys",
-            "create",
-            "--account",
-            ACCOUNT,
-            "--policy",
-            str(bad),
-            "--file",
-            str(tmp_path / "c.toml"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = shardline(
+        "keys",
+        "create",
+        "--account",
+        ACCOUNT,
+        "--policy",
+        str(bad),
+        "--file",
+        str(tmp_path / "c.toml"),
     )
     assert result.returncode == 1
     assert "Policy document should not specify a principal." in result.stderr
@@ -298,10 +265,7 @@ def test_keys_create_refuses_a_malformed_policy(tmp_path):
 
 
 def test_get_records_is_authorized_on_the_iterators_stream_not_the_one_it_names(secure_region):
-    owner, reader = (
-        secure_region.client(secure_region.owner),
-        secure_region.client(secure_region.reader),
-    )
+    owner, reader = secure_region.clients(secure_region.owner, secure_region.reader)
     _, readable_arn = make_stream(owner, "open")
     closed, closed_arn = make_stream(owner, "closed")
     owner.put_record(StreamName=closed, Data=b"not for the reader", PartitionKey="k")

@@ -8,7 +8,6 @@ URLs, and SubscribeToShard on both protocols.
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import os
 import re
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 
 import cbor2
 import pytest
+from auth_helpers import active_consumer, raw_http
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -31,7 +31,7 @@ from h2.connection import H2Connection
 from h2.events import DataReceived, ResponseReceived, StreamEnded
 
 from shardline.credentials import StaticCredentials
-from shardline.testing import kinesis_client, wait_active, wait_for
+from shardline.testing import kinesis_client, wait_active
 
 TARGET = "Kinesis_20131202."
 JSON = "application/x-amz-json-1.1"
@@ -47,6 +47,13 @@ def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
     response = exc.value.response
     status = response["ResponseMetadata"]["HTTPStatusCode"]
     return response["Error"]["Code"], response["Error"]["Message"], status
+
+
+def list_streams_refused(client: Any) -> tuple[str, str, int]:
+    """The error a boto3 client's ListStreams gets (code, message, HTTP status)."""
+    with pytest.raises(ClientError) as exc:
+        client.list_streams()
+    return error_of(exc)
 
 
 def signed_request(
@@ -68,24 +75,12 @@ def signed_request(
     return request
 
 
-def send(
-    url: str, method: str, path: str, headers: dict[str, str], body: bytes
-) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        reply = connection.getresponse()
-        return reply.status, reply.read()
-    finally:
-        connection.close()
-
-
 def send_signed(request: AWSRequest, body: bytes | None = None) -> tuple[int, Any]:
     """Send a botocore-signed request as it is (or with another ``body``); JSON answer."""
     parts = urlsplit(request.url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     data = request.body if body is None else body
-    status, raw = send(
+    status, raw = raw_http(
         f"http://{parts.netloc}", "POST", target, dict(request.headers.items()), data
     )
     return status, json.loads(raw) if raw else None
@@ -114,19 +109,14 @@ def test_boto3_with_a_listed_key_works_end_to_end(secure_region, stream):
 
 def test_a_wrong_secret_is_an_invalid_signature(secure_region):
     wrong = StaticCredentials(secure_region.owner.credentials.access_key_id, "x" * 40)
-    kinesis = kinesis_client(secure_region.url, wrong)
-    with pytest.raises(ClientError) as exc:
-        kinesis.list_streams()
-    code, message, status = error_of(exc)
+    code, message, status = list_streams_refused(kinesis_client(secure_region.url, wrong))
     assert (code, status) == ("InvalidSignatureException", 400)
     assert message.startswith(SIGNATURE_MISMATCH + "\n\nThe Canonical String for this request")
 
 
 def test_an_unknown_key_is_an_unrecognized_client(secure_region):
     kinesis = kinesis_client(secure_region.url, StaticCredentials("AKSLNOSUCHKEY0000000", "x" * 40))
-    with pytest.raises(ClientError) as exc:
-        kinesis.list_streams()
-    assert error_of(exc) == (
+    assert list_streams_refused(kinesis) == (
         "UnrecognizedClientException",
         "The security token included in the request is invalid.",
         400,
@@ -136,9 +126,7 @@ def test_an_unknown_key_is_an_unrecognized_client(secure_region):
 def test_a_credential_scoped_to_another_region_is_refused_as_aws_does(secure_region):
     # issue 17: once signatures are verified, the scope's region must be this region's
     kinesis = kinesis_client(secure_region.url, secure_region.owner.credentials, "eu-west-1")
-    with pytest.raises(ClientError) as exc:
-        kinesis.list_streams()
-    assert error_of(exc) == (
+    assert list_streams_refused(kinesis) == (
         "InvalidSignatureException",
         "Credential should be scoped to a valid region, not 'eu-west-1'. ",
         400,
@@ -150,19 +138,10 @@ def test_subscribe_to_shard_over_http1_is_verified_too(secure_region, stream):
     arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
         "StreamARN"
     ]
-    consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="sub-h1")["Consumer"]
-    wait_for(
-        lambda: (
-            kinesis.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])[
-                "ConsumerDescription"
-            ]["ConsumerStatus"]
-            == "ACTIVE"
-        ),
-        what="the consumer to be ACTIVE",
-    )
+    consumer_arn = active_consumer(kinesis, arn, "sub-h1")
     kinesis.put_record(StreamName=stream, Data=b"pushed", PartitionKey="k")
     events = kinesis.subscribe_to_shard(
-        ConsumerARN=consumer["ConsumerARN"],
+        ConsumerARN=consumer_arn,
         ShardId="shardId-000000000000",
         StartingPosition={"Type": "TRIM_HORIZON"},
     )["EventStream"]
@@ -204,31 +183,27 @@ def test_the_aws_cli_signs_with_a_listed_key_and_fails_with_a_wrong_one(secure_r
 # -- raw HTTP: hand-built signatures --------------------------------------------------------
 
 
+def list_streams_by_hand(url: str, path: str = "/", **headers: str) -> tuple[int, Any]:
+    """A ListStreams call with exactly these extra headers; its status and JSON answer."""
+    base = {"Content-Type": JSON, "X-Amz-Target": TARGET + "ListStreams"}
+    status, raw = raw_http(url, "POST", path, {**base, **headers}, b"{}")
+    return status, json.loads(raw)
+
+
 def test_an_unsigned_call_is_missing_its_token(secure_region):
-    status, raw = send(
-        secure_region.url,
-        "POST",
-        "/",
-        {"Content-Type": JSON, "X-Amz-Target": TARGET + "ListStreams"},
-        b"{}",
-    )
+    status, body = list_streams_by_hand(secure_region.url)
     assert status == 400
-    assert json.loads(raw) == {
+    assert body == {
         "__type": "MissingAuthenticationTokenException",
         "message": "Missing Authentication Token",
     }
 
 
 def test_a_garbage_authorization_is_an_incomplete_signature(secure_region):
-    headers = {
-        "Content-Type": JSON,
-        "X-Amz-Target": TARGET + "ListStreams",
-        "Authorization": "garbage",
-        "X-Amz-Date": "20260101T000000Z",
-    }
-    status, raw = send(secure_region.url, "POST", "/", headers, b"{}")
+    headers = {"Authorization": "garbage", "X-Amz-Date": "20260101T000000Z"}
+    status, body = list_streams_by_hand(secure_region.url, **headers)
     assert status == 400
-    assert json.loads(raw) == {
+    assert body == {
         "__type": "IncompleteSignatureException",
         "message": "Authorization header requires 'Credential' parameter. Authorization header "
         "requires 'Signature' parameter. Authorization header requires 'SignedHeaders' "
@@ -299,13 +274,13 @@ def test_a_signed_cbor_request_is_verified(secure_region, stream):
     request = signed_request(
         secure_region.url, secure_region.owner.credentials, "PutRecord", body, CBOR
     )
-    status, raw = send(secure_region.url, "POST", "/", dict(request.headers.items()), body)
+    status, raw = raw_http(secure_region.url, "POST", "/", dict(request.headers.items()), body)
     assert status == 200 and "SequenceNumber" in cbor2.loads(raw)
     other = signed_request(
         secure_region.url, secure_region.other.credentials, "PutRecord", body, CBOR
     )
     other.headers["Authorization"] = other.headers["Authorization"][:-4] + "0000"
-    status, raw = send(secure_region.url, "POST", "/", dict(other.headers.items()), body)
+    status, raw = raw_http(secure_region.url, "POST", "/", dict(other.headers.items()), body)
     assert status == 400 and cbor2.loads(raw)["__type"] == "InvalidSignatureException"
 
 
@@ -358,15 +333,9 @@ def test_a_presigned_url_is_accepted_and_its_signature_checked(secure_region, st
 
 
 def test_a_query_with_only_an_algorithm_is_an_incomplete_signature(secure_region):
-    status, raw = send(
-        secure_region.url,
-        "POST",
-        "/?X-Amz-Algorithm=x",
-        {"Content-Type": JSON, "X-Amz-Target": TARGET + "ListStreams"},
-        b"{}",
-    )
+    status, body = list_streams_by_hand(secure_region.url, "/?X-Amz-Algorithm=x")
     assert status == 400
-    assert json.loads(raw)["__type"] == "IncompleteSignatureException"
+    assert body["__type"] == "IncompleteSignatureException"
 
 
 # -- HTTP/2 --------------------------------------------------------------------------------
@@ -426,17 +395,7 @@ def test_subscribe_to_shard_over_http2_is_verified(secure_region, stream):
     arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
         "StreamARN"
     ]
-    consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="sub-h2")["Consumer"]
-    consumer_arn = consumer["ConsumerARN"]
-    wait_for(
-        lambda: (
-            kinesis.describe_stream_consumer(ConsumerARN=consumer_arn)["ConsumerDescription"][
-                "ConsumerStatus"
-            ]
-            == "ACTIVE"
-        ),
-        what="the consumer to be ACTIVE",
-    )
+    consumer_arn = active_consumer(kinesis, arn, "sub-h2")
     body = json.dumps(
         {
             "ConsumerARN": consumer_arn,
