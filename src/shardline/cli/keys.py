@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from shardline.server.auth.keys import append_key, new_key
+from shardline.server.auth.keys import CredentialsError, append_key, new_key
 from shardline.server.auth.policy import PolicyError, parse_policy
 
 DEFAULT_FILE = "shardline-credentials.toml"
@@ -53,15 +53,16 @@ def create(
     Restart `shardline serve` to start accepting it. The secret is shown once: store
     it where the client's credentials live (e.g. `aws configure`).
     """
-    if not (len(account) == 12 and account.isdigit()):
-        raise click.BadParameter("an account id is 12 digits", param_hint="--account")
     policy_text = policy_file.read_text() if policy_file is not None else None
     if policy_text is not None:
         try:
             parse_policy(policy_text, "identity")
         except PolicyError as exc:
             raise click.ClickException(f"{policy_file}: {exc}") from None
-    key = new_key(account, admin=admin, user=user)
+    try:
+        key = new_key(account, admin=admin, user=user)
+    except CredentialsError as exc:
+        raise click.ClickException(str(exc)) from None
     append_key(path, key, policy_text)
     if as_json:
         fields = {

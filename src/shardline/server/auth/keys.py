@@ -141,7 +141,14 @@ def _entry(path: Path, key_id: str, entry: Any) -> AccessKey:
 
 
 def new_key(account_id: str, *, admin: bool = False, user: str | None = None) -> AccessKey:
-    """A fresh random key pair (not yet saved): 20-character id, 40-character secret."""
+    """A fresh random key pair (not yet saved): 20-character id, 40-character secret.
+
+    Raises CredentialsError for an account id or user name the file would refuse.
+    """
+    if not _ACCOUNT.fullmatch(account_id):
+        raise CredentialsError(f"an account id is 12 digits, not {account_id!r}")
+    if user is not None and not _USER.fullmatch(user):
+        raise CredentialsError(f"a user name is 1-64 of letters, digits and +=,.@_-, not {user!r}")
     key_id = "AKSL" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
     secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
     return AccessKey(key_id, secret, account_id, user or key_id, admin)
