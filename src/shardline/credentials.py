@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import botocore.exceptions
 import botocore.session
 
 from shardline.errors import ShardlineError
@@ -33,7 +34,10 @@ class StaticCredentials:
     @classmethod
     def from_profile(cls, profile: str) -> StaticCredentials:
         """The keys of a named profile in the AWS config and credentials files."""
-        found = botocore.session.Session(profile=profile).get_credentials()
+        try:
+            found = botocore.session.Session(profile=profile).get_credentials()
+        except botocore.exceptions.ProfileNotFound:
+            found = None
         if found is None:
             raise CredentialsNotFound(f"the AWS profile {profile!r} has no credentials")
         frozen = found.get_frozen_credentials()
