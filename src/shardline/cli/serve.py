@@ -105,6 +105,13 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     "created on first start).",
 )
 @click.option(
+    "--metrics/--no-metrics",
+    default=True,
+    show_default=True,
+    help="Count stream and shard metrics for GET /metrics (loopback callers only). "
+    "--no-metrics exists to measure what counting costs.",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
@@ -126,6 +133,7 @@ def serve(
     trim_interval_seconds: float,
     subscription_seconds: float,
     master_key_file: Path | None,
+    metrics: bool,
     log_level: str,
 ) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
@@ -148,6 +156,7 @@ def serve(
         trim_interval_s=trim_interval_seconds,
         subscription_lifetime_s=subscription_seconds,
         master_key_path=master_key_file,
+        metrics=metrics,
     )
 
     def ready(url: str) -> None:
