@@ -12,21 +12,21 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from shardline.testing import RegionProcess, kinesis_client, wait_active, wait_for
+from shardline.testing import (
+    RegionProcess,
+    Samples,
+    kinesis_client,
+    scrape_metrics,
+    wait_active,
+    wait_for,
+)
 
 
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of ``url/metrics``, by (sample name, sorted labels)."""
+def scrape(url: str) -> Samples:
     with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
         assert response.headers["Content-Type"].startswith("text/plain")
-        text = response.read().decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
+    return scrape_metrics(url)
 
 
 def stream_value(samples: dict[Any, float], name: str, stream: str) -> float:

@@ -16,9 +16,13 @@ from typing import Any, TypeVar
 
 import click
 
+from shardline import logs
 from shardline.failover.decisions import initial_state
 from shardline.failover.failback import FailbackError, failback
+from shardline.failover.metrics import MonitorCollector
 from shardline.failover.monitor import Monitor
+from shardline.metrics.http import serving_metrics
+from shardline.replication.metrics import ReplicationCollector
 from shardline.replication.replicator import Replicator
 from shardline.stores.control import ControlStore, StaleEpochError
 from shardline.stores.factory import control_store_for
@@ -48,10 +52,8 @@ def _load(path: str) -> Topology:
         raise click.ClickException(str(exc)) from exc
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _announce(component: str) -> Callable[[str], None]:
+    return lambda url: click.echo(f"{component} serves metrics at {url}", err=True)
 
 
 async def _with_store(topology: Topology, work: Callable[[ControlStore], Awaitable[T]]) -> T:
@@ -73,6 +75,7 @@ def _run_until_signal(
 
 @click.command()
 @topology_option
+@logs.log_format_option
 @click.option("--stream", default=None, help="Stream to replicate (default: the first).")
 @click.option(
     "--lease-failover-s",
@@ -81,14 +84,20 @@ def _run_until_signal(
     help="How long a dead replicator's shard leases take to expire (KCL failover time).",
 )
 def replicate(topology_path: str, stream: str | None, lease_failover_s: float) -> None:
-    """Replicate a stream from the active region to the standby, as the control state says."""
-    _logging()
+    """Replicate a stream from the active region to the standby, as the control state says.
+
+    Serves /metrics on the topology's [metrics] replicator port, if it names one.
+    """
+    logs.configure(logging.INFO)
     topology = _load(topology_path)
     store = control_store_for(topology.stores)
     replicator = Replicator(topology, store, stream, lease_failover_s=lease_failover_s)
+    ports = topology.metrics
 
     async def main() -> None:
-        async with store:
+        collectors = [ReplicationCollector(replicator)]
+        announce = _announce("replicator")
+        async with store, serving_metrics(ports.host, ports.replicator, collectors, announce):
             await store.initialize(initial_state(topology))
             click.echo(f"replicator {replicator.component} following the control store", err=True)
             await replicator.run()
@@ -98,15 +107,24 @@ def replicate(topology_path: str, stream: str | None, lease_failover_s: float) -
 
 @click.command()
 @topology_option
+@logs.log_format_option
 def monitor(topology_path: str) -> None:
-    """Watch region health and fail over automatically when the primary is unhealthy."""
-    _logging()
+    """Watch region health and fail over automatically when the primary is unhealthy.
+
+    Serves /metrics on the topology's [metrics] monitor port, if it names one.
+    """
+    logs.configure(logging.INFO)
     topology = _load(topology_path)
     store = control_store_for(topology.stores)
     watcher = Monitor(topology, store)
+    ports = topology.metrics
 
     async def main() -> None:
-        async with store:
+        collectors = [MonitorCollector(watcher)]
+        async with (
+            store,
+            serving_metrics(ports.host, ports.monitor, collectors, _announce("monitor")),
+        ):
             click.echo(f"monitor {watcher.component} running", err=True)
             await watcher.run()
 

@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.live import Live
 
+from shardline import logs
 from shardline.cli.ha import topology_option
 from shardline.pipeline import ticker
 from shardline.pipeline.drill import (
@@ -211,9 +212,10 @@ def ticker_group() -> None:
 
 @ticker_group.command("produce")
 @topology_option
+@logs.log_format_option
 def ticker_produce(topology_path: str) -> None:
     """Put ticker prices into the active region until SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(logging.INFO)
     topology = load_topology(topology_path)
     spec = topology.pipeline
 
@@ -228,10 +230,11 @@ def ticker_produce(topology_path: str) -> None:
 
 @ticker_group.command("consume")
 @topology_option
+@logs.log_format_option
 @click.option("--region", required=True)
 def ticker_consume(topology_path: str, region: str) -> None:
     """Write ticker prices to the sink whenever REGION's consumers should run."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(logging.INFO)
     topology = load_topology(topology_path)
 
     async def main(stop: asyncio.Event) -> None:

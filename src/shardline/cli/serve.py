@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from pathlib import Path
 
 import click
 
+from shardline import logs
 from shardline.server.runner import serve as run_server
 from shardline.storage.config import RegionConfig
 
@@ -117,6 +117,7 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
 )
+@logs.log_format_option
 def serve(
     host: str,
     port: int,
@@ -141,7 +142,7 @@ def serve(
     Point any Kinesis client at it with only the endpoint changed, e.g.
     ``boto3.client("kinesis", endpoint_url="http://127.0.0.1:4567")``.
     """
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(log_level)
     config = RegionConfig(
         data_dir=data_dir,
         region=region,
