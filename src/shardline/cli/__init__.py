@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from shardline import __version__
-from shardline.cli.ha import failback_command, failover_command, monitor, replicate, status
+from shardline.cli.ha import (
+    failback_command,
+    failover_command,
+    fault_command,
+    monitor,
+    replicate,
+    status,
+)
 from shardline.cli.pipeline import drill, ticker_group, up
 from shardline.cli.put import put
 from shardline.cli.serve import serve
@@ -26,6 +33,7 @@ main.add_command(replicate)
 main.add_command(monitor)
 main.add_command(failover_command)
 main.add_command(failback_command)
+main.add_command(fault_command)
 main.add_command(status)
 main.add_command(up)
 main.add_command(drill)

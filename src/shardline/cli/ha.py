@@ -20,8 +20,9 @@ from shardline import logs
 from shardline.failover.decisions import initial_state
 from shardline.failover.failback import FailbackError, failback
 from shardline.failover.metrics import MonitorCollector
-from shardline.failover.monitor import Monitor
+from shardline.failover.monitor import Monitor, manual_failover
 from shardline.metrics.http import serving_metrics
+from shardline.pipeline.drill import set_fault
 from shardline.replication.metrics import ReplicationCollector
 from shardline.replication.replicator import Replicator
 from shardline.stores.control import ControlStore, StaleEpochError
@@ -140,11 +141,8 @@ def failover_command(topology_path: str, to_region: str | None, reason: str) -> 
     topology = _load(topology_path)
 
     async def work(store: ControlStore) -> str:
-        state = await store.initialize(initial_state(topology))
-        target = to_region or topology.other(state.active_region).name
-        decided = await Monitor(topology, store, component="cli").fail_over(state, target, reason)
-        if decided.active_region != target:
-            raise click.ClickException(f"another decision won: {decided.active_region} is active")
+        decided = await manual_failover(topology, store, to_region, reason, "cli")
+        target = decided.active_region
         start = decided.consumers.get(target)
         return f"epoch {decided.epoch}: {target} active; its consumers start at " + (
             str(start.start) if start else "their running position (warm standby)"
@@ -154,6 +152,46 @@ def failover_command(topology_path: str, to_region: str | None, reason: str) -> 
         click.echo(asyncio.run(_with_store(topology, work)))
     except (StaleEpochError, TopologyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@click.command("fault")
+@topology_option
+@click.option("--region", "region_name", required=True, help="The region to break or mend.")
+@click.option("--outage", is_flag=True, help="Refuse every call with 503.")
+@click.option("--error-rate", type=click.FloatRange(0, 1), default=None, help="Fail this share.")
+@click.option("--status", type=click.Choice(["500", "503"]), default="503", show_default=True)
+@click.option("--latency-ms", type=click.IntRange(0, 600_000), default=None, help="Delay calls.")
+@click.option("--operation", "operations", multiple=True, help="Only these operations.")
+@click.option("--clear", is_flag=True, help="Remove the fault: back to normal.")
+def fault_command(
+    topology_path: str,
+    region_name: str,
+    outage: bool,
+    error_rate: float | None,
+    status: str,
+    latency_ms: int | None,
+    operations: tuple[str, ...],
+    clear: bool,
+) -> None:
+    """Inject a fault into a region that `shardline serve` runs (for drills), or --clear it.
+
+    Uses the region's /_shardline/faults endpoint, as `shardline drill` and the
+    console do.
+    """
+    region = _load(topology_path).region(region_name)
+    if region.endpoint_url is None:
+        raise click.ClickException(f"{region_name} is an AWS region: faults exist only locally")
+    fault: dict[str, Any] = {"outage": outage} if outage else {}
+    if error_rate is not None:
+        fault |= {"error_rate": error_rate, "status": int(status)}
+    if latency_ms is not None:
+        fault["latency_ms"] = latency_ms
+    if operations:
+        fault["operations"] = list(operations)
+    if clear == bool(fault):
+        raise click.UsageError("give --clear, or a fault (--outage, --error-rate, --latency-ms)")
+    set_fault(region.endpoint_url, None if clear else fault)
+    click.echo(f"{region_name}: " + ("fault cleared" if clear else f"fault set {fault}"))
 
 
 @click.command("failback")

@@ -241,6 +241,23 @@ class Monitor:
             await self.store.put_report(Report("controller", self.component, body, time.time()))
 
 
+async def manual_failover(
+    topology: Topology, store: ControlStore, to_region: str | None, reason: str, component: str
+) -> ControlState:
+    """A manual failover decision, as ``shardline failover`` and the console make it.
+
+    ``to_region`` None means the region that is not active. Returns the new state.
+    Raises ValueError when ``to_region`` is already active, and StaleEpochError
+    when another decision won the race (read the state and decide again).
+    """
+    state = await store.initialize(initial_state(topology))
+    target = to_region or topology.other(state.active_region).name
+    decided = await Monitor(topology, store, component=component).fail_over(state, target, reason)
+    if decided.active_region != target:
+        raise StaleEpochError(f"another decision won: {decided.active_region} is active")
+    return decided
+
+
 def canary_client_config() -> AioConfig:
     """One attempt, short timeouts: a slow answer is a failed sample."""
     return AioConfig(
