@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from shardline import __version__
+from shardline.cli.console import console_command
 from shardline.cli.ha import (
     failback_command,
     failover_command,
@@ -36,6 +37,7 @@ main.add_command(failback_command)
 main.add_command(fault_command)
 main.add_command(status)
 main.add_command(up)
+main.add_command(console_command)
 main.add_command(drill)
 main.add_command(ticker_group, name="ticker")
 main.add_command(snapshot)

@@ -21,6 +21,7 @@ from rich.live import Live
 
 from shardline import logs
 from shardline.cli.ha import topology_option
+from shardline.console import serving_console, supervised
 from shardline.pipeline import ticker
 from shardline.pipeline.drill import (
     KILLABLE,
@@ -30,6 +31,7 @@ from shardline.pipeline.drill import (
     run_drill,
 )
 from shardline.pipeline.launch import default_topology, launch
+from shardline.pipeline.metrics import SupervisorCollector
 from shardline.pipeline.status import collect, render
 from shardline.pipeline.supervisor import Supervisor
 from shardline.stores.factory import control_store_for
@@ -61,14 +63,16 @@ def _until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) ->
     help="Without CONFIG: where the default topology, regions, sink and logs live.",
 )
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@logs.log_format_option
 def up(config: str | None, data_dir: str, duration: float | None) -> None:
     """Run the whole pipeline locally: regions, replicator, monitor, producer, consumers.
 
     Without CONFIG it runs the stock-ticker reference pipeline on embedded defaults
     (two regions on free ports, cold standby). Processes that crash are restarted;
-    Ctrl-C stops everything cleanly.
+    Ctrl-C stops everything cleanly. The web console is served on 127.0.0.1 (the
+    topology's [metrics] console port, else a free one) and its URL printed.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(logging.WARNING)
     if config is not None:
         path = Path(config)
     else:
@@ -86,7 +90,19 @@ def up(config: str | None, data_dir: str, duration: float | None) -> None:
             console.print(f"starting the pipeline of {path} …")
             await launch(path, supervisor)
             deadline = None if duration is None else time.monotonic() + duration
-            async with control_store_for(topology.stores) as store:
+            ports = topology.metrics
+            async with (
+                control_store_for(topology.stores) as store,
+                serving_console(
+                    topology,
+                    store,
+                    supervised(supervisor),
+                    ports.host,
+                    ports.console,
+                    [SupervisorCollector(supervisor)],
+                ) as console_url,
+            ):
+                console.print(f"console at {console_url}", soft_wrap=True)
                 before = None
                 with Live(console=console, refresh_per_second=2, transient=False) as live:
                     while not stop.is_set():

@@ -49,6 +49,22 @@ def metrics_route(app: web.Application, collectors: Sequence[Collector]) -> None
 
 
 @contextlib.asynccontextmanager
+async def serving_app(app: web.Application, host: str, port: int) -> AsyncIterator[int]:
+    """Serve ``app`` on ``host:port`` (0: a free port) while the block runs; yields the
+    bound port. Raises OSError when the address cannot be bound."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        server = site._server  # noqa: SLF001 - aiohttp exposes no bound port otherwise
+        sockets = getattr(server, "sockets", None) or []
+        yield sockets[0].getsockname()[1] if sockets else port
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
 async def serving_metrics(
     host: str,
     port: int | None,
@@ -65,22 +81,14 @@ async def serving_metrics(
         return
     app = web.Application()
     metrics_route(app, collectors)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
+    async with contextlib.AsyncExitStack() as stack:
         try:
-            await site.start()
+            bound = await stack.enter_async_context(serving_app(app, host, port))
         except OSError as exc:
             log.warning("metrics not served: cannot listen on %s:%s (%s)", host, port, exc)
             yield None
             return
-        server = site._server  # noqa: SLF001 - aiohttp exposes no bound port otherwise
-        sockets = getattr(server, "sockets", None) or []
-        bound = sockets[0].getsockname()[1] if sockets else port
         url = f"http://{host}:{bound}/metrics"
         if announce is not None:
             announce(url)
         yield url
-    finally:
-        await runner.cleanup()

@@ -65,6 +65,9 @@ class DrillError(ShardlineError):
 
 
 KILLABLE = ("replicator", "consumer", "producer", "monitor")
+#: An attached drill leaves its report here, in the pipeline's data directory,
+#: where the web console shows it.
+REPORT_FILE = "drill-report.json"
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,7 @@ async def attach_drill(
     if not running_children(data_dir):
         raise DrillError(f"no `shardline up` is running in {data_dir} (no up.json)")
     await _exercise(options, _Pipeline(topology, kill, None), _Timeline(say), report)
+    (data_dir / REPORT_FILE).write_text(json.dumps(report.to_doc(), indent=2))
     return report
 
 

@@ -20,6 +20,7 @@ Who may scrape is decided by one hook, :func:`shardline.server.access.operator_a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -205,10 +206,22 @@ class RegionCollector(Collector):
         group = _histogram("shardline_storage_commit_jobs", "Writes committed per transaction.", [])
         group.add_metric([], _buckets(commits.group_size), commits.group_size.total)
         yield group
+        path = self.region.engine.path
         yield GaugeMetricFamily(
             "shardline_storage_database_bytes",
             "Size of the database and its write-ahead log on disk.",
-            value=_database_bytes(self.region.engine.path),
+            value=_database_bytes(path),
+        )
+        disk = os.statvfs(path.parent)
+        yield GaugeMetricFamily(
+            "shardline_storage_disk_free_bytes",
+            "Space left for the database on its filesystem (for unprivileged users).",
+            value=disk.f_bavail * disk.f_frsize,
+        )
+        yield GaugeMetricFamily(
+            "shardline_storage_disk_size_bytes",
+            "Size of the database's filesystem.",
+            value=disk.f_blocks * disk.f_frsize,
         )
         connections = GaugeMetricFamily(
             "shardline_http_open_connections", "Open client connections.", labels=["protocol"]
