@@ -69,6 +69,7 @@ def screenshot(driver: Any, name: str) -> Path:
     path = ARTEFACTS / name
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1440, max(900, min(int(height) + 40, 4000)))
+    driver.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
     driver.save_screenshot(str(path))
     return path
 

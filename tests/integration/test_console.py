@@ -179,6 +179,11 @@ def test_every_metric_the_dashboards_name_is_in_a_live_scrape(up: Up) -> None:
     pages += [f"http://127.0.0.1:{port}" for port in [*components, *ports.consumers.values()]]
     wanted = dashboard_metric_names()
     assert len(wanted) > 20
+    # The per-shard panels need shard-level metrics, which an operator turns on.
+    for region in up.topology.regions:
+        kinesis_client(region.endpoint_url or "").enable_enhanced_monitoring(
+            StreamName="ticker", ShardLevelMetrics=["ALL"]
+        )
 
     def missing() -> set[str]:
         served = {name for url in pages for name, _ in scrape_metrics(url)}
@@ -218,6 +223,7 @@ def test_an_outage_injected_from_the_page_fails_the_region_and_the_decision_show
     wait_for(lambda: text_of(page, decision), DETECTION_BOUND_S, "the failover decision")
     assert "us-west-2 active" in text_of(page, decision)
     assert "automatic" in text_of(page, decision)
+    assert "epoch 1: us-east-1 active" in text_of(page, "#decisions")  # still listed
     wait_for(
         lambda: "active" in text_of(page, '#regions .card[data-region="us-west-2"] .active-mark'),
         30,

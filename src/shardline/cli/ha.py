@@ -191,7 +191,9 @@ def fault_command(
     if clear == bool(fault):
         raise click.UsageError("give --clear, or a fault (--outage, --error-rate, --latency-ms)")
     set_fault(region.endpoint_url, None if clear else fault)
-    click.echo(f"{region_name}: " + ("fault cleared" if clear else f"fault set {fault}"))
+    click.echo(
+        f"{region_name}: " + ("fault cleared" if clear else f"fault set {json.dumps(fault)}")
+    )
 
 
 @click.command("failback")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import urllib.error
@@ -101,7 +102,7 @@ class Actions:
             return ActionResult(False, f"{region_name} refused the fault: {exc.read().decode()}")
         except OSError as exc:
             return ActionResult(False, f"{region_name} did not answer: {exc}")
-        done = "fault cleared" if fault is None else f"fault set: {fault}"
+        done = "fault cleared" if fault is None else f"fault set: {json.dumps(fault)}"
         return ActionResult(True, f"{region_name}: {done}")
 
     async def close(self) -> None:

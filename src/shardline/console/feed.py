@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,9 @@ class FeedSources:
     store: ControlStore
     processes: ProcessSource
     actions: Actions
+    #: Decisions seen as the current state, by epoch: the journal starts at epoch 2
+    #: (the initial state is not a transition).
+    seen: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def topology_doc(topology: Topology) -> dict[str, Any]:
@@ -57,19 +60,22 @@ def topology_doc(topology: Topology) -> dict[str, Any]:
     }
 
 
-async def decisions(store: ControlStore, state: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Every decision known, oldest first (the journal plus the current state)."""
-    by_epoch: dict[int, dict[str, Any]] = {}
+async def decisions(
+    store: ControlStore, state: dict[str, Any] | None, seen: dict[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every decision known, oldest first: the journal, and the states seen so far
+    (``seen`` gains the current one)."""
+    if state is not None:
+        seen.setdefault(
+            int(state["epoch"]),
+            {key: state[key] for key in ("epoch", "active_region", "reason", "changed_at")},
+        )
+    by_epoch = dict(seen)
     try:
         for report in await store.get_reports(DECISION):
             by_epoch[int(report.body["epoch"])] = report.body
     except ControlStoreError:
-        pass  # the page still shows the current state
-    if state is not None:
-        by_epoch.setdefault(
-            int(state["epoch"]),
-            {key: state[key] for key in ("epoch", "active_region", "reason", "changed_at")},
-        )
+        pass  # the page still shows the states it saw
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
@@ -117,7 +123,7 @@ async def snapshot(sources: FeedSources) -> dict[str, Any]:
         "replication": _fresh(reports.get("replicator", [])),
         "consumers": [r for r in _fresh(reports.get("consumer", [])) if r.get("running")],
         "producers": _fresh(reports.get("producer", [])),
-        "decisions": await decisions(sources.store, status["state"]),
+        "decisions": await decisions(sources.store, status["state"], sources.seen),
         "drill": drill_report(topology.pipeline.data_dir),
         "processes": [dataclasses.asdict(p) for p in sources.processes()],
         "failback": dataclasses.asdict(sources.actions.failback_progress),
