@@ -295,8 +295,6 @@ def read_shard(
 
 def set_fault(url: str, **fault: Any) -> dict[str, Any]:
     """Set the server's injected fault (see ``shardline.server.faults``); {} clears it."""
-    import json
-    import urllib.request
 
     method = "PUT" if fault else "DELETE"
     body = json.dumps(fault).encode() if fault else None

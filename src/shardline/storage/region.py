@@ -38,7 +38,7 @@ from shardline.storage.crypto import RecordCipher, check_key_id, load_master_key
 from shardline.storage.engine import StorageEngine
 from shardline.storage.hashing import even_ranges
 from shardline.storage.iterators import TokenSigner
-from shardline.storage.metrics import RegionMetrics
+from shardline.storage.metrics import SHARD_LEVEL_METRICS, RegionMetrics
 from shardline.storage.records import RecordLog
 from shardline.storage.sequence import (
     arrival_ms,
@@ -516,19 +516,10 @@ class Region:
         """Returns the metrics enabled before the change."""
         stream = self._mutable(name)
         before = list(stream.shard_level_metrics)
-        all_metrics = [
-            "IncomingBytes",
-            "IncomingRecords",
-            "OutgoingBytes",
-            "OutgoingRecords",
-            "WriteProvisionedThroughputExceeded",
-            "ReadProvisionedThroughputExceeded",
-            "IteratorAgeMilliseconds",
-        ]
-        chosen = set(all_metrics if "ALL" in metrics else metrics)
+        chosen = set(SHARD_LEVEL_METRICS if "ALL" in metrics else metrics)
         current = set(before)
         current = current | chosen if enable else current - chosen
-        stream.shard_level_metrics = [m for m in all_metrics if m in current]
+        stream.shard_level_metrics = [m for m in SHARD_LEVEL_METRICS if m in current]
         await self.persist(stream)
         return before
 
