@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -194,6 +195,22 @@ def test_every_metric_the_dashboards_name_is_in_a_live_scrape(up: Up) -> None:
     with contextlib.suppress(AssertionError):
         wait_for(lambda: not missing(), 60, "every dashboard metric in a scrape")
     assert missing() == set()
+
+
+def test_shardline_console_serves_the_same_pipeline_from_its_topology_file(up: Up) -> None:
+    path = up.topology.pipeline.data_dir / "shardline.toml"
+    console = ShardlineProcess(
+        "console", "-t", str(path), "--port", "0", ready=r"console at (http://\S+)"
+    )
+    with console:
+        assert console.ready_match is not None
+        url = console.ready_match.group(1)
+        with urllib.request.urlopen(f"{url}api/snapshot", timeout=30) as response:
+            document = json.loads(response.read())
+    assert document["state"]["active_region"] == "us-east-1"
+    processes = {p["name"]: p for p in document["processes"]}  # read from up.json
+    assert processes["monitor"]["alive"] and processes["monitor"]["pid"] > 0
+    assert [d["epoch"] for d in document["decisions"]] == [1]
 
 
 def test_an_outage_injected_from_the_page_fails_the_region_and_the_decision_shows(

@@ -217,8 +217,17 @@ async def serving_console(
     while the block runs; yields its URL. ``processes`` feeds the Processes panel."""
     actions = Actions(topology, store)
     sources = FeedSources(topology, store, processes, actions)
-    app = build_console(sources, {host, "127.0.0.1", "localhost", "::1"}, collectors)
-    async with serving_app(app, host, port or 0) as bound:
+    hosts = {host, "127.0.0.1", "localhost", "::1"}
+    async with contextlib.AsyncExitStack() as stack:
+        app = build_console(sources, hosts, collectors)
+        try:
+            bound = await stack.enter_async_context(serving_app(app, host, port or 0))
+        except OSError as exc:
+            if not port:
+                raise
+            log.warning("console port %s is taken (%s): serving on a free port", port, exc)
+            app = build_console(sources, hosts, collectors)
+            bound = await stack.enter_async_context(serving_app(app, host, 0))
         try:
             yield f"http://{host}:{bound}/"
         finally:

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from shardline import aggregation, logs
 from shardline.console.actions import Actions
 from shardline.console.browser import record_doc
-from shardline.console.feed import FeedSources, decisions
+from shardline.console.feed import FeedSources, decisions, drill_report
 from shardline.console.processes import last_line
-from shardline.console.server import build_console
+from shardline.console.server import build_console, serving_console
 from shardline.consumer.tail import open_record
 from shardline.producer import envelope
 from shardline.replication import origin
@@ -59,6 +60,12 @@ def test_decisions_merge_the_journal_with_every_state_the_console_saw() -> None:
     merged = asyncio.run(decisions(store, current, seen))
     assert [d["epoch"] for d in merged] == [1, 2, 3]
     assert merged[1]["reason"] == "outage"
+
+
+def test_the_drill_report_is_shown_when_an_attached_drill_left_one(tmp_path: Path) -> None:
+    assert drill_report(tmp_path) is None
+    (tmp_path / "drill-report.json").write_text(json.dumps({"rpo_records": 0, "rto_s": 4.2}))
+    assert drill_report(tmp_path) == {"rpo_records": 0, "rto_s": 4.2}
 
 
 def test_the_last_log_line_reads_json_lines_as_level_and_message(tmp_path: Path) -> None:
@@ -119,3 +126,16 @@ def test_actions_need_this_host_a_json_body_and_no_foreign_origin() -> None:
         return statuses
 
     assert asyncio.run(scenario()) == [403, 415, 403, 409, 200]
+
+
+def test_a_taken_console_port_falls_back_to_a_free_one() -> None:
+    async def scenario() -> tuple[int, str]:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            async with serving_console(TOPOLOGY, None, list, "127.0.0.1", port) as url:  # type: ignore[arg-type]
+                return port, url
+
+    port, url = asyncio.run(scenario())
+    assert url.startswith("http://127.0.0.1:") and f":{port}/" not in url
