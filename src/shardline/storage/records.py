@@ -23,6 +23,7 @@ import bisect
 import hashlib
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING
@@ -165,13 +166,21 @@ class RecordLog:
             raise
         size = total - sum(size for _, size in throttled)
         self._count_put(stream, single, stored, size, throttled, 0, started)
-        if stream.shard_level_metrics and self.region.metrics is not None:
-            metrics = self.region.metrics.stream(stream.name)
-            for shard, _, partition_keys, payloads in batches.values():
-                counts = metrics.shard(shard.index)
-                counts.incoming_records += len(payloads)
-                counts.incoming_bytes += sum(map(len, payloads)) + sum(map(len, partition_keys))
+        if stream.shard_level_metrics:
+            self._count_shards_in(stream, batches.values())
         return outcomes, stream
+
+    def _count_shards_in(
+        self, stream: Stream, batches: Iterable[tuple[Shard, list[int], list[bytes], list[bytes]]]
+    ) -> None:
+        """Shard-level IncomingRecords and IncomingBytes of one committed call."""
+        if self.region.metrics is None:
+            return
+        metrics = self.region.metrics.stream(stream.name)
+        for shard, _, partition_keys, payloads in batches:
+            counts = metrics.shard(shard.index)
+            counts.incoming_records += len(payloads)
+            counts.incoming_bytes += sum(map(len, payloads)) + sum(map(len, partition_keys))
 
     def _count_put(
         self,
