@@ -312,13 +312,7 @@ class Region:
         if mode == "PROVISIONED" and shard_count is None:
             raise InvalidArgumentException("ShardCount is required for PROVISIONED streams.")
         if mode == "ON_DEMAND":
-            on_demand = sum(1 for s in self.streams.values() if s.mode == "ON_DEMAND")
-            if on_demand >= self.config.on_demand_stream_limit:
-                raise LimitExceededException(
-                    f"This request would exceed the on-demand stream limit for the account "
-                    f"{self.account} in {self.config.region}. Limit: "
-                    f"{self.config.on_demand_stream_limit}."
-                )
+            self._check_on_demand_limit()
             shard_count = shard_count or ON_DEMAND_INITIAL_SHARDS
         assert shard_count is not None
         self._check_shard_limit(shard_count)
@@ -359,6 +353,15 @@ class Region:
             raise
         if stream.status == "CREATING":
             self.after(self.config.create_delay_s, lambda: self._become_active(stream))
+
+    def _check_on_demand_limit(self) -> None:
+        on_demand = sum(1 for s in self.streams.values() if s.mode == "ON_DEMAND")
+        if on_demand >= self.config.on_demand_stream_limit:
+            raise LimitExceededException(
+                f"This request would exceed the on-demand stream limit for the account "
+                f"{self.account} in {self.config.region}. Limit: "
+                f"{self.config.on_demand_stream_limit}."
+            )
 
     async def delete_stream(self, name: str, enforce_consumer_deletion: bool) -> None:
         stream = self.describe(name)
