@@ -1149,6 +1149,22 @@ def test_put_records_over_ten_mib_is_refused_whole(region, url, stream):
     assert _count_records(region, stream) == before
 
 
+def test_a_ten_mib_record_fills_one_put_records_request(region, url):
+    client = kinesis_client(region.url)
+    name = f"large-{uuid.uuid4().hex[:8]}"
+    client.create_stream(StreamName=name, ShardCount=1, MaxRecordSizeInKiB=10240)
+    wait_active(client, name)
+    data = base64.b64encode(b"L" * (10 * MIB - 1)).decode()  # with its 1-byte key: 10 MiB
+    records = [{"Data": data, "PartitionKey": "a"}]
+    response = send(url, Request(op("PutRecords"), {"StreamName": name, "Records": records}))
+    assert response.status == 200, response.raw[:300]
+    assert response.json["FailedRecordCount"] == 0
+    records.append({"Data": "", "PartitionKey": "b"})
+    response = send(url, Request(op("PutRecords"), {"StreamName": name, "Records": records}))
+    assert_json_error(response, "InvalidArgumentException", "Records size exceeds 10 MB limit")
+    assert _count_records(region, name) == 1
+
+
 ISSUED_ELSEWHERE = "49590338271490256608559692538361571095921575989136588898"
 
 
