@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from pathlib import Path
 
 import click
 
+from shardline import logs
 from shardline.server.auth.gate import GateConfig, is_loopback
 from shardline.server.auth.keys import CredentialsError, KeyStore, load_keys
 from shardline.server.runner import serve as run_server
@@ -107,6 +107,13 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     "created on first start).",
 )
 @click.option(
+    "--metrics/--no-metrics",
+    default=True,
+    show_default=True,
+    help="Count stream and shard metrics for GET /metrics (loopback callers only). "
+    "--no-metrics exists to measure what counting costs.",
+)
+@click.option(
     "--credentials",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -133,6 +140,7 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
 )
+@logs.log_format_option
 def serve(
     host: str,
     port: int,
@@ -149,6 +157,7 @@ def serve(
     trim_interval_seconds: float,
     subscription_seconds: float,
     master_key_file: Path | None,
+    metrics: bool,
     credentials: Path | None,
     insecure: bool,
     allow_host: tuple[str, ...],
@@ -159,7 +168,7 @@ def serve(
     Point any Kinesis client at it with only the endpoint changed, e.g.
     ``boto3.client("kinesis", endpoint_url="http://127.0.0.1:4567")``.
     """
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(log_level)
     config = RegionConfig(
         data_dir=data_dir,
         region=region,
@@ -174,6 +183,7 @@ def serve(
         trim_interval_s=trim_interval_seconds,
         subscription_lifetime_s=subscription_seconds,
         master_key_path=master_key_file,
+        metrics=metrics,
     )
 
     keys = _keys(credentials, host, insecure)

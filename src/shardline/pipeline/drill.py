@@ -37,6 +37,7 @@ The report (human, or ``--json``):
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,6 +70,9 @@ Fault = Literal["outage", "error-rate"]
 __all__ = ["KILLABLE", "DrillError", "DrillOptions", "DrillReport", "attach_drill", "run_drill"]
 
 KILLABLE = ("replicator", "consumer", "producer", "monitor")
+#: An attached drill leaves its report here, in the pipeline's data directory,
+#: where the web console shows it.
+REPORT_FILE = "drill-report.json"
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,7 @@ async def attach_drill(
     failover = pipeline.topology.failover
     report = DrillReport(failover.standby, options.fault, failover.window_s)
     await _exercise(options, pipeline, Timeline(say), report)
+    (data_dir / REPORT_FILE).write_text(json.dumps(report.to_doc(), indent=2))
     return report
 
 

@@ -46,6 +46,11 @@ class Accounts:
     def get(self, account: str) -> Region | None:
         return self.regions.get(account)
 
+    @property
+    def home(self) -> Region:
+        """The ``--account-id`` account's region when kept, else the first account's."""
+        return self.regions.get(self.base.account_id) or next(iter(self.regions.values()))
+
     async def start(self) -> None:
         for region in self.regions.values():
             await region.start()
