@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from shardline import logs
+from shardline.server.auth.gate import GateConfig, is_loopback
+from shardline.server.auth.keys import CredentialsError, KeyStore, load_keys
 from shardline.server.runner import serve as run_server
 from shardline.storage.config import RegionConfig
 
@@ -112,6 +114,27 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     "--no-metrics exists to measure what counting costs.",
 )
 @click.option(
+    "--credentials",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file of access keys (`shardline keys create` writes it). Every request must "
+    "then carry a valid SigV4 signature by one of them, and each key's account is kept apart. "
+    "Without it the server is for local development: loopback only, any signature accepted.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Without --credentials, listen on a non-loopback --host anyway (anyone who can reach "
+    "the port can then read, write and delete every stream).",
+)
+@click.option(
+    "--allow-host",
+    multiple=True,
+    metavar="NAME",
+    help="Without --credentials, also answer requests whose Host header is NAME (by default "
+    "only 127.0.0.1, localhost and [::1]: a defence against DNS rebinding). Repeatable.",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
@@ -135,6 +158,9 @@ def serve(
     subscription_seconds: float,
     master_key_file: Path | None,
     metrics: bool,
+    credentials: Path | None,
+    insecure: bool,
+    allow_host: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
@@ -160,7 +186,27 @@ def serve(
         metrics=metrics,
     )
 
-    def ready(url: str) -> None:
-        click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir})")
+    keys = _keys(credentials, host, insecure)
+    gate = GateConfig(keys, frozenset(allow_host))
+    auth = f"credentials {credentials}" if keys is not None else "no credentials"
 
-    asyncio.run(run_server(config, host, port, on_ready=ready))
+    def ready(url: str) -> None:
+        click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir}, {auth})")
+
+    asyncio.run(run_server(config, host, port, on_ready=ready, gate=gate))
+
+
+def _keys(credentials: Path | None, host: str, insecure: bool) -> KeyStore | None:
+    """The keys to verify signatures with; refuses an open non-loopback server."""
+    if credentials is None:
+        if not is_loopback(host) and not insecure:
+            raise click.ClickException(
+                f"refusing to listen on {host or 'every address'} without --credentials: anyone "
+                "who can reach it could read, write and delete every stream (give --credentials "
+                "FILE, or --insecure to accept that)"
+            )
+        return None
+    try:
+        return load_keys(credentials)
+    except CredentialsError as exc:
+        raise click.ClickException(str(exc)) from None
