@@ -135,6 +135,14 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     "only 127.0.0.1, localhost and [::1]: a defence against DNS rebinding). Repeatable.",
 )
 @click.option(
+    "--allow-origin",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Without --credentials, also grant CORS to web pages of ORIGIN (scheme://host[:port]); "
+    "by default only pages from loopback origins may call cross-origin, since without "
+    "credentials any signature passes. Repeatable.",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
@@ -161,6 +169,7 @@ def serve(
     credentials: Path | None,
     insecure: bool,
     allow_host: tuple[str, ...],
+    allow_origin: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
@@ -187,7 +196,7 @@ def serve(
     )
 
     keys = _keys(credentials, host, insecure)
-    gate = GateConfig(keys, frozenset(allow_host))
+    gate = GateConfig(keys, frozenset(allow_host), frozenset(allow_origin))
     auth = f"credentials {credentials}" if keys is not None else "no credentials"
 
     def ready(url: str) -> None:

@@ -136,20 +136,6 @@ def _error_body(error: KinesisError) -> dict[str, Any]:
     return body
 
 
-def identify(reply_headers: dict[str, str], call_headers: Mapping[str, str]) -> None:
-    """Add what every answer carries: a request id, an extended id, and CORS headers."""
-    reply_headers["x-amzn-RequestId"] = str(uuid.uuid4())
-    reply_headers["x-amz-id-2"] = base64.b64encode(os.urandom(EXTENDED_ID_BYTES)).decode("ascii")
-    reply_headers.update(cors.response_headers(call_headers))
-
-
-def too_large(call_headers: Mapping[str, str]) -> ApiReply:
-    """The answer to a body over ``MAX_BODY_BYTES``: 413 and no body, as AWS answers."""
-    reply = ApiReply(413, {}, b"")
-    identify(reply.headers, call_headers)
-    return reply
-
-
 class KinesisApp:
     """Dispatches Kinesis API calls to the operation handlers of each account's region."""
 
@@ -178,14 +164,38 @@ class KinesisApp:
         if refused_host is not None:
             return _xml_error(403, "AccessDeniedException", refused_host)
         if cors.is_preflight(call.method, call.headers):
-            headers = {
-                "x-amzn-RequestId": str(uuid.uuid4()),
-                **cors.preflight_headers(call.headers),
-            }
-            return ApiReply(200, headers, b"")
+            return self._preflight(call.headers)
         outcome = await self._dispatch(call)
-        identify(outcome.headers, call.headers)
+        self.stamp(outcome.headers, call.headers)
         return outcome
+
+    def _preflight(self, headers: Mapping[str, str]) -> ApiReply:
+        origin = headers["Origin"]
+        if not self.gate.origin_allowed(origin):
+            return _xml_error(
+                403,
+                "AccessDeniedException",
+                f"Origin {origin!r} may not call this server: without --credentials only "
+                "pages from loopback origins may; add others with --allow-origin ORIGIN.",
+            )
+        return ApiReply(
+            200, {"x-amzn-RequestId": str(uuid.uuid4()), **cors.preflight_headers(headers)}, b""
+        )
+
+    def stamp(self, reply_headers: dict[str, str], call_headers: Mapping[str, str]) -> None:
+        """Ids on every answer, and CORS headers for an allowed cross-origin caller."""
+        reply_headers["x-amzn-RequestId"] = str(uuid.uuid4())
+        extended = base64.b64encode(os.urandom(EXTENDED_ID_BYTES)).decode("ascii")
+        reply_headers["x-amz-id-2"] = extended
+        origin = call_headers.get("Origin")
+        if origin is not None and self.gate.origin_allowed(origin):
+            reply_headers.update(cors.response_headers(call_headers))
+
+    def too_large(self, call_headers: Mapping[str, str]) -> ApiReply:
+        """The answer to a body over ``MAX_BODY_BYTES``: 413 and no body, as AWS answers."""
+        reply = ApiReply(413, {}, b"")
+        self.stamp(reply.headers, call_headers)
+        return reply
 
     async def _dispatch(self, call: HttpRequest) -> ApiReply | OpenSubscription:
         """Steps 2-4: the method, the Content-Type and the target."""
@@ -253,7 +263,7 @@ class KinesisApp:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            outcome: ApiReply | OpenSubscription = too_large(request.headers)
+            outcome: ApiReply | OpenSubscription = self.too_large(request.headers)
         else:
             call = HttpRequest(request.method, request.raw_path, request.headers, body)
             self.held_body_bytes += len(body)

@@ -46,7 +46,7 @@ from h2.settings import SettingCodes
 from hyperframe.frame import Frame, GoAwayFrame
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from shardline.server.app import MAX_BODY_BYTES, ApiReply, KinesisApp, too_large
+from shardline.server.app import MAX_BODY_BYTES, ApiReply, KinesisApp
 from shardline.server.request import HttpRequest
 
 log = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ class Http2Connection(asyncio.Protocol):
     async def _respond(self, stream_id: int, request: _Request) -> None:
         try:
             if request.too_large:
-                await self._reply(stream_id, too_large(request.headers))
+                await self._reply(stream_id, self._app.too_large(request.headers))
                 return
             outcome = await self._app.answer(request.call())
             if isinstance(outcome, ApiReply):

@@ -10,7 +10,12 @@ Two modes, chosen at start (``GateConfig``):
   must not reach the server through DNS rebinding, so a request's ``Host`` must be
   a loopback name (127.0.0.1, localhost, [::1], any port) or one given with
   ``--allow-host``; any other Host is refused with 403 before anything else is
-  read. ``/_shardline/*`` answers loopback callers only.
+  read. ``/_shardline/*`` answers loopback callers only. And a web page in the
+  operator's browser must not call the server cross-origin (the browser connects to
+  127.0.0.1 itself, so the Host check cannot stop it, and any signature passes): CORS
+  is granted only to pages served from a loopback origin, or from an origin given with
+  ``--allow-origin``. With credentials any origin may call, as on AWS: the signature
+  is what admits a request.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from shardline.errors import (
     AccessDeniedException,
@@ -40,6 +46,9 @@ class GateConfig:
     keys: KeyStore | None = None
     #: Host names accepted besides the loopback ones (without credentials only).
     allowed_hosts: frozenset[str] = frozenset()
+    #: Web origins (``scheme://host[:port]``) granted CORS besides loopback pages
+    #: (without credentials only).
+    allowed_origins: frozenset[str] = frozenset()
 
 
 def host_name(value: str) -> str:
@@ -72,6 +81,7 @@ class Gate:
         self.account = account
         self.verifier = SigV4Verifier(config.keys, region) if config.keys is not None else None
         self._hosts = LOOPBACK_NAMES | {h.lower() for h in config.allowed_hosts}
+        self._origins = {o.lower().rstrip("/") for o in config.allowed_origins}
 
     @property
     def authenticating(self) -> bool:
@@ -88,6 +98,15 @@ class Gate:
             f"Host {host!r} is not allowed. Without --credentials this server answers only "
             "loopback names (127.0.0.1, localhost, [::1]); add others with --allow-host NAME."
         )
+
+    def origin_allowed(self, origin: str) -> bool:
+        """Whether a page of ``origin`` may call cross-origin (module docstring)."""
+        if self.verifier is not None:
+            return True
+        if origin.lower() in self._origins:
+            return True
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and is_loopback(parts.hostname or "")
 
     def authenticate(self, request: HttpRequest) -> Caller:
         """The caller of a Kinesis call; raises the Kinesis error AWS would answer."""
