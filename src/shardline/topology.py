@@ -33,12 +33,12 @@ between two real AWS regions (with ``backend = "dynamodb"`` for the stores).
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from shardline.credentials import default_client_options
 from shardline.errors import ShardlineError
 
 StandbyMode = Literal["cold", "warm"]
@@ -48,26 +48,6 @@ ReplicationRetrieval = Literal["auto", "polling", "fanout"]
 
 class TopologyError(ShardlineError):
     """The topology file is missing, malformed or inconsistent (fix the file)."""
-
-
-def default_client_options() -> dict[str, Any]:
-    """Credentials for AWS clients.
-
-    The AWS credential chain is used when it is configured (environment variables,
-    a profile, a credentials file); otherwise placeholder keys are passed, which a
-    local region and local DynamoDB/S3 implementations accept. This also keeps
-    botocore from probing the EC2 metadata address when there are no credentials.
-    """
-    configured = (
-        "AWS_ACCESS_KEY_ID" in os.environ
-        or "AWS_PROFILE" in os.environ
-        or Path(
-            os.environ.get("AWS_SHARED_CREDENTIALS_FILE", Path.home() / ".aws" / "credentials")
-        ).exists()
-    )
-    if configured:
-        return {}
-    return {"aws_access_key_id": "shardline", "aws_secret_access_key": "shardline"}
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from rich.table import Table
 
 from shardline.cli.common import endpoint_options
 from shardline.consumer.shard_sync import list_all_shards
+from shardline.credentials import default_client_options as client_options
 from shardline.state import KeyRing, SnapshotInfo, Snapshots, open_store
 from shardline.state.snapshots import RestoreType
 from shardline.state.standby import StandbyRestore
 from shardline.state.standby import restore_in_region as standby_restore
 from shardline.state.stores.base import ObjectStore
 from shardline.stores.leases import LeaseStore
-from shardline.topology import default_client_options as client_options
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T")

@@ -25,8 +25,8 @@ from shardline.cli.common import endpoint_options
 from shardline.consumer.config import ConsumerConfig, InitialPosition
 from shardline.consumer.positions import Position
 from shardline.consumer.retrieval import PollingRetriever
+from shardline.credentials import default_client_options
 from shardline.producer import envelope
-from shardline.topology import default_client_options
 
 
 @dataclass

@@ -9,6 +9,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shardline.credentials import default_client_options
+
 InitialPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
 Retrieval = Literal["polling", "fanout"]
 OnProcessorError = Literal["retry", "skip", "release"]
@@ -34,8 +36,10 @@ class ConsumerConfig:
     #: Kinesis endpoint; None means AWS itself.
     endpoint_url: str | None = None
     region_name: str = "us-east-1"
-    #: Extra arguments for the Kinesis client (credentials, retries, timeouts).
-    client_options: dict[str, Any] = field(default_factory=dict)
+    #: Extra arguments for the Kinesis client (credentials, retries, timeouts). The
+    #: default is placeholder keys when no AWS credentials are configured, so a local
+    #: region works as is (:func:`shardline.credentials.default_client_options`).
+    client_options: dict[str, Any] = field(default_factory=default_client_options)
     worker_id: str = field(default_factory=_default_worker_id)
     #: Where a shard without a checkpoint starts (KCL default LATEST).
     initial_position: InitialPosition = "LATEST"

@@ -36,12 +36,13 @@ from typing import Any
 from shardline.consumer.config import ConsumerConfig
 from shardline.consumer.processor import RecordProcessor
 from shardline.consumer.scheduler import Scheduler
+from shardline.credentials import default_client_options
 from shardline.failover.decisions import consumer_generation
 from shardline.failover.health import HealthCounts, health_report
 from shardline.failover.watch import StateWatcher
 from shardline.stores.control import ControlStore, ControlStoreError, Generation, Report
 from shardline.stores.factory import lease_store_for
-from shardline.topology import Topology, default_client_options
+from shardline.topology import Topology
 
 log = logging.getLogger(__name__)
 

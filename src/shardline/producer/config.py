@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from shardline.credentials import default_client_options
+
 Ordering = Literal["unordered", "per-key"]
 SpoolDurability = Literal["fsync", "process"]
 
@@ -98,8 +100,10 @@ class ProducerConfig:
     max_record_size: int = 1024 * 1024
     #: Names this producer in metrics and logs.
     name: str = field(default_factory=_default_name)
-    #: Extra arguments for the Kinesis client (e.g. credentials).
-    client_options: dict[str, Any] = field(default_factory=dict)
+    #: Extra arguments for the Kinesis client (e.g. credentials). The default is
+    #: placeholder keys when no AWS credentials are configured, so a local region
+    #: works as is (:func:`shardline.credentials.default_client_options`).
+    client_options: dict[str, Any] = field(default_factory=default_client_options)
 
     def __post_init__(self) -> None:
         if not 0 < self.collection_max_count <= PUT_RECORDS_MAX_COUNT:

@@ -34,12 +34,13 @@ from botocore.exceptions import ClientError
 
 from shardline.consumer.config import ConsumerConfig, Retrieval
 from shardline.consumer.scheduler import Scheduler
+from shardline.credentials import default_client_options
 from shardline.failover.watch import StateWatcher
 from shardline.replication.copier import CopyingProcessor
 from shardline.replication.progress import ReplicationProgress
 from shardline.stores.control import ControlStore, Replication
 from shardline.stores.factory import lease_store_for
-from shardline.topology import Topology, default_client_options
+from shardline.topology import Topology
 
 log = logging.getLogger(__name__)
 

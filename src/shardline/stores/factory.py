@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shardline.credentials import default_client_options
 from shardline.stores.control import ControlStore
 from shardline.stores.dynamodb_control import DynamoDBControlStore
 from shardline.stores.dynamodb_leases import DynamoDBLeaseStore
@@ -11,7 +12,7 @@ from shardline.stores.leases import LeaseStore
 from shardline.stores.replicated_control import ReplicatedControlStore
 from shardline.stores.sqlite_control import SQLiteControlStore
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
-from shardline.topology import StoresSpec, default_client_options
+from shardline.topology import StoresSpec
 
 
 def control_store_for(spec: StoresSpec) -> ControlStore:
