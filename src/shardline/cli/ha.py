@@ -1,7 +1,8 @@
 """Cross-region commands: replicate, monitor, failover, failback, status.
 
-All of them read the topology file (``--topology``, default ``shardline.toml`` or
-``$SHARDLINE_TOPOLOGY``) and talk to the control store it names.
+All of them read the topology file (``--topology``; by default
+``$SHARDLINE_TOPOLOGY``, else ``./shardline.toml``, else the one ``shardline up``
+wrote, ``.shardline/shardline.toml``) and talk to the control store it names.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from shardline.cli.common import fail
 from shardline.failover.decisions import initial_state
 from shardline.failover.failback import FailbackError, failback
 from shardline.failover.monitor import Monitor
+from shardline.pipeline.status import REPORT_KINDS, STALE_AFTER_S, freshest
 from shardline.replication.replicator import Replicator
 from shardline.stores.control import ControlStore, StaleEpochError
 from shardline.stores.factory import control_store_for
@@ -28,24 +32,41 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
+#: Where a topology file is looked for when none is named, in order.
+TOPOLOGY_CANDIDATES = ("shardline.toml", ".shardline/shardline.toml")
+
+
+def _default_topology() -> str:
+    for candidate in TOPOLOGY_CANDIDATES:
+        if Path(candidate).is_file():
+            return candidate
+    return TOPOLOGY_CANDIDATES[0]
+
+
 def topology_option(command: _F) -> _F:
     return click.option(
         "--topology",
         "-t",
         "topology_path",
-        default="shardline.toml",
+        default=_default_topology,
         envvar="SHARDLINE_TOPOLOGY",
-        show_default=True,
+        show_default="$SHARDLINE_TOPOLOGY, else ./shardline.toml, else .shardline/shardline.toml",
         type=click.Path(dir_okay=False),
         help="The topology file (regions, streams, stores, failover policy).",
     )(command)
 
 
 def _load(path: str) -> Topology:
+    """The topology at ``path``; a missing or invalid file ends the command in one line."""
+    if not Path(path).is_file():
+        fail(
+            f"no topology file at {path}; pass -t FILE (looked for "
+            f"{' and '.join(TOPOLOGY_CANDIDATES)}; `shardline up` writes the second)"
+        )
     try:
         return load_topology(path)
     except TopologyError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(str(exc))
 
 
 def _logging() -> None:
@@ -154,27 +175,14 @@ def failback_command(topology_path: str, drain_timeout_s: float) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
-@click.command()
-@topology_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def status(topology_path: str, as_json: bool) -> None:
-    """Show the control state and what every component last reported."""
-    topology = _load(topology_path)
+def _report_line(kind: str, component: str, body: dict[str, Any]) -> str:
+    age = body["age_s"]
+    summary = {k: v for k, v in body.items() if k not in ("shards", "calls", "decisions", "age_s")}
+    when = f"STALE, {age:.0f} s old" if age >= STALE_AFTER_S else f"{age:.1f} s ago"
+    return f"{kind:10} {component} ({when}): {json.dumps(summary, default=str)}"
 
-    async def work(store: ControlStore) -> dict[str, Any]:
-        state = await store.get_state()
-        reports: dict[str, Any] = {}
-        for kind in ("controller", "replicator", "consumer", "producer"):
-            reports[kind] = {
-                r.component: {**r.body, "age_s": round(time.time() - r.updated_at, 1)}
-                for r in await store.get_reports(kind)
-            }
-        return {"state": state.to_doc() if state else None, "reports": reports}
 
-    document = asyncio.run(_with_store(topology, work))
-    if as_json:
-        click.echo(json.dumps(document, indent=2, default=str))
-        return
+def _print_status(document: dict[str, Any]) -> None:
     state = document["state"]
     if state is None:
         click.echo("no control state yet (start `shardline monitor`)")
@@ -185,7 +193,44 @@ def status(topology_path: str, as_json: bool) -> None:
         "replication: "
         + (f"{replication['source']} -> {replication['target']}" if replication else "off")
     )
+    controllers = [{"component": c, **b} for c, b in document["reports"]["controller"].items()]
+    controller = freshest(controllers)
+    if controller is not None:
+        health = ", ".join(
+            f"{name} {h['state']}" for name, h in controller.get("regions", {}).items()
+        )
+        stale = (
+            " (STALE: the monitor is not reporting)" if controller["age_s"] >= STALE_AFTER_S else ""
+        )
+        click.echo(f"region health: {health}, from {controller['component']}{stale}")
     for kind, by_component in document["reports"].items():
-        for component, body in sorted(by_component.items()):
-            summary = {k: v for k, v in body.items() if k not in ("shards", "calls", "decisions")}
-            click.echo(f"{kind:10} {component}: {json.dumps(summary, default=str)}")
+        for component, body in sorted(by_component.items(), key=lambda item: item[1]["age_s"]):
+            click.echo(_report_line(kind, component, body))
+
+
+@click.command()
+@topology_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def status(topology_path: str, as_json: bool) -> None:
+    """Show the control state and what every component last reported (freshest first).
+
+    Region health comes from the freshest controller report; reports older than
+    10 s are marked STALE with their age (their component has stopped reporting).
+    """
+    topology = _load(topology_path)
+
+    async def work(store: ControlStore) -> dict[str, Any]:
+        state = await store.get_state()
+        reports: dict[str, Any] = {}
+        for kind in REPORT_KINDS:
+            reports[kind] = {
+                r.component: {**r.body, "age_s": round(time.time() - r.updated_at, 1)}
+                for r in await store.get_reports(kind)
+            }
+        return {"state": state.to_doc() if state else None, "reports": reports}
+
+    document = asyncio.run(_with_store(topology, work))
+    if as_json:
+        click.echo(json.dumps(document, indent=2, default=str))
+    else:
+        _print_status(document)

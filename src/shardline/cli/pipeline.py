@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.live import Live
 
+from shardline.cli.common import fail, seconds_option
 from shardline.cli.ha import topology_option
 from shardline.pipeline import ticker
 from shardline.pipeline.drill import (
@@ -28,26 +29,90 @@ from shardline.pipeline.drill import (
     attach_drill,
     run_drill,
 )
-from shardline.pipeline.launch import default_topology, launch
-from shardline.pipeline.status import collect, render
+from shardline.pipeline.folder import FolderInUseError, StaleProcessesError, clear_stale
+from shardline.pipeline.launch import LaunchError, default_topology, launch
+from shardline.pipeline.status import Footer, ProcessView, collect, render
 from shardline.pipeline.supervisor import Supervisor
 from shardline.stores.factory import control_store_for
-from shardline.topology import TopologyError, load_topology
+from shardline.topology import Topology, TopologyError, load_topology
 
 log = logging.getLogger(__name__)
 
 
-def _until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
-    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop``."""
+def _until_signal(
+    main: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+    signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> None:
+    """Run ``main(stop)``; each of ``signals`` sets ``stop``."""
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
     asyncio.run(runner())
+
+
+def _say(console: Console, text: str) -> None:
+    """Print, unless the terminal is gone (after SIGHUP, writing to it fails)."""
+    with contextlib.suppress(OSError):
+        console.print(text)
+
+
+def _status_command(path: Path) -> str:
+    """How to see this pipeline's state from another terminal."""
+    if path.resolve() == (Path(".shardline") / "shardline.toml").resolve():
+        return "shardline status"
+    return f"shardline status -t {path}"
+
+
+async def _show_status(
+    topology: Topology,
+    supervisor: Supervisor,
+    footer: Footer,
+    console: Console,
+    stop: asyncio.Event,
+    until: float,
+) -> None:
+    """The live view, refreshed every second until ``stop`` (or the ``until`` time)."""
+    async with control_store_for(topology.stores) as store:
+        before = None
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
+            while not stop.is_set() and time.monotonic() < until:
+                now = await collect(topology, store)
+                processes = [
+                    ProcessView(name, c.pid, c.restarts, c.alive, c.last_log_line())
+                    for name, c in supervisor.children.items()
+                ]
+                live.update(render(topology, now, before, processes, footer))
+                before = now
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+
+async def _run_up(
+    path: Path,
+    topology: Topology,
+    supervisor: Supervisor,
+    stop: asyncio.Event,
+    duration_s: float | None,
+    stop_stale: bool,
+) -> None:
+    console = Console()
+    try:
+        await clear_stale(topology.pipeline.data_dir, stop_stale)
+        _say(console, f"starting the pipeline of {path} …")
+        await launch(path, supervisor)
+        until = float("inf") if duration_s is None else time.monotonic() + duration_s
+        with contextlib.suppress(OSError):  # the terminal went away: stop all the same
+            footer = Footer(topology.pipeline.data_dir, supervisor.logs, _status_command(path))
+            await _show_status(topology, supervisor, footer, console, stop, until)
+    finally:
+        _say(console, "\nstopping every process …")
+        await supervisor.stop()
+        _say(console, "stopped.")
 
 
 @click.command()
@@ -59,13 +124,21 @@ def _until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) ->
     type=click.Path(file_okay=False),
     help="Without CONFIG: where the default topology, regions, sink and logs live.",
 )
-@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
-def up(config: str | None, data_dir: str, duration: float | None) -> None:
+@seconds_option(
+    "--duration-s", default=None, help="Stop after this many seconds.", aliases=("--duration",)
+)
+@click.option(
+    "--stop-stale",
+    is_flag=True,
+    help="Stop processes an earlier run in this folder left behind, instead of refusing.",
+)
+def up(config: str | None, data_dir: str, duration_s: float | None, stop_stale: bool) -> None:
     """Run the whole pipeline locally: regions, replicator, monitor, producer, consumers.
 
     Without CONFIG it runs the stock-ticker reference pipeline on embedded defaults
-    (two regions on free ports, cold standby). Processes that crash are restarted;
-    Ctrl-C stops everything cleanly.
+    (two regions on free ports, cold standby). Processes that crash are restarted.
+    Ctrl-C, SIGTERM or closing the terminal (SIGHUP) stops everything cleanly; the
+    children also die with `up` if it is killed. One `up` per folder.
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     if config is not None:
@@ -75,37 +148,17 @@ def up(config: str | None, data_dir: str, duration: float | None) -> None:
         path = existing if existing.exists() else default_topology(Path(data_dir))
     try:
         topology = load_topology(path)
-    except TopologyError as exc:
-        raise click.ClickException(str(exc)) from exc
-    console = Console()
+        supervisor = Supervisor(topology.pipeline.data_dir)
+    except (TopologyError, FolderInUseError) as exc:
+        fail(str(exc))
 
     async def main(stop: asyncio.Event) -> None:
-        supervisor = Supervisor(topology.pipeline.data_dir)
-        try:
-            console.print(f"starting the pipeline of {path} …")
-            await launch(path, supervisor)
-            deadline = None if duration is None else time.monotonic() + duration
-            async with control_store_for(topology.stores) as store:
-                before = None
-                with Live(console=console, refresh_per_second=2, transient=False) as live:
-                    while not stop.is_set():
-                        now = await collect(topology, store)
-                        processes = {
-                            name: (c.pid, c.restarts, c.alive)
-                            for name, c in supervisor.children.items()
-                        }
-                        live.update(render(topology, now, before, processes))
-                        before = now
-                        if deadline is not None and time.monotonic() > deadline:
-                            break
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), 1.0)
-        finally:
-            console.print("\nstopping every process …")
-            await supervisor.stop()
-            console.print("stopped.")
+        await _run_up(path, topology, supervisor, stop, duration_s, stop_stale)
 
-    _until_signal(main)
+    try:
+        _until_signal(main, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+    except (StaleProcessesError, LaunchError) as exc:
+        fail(str(exc))
 
 
 @click.command()
