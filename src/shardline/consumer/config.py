@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shardline.credentials import default_client_options
+from shardline.errors import ConfigError
+from shardline.settings import setting, validate
 
 InitialPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
 Retrieval = Literal["polling", "fanout"]
@@ -46,28 +48,28 @@ class ConsumerConfig:
     initial_timestamp: dt.datetime | None = None
     retrieval: Retrieval = "polling"
     #: A lease whose counter has not moved for this long is expired (KCL: 10 s).
-    failover_time_s: float = 10.0
+    failover_time_s: float = setting(10.0, gt=0)
     #: How often the lease table is scanned for expired, free or stealable leases.
     #: The KCL scans every 2 × (failover + 25 ms) ≈ 20 s, which is why its takeover
     #: takes 20–40 s; scanning every second moves a dead worker's shards within
     #: about failover_time_s + 2 s, at one table read per worker per second.
-    lease_scan_interval_s: float = 1.0
-    max_leases_per_worker: int = 2**31 - 1
-    max_leases_to_steal_at_one_time: int = 1
+    lease_scan_interval_s: float = setting(1.0, gt=0)
+    max_leases_per_worker: int = setting(2**31 - 1, ge=1)
+    max_leases_to_steal_at_one_time: int = setting(1, ge=0)
     #: GetRecords Limit (KCL maxRecords).
-    max_records: int = 10_000
+    max_records: int = setting(10_000, ge=1, le=10_000)
     #: Pause after an empty GetRecords (KCL idleTimeBetweenReadsInMillis 1,500, floor 200).
-    idle_time_between_reads_s: float = 1.5
+    idle_time_between_reads_s: float = setting(1.5, ge=0.2)
     #: How often a child shard checks whether its parents are done. The KCL polls
     #: every 10 s, so children idle up to 10 s after a reshard; 1 s costs one lease
     #: read per waiting shard per second.
-    parent_shard_poll_interval_s: float = 1.0
-    #: First back-off after a failed task (KCL taskBackoffTimeMillis); doubles up to
-    #: ``max_backoff_s``.
-    task_backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
+    parent_shard_poll_interval_s: float = setting(1.0, gt=0)
+    #: First back-off after a failed task (KCL taskBackoffTimeMillis); doubles per
+    #: failure in a row up to ``max_backoff_s``, and starts over after a success.
+    task_backoff_s: float = setting(0.5, gt=0)
+    max_backoff_s: float = setting(30.0, gt=0)
     #: How often shards are listed to create missing leases (KCL 60 s).
-    shard_sync_interval_s: float = 60.0
+    shard_sync_interval_s: float = setting(60.0, gt=0)
     #: What happens when process_records raises: "retry" (default) restarts a fresh
     #: processor on the shard from its last checkpoint, so no record is skipped;
     #: "skip" drops the batch and goes on (the KCL's behaviour); "release" gives the
@@ -76,12 +78,12 @@ class ConsumerConfig:
     call_process_records_even_for_empty_list: bool = False
 
     def __post_init__(self) -> None:
+        validate(self)
         if self.initial_position == "AT_TIMESTAMP" and self.initial_timestamp is None:
-            raise ValueError("initial_position AT_TIMESTAMP needs initial_timestamp")
-        if self.idle_time_between_reads_s < 0.2:
-            raise ValueError("idle_time_between_reads_s has a floor of 0.2 s (as in the KCL)")
-        if self.lease_scan_interval_s <= 0 or self.failover_time_s <= 0:
-            raise ValueError("lease intervals must be positive")
+            raise ConfigError(
+                "ConsumerConfig.initial_timestamp = None is not allowed with "
+                "initial_position 'AT_TIMESTAMP': give the time to start at"
+            )
 
     @property
     def renewal_interval_s(self) -> float:

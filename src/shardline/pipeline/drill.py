@@ -47,12 +47,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from shardline.errors import ShardlineError
+from shardline.errors import ConfigError, ShardlineError
 from shardline.failover.failback import failback
 from shardline.pipeline.acked import read_acked
 from shardline.pipeline.launch import default_topology, launch
 from shardline.pipeline.supervisor import Supervisor, running_children
 from shardline.pipeline.ticker import TABLE
+from shardline.settings import setting, validate
 from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for
 from shardline.topology import Topology, load_topology
@@ -71,15 +72,25 @@ KILLABLE = ("replicator", "consumer", "producer", "monitor")
 class DrillOptions:
     standby: Literal["cold", "warm"] = "cold"
     fault: Fault = "outage"
+    #: Components to SIGKILL before the fault (each one of :data:`KILLABLE`).
     kills: tuple[str, ...] = ()
     #: The failover policy's window (the reference default is 300 s; drills shorten it).
-    window_s: float = 10.0
-    warmup_s: float = 5.0
-    hold_s: float = 5.0
-    rate: float = 100.0
+    window_s: float = setting(10.0, gt=0)
+    #: How long records flow before the kills and the fault.
+    warmup_s: float = setting(5.0, ge=0)
+    #: How long the standby runs after the failover before the fault is cleared.
+    hold_s: float = setting(5.0, ge=0)
+    #: Ticks produced per second.
+    rate: float = setting(100.0, gt=0)
     failback: bool = True
     #: Longest wait for any one step before the drill gives up.
-    step_timeout_s: float = 120.0
+    step_timeout_s: float = setting(120.0, gt=0)
+
+    def __post_init__(self) -> None:
+        validate(self)
+        for kill in self.kills:
+            if kill not in KILLABLE:
+                raise ConfigError.invalid("DrillOptions.", "kills", kill, f"one of {KILLABLE}")
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shardline.settings import setting, validate
 from shardline.state.crypto import KeyRing
 from shardline.state.stores import ObjectStore, open_store
 
@@ -34,17 +35,14 @@ class StateConfig:
     replica_endpoint_url: str | None = None
     replica_options: dict[str, Any] = field(default_factory=dict)
     #: Managed Flink's default interval is 60 s.
-    checkpoint_interval_s: float = 60.0
+    checkpoint_interval_s: float = setting(60.0, gt=0)
     #: Flink retains 1; 2 keeps a fallback when the newest fails verification.
-    retained_checkpoints: int = 2
+    retained_checkpoints: int = setting(2, ge=1)
     #: Master keys; None stores state unencrypted (SHA-256 checked only).
     keys: KeyRing | None = None
 
     def __post_init__(self) -> None:
-        if self.checkpoint_interval_s <= 0:
-            raise ValueError("checkpoint_interval_s must be positive")
-        if self.retained_checkpoints < 1:
-            raise ValueError("retained_checkpoints must be at least 1")
+        validate(self)
 
     def open_store(self) -> ObjectStore:
         return open_store(self.store_url, self.store_endpoint_url, **self.store_options)
