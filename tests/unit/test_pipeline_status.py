@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 
@@ -59,14 +60,14 @@ def test_region_health_comes_from_the_freshest_controller_report(tmp_path: Path)
     )
     (east,) = [line for line in text.splitlines() if line.strip().startswith("│ us-east-1")]
     assert "FAILED" in east and "HEALTHY" not in east
-    assert "older controller reports ignored: monitor-a (102 s old)" in text
+    assert re.search(r"older controller reports ignored: monitor-a \(10\d s old\)", text)
 
 
 def test_a_stale_newest_report_is_marked_with_its_age(tmp_path: Path):
     report = Report("controller", "monitor-a", _health("HEALTHY", "HEALTHY"), time.time() - 45)
     text = _rendered(tmp_path, [report], [])
-    assert "HEALTHY (45 s ago)" in text
-    assert "the newest controller report is 45 s old" in text
+    assert re.search(r"HEALTHY \(4\d s ago\)", text)
+    assert re.search(r"the newest controller report is 4\d s old", text)
 
 
 def test_the_cold_standby_has_a_row_and_the_footer_says_where_things_are(tmp_path: Path):

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 import click
 
-from shardline.cli.common import fail
+from shardline.cli.common import config_default, fail, seconds_option
+from shardline.consumer.config import ConsumerConfig
 from shardline.failover.decisions import initial_state
 from shardline.failover.failback import FailbackError, failback
 from shardline.failover.monitor import Monitor
@@ -95,10 +96,9 @@ def _run_until_signal(
 @click.command()
 @topology_option
 @click.option("--stream", default=None, help="Stream to replicate (default: the first).")
-@click.option(
+@seconds_option(
     "--lease-failover-s",
-    default=10.0,
-    show_default=True,
+    default=config_default(ConsumerConfig, "failover_time_s"),
     help="How long a dead replicator's shard leases take to expire (KCL failover time).",
 )
 def replicate(topology_path: str, stream: str | None, lease_failover_s: float) -> None:
@@ -137,7 +137,12 @@ def monitor(topology_path: str) -> None:
 @click.command("failover")
 @topology_option
 @click.option("--to", "to_region", default=None, help="Region to activate (default: the other).")
-@click.option("--reason", default="manual failover", show_default=True)
+@click.option(
+    "--reason",
+    default="manual failover",
+    show_default=True,
+    help="Why, as recorded with the decision (shown by `shardline status`).",
+)
 def failover_command(topology_path: str, to_region: str | None, reason: str) -> None:
     """Make the other region active now (a manual failover decision)."""
     topology = _load(topology_path)
@@ -161,7 +166,12 @@ def failover_command(topology_path: str, to_region: str | None, reason: str) -> 
 
 @click.command("failback")
 @topology_option
-@click.option("--drain-timeout-s", default=600.0, show_default=True)
+@seconds_option(
+    "--drain-timeout-s",
+    default=600.0,
+    help="Longest wait for producers to move and the standby's consumers to drain; "
+    "run the command again to resume after it.",
+)
 def failback_command(topology_path: str, drain_timeout_s: float) -> None:
     """Return to the primary region step by step (resumable: run it again to continue)."""
     topology = _load(topology_path)

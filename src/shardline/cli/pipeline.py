@@ -13,19 +13,20 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 from rich.console import Console
 from rich.live import Live
 
-from shardline.cli.common import fail, seconds_option
+from shardline.cli.common import config_default, fail, seconds_option
 from shardline.cli.ha import topology_option
 from shardline.pipeline import ticker
 from shardline.pipeline.drill import (
     KILLABLE,
     DrillError,
     DrillOptions,
+    Fault,
     attach_drill,
     run_drill,
 )
@@ -34,7 +35,7 @@ from shardline.pipeline.launch import LaunchError, default_topology, launch
 from shardline.pipeline.status import Footer, ProcessView, collect, render
 from shardline.pipeline.supervisor import Supervisor
 from shardline.stores.factory import control_store_for
-from shardline.topology import Topology, TopologyError, load_topology
+from shardline.topology import PipelineSpec, Topology, TopologyError, load_topology
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ async def _run_up(
 @click.argument("config", required=False, type=click.Path(dir_okay=False, exists=True))
 @click.option(
     "--data-dir",
-    default=".shardline",
+    default=str(config_default(PipelineSpec, "data_dir")),
     show_default=True,
     type=click.Path(file_okay=False),
     help="Without CONFIG: where the default topology, regions, sink and logs live.",
@@ -161,6 +162,10 @@ def up(config: str | None, data_dir: str, duration_s: float | None, stop_stale: 
         fail(str(exc))
 
 
+def _drill_default(name: str) -> Any:
+    return config_default(DrillOptions, name)
+
+
 @click.command()
 @click.option(
     "--standby",
@@ -170,7 +175,11 @@ def up(config: str | None, data_dir: str, duration_s: float | None, stop_stale: 
     help="Standby mode to drill (both: one drill each).",
 )
 @click.option(
-    "--fault", type=click.Choice(["outage", "error-rate"]), default="outage", show_default=True
+    "--fault",
+    type=click.Choice(get_args(Fault)),
+    default=_drill_default("fault"),
+    show_default=True,
+    help="What happens to the primary: a full outage (every call 503) or a 50 % error rate.",
 )
 @click.option(
     "--kill",
@@ -179,10 +188,31 @@ def up(config: str | None, data_dir: str, duration_s: float | None, stop_stale: 
     type=click.Choice(KILLABLE),
     help="SIGKILL this component before the fault (repeatable).",
 )
-@click.option("--window", "window_s", type=float, default=10.0, show_default=True)
-@click.option("--warmup", "warmup_s", type=float, default=5.0, show_default=True)
-@click.option("--hold", "hold_s", type=float, default=5.0, show_default=True)
-@click.option("--rate", type=float, default=100.0, show_default=True)
+@seconds_option(
+    "--window-s",
+    default=_drill_default("window_s"),
+    help="The failover policy's error-rate window (the reference policy uses 300 s).",
+    aliases=("--window",),
+)
+@seconds_option(
+    "--warmup-s",
+    default=_drill_default("warmup_s"),
+    help="How long records flow before the kills and the fault.",
+    aliases=("--warmup",),
+)
+@seconds_option(
+    "--hold-s",
+    default=_drill_default("hold_s"),
+    help="How long the standby serves after the failover before the fault is cleared.",
+    aliases=("--hold",),
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_drill_default("rate"),
+    show_default=True,
+    help="Ticks the producer puts per second.",
+)
 @click.option("--no-failback", is_flag=True, help="Stop after the failover.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON.")
 @click.option(
@@ -281,7 +311,7 @@ def ticker_produce(topology_path: str) -> None:
 
 @ticker_group.command("consume")
 @topology_option
-@click.option("--region", required=True)
+@click.option("--region", required=True, help="The region (of the topology) to consume in.")
 def ticker_consume(topology_path: str, region: str) -> None:
     """Write ticker prices to the sink whenever REGION's consumers should run."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
