@@ -42,7 +42,7 @@ def _rendered(tmp_path: Path, reports: list[Report], processes: list[ProcessView
 
     now = asyncio.run(snapshot())
     footer = Footer(tmp_path, tmp_path / "logs", "shardline status")
-    console = Console(width=200, record=True)
+    console = Console(width=400, record=True)
     console.print(render(topology, now, None, processes, footer))
     return console.export_text()
 

@@ -209,14 +209,13 @@ def _flow(topology: Topology, now: dict[str, Any], before: dict[str, Any] | None
 def _footer(footer: Footer, processes: list[ProcessView]) -> Group:
     lines = [
         Text.assemble(
-            ("data ", "dim"),
-            str(footer.data_dir),
-            ("   logs ", "dim"),
-            str(footer.logs),
-            ("   from another terminal: ", "dim"),
+            ("data ", "dim"), str(footer.data_dir), ("   logs ", "dim"), str(footer.logs)
+        ),
+        Text.assemble(
+            ("from another terminal: ", "dim"),
             footer.status_command,
             ("   Ctrl-C to stop", "bold"),
-        )
+        ),
     ]
     for process in processes:
         if process.restarts and process.last_log_line:
