@@ -160,7 +160,8 @@ class FailoverSpec:
     #: The synthetic canary: a put and a get on every region this often, so an
     #: idle pipeline still has samples.
     canary_interval_s: float = setting(1.0, gt=0)
-    #: No automatic switch sooner than this after the previous one (flap guard).
+    #: No automatic switch sooner than this after the active region last changed
+    #: (flap guard; a failback's later steps switch nothing and do not count).
     min_switch_interval_s: float = setting(60.0, ge=0)
     #: Failover starts standby consumers this much earlier than strictly needed,
     #: for clock differences and reporting delays (duplicates, never gaps).
@@ -212,6 +213,37 @@ class PipelineSpec:
 
 
 @dataclass(frozen=True)
+class MetricsSpec:
+    """Where each long-running component serves ``GET /metrics`` (Prometheus).
+
+    A port left out (None) serves nothing; 0 picks a free port, printed at start.
+    ``consumers`` maps a region name to the port of that region's consumer
+    process. ``console`` is ``shardline up``'s web console, which serves up's own
+    metrics (process restarts) at ``/metrics`` too; None lets up pick a free port.
+    """
+
+    host: str = "127.0.0.1"
+    monitor: int | None = setting(None, ge=0, le=65535)
+    replicator: int | None = setting(None, ge=0, le=65535)
+    producer: int | None = setting(None, ge=0, le=65535)
+    consumers: dict[str, int] = field(default_factory=dict)
+    console: int | None = setting(None, ge=0, le=65535)
+
+    def __post_init__(self) -> None:
+        validate(self, "[metrics] ")
+        for region, port in self.consumers.items():
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+                raise ConfigError.invalid(
+                    "[metrics] ", f"consumers.{region}", port, "an integer >= 0 and <= 65535"
+                )
+        ports = [self.monitor, self.replicator, self.producer, self.console]
+        _unique(
+            "[metrics] port",
+            [str(p) for p in [*ports, *self.consumers.values()] if p],  # 0: each a free one
+        )
+
+
+@dataclass(frozen=True)
 class Topology:
     regions: tuple[RegionSpec, ...]
     streams: tuple[StreamSpec, ...]
@@ -219,6 +251,7 @@ class Topology:
     replication: ReplicationSpec = field(default_factory=ReplicationSpec)
     failover: FailoverSpec = field(default_factory=FailoverSpec)
     pipeline: PipelineSpec = field(default_factory=PipelineSpec)
+    metrics: MetricsSpec = field(default_factory=MetricsSpec)
 
     def __post_init__(self) -> None:
         roles = sorted(r.role for r in self.regions)
@@ -235,6 +268,9 @@ class Topology:
         if not self.streams:
             raise TopologyError("[[streams]] a topology names at least one stream")
         _unique("[[streams]] name", [s.name for s in self.streams])
+        unknown = set(self.metrics.consumers) - {r.name for r in self.regions}
+        if unknown:
+            raise TopologyError(f"[metrics] consumers: no region named {sorted(unknown)}")
 
     @property
     def primary(self) -> RegionSpec:
@@ -316,6 +352,7 @@ def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology
         "replication",
         "failover",
         "pipeline",
+        "metrics",
     }
     if unknown:
         raise TopologyError(f"unknown sections {sorted(unknown)}")
@@ -338,6 +375,7 @@ def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology
         replication=_build(ReplicationSpec, _table(document, "replication"), "replication"),
         failover=_build(FailoverSpec, _table(document, "failover"), "failover"),
         pipeline=_build(PipelineSpec, pipeline, "pipeline"),
+        metrics=_build(MetricsSpec, _table(document, "metrics"), "metrics"),
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from shardline.topology import (
     FailoverSpec,
+    MetricsSpec,
     ReplicationSpec,
     StoresSpec,
     TopologyError,
@@ -226,3 +227,30 @@ def test_the_file_named_in_an_error_is_the_one_read(tmp_path: Path) -> None:
     )
     with pytest.raises(TopologyError, match=rf"^{path}: \[streams\] shards = 'two'"):
         load_topology(path)
+
+
+def test_metrics_ports_are_off_unless_the_file_names_them() -> None:
+    assert parse_topology(document()).metrics == MetricsSpec()
+    metrics = {"monitor": 9464, "consumers": {"west": 0}, "console": 8080}
+    spec = parse_topology(document(metrics=metrics)).metrics
+    assert (spec.host, spec.monitor, spec.replicator, spec.console) == (
+        "127.0.0.1",
+        9464,
+        None,
+        8080,
+    )
+    assert spec.consumers == {"west": 0}  # 0: a free port
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [
+        {"monitor": 70000},
+        {"replicator": "9464"},
+        {"consumers": {"north": 9464}},
+        {"monitor": 9464, "producer": 9464},
+    ],
+)
+def test_bad_metrics_ports_are_refused(metrics: dict[str, Any]) -> None:
+    with pytest.raises(TopologyError):
+        parse_topology(document(metrics=metrics))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, get_args
 
 import click
 
+from shardline import logs
 from shardline.cli.common import config_default, fail, seconds_option
 from shardline.errors import ConfigError
 from shardline.server.runner import serve as run_server
@@ -136,12 +136,20 @@ def _check_port(port: int) -> None:
     "created on first start).",
 )
 @click.option(
+    "--metrics/--no-metrics",
+    default=_default("metrics"),
+    show_default=True,
+    help="Count stream and shard metrics for GET /metrics (loopback callers only). "
+    "--no-metrics exists to measure what counting costs.",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
     help="Least severe log messages written to standard error.",
 )
+@logs.log_format_option
 def serve(
     host: str,
     port: int,
@@ -158,6 +166,7 @@ def serve(
     trim_interval_s: float,
     subscription_lifetime_s: float,
     master_key_file: Path | None,
+    metrics: bool,
     log_level: str,
 ) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
@@ -165,7 +174,7 @@ def serve(
     Point any Kinesis client at it with only the endpoint changed, e.g.
     ``boto3.client("kinesis", endpoint_url="http://127.0.0.1:4567")``.
     """
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(log_level)
     _check_port(port)
     _check_data_dir(data_dir)
     try:
@@ -183,6 +192,7 @@ def serve(
             trim_interval_s=trim_interval_s,
             subscription_lifetime_s=subscription_lifetime_s,
             master_key_path=master_key_file,
+            metrics=metrics,
         )
     except ConfigError as exc:
         fail(str(exc))

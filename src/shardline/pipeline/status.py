@@ -54,6 +54,8 @@ class Footer:
     logs: Path
     #: The command that shows the same state from another terminal.
     status_command: str = "shardline status"
+    #: Where the web console answers, when one is served.
+    console_url: str | None = None
 
 
 def _count(path: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -214,6 +216,7 @@ def _footer(footer: Footer, processes: list[ProcessView]) -> Group:
         Text.assemble(
             ("from another terminal: ", "dim"),
             footer.status_command,
+            *((("   console ", "dim"), footer.console_url) if footer.console_url else ()),
             ("   Ctrl-C to stop", "bold"),
         ),
     ]

@@ -41,6 +41,8 @@ from shardline.errors import (
 from shardline.server import faults, model, protocol
 from shardline.server.faults import FaultInjector
 from shardline.server.handlers import Handler, load_all
+from shardline.server.metrics import PATH as METRICS_PATH
+from shardline.server.metrics import RegionCollector, metrics_handler, metrics_registry
 from shardline.server.subscribe import OpenSubscription, Subscription
 from shardline.storage.region import Region
 
@@ -100,6 +102,8 @@ class KinesisApp:
         self.handlers: dict[str, Handler] = load_all()
         self.operations = model.operation_names()
         self.faults = FaultInjector()
+        #: Bytes of request bodies received and not yet answered (HTTP/1.1 and /2).
+        self.held_body_bytes = 0
 
     def _reply(
         self, codec: protocol.Protocol, status: int, payload: Any, request_id: str
@@ -176,13 +180,13 @@ class KinesisApp:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The HTTP/1.1 front: an aiohttp request in, its answer out."""
-        call = ApiCall(
-            request.method,
-            request.headers,
-            "X-Amz-Algorithm" in request.query,
-            await request.read(),
-        )
-        outcome = await self.answer(call)
+        body = await request.read()
+        call = ApiCall(request.method, request.headers, "X-Amz-Algorithm" in request.query, body)
+        self.held_body_bytes += len(body)
+        try:
+            outcome = await self.answer(call)
+        finally:
+            self.held_body_bytes -= len(body)
         if isinstance(outcome, ApiReply):
             return web.Response(status=outcome.status, body=outcome.body, headers=outcome.headers)
         response = web.StreamResponse(headers=outcome.headers)
@@ -209,18 +213,23 @@ class _ResponseChannel:
 
 
 KINESIS_KEY = web.AppKey("kinesis", KinesisApp)
+COLLECTOR_KEY = web.AppKey("metrics", RegionCollector)
 
 
 def build_app(region: Region) -> web.Application:
     """The aiohttp application serving the Kinesis API for ``region``.
 
     The ``KinesisApp`` behind it is kept under ``KINESIS_KEY``, so that HTTP/2
-    connections reach the same handlers and the same injected faults.
+    connections reach the same handlers and the same injected faults; the metrics
+    collector under ``COLLECTOR_KEY``, so the runner can tell it about connections.
     """
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[REGION_KEY] = region
     kinesis = KinesisApp(region)
     app[KINESIS_KEY] = kinesis
+    collector = RegionCollector(region, lambda: kinesis.held_body_bytes)
+    app[COLLECTOR_KEY] = collector
     app.router.add_route("*", faults.PATH, kinesis.faults.handle)
+    app.router.add_route("*", METRICS_PATH, metrics_handler(metrics_registry(collector)))
     app.router.add_route("*", "/{tail:.*}", kinesis.handle)
     return app

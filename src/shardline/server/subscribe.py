@@ -94,7 +94,12 @@ class Subscription:
         caller owes the returned subscription a ``serve`` (which frees the slot).
         """
         stream, shard, consumer_arn, position = self._resolve(params)
-        superseded = self.region.consumers.claim(consumer_arn, shard.index)
+        try:
+            superseded = self.region.consumers.claim(consumer_arn, shard.index)
+        except ResourceInUseException:
+            if self.region.metrics is not None:
+                self.region.metrics.stream(stream.name).subscribe_rate_exceeded += 1
+            raise
         return OpenSubscription(self, stream, shard, consumer_arn, position, superseded)
 
     def _encode(self, payload: dict[str, Any]) -> bytes:
@@ -138,11 +143,13 @@ class Subscription:
                 return
             if result.next_position is None:
                 await channel.send(self._event(result, shard, None))
+                region.records.count_read(stream, shard, result, None)
                 return
             now = time.monotonic()
             if result.records or now - last_sent >= self.heartbeat_s:
                 position = result.next_position
                 await channel.send(self._event(result, shard, max(position - 1, shard.created_key)))
+                region.records.count_read(stream, shard, result, None)
                 last_sent = now
                 if result.records:
                     continue

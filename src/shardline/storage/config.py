@@ -48,6 +48,8 @@ class RegionConfig:
     subscription_heartbeat_s: float = setting(5.0, gt=0)
     #: Master key for encryption at rest; defaults to ``data_dir/master.key``.
     master_key_path: Path | None = None
+    #: Count stream and shard metrics for ``/metrics`` (off only to measure their cost).
+    metrics: bool = True
 
     def __post_init__(self) -> None:
         validate(self)

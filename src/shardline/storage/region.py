@@ -38,6 +38,7 @@ from shardline.storage.crypto import RecordCipher, check_key_id, load_master_key
 from shardline.storage.engine import StorageEngine
 from shardline.storage.hashing import even_ranges
 from shardline.storage.iterators import TokenSigner
+from shardline.storage.metrics import SHARD_LEVEL_METRICS, RegionMetrics
 from shardline.storage.records import RecordLog
 from shardline.storage.sequence import (
     arrival_ms,
@@ -62,6 +63,8 @@ class Region:
         self.streams: dict[str, Stream] = {}
         self.cipher = RecordCipher(load_master_key(config.key_path))
         self.throttle = ShardThrottle() if config.enforce_throughput else None
+        #: Stream and shard metrics (None: not counted, see ``RegionConfig.metrics``).
+        self.metrics = RegionMetrics() if config.metrics else None
         self.consumers = Consumers(self)
         self.records = RecordLog(self)
         self.key_refs: dict[str, int] = {}
@@ -326,6 +329,8 @@ class Region:
         await self.engine.write(purge)
         if self.streams.get(stream.name) is stream:
             del self.streams[stream.name]
+            if self.metrics is not None:
+                self.metrics.forget(stream.name)
         for shard in stream.shards.values():
             self.records.wake(shard)
 
@@ -511,19 +516,10 @@ class Region:
         """Returns the metrics enabled before the change."""
         stream = self._mutable(name)
         before = list(stream.shard_level_metrics)
-        all_metrics = [
-            "IncomingBytes",
-            "IncomingRecords",
-            "OutgoingBytes",
-            "OutgoingRecords",
-            "WriteProvisionedThroughputExceeded",
-            "ReadProvisionedThroughputExceeded",
-            "IteratorAgeMilliseconds",
-        ]
-        chosen = set(all_metrics if "ALL" in metrics else metrics)
+        chosen = set(SHARD_LEVEL_METRICS if "ALL" in metrics else metrics)
         current = set(before)
         current = current | chosen if enable else current - chosen
-        stream.shard_level_metrics = [m for m in all_metrics if m in current]
+        stream.shard_level_metrics = [m for m in SHARD_LEVEL_METRICS if m in current]
         await self.persist(stream)
         return before
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import time
 from typing import Any
 
 from shardline.errors import (
@@ -123,6 +124,7 @@ async def get_shard_iterator(region: Region, p: dict[str, Any]) -> dict[str, Any
 
 @operation("GetRecords")
 async def get_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
     state = region.signer.open_iterator(p["ShardIterator"].strip('"'))
     stream = region.streams.get(state.stream_name)
     shard = stream.shards.get(state.shard_index) if stream is not None else None
@@ -133,6 +135,7 @@ async def get_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
         )
     limit = p.get("Limit", GET_RECORDS_DEFAULT_LIMIT)
     result = await region.records.read(stream, shard, state.position, limit)
+    region.records.count_read(stream, shard, result, started)
     index = shard.index
     records = RecordList(result.records, index)
     out: dict[str, Any] = {"Records": records, "MillisBehindLatest": result.millis_behind}
