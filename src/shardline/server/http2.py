@@ -47,7 +47,7 @@ from h2.settings import SettingCodes
 from hyperframe.frame import Frame, GoAwayFrame
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from shardline.server.app import MAX_BODY_BYTES, ApiCall, ApiReply, KinesisApp
+from shardline.server.app import MAX_BODY_BYTES, ApiCall, ApiReply, KinesisApp, too_large
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ class Http2Connection(asyncio.Protocol):
     async def _respond(self, stream_id: int, request: _Request) -> None:
         try:
             if request.too_large:
-                await self._reply(stream_id, ApiReply(413, {}, b""))
+                await self._reply(stream_id, too_large(request.headers))
                 return
             outcome = await self._app.answer(request.call())
             if isinstance(outcome, ApiReply):

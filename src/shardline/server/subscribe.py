@@ -25,8 +25,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from shardline.errors import (
     InternalFailure,
@@ -200,7 +200,8 @@ class OpenSubscription:
     position: int
     #: Set when a newer subscription takes the slot over.
     superseded: asyncio.Event
-    headers: ClassVar[dict[str, str]] = {"Content-Type": EVENT_STREAM_TYPE}
+    #: The response headers; the envelope adds the request ids to them.
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": EVENT_STREAM_TYPE})
 
     async def serve(self, channel: EventChannel) -> None:
         """Send the events until the subscription ends; the slot is freed in every case."""

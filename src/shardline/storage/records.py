@@ -48,7 +48,9 @@ from shardline.storage.sequence import (
 if TYPE_CHECKING:
     from shardline.storage.region import Region
 
-MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+#: A PutRecords request's records, partition keys included: 10 MiB since AWS raised the
+#: record limit to 10 MiB (it was 5 MiB while records were at most 1 MiB).
+MAX_PUT_RECORDS_BYTES = 10 * 1024 * 1024
 MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
 
 
