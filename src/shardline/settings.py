@@ -66,14 +66,17 @@ class Bounds:
         )
 
     def __str__(self) -> str:
-        parts = []
-        if self.gt is not None:
-            parts.append(f"> {self.gt:g}")
-        if self.ge is not None:
-            parts.append(f">= {self.ge:g}")
-        if self.le is not None:
-            parts.append(f"<= {self.le:g}")
+        parts = [
+            f"{sign} {_number(limit)}"
+            for sign, limit in ((">", self.gt), (">=", self.ge), ("<=", self.le))
+            if limit is not None
+        ]
         return " and ".join(parts)
+
+
+def _number(value: float) -> str:
+    """``5242880`` rather than ``5.24288e+06``; ``0.2`` stays ``0.2``."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def setting(
@@ -133,7 +136,7 @@ def describe(hint: Any) -> str:
     return f"a {getattr(hint, '__name__', str(hint))}"
 
 
-def _allowed(hint: Any, bounds: Bounds | None) -> str:
+def allowed(hint: Any, bounds: Bounds | None) -> str:
     """``describe(hint)`` with the range after the number it bounds ("a number > 0 or none")."""
     if bounds is None:
         return describe(hint)
@@ -205,8 +208,8 @@ def validate(instance: Any, where: str | None = None) -> None:
             object.__setattr__(instance, item.name, coerced)
             value = coerced
         bounds = bounds_of(item)
-        allowed = _allowed(hint, bounds)
+        what = allowed(hint, bounds)
         if not _admits(hint, value):
-            raise ConfigError.invalid(prefix, item.name, value, allowed)
+            raise ConfigError.invalid(prefix, item.name, value, what)
         if bounds is not None and isinstance(value, int | float) and not bounds.admits(value):
-            raise ConfigError.invalid(prefix, item.name, value, allowed)
+            raise ConfigError.invalid(prefix, item.name, value, what)

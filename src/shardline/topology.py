@@ -61,8 +61,11 @@ class TopologyError(ConfigError):
 class RegionSpec:
     """One region: a name, and where its Kinesis API answers (None: AWS)."""
 
+    #: The region's name: AWS's region name when ``endpoint_url`` is left out.
     name: str
+    #: One region of the two is the primary (replicated from), the other the standby.
     role: Literal["primary", "standby"]
+    #: Where its Kinesis API answers (``shardline serve``); None: AWS's own endpoint.
     endpoint_url: str | None = None
 
     def __post_init__(self) -> None:
@@ -85,7 +88,9 @@ class RegionSpec:
 
 @dataclass(frozen=True)
 class StreamSpec:
+    #: The stream's name, the same in both regions.
     name: str
+    #: Shards it is created with where it is missing (``shardline up``).
     shards: int = setting(1, ge=1)
 
     def __post_init__(self) -> None:
@@ -96,11 +101,15 @@ class StreamSpec:
 class StoresSpec:
     """Where the control store and lease tables live."""
 
+    #: "sqlite" (one machine) or "dynamodb" (regions on many hosts, AWS).
     backend: StoreBackend = "sqlite"
+    #: SQLite: where ``control.db`` and ``leases.db`` live (relative to the file).
     directory: Path = Path(".shardline")
     #: DynamoDB: endpoint (None: AWS), region and the prefix of every table name.
     dynamodb_endpoint_url: str | None = None
+    #: DynamoDB: the region of the tables (without ``control_replicas``).
     dynamodb_region: str = "us-east-1"
+    #: DynamoDB: tables are ``<prefix>-control`` and ``<prefix>-<application>``.
     table_prefix: str = "shardline"
     #: Keep the control store in several places (one table per region), so losing a
     #: region loses no decision: each entry is ``{region, endpoint_url}`` (DynamoDB)
@@ -145,9 +154,12 @@ class ReplicationSpec:
 class FailoverSpec:
     """Health and failover policy. Defaults follow the reference architecture."""
 
+    #: "cold": the standby's consumers start on failover; "warm": they process the
+    #: replicated stream all the time.
     standby: StandbyMode = "cold"
     #: Failover when the error rate over the last ``window_s`` reaches ``threshold``.
     window_s: float = setting(300.0, gt=0)
+    #: The error rate (share of failed calls in the window) that makes a region unhealthy.
     threshold: float = setting(0.01, gt=0, le=1)
     #: Fewer samples than this in the window decide nothing (one failed call of
     #: three is not an outage).
@@ -156,6 +168,7 @@ class FailoverSpec:
     #: after ``consecutive_checks`` evaluations agree (hysteresis, as in Pulsar's
     #: client failover: Healthy → PreFail → Failed → PreRecover).
     check_interval_s: float = setting(1.0, gt=0)
+    #: Evaluations in a row that must agree before a region changes state.
     consecutive_checks: int = setting(3, ge=1)
     #: The synthetic canary: a put and a get on every region this often, so an
     #: idle pipeline still has samples.
@@ -188,6 +201,7 @@ class PipelineSpec:
     data_dir: Path = Path(".shardline")
     #: Ticker prices produced per second, over this many symbols.
     rate: float = setting(50.0, gt=0)
+    #: Symbols (partition keys) the ticker prices are spread over.
     symbols: int = setting(20, ge=1)
     #: Consumer application name (lease tables are named after it).
     application: str = "ticker-app"
@@ -222,11 +236,17 @@ class MetricsSpec:
     metrics (process restarts) at ``/metrics`` too; None lets up pick a free port.
     """
 
+    #: The address every component's metrics listen on.
     host: str = "127.0.0.1"
+    #: ``shardline monitor``'s metrics port.
     monitor: int | None = setting(None, ge=0, le=65535)
+    #: ``shardline replicate``'s metrics port.
     replicator: int | None = setting(None, ge=0, le=65535)
+    #: The ticker producer's metrics port.
     producer: int | None = setting(None, ge=0, le=65535)
+    #: Region name → that region's consumer process's metrics port.
     consumers: dict[str, int] = field(default_factory=dict)
+    #: ``shardline up``'s web console (and its own metrics); None: a free port.
     console: int | None = setting(None, ge=0, le=65535)
 
     def __post_init__(self) -> None:

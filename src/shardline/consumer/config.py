@@ -34,18 +34,24 @@ class ConsumerConfig:
 
     #: Names the lease table and the enhanced fan-out consumer (KCL: applicationName).
     application_name: str
+    #: The stream whose shards are consumed.
     stream_name: str
     #: Kinesis endpoint; None means AWS itself.
     endpoint_url: str | None = None
+    #: The region requests are signed for (and, without ``endpoint_url``, sent to).
     region_name: str = "us-east-1"
     #: Extra arguments for the Kinesis client (credentials, retries, timeouts). The
     #: default is placeholder keys when no AWS credentials are configured, so a local
     #: region works as is (:func:`shardline.credentials.default_client_options`).
     client_options: dict[str, Any] = field(default_factory=default_client_options)
+    #: Names this worker as the owner of its leases (KCL workerIdentifier).
     worker_id: str = field(default_factory=_default_worker_id)
     #: Where a shard without a checkpoint starts (KCL default LATEST).
     initial_position: InitialPosition = "LATEST"
+    #: With ``initial_position`` "AT_TIMESTAMP": the time to start at.
     initial_timestamp: dt.datetime | None = None
+    #: "polling" reads with GetRecords; "fanout" subscribes (SubscribeToShard) with an
+    #: enhanced fan-out consumer named after the application.
     retrieval: Retrieval = "polling"
     #: A lease whose counter has not moved for this long is expired (KCL: 10 s).
     failover_time_s: float = setting(10.0, gt=0)
@@ -54,7 +60,9 @@ class ConsumerConfig:
     #: takes 20–40 s; scanning every second moves a dead worker's shards within
     #: about failover_time_s + 2 s, at one table read per worker per second.
     lease_scan_interval_s: float = setting(1.0, gt=0)
+    #: Most leases one worker holds (KCL: unlimited).
     max_leases_per_worker: int = setting(2**31 - 1, ge=1)
+    #: Leases taken from a busier worker per scan when none is free (KCL: 1).
     max_leases_to_steal_at_one_time: int = setting(1, ge=0)
     #: GetRecords Limit (KCL maxRecords).
     max_records: int = setting(10_000, ge=1, le=10_000)
@@ -67,6 +75,7 @@ class ConsumerConfig:
     #: First back-off after a failed task (KCL taskBackoffTimeMillis); doubles per
     #: failure in a row up to ``max_backoff_s``, and starts over after a success.
     task_backoff_s: float = setting(0.5, gt=0)
+    #: The longest back-off after failures in a row.
     max_backoff_s: float = setting(30.0, gt=0)
     #: How often shards are listed to create missing leases (KCL 60 s).
     shard_sync_interval_s: float = setting(60.0, gt=0)
@@ -75,6 +84,7 @@ class ConsumerConfig:
     #: "skip" drops the batch and goes on (the KCL's behaviour); "release" gives the
     #: shard's lease up so another worker tries.
     on_processor_error: OnProcessorError = "retry"
+    #: Call process_records for empty batches too (KCL option of the same name).
     call_process_records_even_for_empty_list: bool = False
 
     def __post_init__(self) -> None:

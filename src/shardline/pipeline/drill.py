@@ -78,7 +78,9 @@ REPORT_FILE = "drill-report.json"
 
 @dataclass(frozen=True)
 class DrillOptions:
+    #: The standby mode of the drill's pipeline.
     standby: Literal["cold", "warm"] = "cold"
+    #: "outage": every call to the primary refused; "error-rate": half of them fail.
     fault: Fault = "outage"
     #: Components to SIGKILL before the fault (each one of :data:`KILLABLE`).
     kills: tuple[str, ...] = ()
@@ -90,6 +92,7 @@ class DrillOptions:
     hold_s: float = setting(5.0, ge=0)
     #: Ticks produced per second.
     rate: float = setting(100.0, gt=0)
+    #: Fail back to the primary after the failover (and verify after it).
     failback: bool = True
     #: Longest wait for any one step before the drill gives up.
     step_timeout_s: float = setting(120.0, gt=0)

@@ -47,6 +47,7 @@ class ProducerConfig:
     #: Records and bytes per PutRecords call (KPL CollectionMaxCount 500,
     #: CollectionMaxSize 5 MiB: Kinesis's own limits).
     collection_max_count: int = setting(PUT_RECORDS_MAX_COUNT, ge=1, le=PUT_RECORDS_MAX_COUNT)
+    #: Bytes per PutRecords call (KPL CollectionMaxSize 5 MiB).
     collection_max_size: int = setting(PUT_RECORDS_MAX_BYTES, ge=1, le=PUT_RECORDS_MAX_BYTES)
     #: Pack user records bound for one shard into KPL aggregates. The KPL enables this
     #: by default; it is off here because any Kinesis reader can read plain records,
@@ -65,6 +66,7 @@ class ProducerConfig:
     #: call that times out has an unknown outcome: its records are sent again and
     #: may be stored twice (see :class:`shardline.producer.Attempt.ambiguous`).
     request_timeout_s: float = setting(6.0, gt=0)
+    #: Longest wait for a connection (KPL ConnectTimeout 6,000 ms).
     connect_timeout_s: float = setting(6.0, gt=0)
     #: Per-shard rate limit as a percentage of 1,000 records/s and 1 MiB/s (KPL
     #: RateLimit 150: a little above the limit, so the shard is kept busy and the
@@ -75,6 +77,7 @@ class ProducerConfig:
     #: buffering timer; exponential back-off is gentler on an overloaded region, and
     #: 2 s keeps the wait after a region comes back short.
     backoff_initial_s: float = setting(0.1, gt=0)
+    #: The largest pause, reached after failures in a row.
     backoff_max_s: float = setting(2.0, gt=0)
     #: Give up on a record this long after put (KPL RecordTtl 30 s): its outcome
     #: fails with RecordExpiredError. Applies only without a spool: a spooled record
@@ -96,6 +99,7 @@ class ProducerConfig:
     #: Backpressure: put() waits while this many records (or bytes) are unacknowledged.
     #: The KPL has no bound (it grows until the process runs out of memory).
     max_outstanding_records: int = setting(100_000, ge=1)
+    #: Backpressure in bytes (data + partition keys).
     max_outstanding_bytes: int = setting(256 * 1024 * 1024, ge=1)
     #: Largest record (data + partition key), Kinesis's default 1 MiB; raise it for a
     #: stream created with a larger MaxRecordSizeInKiB.

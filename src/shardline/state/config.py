@@ -24,15 +24,17 @@ class StateConfig:
     application_name: str
     #: A directory, or ``s3://bucket/prefix``.
     store_url: str = "shardline-state"
-    #: S3 only: endpoint (a local S3 API, another region) and ``region_name`` /
-    #: ``client_options`` for the client.
+    #: S3 only: the store's endpoint (a local S3 API, another region).
     store_endpoint_url: str | None = None
+    #: S3 only: ``region_name`` and ``client_options`` for the store's client.
     store_options: dict[str, Any] = field(default_factory=dict)
     #: A second store every checkpoint is also written to (e.g. the standby region's
     #: bucket), so state survives the loss of the first store's region. A failed
     #: replica write is logged and counted, never fatal.
     replica_store_url: str | None = None
+    #: S3 only: the replica store's endpoint.
     replica_endpoint_url: str | None = None
+    #: S3 only: ``region_name`` and ``client_options`` for the replica's client.
     replica_options: dict[str, Any] = field(default_factory=dict)
     #: Managed Flink's default interval is 60 s.
     checkpoint_interval_s: float = setting(60.0, gt=0)

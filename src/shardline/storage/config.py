@@ -19,10 +19,14 @@ class RegionConfig:
         RegionConfig(data_dir=Path("data"), region="eu-west-1", create_delay_s=0)
     """
 
+    #: Where the streams database (``shardline.db``) and the master key live.
     data_dir: Path
+    #: The region named in ARNs and messages.
     region: str = "us-east-1"
     #: Twelve digits, as AWS account ids are (it appears in every ARN).
     account_id: str = "000000000000"
+    #: "fsync": an acknowledged record survives power loss; "process": it survives a
+    #: crash of the server process only (no fsync per commit).
     durability: Durability = "fsync"
     #: Open shards allowed per account (AWS's default quota in the large regions:
     #: us-east-1, us-west-2, eu-west-1; 1,000 or 6,000 elsewhere).
@@ -31,9 +35,11 @@ class RegionConfig:
     on_demand_stream_limit: int = setting(50, ge=0)
     #: Registered enhanced fan-out consumers per stream (AWS limit).
     consumer_limit: int = setting(20, ge=1)
-    #: Seconds a stream stays CREATING / DELETING / UPDATING (AWS takes seconds; tests use 0).
+    #: Seconds a new stream stays CREATING (AWS takes seconds; tests use 0).
     create_delay_s: float = setting(0.5, ge=0)
+    #: Seconds a deleted stream stays DELETING.
     delete_delay_s: float = setting(0.5, ge=0)
+    #: Seconds a stream stays UPDATING after a reshard or a configuration change.
     update_delay_s: float = setting(0.5, ge=0)
     #: Enforce per-shard throughput (1,000 rec/s and 1 MiB/s in, 5 reads/s and 2 MiB/s out).
     enforce_throughput: bool = False
