@@ -59,3 +59,12 @@ def test_the_readme_keeps_to_its_two_commands_and_quick_starts():
     ]
     assert commands[2] in (ROOT / ".ci" / "run").read_text()  # CI runs it verbatim
     assert "../shared" not in readme
+
+
+def test_the_example_topologies_are_valid():
+    from shardline.topology import load_topology
+
+    files = sorted((ROOT / "examples").rglob("*.toml"))
+    assert files
+    for path in files:
+        load_topology(path)  # raises TopologyError naming the key if one is not
