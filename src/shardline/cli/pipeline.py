@@ -24,6 +24,7 @@ from shardline import logs
 from shardline.cli.common import config_default, fail, seconds_option
 from shardline.cli.ha import topology_option
 from shardline.console import serving_console, supervised
+from shardline.console.processes import ProcessSource
 from shardline.pipeline import ticker
 from shardline.pipeline.chaos import ChaosOptions, ChaosReport, attach_chaos, run_chaos
 from shardline.pipeline.drill import (
@@ -38,7 +39,7 @@ from shardline.pipeline.drill import (
 from shardline.pipeline.folder import FolderInUseError, StaleProcessesError, clear_stale
 from shardline.pipeline.launch import LaunchError, default_topology, launch
 from shardline.pipeline.metrics import SupervisorCollector
-from shardline.pipeline.status import Footer, ProcessView, collect, render
+from shardline.pipeline.status import Footer, collect, render
 from shardline.pipeline.supervisor import Supervisor
 from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for
@@ -79,7 +80,7 @@ def _status_command(path: Path) -> str:
 async def _show_status(
     topology: Topology,
     store: ControlStore,
-    supervisor: Supervisor,
+    processes: ProcessSource,
     footer: Footer,
     console: Console,
     stop: asyncio.Event,
@@ -90,11 +91,7 @@ async def _show_status(
     with Live(console=console, refresh_per_second=2, transient=False) as live:
         while not stop.is_set() and time.monotonic() < until:
             now = await collect(topology, store)
-            processes = [
-                ProcessView(name, c.pid, c.restarts, c.alive, c.last_log_line())
-                for name, c in supervisor.children.items()
-            ]
-            live.update(render(topology, now, before, processes, footer))
+            live.update(render(topology, now, before, processes(), footer))
             before = now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
@@ -115,12 +112,13 @@ async def _run_up(
         await launch(path, supervisor)
         until = float("inf") if duration_s is None else time.monotonic() + duration_s
         ports = topology.metrics
+        processes = supervised(supervisor)
         async with (
             control_store_for(topology.stores) as store,
             serving_console(
                 topology,
                 store,
-                supervised(supervisor),
+                processes,
                 ports.host,
                 ports.console,
                 [SupervisorCollector(supervisor)],
@@ -131,7 +129,7 @@ async def _run_up(
                 topology.pipeline.data_dir, supervisor.logs, _status_command(path), console_url
             )
             with contextlib.suppress(OSError):  # the terminal went away: stop all the same
-                await _show_status(topology, store, supervisor, footer, console, stop, until)
+                await _show_status(topology, store, processes, footer, console, stop, until)
     finally:
         _say(console, "\nstopping every process …")
         await supervisor.stop()

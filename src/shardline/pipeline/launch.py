@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from shardline.errors import ShardlineError
 from shardline.failover.decisions import initial_state
-from shardline.pipeline.supervisor import Child, Supervisor
+from shardline.pipeline.supervisor import Child, Supervisor, last_line
 from shardline.stores.factory import control_store_for
 from shardline.topology import RegionSpec, Topology, load_topology
 
@@ -132,10 +132,10 @@ async def wait_answering(
                 await client.list_streams()
                 return
             except Exception:
-                if child is not None and (child.restarts or not child.alive):
+                if child is not None and child.log_path and (child.restarts or not child.alive):
+                    log = child.log_path
                     raise LaunchError(
-                        f"region {region.name} did not start: {child.last_log_line()} "
-                        f"(log: {child.log_path})"
+                        f"region {region.name} did not start: {last_line(log)} (log: {log})"
                     ) from None
                 if asyncio.get_running_loop().time() > deadline:
                     raise LaunchError(

@@ -44,8 +44,8 @@ class ProcessView:
     pid: int | None
     restarts: int
     alive: bool
-    #: The last line of its log (shown in the footer when it keeps restarting).
-    last_log_line: str = ""
+    #: The last line of its log (shown when it keeps restarting).
+    last_line: str
 
 
 @dataclass(frozen=True)
@@ -221,11 +221,11 @@ def _footer(footer: Footer, processes: list[ProcessView]) -> Group:
         ),
     ]
     for process in processes:
-        if process.restarts and process.last_log_line:
+        if process.restarts and process.last_line:
             lines.append(
                 Text(
                     f"{process.name} restarted {process.restarts} times; its last log line: "
-                    f"{process.last_log_line}",
+                    f"{process.last_line}",
                     style="red",
                 )
             )

@@ -59,6 +59,7 @@ class Child:
     next_start: float = 0.0
     backoff: float = BACKOFF_INITIAL_S
     log_file: IO[bytes] | None = None
+    #: Where its output goes (set when it is first started).
     log_path: Path | None = None
 
     @property
@@ -69,18 +70,27 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def last_log_line(self) -> str:
-        """The last non-empty line of the child's log ("" if none yet)."""
-        if self.log_path is None:
-            return ""
+
+def last_line(path: Path) -> str:
+    """The last non-empty line of a log file ("" when there is none).
+
+    A JSON log line (``--log-format json``) shows its level and message.
+    """
+    try:
+        with path.open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - _LOG_TAIL_BYTES))
+            lines = log.read().decode("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    line = next((text.strip() for text in reversed(lines) if text.strip()), "")
+    if line.startswith("{"):
         try:
-            with open(self.log_path, "rb") as log_file:
-                log_file.seek(max(log_file.seek(0, os.SEEK_END) - _LOG_TAIL_BYTES, 0))
-                tail = log_file.read().decode(errors="replace")
-        except OSError:
-            return ""
-        lines = [line.strip() for line in tail.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
+            entry = json.loads(line)
+            return f"{entry.get('level', '')} {entry.get('message', line)}".strip()
+        except (json.JSONDecodeError, AttributeError):
+            pass
+    return line
 
 
 class Supervisor:
@@ -102,6 +112,10 @@ class Supervisor:
         self._wrote_state = False
         self._watcher: asyncio.Task[None] | None = None
 
+    def log_of(self, name: str) -> Path:
+        """Where child ``name``'s output goes."""
+        return self.logs / f"{name}.log"
+
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         """Start a child now and supervise it from then on."""
         child = Child(name, argv, env or {})
@@ -114,7 +128,7 @@ class Supervisor:
     def _spawn(self, child: Child) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         if child.log_file is None:
-            child.log_path = self.logs / f"{child.name}.log"
+            child.log_path = self.log_of(child.name)
             child.log_file = open(child.log_path, "ab")  # noqa: SIM115
         env = dict(os.environ, PYTHONUNBUFFERED="1", **child.env)
         child.process = subprocess.Popen(
