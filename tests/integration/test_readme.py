@@ -8,6 +8,7 @@ credentials in their environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,27 @@ def run(args: list[str], region: RegionProcess, cwd: Path) -> subprocess.Complet
     return subprocess.run(
         args, cwd=cwd, env=environment(region), capture_output=True, text=True, timeout=120
     )
+
+
+@contextlib.contextmanager
+def running(script: Path, region: RegionProcess) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """``python SCRIPT`` in its folder, output to SCRIPT.out; killed on the way out."""
+    printed = script.with_suffix(".out")
+    with printed.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(script)],
+            cwd=script.parent,
+            env=environment(region),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            yield process, printed
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(30)
 
 
 @pytest.fixture()
@@ -103,25 +126,14 @@ def test_quick_start_2_producer_and_consumer(region, stream, tmp_path):
 
     consumer = tmp_path / "consumer.py"
     consumer.write_text(snippet("consumer-python", region, stream))
-    printed = tmp_path / "consumer.out"
-    with printed.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(consumer)],
-            cwd=tmp_path,
-            env=environment(region),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
+    with running(consumer, region) as (process, printed):
+        wait_for(
+            lambda: sum(" tick " in line for line in printed.read_text().splitlines()) >= 100,
+            90,
+            "the consumer to print every tick",
         )
-        try:
-            wait_for(
-                lambda: sum(" tick " in line for line in printed.read_text().splitlines()) >= 100,
-                90,
-                "the consumer to print every tick",
-            )
-        finally:
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(60) == 0  # a graceful stop: checkpoints, leases released
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0  # a graceful stop: checkpoints, leases released
 
 
 def test_quick_start_4_a_stateful_job(region, stream, tmp_path):
@@ -131,20 +143,7 @@ def test_quick_start_4_a_stateful_job(region, stream, tmp_path):
     )
     job = tmp_path / "job.py"
     job.write_text(snippet("stateful-python", region, stream))
-    printed = tmp_path / "job.out"
-    with printed.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(job)],
-            cwd=tmp_path,
-            env=environment(region),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            wait_for(lambda: "a 2" in printed.read_text(), 90, "the job to count key a twice")
-            wait_for(lambda: any((tmp_path / "state").rglob("*")), 90, "a checkpoint in ./state")
-        finally:
-            process.kill()
-            process.wait(30)
+    with running(job, region) as (_, printed):
+        wait_for(lambda: "a 2" in printed.read_text(), 90, "the job to count key a twice")
+        wait_for(lambda: any((tmp_path / "state").rglob("*")), 90, "a checkpoint in ./state")
     assert "b 1" in printed.read_text()
