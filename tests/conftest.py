@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,8 +12,6 @@ import pytest
 from shardline.testing import RegionProcess, kinesis_client, moto_server, wait_active
 
 FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms", "0")
-#: AWS's JavaScript SDK v3, as locked in ``tests/interop``.
-INTEROP = Path(__file__).resolve().parent / "interop"
 
 
 @pytest.fixture(scope="session")
@@ -56,25 +52,6 @@ def fresh_region(tmp_path: Path) -> Iterator[Callable[..., RegionProcess]]:
     yield start
     for process in started:
         process.stop()
-
-
-@pytest.fixture(scope="session")
-def js_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory with AWS's JavaScript SDK installed exactly as locked (``npm ci``);
-    tests put their ``.mjs`` scripts in it and run them with ``node``."""
-    npm = shutil.which("npm")
-    assert npm is not None, "these tests need Node.js and npm on PATH"
-    directory = tmp_path_factory.mktemp("js-sdk")
-    for name in ("package.json", "package-lock.json"):
-        shutil.copy(INTEROP / name, directory / name)
-    subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=directory,
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
-    return directory
 
 
 @pytest.fixture(scope="session")

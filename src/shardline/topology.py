@@ -13,6 +13,10 @@ names. Example (every key but the regions has a default)::
     name = "us-west-2"
     endpoint_url = "http://127.0.0.1:4568"
     role = "standby"
+    profile = "standby-admin"                # credentials: a profile, or
+    # access_key_id = "AKSL…"                # a key pair (the server's --credentials)
+    # secret_access_key = "…"
+    signing_region = "us-west-2"             # the server's --region, when it verifies
 
     [[streams]]
     name = "ticker"
@@ -44,7 +48,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from shardline.credentials import default_client_options
+from shardline.credentials import StaticCredentials, default_client_options
 from shardline.errors import ConfigError
 from shardline.settings import check_endpoint_url, setting, validate
 
@@ -59,7 +63,13 @@ class TopologyError(ConfigError):
 
 @dataclass(frozen=True)
 class RegionSpec:
-    """One region: a name, and where its Kinesis API answers (None: AWS)."""
+    """One region: a name, where its Kinesis API answers (None: AWS), and how to sign.
+
+    Credentials: an access key pair, or a named AWS profile, or neither (the AWS
+    credential chain, or placeholder keys that a local region without
+    ``--credentials`` accepts). A region that verifies signatures also checks their
+    region: set ``signing_region`` to its ``--region``.
+    """
 
     #: The region's name: AWS's region name when ``endpoint_url`` is left out.
     name: str
@@ -67,20 +77,52 @@ class RegionSpec:
     role: Literal["primary", "standby"]
     #: Where its Kinesis API answers (``shardline serve``); None: AWS's own endpoint.
     endpoint_url: str | None = None
+    #: An access key pair to sign with (a region that runs ``--credentials``).
+    access_key_id: str | None = None
+    #: The secret of ``access_key_id`` (never shown in a ``repr``).
+    secret_access_key: str | None = field(default=None, repr=False)
+    #: Or a named AWS profile to sign with.
+    profile: str | None = None
+    #: The region in signatures (default: the name for AWS, us-east-1 for local endpoints).
+    signing_region: str | None = None
 
     def __post_init__(self) -> None:
         validate(self, "[regions] ")
         if self.endpoint_url is not None:
             check_endpoint_url(self.endpoint_url, "[regions] endpoint_url")
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise TopologyError(
+                f"[regions] region {self.name}: give both access_key_id and secret_access_key, "
+                "or neither"
+            )
+        if self.access_key_id is not None and self.profile is not None:
+            raise TopologyError(
+                f"[regions] region {self.name}: give a key pair or a profile, not both"
+            )
 
     @property
     def region_name(self) -> str:
         """The signing region: the name itself for AWS, a fixed one for local regions."""
+        if self.signing_region is not None:
+            return self.signing_region
         return self.name if self.endpoint_url is None else "us-east-1"
+
+    def credentials(self) -> StaticCredentials | None:
+        """This region's own credentials (None: the chain or placeholders apply)."""
+        if self.access_key_id is not None and self.secret_access_key is not None:
+            return StaticCredentials(self.access_key_id, self.secret_access_key)
+        if self.profile is not None:
+            return StaticCredentials.from_profile(self.profile)
+        return None
+
+    def client_options(self) -> dict[str, Any]:
+        """Credential arguments for a client of this region."""
+        credentials = self.credentials()
+        return credentials.client_options() if credentials else default_client_options()
 
     def client_kwargs(self) -> dict[str, Any]:
         """Arguments for an aiobotocore/boto3 Kinesis client of this region."""
-        kwargs: dict[str, Any] = {"region_name": self.region_name, **default_client_options()}
+        kwargs: dict[str, Any] = {"region_name": self.region_name, **self.client_options()}
         if self.endpoint_url is not None:
             kwargs["endpoint_url"] = self.endpoint_url
         return kwargs

@@ -21,14 +21,12 @@ import pytest
 
 from shardline.testing import RegionProcess, kinesis_client
 
-INTEROP = Path(__file__).resolve().parents[1] / "interop"
 SCRIPT = "kinesis_js_sdk.mjs"
 
 
 @pytest.fixture(scope="module")
 def run(js_sdk: Path, region: RegionProcess) -> dict[str, Any]:
     """Run the script once; every test reads its part of what the SDK saw."""
-    shutil.copy(INTEROP / SCRIPT, js_sdk / SCRIPT)
     stream = f"js-{uuid.uuid4().hex[:10]}"
     node = shutil.which("node")
     assert node is not None

@@ -19,6 +19,8 @@ import click
 from shardline import logs
 from shardline.cli.common import config_default, fail, seconds_option
 from shardline.errors import ConfigError
+from shardline.server.auth.gate import GateConfig, is_loopback
+from shardline.server.auth.keys import CredentialsError, KeyStore, load_keys
 from shardline.server.runner import serve as run_server
 from shardline.storage.config import RegionConfig
 from shardline.storage.engine import Durability
@@ -143,6 +145,27 @@ def _check_port(port: int) -> None:
     "--no-metrics exists to measure what counting costs.",
 )
 @click.option(
+    "--credentials",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file of access keys (`shardline keys create` writes it). Every request must "
+    "then carry a valid SigV4 signature by one of them, and each key's account is kept apart. "
+    "Without it the server is for local development: loopback only, any signature accepted.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Without --credentials, listen on a non-loopback --host anyway (anyone who can reach "
+    "the port can then read, write and delete every stream).",
+)
+@click.option(
+    "--allow-host",
+    multiple=True,
+    metavar="NAME",
+    help="Without --credentials, also answer requests whose Host header is NAME (by default "
+    "only 127.0.0.1, localhost and [::1]: a defence against DNS rebinding). Repeatable.",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
@@ -167,6 +190,9 @@ def serve(
     subscription_lifetime_s: float,
     master_key_file: Path | None,
     metrics: bool,
+    credentials: Path | None,
+    insecure: bool,
+    allow_host: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
@@ -197,11 +223,15 @@ def serve(
     except ConfigError as exc:
         fail(str(exc))
 
+    keys = _keys(credentials, host, insecure)
+    gate = GateConfig(keys, frozenset(allow_host))
+    auth = f"credentials {credentials}" if keys is not None else "no credentials"
+
     def ready(url: str) -> None:
-        click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir})")
+        click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir}, {auth})")
 
     try:
-        asyncio.run(run_server(config, host, port, on_ready=ready))
+        asyncio.run(run_server(config, host, port, on_ready=ready, gate=gate))
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
@@ -209,3 +239,19 @@ def serve(
             f"port {port} on {host} is already in use (another `shardline serve`?); stop "
             "that process, or pass another --port (--port 0 picks a free one)"
         )
+
+
+def _keys(credentials: Path | None, host: str, insecure: bool) -> KeyStore | None:
+    """The keys to verify signatures with; refuses an open non-loopback server."""
+    if credentials is None:
+        if not is_loopback(host) and not insecure:
+            fail(
+                f"refusing to listen on {host or 'every address'} without --credentials: anyone "
+                "who can reach it could read, write and delete every stream (give --credentials "
+                "FILE, or --insecure to accept that)"
+            )
+        return None
+    try:
+        return load_keys(credentials)
+    except CredentialsError as exc:
+        fail(str(exc))

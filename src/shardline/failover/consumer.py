@@ -36,7 +36,6 @@ from typing import Any
 from shardline.consumer.config import ConsumerConfig
 from shardline.consumer.processor import RecordProcessor
 from shardline.consumer.scheduler import Scheduler
-from shardline.credentials import default_client_options
 from shardline.failover.decisions import consumer_generation
 from shardline.failover.health import HealthCounts, health_report
 from shardline.failover.watch import StateWatcher
@@ -114,7 +113,7 @@ class RegionConsumer:
             self.stream,
             endpoint_url=self.region.endpoint_url,
             region_name=self.region.region_name,
-            client_options=default_client_options(),
+            client_options=self.region.client_options(),
             initial_position=start.kind,
             initial_timestamp=dt.datetime.fromtimestamp(start.timestamp, dt.UTC)
             if start.timestamp is not None

@@ -34,7 +34,6 @@ from botocore.exceptions import ClientError
 
 from shardline.consumer.config import ConsumerConfig, Retrieval
 from shardline.consumer.scheduler import Scheduler
-from shardline.credentials import default_client_options
 from shardline.failover.watch import StateWatcher
 from shardline.replication.copier import CopyingProcessor
 from shardline.replication.progress import ReplicationProgress
@@ -153,7 +152,7 @@ class Replicator:
             self.stream,
             endpoint_url=source.endpoint_url,
             region_name=source.region_name,
-            client_options=default_client_options(),
+            client_options=source.client_options(),
             initial_position=start.kind,
             initial_timestamp=dt.datetime.fromtimestamp(start.timestamp, dt.UTC)
             if start.timestamp is not None
