@@ -2,7 +2,9 @@
 
 Layering (imports point one way):
 
-- ``errors``: the one exception hierarchy, shared by server and clients.
+- ``errors``: the one exception hierarchy, shared by server and clients;
+  ``settings`` validates every config class where it is built; ``credentials``
+  gives clients placeholder keys when no AWS credentials are configured.
 - ``storage``: a region's durable state (SQLite engine, catalog, operations).
 - ``server``: the Kinesis wire protocol in front of ``storage``; imported only by
   the CLI and tests.

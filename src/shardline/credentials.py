@@ -1,14 +1,24 @@
-"""Credentials for one Kinesis endpoint: a region of the topology, or an admin call.
+"""Credentials for Kinesis clients: given ones, or placeholders when none are configured.
 
 A region that runs ``shardline serve --credentials`` verifies every signature, so
 each client of it must sign with a key it knows. ``StaticCredentials`` carries one
 key pair (or resolves a named AWS profile into one) and renders the arguments a
 boto3/aiobotocore client takes. The secret never appears in a ``repr``.
+
+A region without ``--credentials`` does not check signatures, but botocore will not
+send an unsigned request: without credentials it fails with NoCredentialsError, after
+probing the EC2 metadata address for seconds. So when the AWS credential chain has
+nothing to offer, Shardline's clients (producer, consumer, stores, the CLI) use
+placeholder keys (:func:`default_client_options`); against AWS itself they fail
+fast with a clear UnrecognizedClientException.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import botocore.exceptions
 import botocore.session
@@ -52,3 +62,21 @@ class StaticCredentials:
         if self.session_token is not None:
             options["aws_session_token"] = self.session_token
         return options
+
+
+def default_client_options() -> dict[str, Any]:
+    """Client arguments: {} when the AWS chain is configured, else placeholder keys.
+
+    "Configured" means ``AWS_ACCESS_KEY_ID`` or ``AWS_PROFILE`` is set, or a shared
+    credentials file exists (``$AWS_SHARED_CREDENTIALS_FILE`` or ``~/.aws/credentials``).
+    """
+    configured = (
+        "AWS_ACCESS_KEY_ID" in os.environ
+        or "AWS_PROFILE" in os.environ
+        or Path(
+            os.environ.get("AWS_SHARED_CREDENTIALS_FILE", Path.home() / ".aws" / "credentials")
+        ).exists()
+    )
+    if configured:
+        return {}
+    return {"aws_access_key_id": "shardline", "aws_secret_access_key": "shardline"}

@@ -7,6 +7,8 @@ registry maps codes to classes, so the server renders an error and a client turn
 the same code back into the same class::
 
     ShardlineError
+    ├── ConfigError                        a setting is not allowed (key, value, allowed)
+    │   └── TopologyError                  … in the topology file (shardline.topology)
     └── KinesisError                       code, http_status, retriable
         ├── ValidationException             400  constraint violated (model)
         ├── SerializationException          400  body does not match the shapes
@@ -38,6 +40,19 @@ from typing import ClassVar, TypeVar
 
 class ShardlineError(Exception):
     """Root of every error Shardline raises."""
+
+
+class ConfigError(ShardlineError, ValueError):
+    """A setting is not allowed: the message names the key, the bad value and what is.
+
+    Raised where the setting enters (a config class, the topology file, a command
+    option), before any process or connection starts. Also a ``ValueError``.
+    """
+
+    @classmethod
+    def invalid(cls, where: str, key: str, value: object, allowed: str) -> ConfigError:
+        """``{where}{key} = {value!r} is not allowed: it must be {allowed}``."""
+        return cls(f"{where}{key} = {value!r} is not allowed: it must be {allowed}")
 
 
 class KinesisError(ShardlineError):

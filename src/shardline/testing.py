@@ -7,6 +7,8 @@
   and ``ChildProcess`` any command line, each ready on a line it prints.
 - ``write_topology`` writes a two-region topology file for local regions;
   ``moto_server`` runs a real local DynamoDB/S3 API for the scale backends.
+- ``run_shardline`` runs one ``shardline`` command to its end, as a person would,
+  with no AWS credentials in its environment (``without_aws_credentials``);
 - ``kinesis_client``, ``wait_active``, ``read_shard``, ``read_stream``: boto3 helpers;
   ``set_fault`` and ``fault_in_force`` drive a region's fault-injection endpoint;
   ``scrape_metrics`` reads a ``/metrics`` page; ``wait_for`` polls a condition so a
@@ -203,6 +205,47 @@ class ShardlineProcess(ChildProcess):
         super().__init__(
             [sys.executable, "-m", "shardline", *args], ready, start_timeout=start_timeout
         )
+
+
+#: Variables through which the AWS credential chain finds credentials.
+_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+)
+
+
+_NO_FILE = "/nonexistent/shardline/aws-credentials"
+
+
+def without_aws_credentials(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) with no AWS credentials to find anywhere."""
+    clean = {k: v for k, v in (env or os.environ).items() if k not in _CREDENTIAL_VARIABLES}
+    clean["AWS_SHARED_CREDENTIALS_FILE"] = _NO_FILE
+    clean["AWS_CONFIG_FILE"] = _NO_FILE
+    clean["AWS_EC2_METADATA_DISABLED"] = "true"
+    return clean
+
+
+def run_shardline(
+    *args: str, stdin: str = "", timeout: float = 120.0, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m shardline ARGS`` to its end; output captured as text.
+
+    The command gets no AWS credentials (see :func:`without_aws_credentials`), as on
+    a machine where nobody configured any.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "shardline", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=without_aws_credentials(),
+    )
 
 
 def write_topology(

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shardline.admin import AdminClient
+from shardline.errors import ConfigError
 from shardline.failover.failback import failback
 from shardline.pipeline.handle import (
     DrillError,
@@ -61,6 +62,7 @@ from shardline.pipeline.verification import (
     query,
     verify_sink,
 )
+from shardline.settings import setting, validate
 from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for
 from shardline.topology import RegionSpec
@@ -77,17 +79,30 @@ REPORT_FILE = "drill-report.json"
 
 @dataclass(frozen=True)
 class DrillOptions:
+    #: The standby mode of the drill's pipeline.
     standby: Literal["cold", "warm"] = "cold"
+    #: "outage": every call to the primary refused; "error-rate": half of them fail.
     fault: Fault = "outage"
+    #: Components to SIGKILL before the fault (each one of :data:`KILLABLE`).
     kills: tuple[str, ...] = ()
     #: The failover policy's window (the reference default is 300 s; drills shorten it).
-    window_s: float = 10.0
-    warmup_s: float = 5.0
-    hold_s: float = 5.0
-    rate: float = 100.0
+    window_s: float = setting(10.0, gt=0)
+    #: How long records flow before the kills and the fault.
+    warmup_s: float = setting(5.0, ge=0)
+    #: How long the standby runs after the failover before the fault is cleared.
+    hold_s: float = setting(5.0, ge=0)
+    #: Ticks produced per second.
+    rate: float = setting(100.0, gt=0)
+    #: Fail back to the primary after the failover (and verify after it).
     failback: bool = True
     #: Longest wait for any one step before the drill gives up.
-    step_timeout_s: float = 120.0
+    step_timeout_s: float = setting(120.0, gt=0)
+
+    def __post_init__(self) -> None:
+        validate(self)
+        for kill in self.kills:
+            if kill not in KILLABLE:
+                raise ConfigError.invalid("DrillOptions.", "kills", kill, f"one of {KILLABLE}")
 
 
 @dataclass
