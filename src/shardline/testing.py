@@ -36,7 +36,7 @@ from shardline.errors import ShardlineError
 
 T = TypeVar("T")
 
-_READY = re.compile(r"serving Kinesis API at (http://\S+)")
+_READY = re.compile(r"serving Kinesis API at (https?://\S+)")
 
 
 class ProcessStartError(ShardlineError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from shardline import __version__
+from shardline.cli.certs import certs
 from shardline.cli.ha import failback_command, failover_command, monitor, replicate, status
 from shardline.cli.pipeline import drill, ticker_group, up
 from shardline.cli.put import put
@@ -31,3 +32,4 @@ main.add_command(up)
 main.add_command(drill)
 main.add_command(ticker_group, name="ticker")
 main.add_command(snapshot)
+main.add_command(certs)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
+import ssl
 from pathlib import Path
 
 import click
 
+from shardline.server.limits import MIB, ServerLimits
 from shardline.server.runner import serve as run_server
+from shardline.server.tls import TlsConfigError, TlsFiles, server_context
 from shardline.storage.config import RegionConfig
 
 READY_PREFIX = "shardline: serving Kinesis API at "
@@ -105,6 +109,49 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     "created on first start).",
 )
 @click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="PEM certificate (chain): serve HTTPS on the port, HTTP/2 by ALPN "
+    "(`shardline certs create DIR` makes one). Needs --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="PEM private key of --tls-cert.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Open connections allowed; at the cap a new one replaces the longest idle "
+    "[default: as many as the open-file limit allows].",
+)
+@click.option(
+    "--header-timeout-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=ServerLimits.header_timeout_s,
+    show_default=True,
+    help="A request head must arrive within this long of its first byte.",
+)
+@click.option(
+    "--idle-timeout-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=ServerLimits.idle_timeout_s,
+    show_default=True,
+    help="Close a connection with no request in progress after this long; "
+    "also the longest a request body may stop flowing.",
+)
+@click.option(
+    "--body-budget-mb",
+    type=click.IntRange(min=16),
+    default=ServerLimits.body_budget_bytes // MIB,
+    show_default=True,
+    help="Request bodies held in memory at once, across all connections; "
+    "beyond it calls get 503 ServiceUnavailable (retriable).",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
@@ -126,6 +173,12 @@ def serve(
     trim_interval_seconds: float,
     subscription_seconds: float,
     master_key_file: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    max_connections: int | None,
+    header_timeout_seconds: float,
+    idle_timeout_seconds: float,
+    body_budget_mb: int,
     log_level: str,
 ) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
@@ -150,7 +203,42 @@ def serve(
         master_key_path=master_key_file,
     )
 
+    limits = ServerLimits(
+        body_budget_bytes=body_budget_mb * MIB,
+        header_timeout_s=header_timeout_seconds,
+        idle_timeout_s=idle_timeout_seconds,
+        max_connections=max_connections,
+    )
+    tls = _tls_context(tls_cert, tls_key)
+    if tls is None and not _loopback(host):
+        click.echo(
+            f"shardline: warning: serving plain HTTP on {host}: anyone who can reach the port "
+            "reads what travels on it; serve HTTPS with --tls-cert/--tls-key "
+            "(docs/security.md)",
+            err=True,
+        )
+
     def ready(url: str) -> None:
         click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir})")
 
-    asyncio.run(run_server(config, host, port, on_ready=ready))
+    asyncio.run(run_server(config, host, port, on_ready=ready, limits=limits, tls=tls))
+
+
+def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    try:
+        return server_context(TlsFiles(cert, key))
+    except TlsConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

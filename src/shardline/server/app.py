@@ -36,19 +36,21 @@ from shardline.errors import (
     KinesisError,
     MissingAuthenticationTokenException,
     SerializationException,
+    ServiceUnavailable,
     UnknownOperationException,
 )
 from shardline.server import faults, model, protocol
+from shardline.server.bodies import held_body
+from shardline.server.connections import track_requests
 from shardline.server.faults import FaultInjector
 from shardline.server.handlers import Handler, load_all
+from shardline.server.limits import BodyBudget, ServerLimits
 from shardline.server.subscribe import OpenSubscription, Subscription
 from shardline.storage.region import Region
 
 log = logging.getLogger(__name__)
 
 TARGET_PREFIX = "Kinesis_20131202."
-#: Largest request body accepted: a 10 MiB record, base64-encoded, with room to spare.
-MAX_BODY_BYTES = 16 * 1024 * 1024
 REGION_KEY = web.AppKey("region", Region)
 
 
@@ -95,11 +97,14 @@ def _error_body(error: KinesisError) -> dict[str, Any]:
 class KinesisApp:
     """Dispatches Kinesis API calls to the operation handlers of one region."""
 
-    def __init__(self, region: Region) -> None:
+    def __init__(self, region: Region, limits: ServerLimits | None = None) -> None:
         self.region = region
         self.handlers: dict[str, Handler] = load_all()
         self.operations = model.operation_names()
         self.faults = FaultInjector()
+        self.limits = limits or ServerLimits()
+        #: Request bodies held across the server, HTTP/1.1 and HTTP/2 together.
+        self.budget = BodyBudget(self.limits.body_budget_bytes)
 
     def _reply(
         self, codec: protocol.Protocol, status: int, payload: Any, request_id: str
@@ -113,6 +118,11 @@ class KinesisApp:
         reply = self._reply(codec, error.http_status, _error_body(error), request_id)
         reply.headers["x-amzn-ErrorType"] = error.code
         return reply
+
+    def refuse(self, headers: Mapping[str, str], error: KinesisError) -> ApiReply:
+        """An error answer to a request whose body was never read (the budget is full)."""
+        codec = protocol.protocol_for(headers.get("Content-Type")) or "json"
+        return self._error(codec, error, str(uuid.uuid4()))
 
     async def answer(self, call: ApiCall) -> ApiReply | OpenSubscription:
         """Run one API call through the envelope's steps (module docstring)."""
@@ -176,13 +186,14 @@ class KinesisApp:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The HTTP/1.1 front: an aiohttp request in, its answer out."""
-        call = ApiCall(
-            request.method,
-            request.headers,
-            "X-Amz-Algorithm" in request.query,
-            await request.read(),
-        )
-        outcome = await self.answer(call)
+        try:
+            async with held_body(request, self.budget, self.limits) as body:
+                call = ApiCall(
+                    request.method, request.headers, "X-Amz-Algorithm" in request.query, body
+                )
+                outcome = await self.answer(call)
+        except ServiceUnavailable as exc:
+            outcome = self.refuse(request.headers, exc)
         if isinstance(outcome, ApiReply):
             return web.Response(status=outcome.status, body=outcome.body, headers=outcome.headers)
         response = web.StreamResponse(headers=outcome.headers)
@@ -211,15 +222,16 @@ class _ResponseChannel:
 KINESIS_KEY = web.AppKey("kinesis", KinesisApp)
 
 
-def build_app(region: Region) -> web.Application:
+def build_app(region: Region, limits: ServerLimits | None = None) -> web.Application:
     """The aiohttp application serving the Kinesis API for ``region``.
 
     The ``KinesisApp`` behind it is kept under ``KINESIS_KEY``, so that HTTP/2
-    connections reach the same handlers and the same injected faults.
+    connections reach the same handlers, injected faults and body budget.
     """
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    limits = limits or ServerLimits()
+    app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[track_requests])
     app[REGION_KEY] = region
-    kinesis = KinesisApp(region)
+    kinesis = KinesisApp(region, limits)
     app[KINESIS_KEY] = kinesis
     app.router.add_route("*", faults.PATH, kinesis.faults.handle)
     app.router.add_route("*", "/{tail:.*}", kinesis.handle)

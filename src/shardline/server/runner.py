@@ -1,9 +1,10 @@
 """Run a region server until asked to stop.
 
 ``serve`` reports the bound address once the socket listens (so callers can bind
-port 0 and learn the port), answers HTTP/1.1 and HTTP/2 on that one port
-(``http2``), and on SIGTERM/SIGINT stops accepting requests, lets the
-writer commit what it holds, and closes the database.
+port 0 and learn the port), answers HTTP/1.1 and HTTP/2 on that one port, in plain
+text or over TLS (``connections``, ``http2``, ``tls``), within the limits of
+``ServerLimits``, and on SIGTERM/SIGINT stops accepting requests, lets the writer
+commit what it holds, and closes the database.
 """
 
 from __future__ import annotations
@@ -11,14 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
 
 from shardline.server.app import KINESIS_KEY, build_app
-from shardline.server.http2 import Http2Server, ProtocolSniffer
+from shardline.server.connections import Connections
+from shardline.server.http2 import Http2Server
+from shardline.server.limits import ServerLimits, connection_cap, raise_fd_limit
 from shardline.storage.config import RegionConfig
 from shardline.storage.region import Region
+
+
+def server_url(host: str, port: int, tls: bool) -> str:
+    """The URL clients use: ``https`` with TLS, an IPv6 address in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
 async def serve(
@@ -27,12 +37,18 @@ async def serve(
     port: int = 4567,
     on_ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
+    *,
+    limits: ServerLimits | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Serve the Kinesis API for ``config`` on ``host:port`` until ``stop`` is set.
 
-    Resource handling: the region (and its database) is closed on the way out, also
-    when serving fails.
+    Resource handling: the soft open-file limit is raised to the hard limit first
+    (``limits.raise_fd_limit``); the region (and its database) is closed on the way
+    out, also when serving fails.
     """
+    limits = limits or ServerLimits()
+    cap = connection_cap(limits, raise_fd_limit())
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -41,19 +57,26 @@ async def serve(
     region = Region(config)
     try:
         await region.start()
-        app = build_app(region)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        app = build_app(region, limits)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout_s
+        )
         await runner.setup()
         http1 = runner.server
         assert http1 is not None
         http2 = Http2Server(app[KINESIS_KEY])
+        connections = Connections(http1, http2, limits, cap)
         server = await loop.create_server(
-            lambda: ProtocolSniffer(http1, http2), host, port, backlog=1024
+            connections,
+            host,
+            port,
+            backlog=1024,
+            ssl=tls,
+            ssl_handshake_timeout=limits.header_timeout_s if tls else None,
         )
         bound = server.sockets[0].getsockname()[1] if server.sockets else port
-        url = f"http://{host}:{bound}"
         if on_ready is not None:
-            on_ready(url)
+            on_ready(server_url(host, bound, tls is not None))
         try:
             await stop.wait()
         finally:
