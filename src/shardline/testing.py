@@ -237,8 +237,11 @@ def write_topology(
     return path
 
 
-def kinesis_client(url: str, **config: Any) -> Any:
-    """A boto3 Kinesis client for ``url`` with dummy credentials and no retries."""
+def kinesis_client(url: str, *, verify: str | None = None, **config: Any) -> Any:
+    """A boto3 Kinesis client for ``url`` with dummy credentials and no retries.
+
+    ``verify``: the CA bundle an ``https://`` region's certificate is checked against.
+    """
     import boto3
     from botocore.config import Config
 
@@ -251,6 +254,7 @@ def kinesis_client(url: str, **config: Any) -> Any:
         aws_access_key_id="test",
         aws_secret_access_key="test",
         config=Config(**options),
+        verify=verify,
     )
 
 
@@ -296,9 +300,9 @@ def set_fault(url: str, **fault: Any) -> dict[str, Any]:
     return result
 
 
-def read_stream(url: str, stream: str) -> list[dict[str, Any]]:
+def read_stream(url: str, stream: str, *, verify: str | None = None) -> list[dict[str, Any]]:
     """Every record now in every shard of ``stream`` (each with its ``ShardId``)."""
-    client = kinesis_client(url)
+    client = kinesis_client(url, verify=verify)
     records: list[dict[str, Any]] = []
     for shard in client.list_shards(StreamName=stream)["Shards"]:
         for record in read_shard(client, stream, shard["ShardId"]):

@@ -11,7 +11,8 @@ names. Example (every key but the regions has a default)::
 
     [[regions]]
     name = "us-west-2"
-    endpoint_url = "http://127.0.0.1:4568"
+    endpoint_url = "https://127.0.0.1:4568"
+    ca_bundle = "certs/ca.pem"    # trust a region served with --tls-cert
     role = "standby"
 
     [[streams]]
@@ -72,20 +73,34 @@ def default_client_options() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RegionSpec:
-    """One region: a name, and where its Kinesis API answers (None: AWS)."""
+    """One region: a name, and where its Kinesis API answers (None: AWS).
+
+    ``ca_bundle`` is a PEM file of the certificate authorities that an
+    ``https://`` endpoint's certificate is checked against (a region served with
+    ``--tls-cert``, whose CA is not in the system's store); relative to the
+    topology file. None: the system's store (or ``$AWS_CA_BUNDLE``).
+    """
 
     name: str
     role: Literal["primary", "standby"]
     endpoint_url: str | None = None
+    ca_bundle: str | None = None
 
     @property
     def region_name(self) -> str:
         """The signing region: the name itself for AWS, a fixed one for local regions."""
         return self.name if self.endpoint_url is None else "us-east-1"
 
+    def client_options(self) -> dict[str, Any]:
+        """Credentials and TLS trust for this region's clients (``ConsumerConfig``'s)."""
+        options = default_client_options()
+        if self.ca_bundle is not None:
+            options["verify"] = self.ca_bundle
+        return options
+
     def client_kwargs(self) -> dict[str, Any]:
         """Arguments for an aiobotocore/boto3 Kinesis client of this region."""
-        kwargs: dict[str, Any] = {"region_name": self.region_name, **default_client_options()}
+        kwargs: dict[str, Any] = {"region_name": self.region_name, **self.client_options()}
         if self.endpoint_url is not None:
             kwargs["endpoint_url"] = self.endpoint_url
         return kwargs
@@ -252,7 +267,8 @@ def _build(cls: type[Any], table: dict[str, Any], where: str) -> Any:
 def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology:
     """Build a :class:`Topology` from a parsed TOML document.
 
-    Relative store directories are taken relative to ``base`` (the file's folder).
+    Relative store directories and CA bundles are taken relative to ``base`` (the
+    file's folder).
     """
     unknown = set(document) - {
         "regions",
@@ -272,8 +288,12 @@ def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology
     )
     pipeline = dict(document.get("pipeline", {}))
     pipeline["data_dir"] = base / Path(pipeline.get("data_dir", PipelineSpec.data_dir))
+    regions = [dict(r) for r in document.get("regions", [])]
+    for region in regions:
+        if isinstance(region.get("ca_bundle"), str):
+            region["ca_bundle"] = str(base / region["ca_bundle"])
     return Topology(
-        regions=tuple(_build(RegionSpec, r, "regions") for r in document.get("regions", [])),
+        regions=tuple(_build(RegionSpec, r, "regions") for r in regions),
         streams=tuple(_build(StreamSpec, s, "streams") for s in document.get("streams", [])),
         stores=_build(StoresSpec, stores, "stores"),
         replication=_build(ReplicationSpec, document.get("replication", {}), "replication"),

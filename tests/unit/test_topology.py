@@ -142,3 +142,14 @@ def test_control_replicas_make_a_replicated_control_store(tmp_path: Path) -> Non
     ]
     store = control_store_for(topology.stores)
     assert isinstance(store, ReplicatedControlStore) and len(store.replicas) == 2
+
+
+def test_a_region_ca_bundle_is_relative_to_the_file_and_verifies_its_clients() -> None:
+    regions = [
+        {**TWO_REGIONS[0], "endpoint_url": "https://127.0.0.1:4567", "ca_bundle": "certs/ca.pem"},
+        TWO_REGIONS[1],
+    ]
+    topology = parse_topology(document(regions=regions), Path("/etc/shardline"))
+    assert topology.primary.ca_bundle == "/etc/shardline/certs/ca.pem"
+    assert topology.primary.client_kwargs()["verify"] == "/etc/shardline/certs/ca.pem"
+    assert "verify" not in topology.standby.client_kwargs()  # the system's trust store
