@@ -66,20 +66,30 @@ async def held_body(
             if declared > limits.max_body_bytes:
                 raise _too_large(limits, declared)
             reservation.cover(declared)
-        body = bytearray()
-        while True:
-            try:
-                chunk = await asyncio.wait_for(request.content.readany(), limits.idle_timeout_s)
-            except TimeoutError:
-                raise web.HTTPRequestTimeout(headers={"Connection": "close"}) from None
-            if not chunk:
-                break
-            if len(body) + len(chunk) > limits.max_body_bytes:
-                raise _too_large(limits, len(body) + len(chunk))
-            reservation.cover(len(body) + len(chunk))
-            body += chunk
-        data = bytes(body)
-        del body
-        yield data
+        yield await _read(request, reservation, limits, declared)
     finally:
         reservation.release()
+
+
+async def _read(
+    request: web.Request, reservation: _Reservation, limits: ServerLimits, declared: int | None
+) -> bytes:
+    """Step 3: the body, chunk by chunk, each within the idle timeout of the last."""
+    loop = asyncio.get_running_loop()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(None) as deadline:
+            while declared is None or size < declared:
+                deadline.reschedule(loop.time() + limits.idle_timeout_s)
+                chunk = await request.content.readany()
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limits.max_body_bytes:
+                    raise _too_large(limits, size)
+                reservation.cover(size)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(headers={"Connection": "close"}) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
