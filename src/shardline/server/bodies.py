@@ -75,6 +75,9 @@ async def _read(
     request: web.Request, reservation: _Reservation, limits: ServerLimits, declared: int | None
 ) -> bytes:
     """Step 3: the body, chunk by chunk, each within the idle timeout of the last."""
+    content = request.content
+    if declared is not None and content.is_eof():
+        return content.read_nowait()  # it came with the head: no waiting, no timer
     loop = asyncio.get_running_loop()
     chunks: list[bytes] = []
     size = 0
@@ -82,7 +85,7 @@ async def _read(
         async with asyncio.timeout(None) as deadline:
             while declared is None or size < declared:
                 deadline.reschedule(loop.time() + limits.idle_timeout_s)
-                chunk = await request.content.readany()
+                chunk = await content.readany()
                 if not chunk:
                     break
                 size += len(chunk)

@@ -186,7 +186,6 @@ class ConnectionGuard(asyncio.Protocol):
         """A request head arrived: its connection is busy until the answer is done."""
         self.busy += 1
         self._head_started = None
-        self._cancel_timer()
 
     def request_finished(self) -> None:
         self.busy -= 1
@@ -200,19 +199,36 @@ class ConnectionGuard(asyncio.Protocol):
             self.idle_since = self._loop.time()
             self._schedule()
 
-    def _schedule(self) -> None:
-        self._cancel_timer()
-        if self.busy or self._transport is None or self._transport.is_closing():
-            return
+    def _deadline(self) -> float | None:
+        """When the connection is to be closed, as things stand (None: busy)."""
+        if self.busy:
+            return None
         if self._head_started is not None:
-            deadline = self._head_started + self._limits.header_timeout_s
-        else:
-            deadline = self.idle_since + self._limits.idle_timeout_s
+            return self._head_started + self._limits.header_timeout_s
+        return self.idle_since + self._limits.idle_timeout_s
+
+    def _schedule(self) -> None:
+        """Make sure the timer fires no later than the deadline.
+
+        A timer due earlier than needed is kept: it re-checks when it fires. So the
+        common sequence (idle, head, busy, idle) re-arms at most once per request.
+        """
+        deadline = self._deadline()
+        if deadline is None or self._transport is None or self._transport.is_closing():
+            return
+        if self._timer is not None:
+            if self._timer.when() <= deadline:
+                return
+            self._timer.cancel()
         self._timer = self._loop.call_at(deadline, self._expire)
 
     def _expire(self) -> None:
         self._timer = None
-        if self.busy:
+        deadline = self._deadline()
+        if deadline is None:
+            return  # busy: request_finished schedules again
+        if deadline > self._loop.time():
+            self._timer = self._loop.call_at(deadline, self._expire)
             return
         reason = "request head incomplete" if self._head_started is not None else "idle"
         self.close(f"{reason}: timed out")
