@@ -32,21 +32,18 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from shardline.server.limits import ServerLimits
 
+if TYPE_CHECKING:
+    from shardline.server.http2 import Http2Connection
+
 log = logging.getLogger(__name__)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-
-class Closable(Protocol):
-    """What an HTTP/2 connection offers the guard to end it gracefully."""
-
-    def close(self) -> None: ...
 
 
 class Connections:
@@ -54,8 +51,8 @@ class Connections:
 
     def __init__(
         self,
-        http1: Callable[[], asyncio.BaseProtocol],
-        http2: Callable[[ConnectionGuard], asyncio.BaseProtocol],
+        http1: Callable[[], asyncio.Protocol],
+        http2: Callable[[ConnectionGuard], Http2Connection],
         limits: ServerLimits,
         cap: int,
     ) -> None:
@@ -101,7 +98,7 @@ class ConnectionGuard(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._inner: asyncio.Protocol | None = None
-        self._http2: Closable | None = None
+        self._http2: Http2Connection | None = None
         self._seen = b""
         self._timer: asyncio.TimerHandle | None = None
         #: Requests being answered, and since when none has been.
@@ -171,12 +168,12 @@ class ConnectionGuard(asyncio.Protocol):
         self._inner.data_received(seen)
 
     def _choose(self, http2: bool) -> None:
-        protocol = self._connections.http2(self) if http2 else self._connections.http1()
-        assert isinstance(protocol, asyncio.Protocol)
-        self._inner = protocol
+        protocol: asyncio.Protocol
         if http2:
-            assert hasattr(protocol, "close")
-            self._http2 = protocol
+            protocol = self._http2 = self._connections.http2(self)
+        else:
+            protocol = self._connections.http1()
+        self._inner = protocol
         assert self._transport is not None
         protocol.connection_made(self._transport)
 
