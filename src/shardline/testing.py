@@ -7,7 +7,8 @@
   and ``ChildProcess`` any command line, each ready on a line it prints.
 - ``write_topology`` writes a two-region topology file for local regions;
   ``moto_server`` runs a real local DynamoDB/S3 API for the scale backends.
-- ``kinesis_client``, ``wait_active``, ``read_shard``, ``read_stream``: boto3 helpers;
+- ``kinesis_client``, ``wait_active``, ``active_consumer``, ``read_shard``,
+  ``read_stream``: boto3 helpers;
   ``set_fault`` drives a region's fault-injection endpoint; ``wait_for`` polls a
   condition so a test reads as the specification it checks.
 
@@ -268,6 +269,20 @@ def wait_active(kinesis: Any, name: str, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"stream {name} stuck in {summary['StreamStatus']}")
         time.sleep(0.05)
+
+
+def active_consumer(kinesis: Any, stream_arn: str, name: str, timeout: float = 30.0) -> str:
+    """Register an enhanced fan-out consumer and wait until it is ACTIVE; its ARN."""
+    arn: str = kinesis.register_stream_consumer(StreamARN=stream_arn, ConsumerName=name)[
+        "Consumer"
+    ]["ConsumerARN"]
+
+    def status() -> str:
+        described = kinesis.describe_stream_consumer(ConsumerARN=arn)["ConsumerDescription"]
+        return str(described["ConsumerStatus"])
+
+    wait_for(lambda: status() == "ACTIVE", timeout, what=f"consumer {name} ACTIVE")
+    return arn
 
 
 def read_shard(

@@ -31,7 +31,13 @@ from h2.events import (
 from h2.settings import SettingCodes
 from hyperframe.frame import Frame, GoAwayFrame
 
-from shardline.testing import ChildProcess, kinesis_client, wait_active, wait_for
+from shardline.testing import (
+    ChildProcess,
+    active_consumer,
+    kinesis_client,
+    wait_active,
+    wait_for,
+)
 
 FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms", "0")
 MIB = 1024 * 1024
@@ -344,19 +350,10 @@ def test_a_subscription_longer_than_the_idle_timeout_runs_to_its_end(fresh_regio
     kinesis.create_stream(StreamName="sub", ShardCount=1)
     wait_active(kinesis, "sub")
     arn = kinesis.describe_stream_summary(StreamName="sub")["StreamDescriptionSummary"]["StreamARN"]
-    consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="c")["Consumer"]
-    wait_for(
-        lambda: (
-            kinesis.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])[
-                "ConsumerDescription"
-            ]["ConsumerStatus"]
-            == "ACTIVE"
-        ),
-        what="consumer ACTIVE",
-    )
+    consumer = active_consumer(kinesis, arn, "c")
     kinesis.put_record(StreamName="sub", Data=b"one", PartitionKey="k")
     stream = kinesis.subscribe_to_shard(
-        ConsumerARN=consumer["ConsumerARN"],
+        ConsumerARN=consumer,
         ShardId="shardId-000000000000",
         StartingPosition={"Type": "TRIM_HORIZON"},
     )["EventStream"]

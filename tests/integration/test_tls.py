@@ -25,6 +25,7 @@ from botocore.exceptions import SSLError
 from cryptography import x509
 from producer_helpers import config as producer_config
 from prometheus_client import CollectorRegistry
+from test_aws_cli import Cli
 
 from shardline.producer import Destination, SyncProducer
 from shardline.replication import origin
@@ -32,6 +33,7 @@ from shardline.server.certs import LocalCertificates, create_local_certificates
 from shardline.testing import (
     RegionProcess,
     ShardlineProcess,
+    active_consumer,
     kinesis_client,
     read_stream,
     wait_active,
@@ -94,18 +96,9 @@ def test_boto3_puts_reads_and_subscribes_over_https(tls_region, certs):
         b"over tls"
     ]
     arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
-    consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="c")["Consumer"]
-    wait_for(
-        lambda: (
-            kinesis.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])[
-                "ConsumerDescription"
-            ]["ConsumerStatus"]
-            == "ACTIVE"
-        ),
-        what="consumer ACTIVE",
-    )
+    consumer = active_consumer(kinesis, arn, "c")
     events = kinesis.subscribe_to_shard(
-        ConsumerARN=consumer["ConsumerARN"],
+        ConsumerARN=consumer,
         ShardId=SHARD0,
         StartingPosition={"Type": "TRIM_HORIZON"},
     )["EventStream"]
@@ -125,31 +118,9 @@ def test_a_client_without_the_ca_refuses_the_certificate(tls_region):
 def test_the_aws_cli_lists_streams_over_https_with_its_ca_bundle(tls_region, certs, tmp_path):
     kinesis = kinesis_client(tls_region.url, verify=str(certs.ca))
     name = _stream(kinesis)
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(empty),
-        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    aws = [sys.executable, "-m", "awscli", "--endpoint-url", tls_region.url]
-    listed = subprocess.run(
-        [*aws, "--ca-bundle", str(certs.ca), "--output", "text", "kinesis", "list-streams"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert name in listed.stdout
-    unverified = subprocess.run(
-        [*aws, "kinesis", "list-streams"], env=env, capture_output=True, text=True, timeout=60
-    )
+    cli = Cli(tls_region.url, tmp_path)
+    assert name in cli.json("list-streams", "--ca-bundle", str(certs.ca))["StreamNames"]
+    unverified = cli.run("list-streams", check=False)
     assert unverified.returncode != 0
     assert "SSL" in unverified.stderr
 
