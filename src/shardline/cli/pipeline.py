@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import shutil
 import signal
 import sys
@@ -13,26 +14,32 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from rich.console import Console
 from rich.live import Live
 
+from shardline import logs
 from shardline.cli.ha import topology_option
+from shardline.console import serving_console, supervised
 from shardline.pipeline import ticker
+from shardline.pipeline.chaos import ChaosOptions, ChaosReport, attach_chaos, run_chaos
 from shardline.pipeline.drill import (
     KILLABLE,
     DrillError,
     DrillOptions,
+    DrillReport,
+    Fault,
     attach_drill,
     run_drill,
 )
 from shardline.pipeline.launch import default_topology, launch
+from shardline.pipeline.metrics import SupervisorCollector
 from shardline.pipeline.status import collect, render
 from shardline.pipeline.supervisor import Supervisor
 from shardline.stores.factory import control_store_for
-from shardline.topology import TopologyError, load_topology
+from shardline.topology import StandbyMode, TopologyError, load_topology
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +67,16 @@ def _until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) ->
     help="Without CONFIG: where the default topology, regions, sink and logs live.",
 )
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@logs.log_format_option
 def up(config: str | None, data_dir: str, duration: float | None) -> None:
     """Run the whole pipeline locally: regions, replicator, monitor, producer, consumers.
 
     Without CONFIG it runs the stock-ticker reference pipeline on embedded defaults
     (two regions on free ports, cold standby). Processes that crash are restarted;
-    Ctrl-C stops everything cleanly.
+    Ctrl-C stops everything cleanly. The web console is served on 127.0.0.1 (the
+    topology's [metrics] console port, else a free one) and its URL printed.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(logging.WARNING)
     if config is not None:
         path = Path(config)
     else:
@@ -85,7 +94,19 @@ def up(config: str | None, data_dir: str, duration: float | None) -> None:
             console.print(f"starting the pipeline of {path} …")
             await launch(path, supervisor)
             deadline = None if duration is None else time.monotonic() + duration
-            async with control_store_for(topology.stores) as store:
+            ports = topology.metrics
+            async with (
+                control_store_for(topology.stores) as store,
+                serving_console(
+                    topology,
+                    store,
+                    supervised(supervisor),
+                    ports.host,
+                    ports.console,
+                    [SupervisorCollector(supervisor)],
+                ) as console_url,
+            ):
+                console.print(f"console at {console_url}", soft_wrap=True)
                 before = None
                 with Live(console=console, refresh_per_second=2, transient=False) as live:
                     while not stop.is_set():
@@ -117,20 +138,74 @@ def up(config: str | None, data_dir: str, duration: float | None) -> None:
     help="Standby mode to drill (both: one drill each).",
 )
 @click.option(
-    "--fault", type=click.Choice(["outage", "error-rate"]), default="outage", show_default=True
+    "--fault",
+    type=click.Choice(["outage", "error-rate"]),
+    default=None,
+    help="The fault injected into the primary: every call refused (outage, the default) "
+    "or 50% of calls failed (error-rate). Not with --chaos.",
 )
 @click.option(
     "--kill",
     "kills",
     multiple=True,
     type=click.Choice(KILLABLE),
-    help="SIGKILL this component before the fault (repeatable).",
+    help="SIGKILL this component before the fault (repeatable). Not with --chaos.",
 )
-@click.option("--window", "window_s", type=float, default=10.0, show_default=True)
-@click.option("--warmup", "warmup_s", type=float, default=5.0, show_default=True)
-@click.option("--hold", "hold_s", type=float, default=5.0, show_default=True)
-@click.option("--rate", type=float, default=100.0, show_default=True)
-@click.option("--no-failback", is_flag=True, help="Stop after the failover.")
+@click.option(
+    "--chaos",
+    "chaos_s",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Instead of one fault: random faults for this many seconds (outages, error rates, "
+    "latency, SIGKILLs of any component), failing back whenever the primary is healthy.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="With --chaos: the schedule's seed (printed, so a failing run can be replayed). "
+    "Default: a random one.",
+)
+@click.option(
+    "--max-rto",
+    "max_rto_s",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="With --chaos: a failover slower than this (seconds) fails the drill.",
+)
+@click.option(
+    "--window",
+    "window_s",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Failover policy window, seconds (the reference policy's is 300).",
+)
+@click.option(
+    "--warmup",
+    "warmup_s",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds of traffic before the fault.",
+)
+@click.option(
+    "--hold",
+    "hold_s",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds the standby serves before the fault is cleared.",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=100.0,
+    show_default=True,
+    help="Records the producer puts per second.",
+)
+@click.option("--no-failback", is_flag=True, help="Stop after the failover. Not with --chaos.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON.")
 @click.option(
     "--data-dir",
@@ -147,8 +222,11 @@ def up(config: str | None, data_dir: str, duration: float | None) -> None:
 )
 def drill(
     standby: str,
-    fault: str,
+    fault: str | None,
     kills: tuple[str, ...],
+    chaos_s: float | None,
+    seed: int | None,
+    max_rto_s: float,
     window_s: float,
     warmup_s: float,
     hold_s: float,
@@ -161,19 +239,31 @@ def drill(
     """Inject a region outage into a pipeline; report RPO, RTO, duplicates.
 
     By default the drill starts a pipeline of its own (once per standby mode);
-    with --attach it drills the one a `shardline up` is running.
+    with --attach it drills the one a `shardline up` is running. With --chaos it
+    injects random faults for that long instead of one.
 
     Exits with status 1 when an acknowledged record was lost, a duplicate became
-    visible in the sink, or an item did not end at its newest tick.
+    visible in the sink, or an item did not end at its newest tick (with --chaos
+    also: a failover slower than --max-rto, or a layout that was not restored).
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    modes = ["cold", "warm"] if standby == "both" and attach is None else [standby]
+    if chaos_s is not None and (fault or kills or no_failback):
+        raise click.UsageError("--chaos draws its own faults: drop --fault, --kill, --no-failback")
+    if chaos_s is None and seed is not None:
+        raise click.UsageError("--seed goes with --chaos")
+    modes: list[StandbyMode] = (
+        ["cold", "warm"] if standby == "both" and attach is None else [cast(StandbyMode, standby)]
+    )
     say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
-    reports = []
-    for mode in modes:
+    chosen_seed = seed if seed is not None else secrets.randbelow(1_000_000)
+
+    def run_one(mode: StandbyMode, root: Path) -> DrillReport | ChaosReport:
+        if chaos_s is not None:
+            chaos = ChaosOptions(chaos_s, chosen_seed, mode, window_s, rate, max_rto_s=max_rto_s)
+            return chaos_drill(chaos, root, attach, say)
         options = DrillOptions(
-            standby=mode,  # type: ignore[arg-type]
-            fault=fault,  # type: ignore[arg-type]
+            standby=mode,
+            fault=cast(Fault, fault or "outage"),
             kills=kills,
             window_s=window_s,
             warmup_s=warmup_s,
@@ -181,17 +271,13 @@ def drill(
             rate=rate,
             failback=not no_failback,
         )
-        if attach is not None:
-            say(f"== drill of the running pipeline in {attach}")
-            try:
-                reports.append(asyncio.run(attach_drill(options, Path(attach), say)))
-            except DrillError as exc:
-                raise click.ClickException(str(exc)) from exc
-            continue
+        return single_drill(options, root, attach, say)
+
+    reports = []
+    for mode in modes:
         root = Path(data_dir) / mode if data_dir else Path(tempfile.mkdtemp(prefix="drill-"))
         try:
-            say(f"== {mode} standby drill in {root}")
-            reports.append(asyncio.run(run_drill(options, root, say)))
+            reports.append(run_one(mode, root))
         finally:
             if data_dir is None:
                 shutil.rmtree(root, ignore_errors=True)
@@ -204,6 +290,34 @@ def drill(
         sys.exit(1)
 
 
+def single_drill(
+    options: DrillOptions, root: Path, attach: str | None, say: Callable[[str], None]
+) -> DrillReport:
+    """One single-fault drill, on a pipeline of its own in ``root`` or attached."""
+    try:
+        if attach is not None:
+            say(f"== drill of the running pipeline in {attach}")
+            return asyncio.run(attach_drill(options, Path(attach), say))
+        say(f"== {options.standby} standby drill in {root}")
+        return asyncio.run(run_drill(options, root, say))
+    except DrillError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def chaos_drill(
+    options: ChaosOptions, root: Path, attach: str | None, say: Callable[[str], None]
+) -> ChaosReport:
+    """One chaos drill, on a pipeline of its own in ``root`` or attached."""
+    try:
+        if attach is not None:
+            say(f"== chaos drill of the running pipeline in {attach}")
+            return asyncio.run(attach_chaos(options, Path(attach), say))
+        say(f"== {options.standby} standby chaos drill in {root}")
+        return asyncio.run(run_chaos(options, root, say))
+    except DrillError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.group()
 def ticker_group() -> None:
     """The stock-ticker example's processes (``shardline up`` starts them)."""
@@ -211,9 +325,10 @@ def ticker_group() -> None:
 
 @ticker_group.command("produce")
 @topology_option
+@logs.log_format_option
 def ticker_produce(topology_path: str) -> None:
     """Put ticker prices into the active region until SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(logging.INFO)
     topology = load_topology(topology_path)
     spec = topology.pipeline
 
@@ -228,10 +343,11 @@ def ticker_produce(topology_path: str) -> None:
 
 @ticker_group.command("consume")
 @topology_option
+@logs.log_format_option
 @click.option("--region", required=True)
 def ticker_consume(topology_path: str, region: str) -> None:
     """Write ticker prices to the sink whenever REGION's consumers should run."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(logging.INFO)
     topology = load_topology(topology_path)
 
     async def main(stop: asyncio.Event) -> None:

@@ -15,8 +15,9 @@ Life of a record:
    until its batch is due, then travels in one PutRecords call, alone or inside a
    KPL aggregate.
 3. Stored: the future resolves with the shard id and sequence number, and the spool
-   row is deleted (or, while the producer *holds until replicated*, kept until the
-   replicator's watermark passes it; see :meth:`Producer.hold_until_replicated`).
+   row is deleted (or, if the destination is one whose acknowledgements are *held*,
+   kept until the replicator's watermark passes it; see
+   :meth:`Producer.hold_acknowledged_by`).
    Throttled or failed: the record goes back to the front of its shard's queue
    and the shard backs off. Given up (non-retriable error, or TTL without spool):
    the future resolves with ``succeeded=False`` and the error.
@@ -100,6 +101,8 @@ class _Held:
     destination: Destination
     shard_id: str
     sequence: int
+    #: Wall-clock time the acknowledging call was sent: the record arrived after it.
+    sent_at: float
 
 
 @dataclass(slots=True, eq=False)
@@ -163,7 +166,7 @@ class Producer:
         self._dispatcher: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._next_sweep = 0.0
-        self._hold = False
+        self._holding: frozenset[Destination] = frozenset()
         self._held: dict[int, _Held] = {}
 
     # -- lifecycle ----------------------------------------------------------------
@@ -357,8 +360,8 @@ class Producer:
            to the buffer.
         3. Connect to the new destination and learn its shard map.
         4. Re-bucket the buffer by the new map and resume sending.
-        5. Records held until replicated (:meth:`hold_until_replicated`) that another
-           destination acknowledged are sent again to the new one.
+        5. Held records (:meth:`hold_acknowledged_by`) that another destination
+           acknowledged are sent again to the new one.
 
         So a record with a known outcome goes to exactly one destination. The one
         exception is a call that ended *ambiguously* (timeout, broken connection,
@@ -381,7 +384,7 @@ class Producer:
                 self._predictor.reset()
                 await self._predictor.refresh(self._client, destination.stream_name)
                 self._rebucket()
-                self._resend_held(destination)
+                self._resend([h for h in self._held.values() if h.destination != destination])
                 log.info("producer %s now sends to %s", self.config.name, destination)
             finally:
                 self._switching = False
@@ -394,17 +397,22 @@ class Producer:
         """Records acknowledged but kept because they may not be replicated yet."""
         return len(self._held)
 
-    def hold_until_replicated(self, enabled: bool) -> None:
-        """Keep acknowledged records (in the spool) until :meth:`release_replicated`.
+    def hold_acknowledged_by(self, destinations: Iterable[Destination]) -> None:
+        """Keep records these destinations acknowledge (in the spool) until released.
 
         Why: with asynchronous replication, a record the primary acknowledged is lost
         for the standby if the primary fails before the replicator copied it. Held
-        records are sent again to the new destination by :meth:`switch_destination`,
+        records are released by :meth:`release_replicated`, or sent again by
+        :meth:`switch_destination` (to a new destination) and :meth:`resend_held`,
         which is how a failover reaches RPO 0 (duplicates, with the same record id,
-        are expected and absorbed by idempotent sinks). Turning holding off releases
-        nothing: records already held stay until released or re-sent.
+        are expected and absorbed by idempotent sinks).
+
+        The set applies to calls as they *settle*, whenever they were sent: a call in
+        flight to a destination that is added is held when it returns. Narrowing the
+        set releases nothing already held, and is safe only for a destination with no
+        call in flight (one not sent to since the last switch).
         """
-        self._hold = enabled
+        self._holding = frozenset(destinations)
 
     def release_replicated(self, destination: Destination, watermarks: dict[str, str]) -> int:
         """Drop held records of ``destination`` at or below their shard's watermark.
@@ -423,13 +431,24 @@ class Producer:
         self._forget(released)
         return len(released)
 
+    def resend_held(self, sent_before: float) -> int:
+        """Send held records again whose call was sent before ``sent_before`` (wall clock).
+
+        For a replication run that begins at a timestamp: it copies only what arrived
+        after it, so its watermarks would pass older held records without their ever
+        having been copied. Sent again now, they arrive after the run's start. Returns
+        how many records were sent again.
+        """
+        older = [h for h in self._held.values() if h.sent_at < sent_before]
+        self._resend(older)
+        return len(older)
+
     def _forget(self, seqs: list[int]) -> None:
         if self._spool is not None and seqs:
             self._spool.remove(seqs)
 
-    def _resend_held(self, destination: Destination) -> None:
-        """Send held records acknowledged by another destination again (failover)."""
-        moved = [h for h in self._held.values() if h.destination != destination]
+    def _resend(self, moved: list[_Held]) -> None:
+        """Put held records back into the buffer, for the current destination."""
         if not moved:
             return
         loop = asyncio.get_running_loop()
@@ -458,7 +477,7 @@ class Producer:
             "producer %s: re-sending %d records not known to be replicated to %s",
             self.config.name,
             len(again),
-            destination,
+            self._destination,
         )
 
     # -- accepting ------------------------------------------------------------------
@@ -679,10 +698,12 @@ class Producer:
             if failure is None:
                 assert result is not None
                 self._stored(entry, result, destination, started, duration)
-                if self._hold:
+                if destination in self._holding:
                     sequence = int(result["SequenceNumber"])
                     for r in entry.records:
-                        self._held[r.seq] = _Held(r, destination, result["ShardId"], sequence)
+                        self._held[r.seq] = _Held(
+                            r, destination, result["ShardId"], sequence, started
+                        )
                 else:
                     acknowledged.extend(r.seq for r in entry.records if r.spooled)
                 continue

@@ -54,7 +54,7 @@ from h2.settings import SettingCodes
 from hyperframe.frame import Frame, GoAwayFrame
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from shardline.server.app import ApiCall, ApiReply, KinesisApp
+from shardline.server.app import ApiCall, ApiReply, KinesisApp, too_large
 from shardline.server.connections import ConnectionGuard
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,15 @@ class Http2Server:
 
     def __init__(self, app: KinesisApp) -> None:
         self.app = app
-        self._connections: set[Http2Connection] = set()
+        #: The open connections (their count is a metric).
+        self.connections: set[Http2Connection] = set()
 
     def __call__(self, guard: ConnectionGuard) -> Http2Connection:
-        return Http2Connection(self.app, self._connections, guard)
+        return Http2Connection(self.app, self.connections, guard)
 
     def close(self) -> None:
         """Say GOAWAY on every open connection and close it."""
-        for connection in list(self._connections):
+        for connection in list(self.connections):
             connection.close()
 
 
@@ -267,7 +268,7 @@ class Http2Connection(asyncio.Protocol):
         """Keep ``data`` of a body within the size limit and the server's budget."""
         limits, budget = self._app.limits, self._app.budget
         if len(request.body) + len(data) > limits.max_body_bytes:
-            request.refusal = ApiReply(413, {}, b"")
+            request.refusal = too_large(request.headers)
         elif budget.reserve(len(data)):
             request.held += len(data)
             request.body += data

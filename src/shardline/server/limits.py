@@ -39,8 +39,8 @@ class ServerLimits:
 
     #: Largest request body: a 10 MiB record, base64-encoded, with room to spare.
     max_body_bytes: int = 16 * MIB
-    #: Request bodies held at once across the server. 256 MiB is about 38 largest
-    #: PutRecords calls (5 MiB of records, base64) arriving at the same moment.
+    #: Request bodies held at once across the server. 256 MiB is about 19 largest
+    #: PutRecords calls (10 MiB of records, base64) arriving at the same moment.
     body_budget_bytes: int = 256 * MIB
     #: A request head must be complete this long after its first byte (Go's
     #: ReadHeaderTimeout is commonly 10 s; any real client sends its head at once).

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from shardline.server.app import KINESIS_KEY, build_app
+from shardline.server.app import COLLECTOR_KEY, KINESIS_KEY, build_app
 from shardline.server.connections import Connections
 from shardline.server.http2 import Http2Server
 from shardline.server.limits import ServerLimits, connection_cap, raise_fd_limit
@@ -65,6 +65,10 @@ async def serve(
         http1 = runner.server
         assert http1 is not None
         http2 = Http2Server(app[KINESIS_KEY])
+        app[COLLECTOR_KEY].open_connections = lambda: {
+            "http1": len(http1.connections),
+            "http2": len(http2.connections),
+        }
         connections = Connections(http1, http2, limits, cap)
         server = await loop.create_server(
             connections,
