@@ -8,7 +8,8 @@ Layering (imports point one way):
   the CLI and tests.
 - ``aggregation``: the KPL aggregate format, shared by producer and consumer.
 - ``topology``: the TOML file that names regions, streams, stores and the failover
-  policy, shared by every cross-region component.
+  policy, shared by every cross-region component; ``credentials`` holds a region's
+  access key pair, and ``admin`` signs calls to a region's ``/_shardline`` endpoint.
 - the toolkit (``producer``, ``consumer``, ``replication``, ``failover``, ``state``,
   ``sinks``) speaks only the Kinesis API (aiobotocore), and keeps its own state in
   ``stores`` (leases, control store) or in the sink/state stores it is given.

@@ -20,7 +20,10 @@ the same code back into the same class::
         ├── AccessDeniedException           400
         ├── KMSNotFoundException / KMSDisabledException / ...  400
         ├── UnknownOperationException       400
-        ├── MissingAuthenticationTokenException  400
+        ├── MissingAuthenticationTokenException  400  request not signed
+        ├── IncompleteSignatureException    400  malformed SigV4 Authorization / query
+        ├── UnrecognizedClientException     400  unknown access key
+        ├── InvalidSignatureException       400  wrong signature, scope or date
         ├── InternalFailure                 500  retriable
         └── ServiceUnavailable              503  retriable
 
@@ -156,6 +159,21 @@ class UnknownOperationException(KinesisError):
 @_registered
 class MissingAuthenticationTokenException(KinesisError):
     """The request carries no SigV4 signature (a 400 on the JSON/CBOR envelope)."""
+
+
+@_registered
+class IncompleteSignatureException(KinesisError):
+    """The Authorization header or presigned query lacks or garbles a SigV4 part."""
+
+
+@_registered
+class UnrecognizedClientException(KinesisError):
+    """The access key (or security token) is not one this server knows."""
+
+
+@_registered
+class InvalidSignatureException(KinesisError):
+    """The signature does not match, or its scope or date is not acceptable."""
 
 
 @_registered

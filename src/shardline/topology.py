@@ -14,6 +14,10 @@ names. Example (every key but the regions has a default)::
     endpoint_url = "https://127.0.0.1:4568"
     ca_bundle = "certs/ca.pem"    # trust a region served with --tls-cert
     role = "standby"
+    profile = "standby-admin"                # credentials: a profile, or
+    # access_key_id = "AKSL…"                # a key pair (the server's --credentials)
+    # secret_access_key = "…"
+    signing_region = "us-west-2"             # the server's --region, when it verifies
 
     [[streams]]
     name = "ticker"
@@ -40,6 +44,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from shardline.credentials import StaticCredentials
 from shardline.errors import ShardlineError
 
 StandbyMode = Literal["cold", "warm"]
@@ -73,7 +78,12 @@ def default_client_options() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RegionSpec:
-    """One region: a name, and where its Kinesis API answers (None: AWS).
+    """One region: a name, where its Kinesis API answers (None: AWS), and how to sign.
+
+    Credentials: an access key pair, or a named AWS profile, or neither (the AWS
+    credential chain, or placeholder keys that a local region without
+    ``--credentials`` accepts). A region that verifies signatures also checks their
+    region: set ``signing_region`` to its ``--region``.
 
     ``ca_bundle`` is a PEM file of the certificate authorities that an
     ``https://`` endpoint's certificate is checked against (a region served with
@@ -84,16 +94,40 @@ class RegionSpec:
     name: str
     role: Literal["primary", "standby"]
     endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    profile: str | None = None
+    #: The region in signatures (default: the name for AWS, us-east-1 for local endpoints).
+    signing_region: str | None = None
     ca_bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise TopologyError(
+                f"region {self.name}: give both access_key_id and secret_access_key, or neither"
+            )
+        if self.access_key_id is not None and self.profile is not None:
+            raise TopologyError(f"region {self.name}: give a key pair or a profile, not both")
 
     @property
     def region_name(self) -> str:
         """The signing region: the name itself for AWS, a fixed one for local regions."""
+        if self.signing_region is not None:
+            return self.signing_region
         return self.name if self.endpoint_url is None else "us-east-1"
 
+    def credentials(self) -> StaticCredentials | None:
+        """This region's own credentials (None: the chain or placeholders apply)."""
+        if self.access_key_id is not None and self.secret_access_key is not None:
+            return StaticCredentials(self.access_key_id, self.secret_access_key)
+        if self.profile is not None:
+            return StaticCredentials.from_profile(self.profile)
+        return None
+
     def client_options(self) -> dict[str, Any]:
-        """Credentials and TLS trust for this region's clients (``ConsumerConfig``'s)."""
-        options = default_client_options()
+        """Credentials and TLS trust for a client of this region."""
+        credentials = self.credentials()
+        options = credentials.client_options() if credentials else default_client_options()
         if self.ca_bundle is not None:
             options["verify"] = self.ca_bundle
         return options

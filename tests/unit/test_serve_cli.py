@@ -34,7 +34,7 @@ def _serve(tmp_path: Path, *args: str) -> Any:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "example.internal"])
 def test_plain_http_on_a_non_loopback_address_is_warned_about(tmp_path, served, host):
-    result = _serve(tmp_path, "--host", host)
+    result = _serve(tmp_path, "--host", host, "--insecure")
     assert result.exit_code == 0
     assert f"serving plain HTTP on {host}" in result.stderr
     assert served[0]["tls"] is None

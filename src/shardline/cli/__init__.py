@@ -15,6 +15,7 @@ from shardline.cli.ha import (
     replicate,
     status,
 )
+from shardline.cli.keys import keys
 from shardline.cli.pipeline import drill, ticker_group, up
 from shardline.cli.put import put
 from shardline.cli.serve import serve
@@ -29,6 +30,7 @@ def main() -> None:
 
 
 main.add_command(serve)
+main.add_command(keys)
 main.add_command(put)
 main.add_command(tail)
 main.add_command(replicate)

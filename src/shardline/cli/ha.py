@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 import click
 
 from shardline import logs
+from shardline.admin import AdminError
 from shardline.failover.decisions import initial_state
 from shardline.failover.failback import FailbackError, failback
 from shardline.failover.metrics import MonitorCollector
 from shardline.failover.monitor import Monitor, manual_failover
 from shardline.metrics.http import serving_metrics
-from shardline.pipeline.drill import set_fault
+from shardline.pipeline.drill import admin_of
 from shardline.replication.metrics import ReplicationCollector
 from shardline.replication.replicator import Replicator
 from shardline.stores.control import ControlStore, StaleEpochError
@@ -176,7 +177,8 @@ def fault_command(
     """Inject a fault into a region that `shardline serve` runs (for drills), or --clear it.
 
     Uses the region's /_shardline/faults endpoint, as `shardline drill` and the
-    console do.
+    console do, signed with the region's credentials from the topology (a region
+    started with --credentials answers admin keys only).
     """
     region = _load(topology_path).region(region_name)
     if region.endpoint_url is None:
@@ -190,7 +192,10 @@ def fault_command(
         fault["operations"] = list(operations)
     if clear == bool(fault):
         raise click.UsageError("give --clear, or a fault (--outage, --error-rate, --latency-ms)")
-    set_fault(region.endpoint_url, None if clear else fault)
+    try:
+        asyncio.run(admin_of(region).set_fault(None if clear else fault))
+    except (AdminError, OSError) as exc:
+        raise click.ClickException(f"{region_name}: {exc}") from None
     click.echo(
         f"{region_name}: " + ("fault cleared" if clear else f"fault set {json.dumps(fault)}")
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import ssl
 from pathlib import Path
@@ -11,6 +10,8 @@ from pathlib import Path
 import click
 
 from shardline import logs
+from shardline.server.auth.gate import GateConfig, is_loopback
+from shardline.server.auth.keys import CredentialsError, KeyStore, load_keys
 from shardline.server.limits import MIB, ServerLimits
 from shardline.server.runner import serve as run_server
 from shardline.server.tls import TlsConfigError, TlsFiles, server_context
@@ -159,6 +160,27 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     "--no-metrics exists to measure what counting costs.",
 )
 @click.option(
+    "--credentials",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file of access keys (`shardline keys create` writes it). Every request must "
+    "then carry a valid SigV4 signature by one of them, and each key's account is kept apart. "
+    "Without it the server is for local development: loopback only, any signature accepted.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Without --credentials, listen on a non-loopback --host anyway (anyone who can reach "
+    "the port can then read, write and delete every stream).",
+)
+@click.option(
+    "--allow-host",
+    multiple=True,
+    metavar="NAME",
+    help="Without --credentials, also answer requests whose Host header is NAME (by default "
+    "only 127.0.0.1, localhost and [::1]: a defence against DNS rebinding). Repeatable.",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
@@ -188,6 +210,9 @@ def serve(
     idle_timeout_seconds: float,
     body_budget_mb: int,
     metrics: bool,
+    credentials: Path | None,
+    insecure: bool,
+    allow_host: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
@@ -213,6 +238,9 @@ def serve(
         metrics=metrics,
     )
 
+    keys = _keys(credentials, host, insecure)
+    gate = GateConfig(keys, frozenset(allow_host))
+    auth = f"credentials {credentials}" if keys is not None else "no credentials"
     limits = ServerLimits(
         body_budget_bytes=body_budget_mb * MIB,
         header_timeout_s=header_timeout_seconds,
@@ -220,7 +248,7 @@ def serve(
         max_connections=max_connections,
     )
     tls = _tls_context(tls_cert, tls_key)
-    if tls is None and not _loopback(host):
+    if tls is None and not is_loopback(host):
         click.echo(
             f"shardline: warning: serving plain HTTP on {host}: anyone who can reach the port "
             "reads what travels on it; serve HTTPS with --tls-cert/--tls-key "
@@ -229,9 +257,25 @@ def serve(
         )
 
     def ready(url: str) -> None:
-        click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir})")
+        click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir}, {auth})")
 
-    asyncio.run(run_server(config, host, port, on_ready=ready, limits=limits, tls=tls))
+    asyncio.run(run_server(config, host, port, on_ready=ready, gate=gate, limits=limits, tls=tls))
+
+
+def _keys(credentials: Path | None, host: str, insecure: bool) -> KeyStore | None:
+    """The keys to verify signatures with; refuses an open non-loopback server."""
+    if credentials is None:
+        if not is_loopback(host) and not insecure:
+            raise click.ClickException(
+                f"refusing to listen on {host or 'every address'} without --credentials: anyone "
+                "who can reach it could read, write and delete every stream (give --credentials "
+                "FILE, or --insecure to accept that)"
+            )
+        return None
+    try:
+        return load_keys(credentials)
+    except CredentialsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
@@ -243,12 +287,3 @@ def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
         return server_context(TlsFiles(cert, key))
     except TlsConfigError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -56,9 +56,9 @@ from shardline.pipeline.chaos_plan import (
 )
 from shardline.pipeline.drill import (
     REPORT_FILE,
+    admin_of,
     drill_topology,
     first_processed_after,
-    inject,
     render_sink,
     warm_up,
 )
@@ -359,10 +359,10 @@ class _ChaosRun:
 
     async def _set_network_fault(self, fault: PlannedFault | None) -> bool:
         """Set (or clear) the primary's fault; False when its server did not answer."""
-        endpoint = self.topology.primary.endpoint_url
-        assert endpoint is not None
         try:
-            await inject(endpoint, fault.body() if fault is not None else None)
+            await admin_of(self.topology.primary).set_fault(
+                fault.body() if fault is not None else None
+            )
         except OSError as exc:
             self.timeline.mark(f"could not set the primary's fault ({exc}); skipped")
             self.in_force = None
@@ -374,7 +374,7 @@ class _ChaosRun:
         for region in self.topology.regions:
             if region.endpoint_url is not None:
                 with contextlib.suppress(OSError):
-                    await inject(region.endpoint_url, None)
+                    await admin_of(region).set_fault(None)
         self.in_force = None
 
     # -- the failback driver ------------------------------------------------------------

@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from shardline.admin import AdminClient
 from shardline.failover.failback import failback
 from shardline.pipeline.handle import (
     DrillError,
@@ -63,6 +63,7 @@ from shardline.pipeline.verification import (
 )
 from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for
+from shardline.topology import RegionSpec
 
 Fault = Literal["outage", "error-rate"]
 
@@ -146,22 +147,11 @@ def render_sink(sink: SinkVerdict | None) -> list[str]:
     return lines
 
 
-def set_fault(endpoint: str, fault: dict[str, Any] | None) -> None:
-    """Set (or with None clear) a region's injected fault via its admin endpoint.
-
-    Blocking (urllib): call it in a thread from an event loop (:func:`inject`).
-    """
-    body = json.dumps(fault).encode() if fault else None
-    request = urllib.request.Request(
-        f"{endpoint}/_shardline/faults", data=body, method="PUT" if fault else "DELETE"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        response.read()
-
-
-async def inject(endpoint: str, fault: dict[str, Any] | None) -> None:
-    """:func:`set_fault` without blocking the event loop."""
-    await asyncio.to_thread(set_fault, endpoint, fault)
+def admin_of(region: RegionSpec) -> AdminClient:
+    """The admin endpoint of a topology region, its calls signed with that region's
+    credentials (a region started with ``--credentials`` answers admin keys only)."""
+    assert region.endpoint_url is not None, "drills inject faults into local regions"
+    return AdminClient(region.endpoint_url, region.credentials(), region.region_name)
 
 
 def drill_topology(
@@ -280,9 +270,8 @@ async def _fault_and_recovery(
         await asyncio.sleep(1.0)
     lags = [r.body.get("lag_ms", 0) for r in await store.get_reports("replicator")]
     report.replication_lag_at_fault_ms = max(lags, default=0)
-    assert primary.endpoint_url is not None
     fault = {"outage": True} if options.fault == "outage" else {"error_rate": 0.5, "status": 500}
-    await inject(primary.endpoint_url, fault)
+    await admin_of(primary).set_fault(fault)
     fault_at = timeline.mark(f"fault injected in {primary.name}: {options.fault}")
 
     async def failed_over() -> bool:
@@ -302,7 +291,7 @@ async def _fault_and_recovery(
     report.rto_s = recovered_at - fault_at
     timeline.mark(f"first new record processed in {standby.name}", at=recovered_at)
     await asyncio.sleep(options.hold_s)
-    await inject(primary.endpoint_url, None)
+    await admin_of(primary).set_fault(None)
     timeline.mark(f"fault cleared in {primary.name}")
     if options.failback:
         await failback(topology, store, say=timeline.note)

@@ -575,6 +575,8 @@ class Producer:
             ),
             **config.client_options,
         }
+        if destination.credentials is not None:
+            options.update(destination.credentials.client_options())
         if destination.endpoint_url is not None:
             options["endpoint_url"] = destination.endpoint_url
         if destination.ca_bundle is not None:

@@ -11,7 +11,7 @@ How, as numbered steps:
 1. ``connections.ConnectionGuard`` gives a connection to HTTP/2 when TLS's ALPN
    chose ``h2`` or, in plain text, when it opens with the HTTP/2 preface.
 2. ``Http2Connection`` runs the ``h2`` state machine. Each request stream collects its
-   headers and body, then becomes one ``ApiCall`` for ``KinesisApp.answer`` — the
+   headers and body, then becomes one ``HttpRequest`` for ``KinesisApp.answer`` — the
    same envelope, handlers and errors as HTTP/1.1.
 3. A reply is sent as HEADERS + DATA within the peer's flow-control windows. A
    SubscribeToShard streams its events as DATA frames on its stream until it ends;
@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from urllib.parse import parse_qs, urlsplit
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -54,8 +53,9 @@ from h2.settings import SettingCodes
 from hyperframe.frame import Frame, GoAwayFrame
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from shardline.server.app import ApiCall, ApiReply, KinesisApp, too_large
+from shardline.server.app import ApiReply, KinesisApp, too_large
 from shardline.server.connections import ConnectionGuard
+from shardline.server.request import HttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +95,25 @@ class _Request:
     def __init__(self, headers: list[tuple[str, str]]) -> None:
         self.pseudo = {name: value for name, value in headers if name.startswith(":")}
         self.headers = CIMultiDict((n, v) for n, v in headers if not n.startswith(":"))
+        # RFC 9113 §8.3.1: ``:authority`` stands for Host. SigV4 clients sign it as
+        # ``host`` (botocore) or as ``:authority`` itself (the JS SDK v3), so keep both.
+        authority = self.pseudo.get(":authority")
+        if authority is not None:
+            self.headers[":authority"] = authority
+            if "Host" not in self.headers:
+                self.headers["Host"] = authority
         self.body = bytearray()
         self.held = 0
         #: The answer already decided (413, 503): the rest of the body is dropped.
         self.refusal: ApiReply | None = None
 
-    def call(self) -> ApiCall:
-        query = parse_qs(urlsplit(self.pseudo.get(":path", "/")).query, keep_blank_values=True)
-        presigned = "X-Amz-Algorithm" in query
+    def call(self) -> HttpRequest:
         body, self.body = bytes(self.body), bytearray()  # moved, still reserved
-        return ApiCall(
-            self.pseudo.get(":method", ""), CIMultiDictProxy(self.headers), presigned, body
+        return HttpRequest(
+            self.pseudo.get(":method", ""),
+            self.pseudo.get(":path", "/"),
+            CIMultiDictProxy(self.headers),
+            body,
         )
 
 

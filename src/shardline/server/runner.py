@@ -3,8 +3,9 @@
 ``serve`` reports the bound address once the socket listens (so callers can bind
 port 0 and learn the port), answers HTTP/1.1 and HTTP/2 on that one port, in plain
 text or over TLS (``connections``, ``http2``, ``tls``), within the limits of
-``ServerLimits``, and on SIGTERM/SIGINT stops accepting requests, lets the writer
-commit what it holds, and closes the database.
+``ServerLimits``, and on SIGTERM/SIGINT stops accepting requests, lets the
+writers commit what they hold, and closes the databases (one per account:
+``accounts``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from shardline.server.accounts import Accounts
 from shardline.server.app import COLLECTOR_KEY, KINESIS_KEY, build_app
+from shardline.server.auth.gate import Gate, GateConfig
 from shardline.server.connections import Connections
 from shardline.server.http2 import Http2Server
 from shardline.server.limits import ServerLimits, connection_cap, raise_fd_limit
 from shardline.storage.config import RegionConfig
-from shardline.storage.region import Region
 
 
 def server_url(host: str, port: int, tls: bool) -> str:
@@ -37,16 +39,21 @@ async def serve(
     port: int = 4567,
     on_ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
+    gate: GateConfig | None = None,
     *,
     limits: ServerLimits | None = None,
     tls: ssl.SSLContext | None = None,
 ) -> None:
     """Serve the Kinesis API for ``config`` on ``host:port`` until ``stop`` is set.
 
+    ``gate`` says how callers authenticate (default: no credentials, loopback Host
+    names only); with credentials, each account a key names gets its own catalog.
+
     Resource handling: the soft open-file limit is raised to the hard limit first
-    (``limits.raise_fd_limit``); the region (and its database) is closed on the way
-    out, also when serving fails.
+    (``limits.raise_fd_limit``); every account's database is closed on the way out,
+    also when serving fails.
     """
+    gate = gate or GateConfig()
     limits = limits or ServerLimits()
     cap = connection_cap(limits, raise_fd_limit())
     stop = stop or asyncio.Event()
@@ -54,10 +61,11 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    region = Region(config)
+    keys = gate.keys
+    accounts = Accounts(config, keys.accounts if keys is not None else {config.account_id})
     try:
-        await region.start()
-        app = build_app(region, limits)
+        await accounts.start()
+        app = build_app(accounts, Gate(gate, config.region, config.account_id), limits)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout_s
         )
@@ -88,4 +96,4 @@ async def serve(
             http2.close()
             await runner.cleanup()
     finally:
-        await region.close()
+        await accounts.close()
