@@ -177,7 +177,7 @@ def policies(args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
             *FAST,
             "--wal-autocheckpoint-pages",
             str(pages),
-            "--checkpoint-after-seconds",
+            "--checkpoint-after-s",
             str(after),
         ).start()
     runs: dict[tuple[int, float], list[dict[str, Any]]] = {key: [] for key in servers}

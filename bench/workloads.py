@@ -33,13 +33,15 @@ class Settings:
     stores_data: bool = True  # False for the stub: drains are expected to be empty
 
 
-def make_client(endpoint: str):
+def make_client(endpoint: str, key: tuple[str, str] | None = None):
+    """One boto3 client; ``key`` (id, secret) for a server started with --credentials."""
+    key_id, secret = key or ("AKIDSHARDLINEBENCH", "shardline-bench-secret")
     return boto3.client(
         "kinesis",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="AKIDSHARDLINEBENCH",
-        aws_secret_access_key="shardline-bench-secret",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         # parameter_validation off: trims ~25% of boto3's own per-call CPU so
         # server differences show more; the requests are valid anyway.
         config=Config(

@@ -29,7 +29,7 @@ from shardline.testing import RegionProcess, kinesis_client, wait_active, wait_f
 
 FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms", "0")
 #: Keeps every commit in the write-ahead log (no checkpoint), for tests that damage it.
-NO_CHECKPOINT = ("--wal-autocheckpoint-pages", "0", "--checkpoint-after-seconds", "0")
+NO_CHECKPOINT = ("--wal-autocheckpoint-pages", "0", "--checkpoint-after-s", "0")
 PAGE = 4096
 
 #: Sequence number → (shard id, data) of every acknowledged record.

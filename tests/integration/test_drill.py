@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 
-def run_drill(*args: str) -> tuple[int, list[dict]]:
+def run_drill(*args: str, timeout: float = 400) -> tuple[int, list[dict]]:
     done = subprocess.run(
         [sys.executable, "-m", "shardline", "drill", "--json", *args],
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=timeout,
     )
     assert done.stdout, done.stderr[-3000:]
     return done.returncode, json.loads(done.stdout)
@@ -52,7 +52,7 @@ def run_drill(*args: str) -> tuple[int, list[dict]]:
 )
 def test_a_short_drill_loses_nothing_and_shows_no_duplicates(standby, kills):
     code, reports = run_drill(
-        "--standby", standby, "--window", "6", "--warmup", "2", "--hold", "2", *kills
+        "--standby", standby, "--window-s", "6", "--warmup-s", "2", "--hold-s", "2", *kills
     )
     (report,) = reports
     assert report["standby"] == standby
@@ -66,6 +66,34 @@ def test_a_short_drill_loses_nothing_and_shows_no_duplicates(standby, kills):
     assert any(e.startswith("failback complete") for e in events)
     if kills:
         assert sum(e.startswith("SIGKILL") for e in events) == 4
+    assert code == 0
+
+
+#: A seed whose 80 s schedule fails the primary twice (an outage, then a partial
+#: outage: an error rate), kills the standby's server around the first failback, and
+#: ends with another outage.
+CHAOS_SEED = 652
+
+
+def test_a_seeded_chaos_drill_loses_nothing_and_shows_no_duplicates():
+    code, reports = run_drill(
+        "--chaos-s", "80", "--seed", str(CHAOS_SEED), "--standby", "cold", "--window-s", "6",
+        "--max-rto-s", "60", timeout=600,
+    )  # fmt: skip
+    (report,) = reports
+    assert report["seed"] == CHAOS_SEED
+    applied = [fault["fault"] for fault in report["faults"]]
+    assert any(f.startswith("outage") for f in applied)
+    assert any(f.startswith("error-rate") for f in applied)
+    assert "SIGKILL region-us-west-2" in applied
+    assert report["acknowledged"] > 0
+    assert report["rpo_records"] == 0, report["lost"]
+    assert report["visible_duplicates"] == 0
+    assert report["items_correct"] is True
+    assert report["error"] is None
+    answered = [f for f in report["failovers"] if f["fault"] is not None]
+    assert answered, "the schedule's outage failed the pipeline over"
+    assert report["failbacks_completed"] >= 1
     assert code == 0
 
 

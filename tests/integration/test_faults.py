@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -10,7 +11,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from shardline.testing import kinesis_client, set_fault, wait_active
+from shardline.testing import fault_in_force, kinesis_client, set_fault, wait_active, wait_for
 
 FAST = ("--create-delay-ms", "0")
 
@@ -38,6 +39,7 @@ def test_outage_refuses_every_call_until_cleared(fresh_region):
         "status": 503,
         "latency_ms": 0,
         "operations": [],
+        "delayed_calls": 0,
     }
     kinesis.put_record(StreamName="f", Data=b"x", PartitionKey="k")
 
@@ -76,3 +78,25 @@ def test_latency_is_added_and_bad_faults_are_refused(fresh_region):
         urllib.request.urlopen(request, timeout=10)
     assert exc.value.code == 400
     assert "error_rate" in json.loads(exc.value.read())["error"]
+
+
+def test_changing_a_fault_releases_the_calls_it_delays(fresh_region):
+    """A call held by a long latency is visible as delayed, and goes on once cleared."""
+    server = fresh_region(*FAST)
+    kinesis = kinesis_client(server.url, read_timeout=120)
+    kinesis.create_stream(StreamName="f", ShardCount=1)
+    wait_active(kinesis, "f")
+    set_fault(server.url, latency_ms=600_000, operations=["PutRecord"])
+    result: dict[str, object] = {}
+    caller = threading.Thread(
+        target=lambda: result.update(
+            kinesis.put_record(StreamName="f", Data=b"held", PartitionKey="k")
+        )
+    )
+    caller.start()
+    wait_for(lambda: fault_in_force(server.url)["delayed_calls"] == 1, what="the call delayed")
+    assert caller.is_alive()
+    set_fault(server.url)
+    caller.join(60)
+    assert not caller.is_alive() and result["ShardId"] == "shardId-000000000000"
+    assert fault_in_force(server.url)["delayed_calls"] == 0

@@ -19,7 +19,19 @@ from damage import (
 
 from shardline.testing import kinesis_client, wait_active
 
-POLICY = json.dumps({"Version": "2012-10-17", "Statement": []})
+POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+                "Action": "kinesis:GetRecords",
+                "Resource": "*",
+            }
+        ],
+    }
+)
 
 
 def _describe(url: str) -> dict:

@@ -4,6 +4,7 @@
 import {
   KinesisClient,
   CreateStreamCommand,
+  DescribeAccountSettingsCommand,
   DescribeStreamSummaryCommand,
   DescribeStreamConsumerCommand,
   GetRecordsCommand,
@@ -16,10 +17,14 @@ import {
 } from '@aws-sdk/client-kinesis';
 
 const [endpoint, stream] = process.argv.slice(2);
+// A region started with --credentials needs a key it knows; others accept any.
 const client = new KinesisClient({
   region: 'us-east-1',
   endpoint,
-  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  credentials: {
+    accessKeyId: process.env.SHARDLINE_ACCESS_KEY_ID ?? 'local',
+    secretAccessKey: process.env.SHARDLINE_SECRET_ACCESS_KEY ?? 'local',
+  },
 });
 const text = (bytes) => Buffer.from(bytes).toString('utf8');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -82,6 +87,9 @@ result.status = summary.StreamStatus;
 const entries = Array.from({ length: 100 }, (_, i) => ({ Data: Buffer.from(`batch-${i}`), PartitionKey: `key-${i}` }));
 const put = await client.send(new PutRecordsCommand({ StreamName: stream, Records: entries }));
 result.failedPutCount = put.FailedRecordCount;
+// Read by the SDK from x-amzn-RequestId and x-amz-id-2 (HTTP/2 headers are lower-case).
+result.ids = { requestId: put.$metadata.requestId, extendedRequestId: put.$metadata.extendedRequestId };
+result.encryptionType = put.EncryptionType ?? null;
 await client.send(new PutRecordCommand({ StreamName: stream, Data: Buffer.from('single'), PartitionKey: 'one' }));
 
 const { Shards } = await client.send(new ListShardsCommand({ StreamName: stream }));
@@ -104,6 +112,8 @@ const { ShardIterator } = await client.send(
 const largePage = await client.send(new GetRecordsCommand({ ShardIterator, Limit: 10000 }));
 result.large = largePage.Records.map((r) => [r.Data.length, r.Data[0]]);
 
+const settings = await client.send(new DescribeAccountSettingsCommand({}));
+result.commitment = settings.MinimumThroughputBillingCommitment.Status;
 result.missingStream = await errorOf(new DescribeStreamSummaryCommand({ StreamName: 'no-such-stream' }));
 result.badInput = await errorOf(new PutRecordCommand({ StreamName: stream, Data: Buffer.from('x'), PartitionKey: '' }));
 

@@ -73,18 +73,17 @@ async def wait_monitor_healthy(
     window. Without any fresh monitor report, the canary check stands alone.
     """
     primary = topology.primary.name
-    fresh_s = max(5.0, 5 * topology.failover.check_interval_s)
     deadline = time.monotonic() + timeout_s
     announced = False
     while True:
-        reports = [
-            r for r in await store.get_reports("controller") if time.time() - r.updated_at < fresh_s
-        ]
-        states = [r.body.get("regions", {}).get(primary, {}).get("state") for r in reports]
+        states = await monitor_verdicts(topology, store)
         if all(state == "HEALTHY" for state in states):
             return
         if not announced:
-            say(f"step 0: waiting for the monitor to see {primary} healthy ({states[0]})")
+            say(
+                f"step 0: {primary} passes the canary; waiting until the monitor's verdict"
+                f" turns HEALTHY too (still {states[0]} from the outage's window)"
+            )
             announced = True
         if time.monotonic() > deadline:
             raise FailbackError(
@@ -92,6 +91,21 @@ async def wait_monitor_healthy(
                 "run failback again once it is healthy"
             )
         await asyncio.sleep(topology.failover.check_interval_s)
+
+
+async def monitor_verdicts(topology: Topology, store: ControlStore) -> list[str | None]:
+    """The primary's health state in every fresh monitor report (none: no monitor runs).
+
+    Fresh: newer than five checks (a live monitor reports every check).
+    """
+    primary = topology.primary.name
+    fresh_s = max(5.0, 5 * topology.failover.check_interval_s)
+    now = time.time()
+    return [
+        r.body.get("regions", {}).get(primary, {}).get("state")
+        for r in await store.get_reports("controller")
+        if now - r.updated_at < fresh_s
+    ]
 
 
 def producers_moved(reports: list[Report], state: ControlState, now: float) -> bool:

@@ -5,17 +5,21 @@ it true to the control state:
 
 1. Before the first record is sent, it reads the state and points the producer at
    the active region.
-2. While the primary is active, acknowledged records stay in the spool (*held*)
-   until the replicator's watermark for their shard passes them;
-   every ``poll_interval_s`` the watermarks are read and held records released.
+2. Records the primary acknowledges stay in the spool (*held*) until the
+   replicator's watermark for their shard passes them; every ``poll_interval_s``
+   the watermarks are read and held records released. Held, too, is whatever a
+   region that is not active acknowledges (a call still in flight when the
+   decision moved away from it).
 3. On a new epoch with another active region, the producer switches destination:
    calls in flight finish, and everything not acknowledged *or still held* is sent
    to the new region. That re-send is what makes the RPO 0: records the failed
-   primary acknowledged but never replicated reach the standby from the producer.
-4. Every second, from a task of its own (so a slow switch does not silence it), it
-   publishes ``health`` reports (PutRecords calls and failures per region, for the
-   monitor's error-rate window) and a ``producer`` report: the epoch it has carried
-   out, the region it sends to and since when. A failback waits for every live
+   primary acknowledged but never replicated reach the standby from the producer,
+   including those acknowledged *during* the switch (a partial outage, where the
+   primary still answers some calls, acknowledges records after the decision).
+4. Every ``REPORT_INTERVAL_S``, from a task of its own (so a slow switch does not
+   silence it), it publishes ``health`` reports (PutRecords calls and failures per
+   region, for the monitor's error-rate window) and a ``producer`` report: the epoch
+   it has carried out, the region it sends to and since when. A failback waits for every live
    producer to report the switch before it drains the standby.
 
 Duplicates are the price of step 3 (a record may have been replicated just before
@@ -33,20 +37,22 @@ import time
 from collections.abc import Iterable
 from types import TracebackType
 
+from shardline.credentials import default_client_options
 from shardline.failover.health import HealthCounts, health_report
 from shardline.failover.watch import StateWatcher
 from shardline.producer import Destination, Producer, ProducerConfig, PutOutcome
 from shardline.producer.exceptions import ProducerClosedError
 from shardline.producer.records import Record
 from shardline.stores.control import ControlState, ControlStore, ControlStoreError, Report
-from shardline.topology import Topology, default_client_options
+from shardline.topology import Topology
 
 log = logging.getLogger(__name__)
 
-REPORT_INTERVAL_S = 1.0
+#: Health samples reach the monitor this often: its detection waits on them.
+REPORT_INTERVAL_S = 0.5
 #: A producer whose report is older than this is taken as gone (a live one reports
 #: every ``REPORT_INTERVAL_S``, switching or not).
-STALE_AFTER_S = 10 * REPORT_INTERVAL_S
+STALE_AFTER_S = 10.0
 
 
 class FailoverProducer:
@@ -83,7 +89,9 @@ class FailoverProducer:
 
     def destination_for(self, region: str) -> Destination:
         spec = self.topology.region(region)
-        return Destination(self.stream, spec.endpoint_url, spec.region_name)
+        return Destination(
+            self.stream, spec.endpoint_url, spec.region_name, spec.credentials(), spec.ca_bundle
+        )
 
     async def start(self) -> FailoverProducer:
         """Steps 1 and 2: wait for a control state, then start the producer there."""
@@ -91,8 +99,12 @@ class FailoverProducer:
             await asyncio.sleep(self.watcher.poll_interval_s)
         options = {**default_client_options(), **self.config.client_options}
         config = dataclasses.replace(self.config, client_options=options)
-        producer = Producer(self.destination_for(state.active_region), config)
-        producer.hold_until_replicated(self._holds(state))
+        producer = Producer(
+            self.destination_for(state.active_region),
+            config,
+            spool_destinations=[self.destination_for(r.name) for r in self.topology.regions],
+        )
+        producer.hold_acknowledged_by(self._holds(state))
         producer.metrics.call_observers.append(self._observe_call)
         await producer.start()
         self.producer = producer
@@ -164,30 +176,59 @@ class FailoverProducer:
     async def _apply(self, state: ControlState) -> None:
         """Step 3: follow a new decision.
 
+        1. Widen the held set first (:meth:`_holds`): a call to the region being
+           left may still be in flight, and what it gets acknowledged must be held.
+        2. Switch: calls in flight finish, held records of other regions go to the
+           new one.
+        3. If a replication run begins at a timestamp, send again what is held from
+           calls sent before it: the run will never copy those (a producer that did
+           not see a failover and its failback stayed on the primary meanwhile).
+
         ``state`` counts as carried out only once the switch returned: from then on
         no call to the old region is in flight, so nothing more is stored there.
         """
         producer = self._running()
-        producer.hold_until_replicated(self._holds(state))
+        producer.hold_acknowledged_by(self._holds(state))
         destination = self.destination_for(state.active_region)
         if destination != producer.destination:
             log.info("epoch %d: producer follows %s (%s)", state.epoch, destination, state.reason)
             await producer.switch_destination(destination)
             self.sending_since = time.time()
+        run = state.replication
+        if run is not None and run.generation.start.timestamp is not None:
+            producer.resend_held(sent_before=run.generation.start.timestamp)
         self.state = state
 
-    def _holds(self, state: ControlState) -> bool:
-        """Hold while the primary is active: it is the region replicated from.
+    def _holds(self, state: ControlState) -> list[Destination]:
+        """Whose acknowledgements are held under ``state``.
 
-        Also between a failback's switch and the resumed replication: that run starts
-        before the switch, so it will copy (and release) what is held meanwhile.
+        - The primary's, always: it is the region replicated from, and a call sent
+          to it before a failover may be acknowledged after the decision.
+        - Every region's but the active one: an acknowledgement from a region being
+          left (a call still in flight at a failback's switch) is held, and the
+          switch sends it on to the region now active.
+
+        The only region this set ever drops is the newly active one, to which
+        nothing was in flight; so no acknowledgement escapes, whatever the order of
+        decisions, switches and calls.
         """
-        return state.active_region == self.topology.primary.name
+        primary = self.topology.primary.name
+        return [
+            self.destination_for(region.name)
+            for region in self.topology.regions
+            if region.name == primary or region.name != state.active_region
+        ]
 
     async def _release(self) -> None:
-        """Step 2: release held records the replicator has copied."""
+        """Step 2: release held records the replicator has copied.
+
+        Watermarks count only under the decision this producer has carried out: if
+        the state moved on after they were read, they may come from a replication
+        run that began after some held records (step 3 of :meth:`_apply` must send
+        those again first), so nothing is released until the new state is applied.
+        """
         producer = self._running()
-        if not producer.held:
+        if not producer.held or self.state is None:
             return
         destination = producer.destination
         region = self._regions.get(str(destination))
@@ -195,8 +236,11 @@ class FailoverProducer:
             return
         try:
             marks = await self.store.get_watermarks(region, self.stream)
+            current = await self.store.get_state()
         except ControlStoreError as exc:
             log.warning("reading watermarks failed: %s", exc)
+            return
+        if current is None or current.epoch != self.state.epoch:
             return
         producer.release_replicated(
             destination, {shard: m.sequence_number for shard, m in marks.items()}

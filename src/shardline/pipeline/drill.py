@@ -16,7 +16,9 @@ as numbered steps:
    same resumable procedure as ``shardline failback``.
 6. Stop the producer (it flushes; attached: note the time instead), wait until the
    sink has every record the producer logged as acknowledged (until then), and
-   report.
+   report (:mod:`~shardline.pipeline.verification`).
+
+The randomised drill, many faults over minutes, is :mod:`~shardline.pipeline.chaos`.
 
 The report (human, or ``--json``):
 
@@ -35,51 +37,72 @@ The report (human, or ``--json``):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
-import sqlite3
-import time
-import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from shardline.errors import ShardlineError
+from shardline.admin import AdminClient
+from shardline.errors import ConfigError
 from shardline.failover.failback import failback
-from shardline.pipeline.acked import read_acked
-from shardline.pipeline.launch import default_topology, launch
-from shardline.pipeline.supervisor import Supervisor, running_children
-from shardline.pipeline.ticker import TABLE
+from shardline.pipeline.handle import (
+    DrillError,
+    PipelineHandle,
+    Timeline,
+    attached_pipeline,
+    own_pipeline,
+    until,
+)
+from shardline.pipeline.launch import default_topology
+from shardline.pipeline.verification import (
+    LEDGER,
+    SinkVerdict,
+    acknowledged_records,
+    query,
+    verify_sink,
+)
+from shardline.settings import setting, validate
 from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for
-from shardline.topology import Topology, load_topology
+from shardline.topology import RegionSpec
 
 Fault = Literal["outage", "error-rate"]
 
-
-class DrillError(ShardlineError):
-    """The drill cannot run (the message says why)."""
-
+__all__ = ["KILLABLE", "DrillError", "DrillOptions", "DrillReport", "attach_drill", "run_drill"]
 
 KILLABLE = ("replicator", "consumer", "producer", "monitor")
+#: An attached drill leaves its report here, in the pipeline's data directory,
+#: where the web console shows it.
+REPORT_FILE = "drill-report.json"
 
 
 @dataclass(frozen=True)
 class DrillOptions:
+    #: The standby mode of the drill's pipeline.
     standby: Literal["cold", "warm"] = "cold"
+    #: "outage": every call to the primary refused; "error-rate": half of them fail.
     fault: Fault = "outage"
+    #: Components to SIGKILL before the fault (each one of :data:`KILLABLE`).
     kills: tuple[str, ...] = ()
     #: The failover policy's window (the reference default is 300 s; drills shorten it).
-    window_s: float = 10.0
-    warmup_s: float = 5.0
-    hold_s: float = 5.0
-    rate: float = 100.0
+    window_s: float = setting(10.0, gt=0)
+    #: How long records flow before the kills and the fault.
+    warmup_s: float = setting(5.0, ge=0)
+    #: How long the standby runs after the failover before the fault is cleared.
+    hold_s: float = setting(5.0, ge=0)
+    #: Ticks produced per second.
+    rate: float = setting(100.0, gt=0)
+    #: Fail back to the primary after the failover (and verify after it).
     failback: bool = True
     #: Longest wait for any one step before the drill gives up.
-    step_timeout_s: float = 120.0
+    step_timeout_s: float = setting(120.0, gt=0)
+
+    def __post_init__(self) -> None:
+        validate(self)
+        for kill in self.kills:
+            if kill not in KILLABLE:
+                raise ConfigError.invalid("DrillOptions.", "kills", kill, f"one of {KILLABLE}")
 
 
 @dataclass
@@ -87,24 +110,21 @@ class DrillReport:
     standby: str
     fault: str
     window_s: float
-    acknowledged: int = 0
-    in_sink: int = 0
-    rpo_records: int = -1
     rto_s: float | None = None
     detection_s: float | None = None
     replication_lag_at_fault_ms: int | None = None
-    duplicate_deliveries_absorbed: int = 0
-    visible_duplicates: int = -1
-    items_correct: bool = False
+    sink: SinkVerdict | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         """Nothing acknowledged lost, nothing duplicated visibly, items correct."""
-        return self.rpo_records == 0 and self.visible_duplicates == 0 and self.items_correct
+        return self.sink is not None and self.sink.passed
 
     def to_doc(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+        doc = asdict(self)
+        doc.update(doc.pop("sink") or {})
+        return {**doc, "passed": self.passed}
 
     def render(self) -> str:
         def seconds(value: float | None) -> str:
@@ -114,15 +134,10 @@ class DrillReport:
             f"drill: {self.fault} of the primary, {self.standby} standby, "
             f"{self.window_s:g} s detection window",
             "",
-            f"  RPO (acknowledged records lost) : {self.rpo_records}  "
-            f"({self.in_sink} of {self.acknowledged} acknowledged records in the sink)",
+            *render_sink(self.sink),
             f"  RTO (fault -> new records processed in standby) : {seconds(self.rto_s)}",
             f"  detection (fault -> failover decision)          : {seconds(self.detection_s)}",
             f"  replication lag at the fault : {self.replication_lag_at_fault_ms} ms",
-            f"  duplicate deliveries absorbed by the sink : {self.duplicate_deliveries_absorbed}",
-            f"  duplicates visible in the sink            : {self.visible_duplicates}",
-            "  every item at its newest tick             : "
-            + ("yes" if self.items_correct else "NO"),
             "",
             "  timeline (seconds from the fault):",
         ]
@@ -131,65 +146,38 @@ class DrillReport:
         return "\n".join(lines)
 
 
-class _Timeline:
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self.events: list[tuple[float, str]] = []
-        self.say = say
-
-    def mark(self, event: str) -> float:
-        now = time.time()
-        self.events.append((now, event))
-        self.say(event)
-        return now
-
-    def note(self, event: str) -> None:
-        self.mark(event)
-
-    def relative_to(self, origin: float) -> list[dict[str, Any]]:
-        return [{"t": round(t - origin, 2), "event": e} for t, e in sorted(self.events)]
+def render_sink(sink: SinkVerdict | None) -> list[str]:
+    """The verification lines of a report (shared by the drill and the chaos drill)."""
+    if sink is None:
+        return ["  verification: not reached"]
+    lines = [
+        f"  RPO (acknowledged records lost) : {sink.rpo_records}  "
+        f"({sink.in_sink} of {sink.acknowledged} acknowledged records in the sink)",
+        f"  duplicate deliveries absorbed by the sink : {sink.duplicate_deliveries_absorbed}",
+        f"  duplicates visible in the sink            : {sink.visible_duplicates}",
+        "  every item at its newest tick             : " + ("yes" if sink.items_correct else "NO"),
+    ]
+    if sink.lost:
+        lines.append(f"  lost record ids (first {len(sink.lost)}): {', '.join(sink.lost)}")
+    return lines
 
 
-def _query(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    if not path.exists():
-        return []
-    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
-        try:
-            return db.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:
-            return []  # the consumer has not created the tables yet
+def admin_of(region: RegionSpec) -> AdminClient:
+    """The admin endpoint of a topology region, its calls signed with that region's
+    credentials (a region started with ``--credentials`` answers admin keys only)."""
+    assert region.endpoint_url is not None, "drills inject faults into local regions"
+    return AdminClient(region.endpoint_url, region.credentials(), region.region_name)
 
 
-def set_fault(endpoint: str, fault: dict[str, Any] | None) -> None:
-    """Set (or with None clear) a region's injected fault via its admin endpoint."""
-    body = json.dumps(fault).encode() if fault else None
-    request = urllib.request.Request(
-        f"{endpoint}/_shardline/faults", data=body, method="PUT" if fault else "DELETE"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        response.read()
-
-
-async def _until(
-    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise TimeoutError(f"drill: gave up waiting for {what} after {timeout:g}s")
-
-
-def drill_topology(data_dir: Path, options: DrillOptions) -> Path:
-    """The embedded default topology with the drill's failover policy."""
+def drill_topology(
+    data_dir: Path, standby: str, window_s: float, rate: float, **failover: object
+) -> Path:
+    """The embedded default topology with a drill's (shortened) failover policy."""
     return default_topology(
         data_dir,
         failover={
-            "standby": options.standby,
-            "window_s": options.window_s,
+            "standby": standby,
+            "window_s": window_s,
             "threshold": 0.01,
             "check_interval_s": 1.0,
             "consecutive_checks": 3,
@@ -197,36 +185,22 @@ def drill_topology(data_dir: Path, options: DrillOptions) -> Path:
             "min_switch_interval_s": 5.0,
             "start_buffer_s": 2.0,
             "poll_interval_s": 0.5,
+            **failover,
         },
-        pipeline={"rate": options.rate, "lease_failover_s": 3.0},
+        pipeline={"rate": rate, "lease_failover_s": 3.0},
     )
-
-
-@dataclass
-class _Pipeline:
-    """How the drill acts on the pipeline it drills (its own, or a running one)."""
-
-    topology: Topology
-    #: SIGKILL a component by name; returns its pid.
-    kill: Callable[[str], int | None]
-    #: Stop the producer gracefully (None: leave it running, verify up to a cutoff).
-    stop_producer: Callable[[], Awaitable[None]] | None
 
 
 async def run_drill(
     options: DrillOptions, data_dir: Path, say: Callable[[str], None] = print
 ) -> DrillReport:
     """Run the drill on a pipeline of its own in ``data_dir``; stops it afterwards."""
-    supervisor = Supervisor(data_dir)
-    timeline = _Timeline(say)
     report = DrillReport(options.standby, options.fault, options.window_s)
-    try:
-        topology = await launch(drill_topology(data_dir, options), supervisor)
+    timeline = Timeline(say)
+    path = drill_topology(data_dir, options.standby, options.window_s, options.rate)
+    async with own_pipeline(path, data_dir) as pipeline:
         timeline.mark("pipeline started")
-        pipeline = _Pipeline(topology, supervisor.kill, lambda: supervisor.stop_child("producer"))
         await _exercise(options, pipeline, timeline, report)
-    finally:
-        await supervisor.stop()
     return report
 
 
@@ -240,135 +214,101 @@ async def attach_drill(
     acknowledged before the end of the failback. The topology's own failover policy
     applies (``options.standby`` and ``window_s`` are only reported).
     """
-    topology = load_topology(data_dir / "shardline.toml")
-    report = DrillReport(topology.failover.standby, options.fault, topology.failover.window_s)
-
-    def kill(name: str) -> int | None:
-        pid = running_children(data_dir).get(name)
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        return pid
-
-    if not running_children(data_dir):
-        raise DrillError(f"no `shardline up` is running in {data_dir} (no up.json)")
-    await _exercise(options, _Pipeline(topology, kill, None), _Timeline(say), report)
+    pipeline = attached_pipeline(data_dir)
+    failover = pipeline.topology.failover
+    report = DrillReport(failover.standby, options.fault, failover.window_s)
+    await _exercise(options, pipeline, Timeline(say), report)
+    (data_dir / REPORT_FILE).write_text(json.dumps(report.to_doc(), indent=2))
     return report
 
 
 async def _exercise(
-    options: DrillOptions, pipeline: _Pipeline, timeline: _Timeline, report: DrillReport
+    options: DrillOptions, pipeline: PipelineHandle, timeline: Timeline, report: DrillReport
 ) -> None:
     async with control_store_for(pipeline.topology.stores) as store:
-        await _steps(options, pipeline, store, timeline, report)
+        await warm_up(pipeline, store, options.step_timeout_s, timeline)
+        await asyncio.sleep(options.warmup_s)
+        fault_at = await _fault_and_recovery(options, pipeline, store, timeline, report)
+        acked = await acknowledged_records(pipeline, timeline)
+        report.sink = await verify_sink(pipeline, store, acked)
+        timeline.mark("verification done")
+        report.timeline = timeline.relative_to(fault_at)
 
 
-async def _steps(
-    options: DrillOptions,
-    pipeline: _Pipeline,
-    store: ControlStore,
-    timeline: _Timeline,
-    report: DrillReport,
+async def warm_up(
+    pipeline: PipelineHandle, store: ControlStore, timeout: float, timeline: Timeline
 ) -> None:
-    topology = pipeline.topology
-    primary, standby = topology.primary, topology.standby
-    spec = topology.pipeline
-    ledger = f'"{TABLE}-ledger"'
-    wait = options.step_timeout_s
+    """Step 1: wait until records flow through the primary and the replicator."""
+    sink = pipeline.topology.pipeline.sink_path
 
     async def copied() -> bool:
         return any(r.body.get("copied", 0) > 0 for r in await store.get_reports("replicator"))
 
-    # 1. Warm up.
-    await _until(
-        lambda: _query(spec.sink_path, f"SELECT 1 FROM {ledger} LIMIT 1"), wait, "first records"
-    )
-    await _until(copied, wait, "replication to start")
+    await until(lambda: query(sink, f"SELECT 1 FROM {LEDGER} LIMIT 1"), timeout, "first records")
+    await until(copied, timeout, "replication to start")
     timeline.mark("records flow through the primary and the replicator")
-    await asyncio.sleep(options.warmup_s)
-    # 2. Kills.
+
+
+async def first_processed_after(
+    pipeline: PipelineHandle, region: str, instant: float, before: float | None = None
+) -> float | None:
+    """When ``region``'s consumers first applied a record produced after ``instant``.
+
+    ``before`` bounds the application time (None: any time); None when there is none.
+    """
+    rows = await query(
+        pipeline.topology.pipeline.sink_path,
+        f"SELECT min(applied_at) FROM {LEDGER} WHERE region = ? AND event_time > ?"
+        " AND applied_at < ?",
+        region,
+        int(instant * 1000),
+        int((before or 1e12) * 1000),
+    )
+    return rows[0][0] / 1000 if rows and rows[0][0] is not None else None
+
+
+async def _fault_and_recovery(
+    options: DrillOptions,
+    pipeline: PipelineHandle,
+    store: ControlStore,
+    timeline: Timeline,
+    report: DrillReport,
+) -> float:
+    """Steps 2–5; returns when the fault was injected."""
+    topology = pipeline.topology
+    primary, standby = topology.primary, topology.standby
+    wait = options.step_timeout_s
     for kill in options.kills:
         name = f"consumer-{primary.name}" if kill == "consumer" else kill
         pid = pipeline.kill(name)
         timeline.mark(f"SIGKILL {name} (pid {pid}); the supervisor restarts it")
         await asyncio.sleep(1.0)
-    # 3. The fault.
     lags = [r.body.get("lag_ms", 0) for r in await store.get_reports("replicator")]
     report.replication_lag_at_fault_ms = max(lags, default=0)
-    assert primary.endpoint_url is not None
     fault = {"outage": True} if options.fault == "outage" else {"error_rate": 0.5, "status": 500}
-    set_fault(primary.endpoint_url, fault)
+    await admin_of(primary).set_fault(fault)
     fault_at = timeline.mark(f"fault injected in {primary.name}: {options.fault}")
-    # 4. Failover and recovery.
 
     async def failed_over() -> bool:
         state = await store.get_state()
         return state is not None and state.active_region == standby.name
 
-    await _until(failed_over, wait, "the failover decision")
+    await until(failed_over, wait, "the failover decision")
     state = await store.get_state()
     assert state is not None
     report.detection_s = state.changed_at - fault_at
-    timeline.events.append((state.changed_at, f"failover decided: epoch {state.epoch}"))
-    first = await _until(
-        lambda: _query(
-            spec.sink_path,
-            f"SELECT min(applied_at) FROM {ledger} WHERE region = ? AND event_time > ?"
-            " HAVING count(*) > 0",
-            standby.name,
-            int(fault_at * 1000),
-        ),
+    timeline.mark(f"failover decided: epoch {state.epoch}", at=state.changed_at)
+    recovered_at = await until(
+        lambda: first_processed_after(pipeline, standby.name, fault_at),
         wait,
         "new records processed in the standby",
     )
-    recovered_at = first[0][0] / 1000
     report.rto_s = recovered_at - fault_at
-    timeline.events.append((recovered_at, f"first new record processed in {standby.name}"))
+    timeline.mark(f"first new record processed in {standby.name}", at=recovered_at)
     await asyncio.sleep(options.hold_s)
-    # 5. Failback.
-    set_fault(primary.endpoint_url, None)
+    await admin_of(primary).set_fault(None)
     timeline.mark(f"fault cleared in {primary.name}")
     if options.failback:
         await failback(topology, store, say=timeline.note)
         await asyncio.sleep(3.0)
-    # 6. Verify.
-    if pipeline.stop_producer is not None:
-        await pipeline.stop_producer()
-        timeline.mark("producer stopped (flushed)")
-        acked = read_acked(spec.acked_path)
-    else:
-        cutoff = timeline.mark("verifying records acknowledged until now")
-        await asyncio.sleep(2.0)  # the producer's ledger flushes every 0.2 s
-        acked = read_acked(spec.acked_path, until=cutoff)
-    report.acknowledged = len(acked)
-
-    def in_sink() -> set[str]:
-        return {row[0] for row in _query(spec.sink_path, f"SELECT record_id FROM {ledger}")}
-
-    with contextlib.suppress(TimeoutError):
-        await _until(lambda: not (set(acked) - in_sink()), 60.0, "the sink to catch up", 0.5)
-    stored = in_sink()
-    report.in_sink = len(stored & set(acked))
-    report.rpo_records = len(set(acked) - stored)
-    timeline.mark("verification done")
-    ticks = _query(
-        spec.sink_path,
-        f"SELECT count(*), count(DISTINCT item_key || ':' || event_time) FROM {ledger}",
-    )
-    report.visible_duplicates = ticks[0][0] - ticks[0][1] if ticks else -1
-    report.duplicate_deliveries_absorbed = sum(
-        r.body.get("sink", {}).get("duplicates", 0) for r in await store.get_reports("consumer")
-    )
-    report.items_correct = _items_at_newest(spec.sink_path, acked)
-    report.timeline = timeline.relative_to(fault_at)
-
-
-def _items_at_newest(sink: Path, acked: dict[str, tuple[str, int]]) -> bool:
-    """True when each item holds the newest acknowledged tick (by event time, then id)."""
-    newest: dict[str, tuple[int, str]] = {}
-    for record_id, (key, event_time) in acked.items():
-        newest[key] = max(newest.get(key, (0, "")), (event_time, record_id))
-    rows = _query(sink, f'SELECT item_key, event_time, record_id FROM "{TABLE}"')
-    stored = {key: (event_time, record_id) for key, event_time, record_id in rows}
-    # An item may also hold a newer tick whose acknowledgement was not logged.
-    return bool(newest) and all(stored.get(key, (0, "")) >= want for key, want in newest.items())
+    return fault_at

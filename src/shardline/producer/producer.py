@@ -15,11 +15,13 @@ Life of a record:
    until its batch is due, then travels in one PutRecords call, alone or inside a
    KPL aggregate.
 3. Stored: the future resolves with the shard id and sequence number, and the spool
-   row is deleted (or, while the producer *holds until replicated*, kept until the
-   replicator's watermark passes it; see :meth:`Producer.hold_until_replicated`).
+   row is deleted (or, if the destination is one whose acknowledgements are *held*,
+   kept until the replicator's watermark passes it; see
+   :meth:`Producer.hold_acknowledged_by`).
    Throttled or failed: the record goes back to the front of its shard's queue
    and the shard backs off. Given up (non-retriable error, or TTL without spool):
-   the future resolves with ``succeeded=False`` and the error.
+   the future resolves with ``succeeded=False`` and the error, and a spooled
+   record stays in the spool as a dead letter (``shardline spool`` lists it).
 
 Futures always resolve with a :class:`PutOutcome` (they never raise), so producers
 that do not wait for every outcome see no "exception never retrieved" noise.
@@ -64,6 +66,7 @@ from shardline.producer.ratelimit import ShardRateLimiter
 from shardline.producer.records import Attempt, PendingRecord, PutOutcome, Record
 from shardline.producer.retry import Backoff, Failure, call_failure, entry_failure
 from shardline.producer.spool import Spool
+from shardline.producer.spool_file import SpoolBinding
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,8 @@ class _Held:
     destination: Destination
     shard_id: str
     sequence: int
+    #: Wall-clock time the acknowledging call was sent: the record arrived after it.
+    sent_at: float
 
 
 @dataclass(slots=True, eq=False)
@@ -131,9 +136,15 @@ class Producer:
         config: ProducerConfig | None = None,
         *,
         registry: CollectorRegistry = DEFAULT_REGISTRY,
+        spool_destinations: Iterable[Destination] = (),
     ) -> None:
         self.config = config = config or ProducerConfig()
         self._destination = destination
+        #: Where the spool's records may go: this destination, and the others named
+        #: (a FailoverProducer names its stream in every region). See spool_file.
+        self._binding = SpoolBinding.of(destination, *spool_destinations)
+        self._burying: dict[str, list[int]] = {}
+        self._given_up: dict[str, int] = {}
         self.metrics = ProducerMetrics(config.name, registry)
         limiter = ShardRateLimiter(config.rate_limit_percent) if config.rate_limit_percent else None
         self._batcher = Batcher(config, limiter)
@@ -163,7 +174,7 @@ class Producer:
         self._dispatcher: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._next_sweep = 0.0
-        self._hold = False
+        self._holding: frozenset[Destination] = frozenset()
         self._held: dict[int, _Held] = {}
 
     # -- lifecycle ----------------------------------------------------------------
@@ -179,7 +190,9 @@ class Producer:
             return self
         config = self.config
         if config.spool_path is not None:
-            self._spool = await asyncio.to_thread(Spool, config.spool_path, config.spool_durability)
+            self._spool = await asyncio.to_thread(
+                Spool, config.spool_path, self._binding, config.spool_durability
+            )
         spool = self._spool
         self.metrics.track(
             lambda: len(self._outstanding), lambda: spool.depth if spool is not None else 0
@@ -357,8 +370,8 @@ class Producer:
            to the buffer.
         3. Connect to the new destination and learn its shard map.
         4. Re-bucket the buffer by the new map and resume sending.
-        5. Records held until replicated (:meth:`hold_until_replicated`) that another
-           destination acknowledged are sent again to the new one.
+        5. Held records (:meth:`hold_acknowledged_by`) that another destination
+           acknowledged are sent again to the new one.
 
         So a record with a known outcome goes to exactly one destination. The one
         exception is a call that ended *ambiguously* (timeout, broken connection,
@@ -378,10 +391,11 @@ class Producer:
                 if old is not None:
                     await old.aclose()
                 self._destination = destination
+                await self._rebind_spool(destination)
                 self._predictor.reset()
                 await self._predictor.refresh(self._client, destination.stream_name)
                 self._rebucket()
-                self._resend_held(destination)
+                self._resend([h for h in self._held.values() if h.destination != destination])
                 log.info("producer %s now sends to %s", self.config.name, destination)
             finally:
                 self._switching = False
@@ -394,17 +408,22 @@ class Producer:
         """Records acknowledged but kept because they may not be replicated yet."""
         return len(self._held)
 
-    def hold_until_replicated(self, enabled: bool) -> None:
-        """Keep acknowledged records (in the spool) until :meth:`release_replicated`.
+    def hold_acknowledged_by(self, destinations: Iterable[Destination]) -> None:
+        """Keep records these destinations acknowledge (in the spool) until released.
 
         Why: with asynchronous replication, a record the primary acknowledged is lost
         for the standby if the primary fails before the replicator copied it. Held
-        records are sent again to the new destination by :meth:`switch_destination`,
+        records are released by :meth:`release_replicated`, or sent again by
+        :meth:`switch_destination` (to a new destination) and :meth:`resend_held`,
         which is how a failover reaches RPO 0 (duplicates, with the same record id,
-        are expected and absorbed by idempotent sinks). Turning holding off releases
-        nothing: records already held stay until released or re-sent.
+        are expected and absorbed by idempotent sinks).
+
+        The set applies to calls as they *settle*, whenever they were sent: a call in
+        flight to a destination that is added is held when it returns. Narrowing the
+        set releases nothing already held, and is safe only for a destination with no
+        call in flight (one not sent to since the last switch).
         """
-        self._hold = enabled
+        self._holding = frozenset(destinations)
 
     def release_replicated(self, destination: Destination, watermarks: dict[str, str]) -> int:
         """Drop held records of ``destination`` at or below their shard's watermark.
@@ -423,13 +442,24 @@ class Producer:
         self._forget(released)
         return len(released)
 
+    def resend_held(self, sent_before: float) -> int:
+        """Send held records again whose call was sent before ``sent_before`` (wall clock).
+
+        For a replication run that begins at a timestamp: it copies only what arrived
+        after it, so its watermarks would pass older held records without their ever
+        having been copied. Sent again now, they arrive after the run's start. Returns
+        how many records were sent again.
+        """
+        older = [h for h in self._held.values() if h.sent_at < sent_before]
+        self._resend(older)
+        return len(older)
+
     def _forget(self, seqs: list[int]) -> None:
         if self._spool is not None and seqs:
             self._spool.remove(seqs)
 
-    def _resend_held(self, destination: Destination) -> None:
-        """Send held records acknowledged by another destination again (failover)."""
-        moved = [h for h in self._held.values() if h.destination != destination]
+    def _resend(self, moved: list[_Held]) -> None:
+        """Put held records back into the buffer, for the current destination."""
         if not moved:
             return
         loop = asyncio.get_running_loop()
@@ -458,7 +488,7 @@ class Producer:
             "producer %s: re-sending %d records not known to be replicated to %s",
             self.config.name,
             len(again),
-            destination,
+            self._destination,
         )
 
     # -- accepting ------------------------------------------------------------------
@@ -513,8 +543,14 @@ class Producer:
 
     async def _recover(self, spool: Spool) -> None:
         """Re-send what a previous producer left in the spool, before any new record."""
+        log.warning(
+            "producer %s: re-sending %d records left in spool %s to %s",
+            self.config.name,
+            spool.depth,
+            spool.path,
+            self._destination,
+        )
         after = 0
-        total = 0
         loop = asyncio.get_running_loop()
         while rows := await spool.pending(after, _RECOVERY_PAGE):
             now = time.monotonic()
@@ -536,9 +572,15 @@ class Producer:
             self._reserve(batch)
             self._admit(batch)
             after = rows[-1].row_id
-            total += len(rows)
-        log.info("producer %s: re-sending %d records from spool", self.config.name, total)
         self._recovered.set()
+
+    async def _rebind_spool(self, destination: Destination) -> None:
+        """Waiting records follow an explicit switch to a destination outside the binding."""
+        if self._binding.admits(destination):
+            return
+        self._binding = SpoolBinding.of(destination)
+        if self._spool is not None:
+            await self._spool.rebind(self._binding)
 
     # -- sending --------------------------------------------------------------------
 
@@ -556,8 +598,12 @@ class Producer:
             ),
             **config.client_options,
         }
+        if destination.credentials is not None:
+            options.update(destination.credentials.client_options())
         if destination.endpoint_url is not None:
             options["endpoint_url"] = destination.endpoint_url
+        if destination.ca_bundle is not None:
+            options["verify"] = destination.ca_bundle
         self._client = await stack.enter_async_context(
             get_session().create_client("kinesis", **options)
         )
@@ -677,10 +723,12 @@ class Producer:
             if failure is None:
                 assert result is not None
                 self._stored(entry, result, destination, started, duration)
-                if self._hold:
+                if destination in self._holding:
                     sequence = int(result["SequenceNumber"])
                     for r in entry.records:
-                        self._held[r.seq] = _Held(r, destination, result["ShardId"], sequence)
+                        self._held[r.seq] = _Held(
+                            r, destination, result["ShardId"], sequence, started
+                        )
                 else:
                     acknowledged.extend(r.seq for r in entry.records if r.spooled)
                 continue
@@ -745,11 +793,34 @@ class Producer:
         self._give_up(record, error, code="RecordExpired")
 
     def _give_up(self, record: PendingRecord, error: RecordFailedError, code: str) -> None:
+        """Fail the record's outcome; a spooled record stays in the spool as a dead letter.
+
+        Records given up together (one call's worth) are logged as one line and
+        buried in one spool commit, once the current step of the event loop is done.
+        """
         self.metrics.failed(code, 1)
-        log.error("giving up record %s: %s", record.record_id, error)
         self._finish(record, error=error)
+        reason = str(error)
+        if not self._given_up:
+            asyncio.get_running_loop().call_soon(self._report_given_up)
+        self._given_up[reason] = self._given_up.get(reason, 0) + 1
         if self._spool is not None and record.spooled:
-            self._spool.remove([record.seq])
+            self._burying.setdefault(reason, []).append(record.seq)
+
+    def _report_given_up(self) -> None:
+        for reason, count in self._given_up.items():
+            rows = self._burying.get(reason, [])
+            kept = (
+                f"; {len(rows)} kept as dead letters in spool {self._spool.path}"
+                " (`shardline spool` lists them, `shardline spool resend` sends them again)"
+                if rows and self._spool is not None
+                else ""
+            )
+            log.error("gave up %d records: %s%s", count, reason, kept)
+            if rows and self._spool is not None:
+                self._spool.bury(rows, reason)
+        self._given_up.clear()
+        self._burying.clear()
 
     def _finish(
         self,

@@ -10,7 +10,14 @@ this endpoint), optionally to a subset of operations, until it is cleared.
   InternalFailure (500) or ServiceUnavailable (503);
   ``{"latency_ms": 200}`` delays every call; ``"operations": ["PutRecords"]``
   limits any of these to the named operations.
-- ``GET /_shardline/faults`` shows the fault in force; ``DELETE`` clears it.
+- ``GET /_shardline/faults`` shows the fault in force and ``delayed_calls``, the
+  calls it is delaying right now; ``DELETE`` clears it.
+
+Any change of the fault (a new one, or clearing it) releases the calls the old one
+was delaying: they go on at once under the fault they arrived with. A test can so
+hold a call in flight for as long as it needs (``latency_ms`` 600000), watch it
+arrive (``delayed_calls``), act, then let it finish: interleavings by evidence,
+not by timing.
 
 Failed calls are decided by a seeded pseudo-random generator per fault, so an
 error rate is met on average without any two regions failing in lockstep.
@@ -19,6 +26,7 @@ error rate is met on average without any two regions failing in lockstep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -75,11 +83,15 @@ class FaultInjector:
 
     def __init__(self) -> None:
         self.fault = Fault()
+        self.delayed_calls = 0
         self._random = random.Random()
+        self._changed = asyncio.Event()
 
     def set(self, fault: Fault) -> None:
         self.fault = fault
         self._random = random.Random(0x5EED)
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     def clear(self) -> None:
         self.set(Fault())
@@ -90,7 +102,7 @@ class FaultInjector:
         if fault.operations and operation not in fault.operations:
             return
         if fault.latency_ms:
-            await asyncio.sleep(fault.latency_ms / 1000)
+            await self._delay(fault.latency_ms / 1000)
         if fault.outage:
             raise ServiceUnavailable("Injected outage: the region is unavailable.")
         if fault.error_rate and self._random.random() < fault.error_rate:
@@ -100,6 +112,17 @@ class FaultInjector:
             else:
                 error = ServiceUnavailable("Injected service unavailability.")
             raise error
+
+    async def _delay(self, seconds: float) -> None:
+        """Sleep ``seconds``, or until the fault changes (module docstring)."""
+        changed = self._changed
+        self.delayed_calls += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await changed.wait()
+        finally:
+            self.delayed_calls -= 1
 
     async def handle(self, request: web.Request) -> web.Response:
         """The admin endpoint: GET shows, PUT sets, DELETE clears."""
@@ -112,4 +135,4 @@ class FaultInjector:
             self.clear()
         elif request.method != "GET":
             return web.json_response({"error": "use GET, PUT or DELETE"}, status=405)
-        return web.json_response(self.fault.to_json())
+        return web.json_response({**self.fault.to_json(), "delayed_calls": self.delayed_calls})

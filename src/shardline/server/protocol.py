@@ -25,11 +25,7 @@ Protocol = Literal["json", "cbor"]
 
 JSON_TYPE = "application/x-amz-json-1.1"
 CBOR_TYPE = "application/x-amz-cbor-1.1"
-_CONTENT_TYPES: dict[str, Protocol] = {
-    JSON_TYPE: "json",
-    "application/json": "json",
-    CBOR_TYPE: "cbor",
-}
+_CONTENT_TYPES: dict[str, Protocol] = {JSON_TYPE: "json", CBOR_TYPE: "cbor"}
 
 
 class Timestamp(float):
@@ -57,10 +53,15 @@ class LazyList(abc.ABC):
         wants base64 text and epoch-second floats."""
 
 
+def media_type(content_type: str | None) -> str:
+    """A Content-Type without its parameters, lower-cased (``""`` when absent)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def protocol_for(content_type: str | None) -> Protocol | None:
-    if not content_type:
-        return None
-    return _CONTENT_TYPES.get(content_type.split(";", 1)[0].strip().lower())
+    """The codec a Content-Type names; ``None`` for any other (``application/json``
+    included: AWS answers it in an older envelope, see ``server.app``)."""
+    return _CONTENT_TYPES.get(media_type(content_type))
 
 
 def content_type(protocol: Protocol) -> str:
@@ -72,15 +73,45 @@ def _keep_epoch_tag(value: Any, immutable: bool) -> cbor2.CBORTag:
     return cbor2.CBORTag(1, value)
 
 
+def _refuse_tag(value: Any, immutable: bool) -> Any:
+    """A tag no Kinesis shape uses and that costs the server to honour.
+
+    Bignums (tags 2, 3) become integers of any size, which cost quadratic time to
+    print in a message; shared values (tags 28, 29) can build a structure that
+    contains itself. AWS's deserializer knows neither, so the body is unreadable.
+    """
+    raise ValueError("unsupported CBOR tag")
+
+
+_CBOR_DECODERS = {
+    1: _keep_epoch_tag,
+    2: _refuse_tag,
+    3: _refuse_tag,
+    28: _refuse_tag,
+    29: _refuse_tag,
+}
+
+
 def decode(protocol: Protocol, body: bytes) -> Any:
-    """Parse a request body; an unreadable body is a ``SerializationException``."""
+    """Parse a request body; an unreadable body is a ``SerializationException``.
+
+    Error handling: whatever a hostile body makes the decoder raise (a timestamp
+    past year 9999, a refused tag, nesting too deep) is the client's error, a 400
+    with nothing logged, never a 500 with a traceback.
+    """
     if not body:
         return {}
     try:
         if protocol == "json":
             return orjson.loads(body)
-        return _from_cbor(cbor2.loads(body, semantic_decoders={1: _keep_epoch_tag}))
-    except (orjson.JSONDecodeError, cbor2.CBORDecodeError, ValueError):
+        return _from_cbor(cbor2.loads(body, semantic_decoders=_CBOR_DECODERS))
+    except (
+        orjson.JSONDecodeError,
+        cbor2.CBORDecodeError,
+        ValueError,
+        OverflowError,
+        OSError,
+    ):
         raise SerializationException() from None
 
 
@@ -92,6 +123,7 @@ def _from_cbor(value: Any) -> Any:
         return [_from_cbor(v) for v in value]
     if isinstance(value, cbor2.CBORTag):
         if value.tag == 1 and isinstance(value.value, int | float):
+            # Out of datetime's range raises OverflowError/OSError/ValueError: see decode.
             return dt.datetime.fromtimestamp(value.value / 1000, dt.UTC)
         return value.value
     return value

@@ -114,6 +114,55 @@ class Shard:
         )
 
 
+@dataclass(frozen=True)
+class SplitChange:
+    """An accepted SplitShard: ``shard`` splits at ``new_start`` (already validated)."""
+
+    shard: int
+    new_start: int
+
+
+@dataclass(frozen=True)
+class MergeChange:
+    """An accepted MergeShards: ``shard`` and the ``adjacent`` one above it merge."""
+
+    shard: int
+    adjacent: int
+
+
+@dataclass(frozen=True)
+class ScaleChange:
+    """An accepted UpdateShardCount (UNIFORM_SCALING) to ``target`` open shards."""
+
+    target: int
+
+
+#: A lineage change accepted while the stream turns UPDATING; it takes effect when the
+#: stream becomes ACTIVE again (see ``Region._become_active``).
+Reshard = SplitChange | MergeChange | ScaleChange
+
+
+def reshard_to_doc(change: Reshard | None) -> dict[str, Any] | None:
+    """The change as stored in a stream document (hash keys as text: they need 128 bits)."""
+    if isinstance(change, SplitChange):
+        return {"split": change.shard, "at": str(change.new_start)}
+    if isinstance(change, MergeChange):
+        return {"merge": change.shard, "with": change.adjacent}
+    if isinstance(change, ScaleChange):
+        return {"scale": change.target}
+    return None
+
+
+def reshard_from_doc(doc: dict[str, Any] | None) -> Reshard | None:
+    if doc is None:
+        return None
+    if "split" in doc:
+        return SplitChange(doc["split"], int(doc["at"]))
+    if "merge" in doc:
+        return MergeChange(doc["merge"], doc["with"])
+    return ScaleChange(doc["scale"])
+
+
 @dataclass
 class Consumer:
     """An enhanced fan-out consumer registered on a stream."""
@@ -122,6 +171,8 @@ class Consumer:
     created_s: int
     status: Literal["CREATING", "DELETING", "ACTIVE"] = "CREATING"
     tags: dict[str, str] = field(default_factory=dict)
+    #: A resource policy (JSON text), e.g. to let another account subscribe.
+    resource_policy: str | None = None
 
     def arn(self, stream_arn: str) -> str:
         return f"{stream_arn}/consumer/{self.name}:{self.created_s}"
@@ -132,6 +183,7 @@ class Consumer:
             "created": self.created_s,
             "status": self.status,
             "tags": self.tags,
+            "policy": self.resource_policy,
         }
 
     @classmethod
@@ -141,6 +193,7 @@ class Consumer:
             created_s=doc["created"],
             status=doc["status"],
             tags=doc.get("tags", {}),
+            resource_policy=doc.get("policy"),
         )
 
 
@@ -164,6 +217,15 @@ class Stream:
     last_key: int = 0
     #: Chunks with keys below this may have been deleted by retention (see ``scan``).
     trimmed_key: int = 0
+    #: A lineage change waiting for the stream to become ACTIVE.
+    pending: Reshard | None = None
+    #: Warm throughput of an on-demand stream (MiB/s): the target asked for, and what
+    #: the stream is scaled to now (the target, once the update completes).
+    warm_target_mibps: int | None = None
+    warm_current_mibps: int | None = None
+    # runtime only: whether the stream ever became ACTIVE (one deleted while CREATING
+    # never listed its shards)
+    ever_active: bool = field(default=False, repr=False)
     # runtime only: routing table of open shards ordered by starting hash key
     _route_starts: list[bytes] = field(default_factory=list, repr=False)
     _route_shards: list[Shard] = field(default_factory=list, repr=False)
@@ -205,6 +267,8 @@ class Stream:
                 "next_shard": self.next_shard_index,
                 "last_key": self.last_key,
                 "trimmed": self.trimmed_key,
+                "pending": reshard_to_doc(self.pending),
+                "warm": [self.warm_target_mibps, self.warm_current_mibps],
             }
         )
 
@@ -231,6 +295,9 @@ class Stream:
             next_shard_index=doc["next_shard"],
             last_key=doc["last_key"],
             trimmed_key=doc.get("trimmed", 0),
+            pending=reshard_from_doc(doc.get("pending")),
+            ever_active=doc["status"] != "CREATING",
         )
+        stream.warm_target_mibps, stream.warm_current_mibps = doc.get("warm", [None, None])
         stream.rebuild_routes()
         return stream

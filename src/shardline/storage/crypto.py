@@ -19,10 +19,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import re2
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -30,10 +30,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shardline.errors import KMSNotFoundException
 from shardline.storage.exceptions import ChunkFault, MasterKeyMismatch
+from shardline.storage.files import FILE_MODE
 
 AWS_MANAGED_KEY = "alias/aws/kinesis"
 _NONCE = 12
-_KEY_ID = re.compile(
+#: Matched with RE2 (linear time), like every pattern applied to request input.
+_KEY_ID = re2.compile(
     r"alias/[a-zA-Z0-9/_-]{1,250}"
     r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|mrk-[0-9a-fA-F]{32}"
@@ -50,7 +52,8 @@ def key_check_value(key: bytes) -> bytes:
 
 
 def load_master_key(path: Path, expected_check: bytes | None) -> bytes:
-    """Read the master key; create it (mode 0600) only for a database without one.
+    """Read the master key (leaving it mode 0600); create it only for a database that
+    has none.
 
     Error handling: ``MasterKeyMismatch`` when the file is missing, not 32 bytes, or
     not the key whose check value (``expected_check``) the database stored.
@@ -70,6 +73,7 @@ def load_master_key(path: Path, expected_check: bytes | None) -> bytes:
                 "check value differs), so encrypted records could not be read. Restore the "
                 "original key file, or pass it with --master-key-file."
             )
+        os.chmod(path, FILE_MODE)
         return key
     if expected_check is not None:
         raise MasterKeyMismatch(
@@ -83,8 +87,9 @@ def create_master_key(path: Path) -> bytes:
     """Write a new random master key to ``path`` (mode 0600, fsynced) and return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     key = os.urandom(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), FILE_MODE)
         handle.write(key)
         handle.flush()
         os.fsync(handle.fileno())

@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from shardline.errors import InternalFailure
+from shardline.settings import setting, validate
+from shardline.storage.metrics import CommitStats
 from shardline.storage.schema import SCHEMA
 
 log = logging.getLogger(__name__)
@@ -77,18 +79,21 @@ class WalPolicy:
         WalPolicy(autocheckpoint_pages=1000, checkpoint_after_s=1.0)
     """
 
-    #: Checkpoint once the log holds this many pages. SQLite's default is 1000 (4 MiB
-    #: of commits at risk); 250 bounds it to 1 MiB, and bench/integrity_bench.py saw
-    #: no throughput difference between 100 and 4000 pages (all within ±5 %).
-    autocheckpoint_pages: int = 250
+    #: Checkpoint once the log holds this many pages (0: never by size). SQLite's
+    #: default is 1000 (4 MiB of commits at risk); 250 bounds it to 1 MiB, and
+    #: bench/integrity_bench.py saw no throughput difference from 100 to 4000 pages.
+    autocheckpoint_pages: int = setting(250, ge=0)
     #: Checkpoint once the oldest commit not yet copied into the database is this
     #: old and no write is waiting, so data does not sit in the log alone while
     #: writes pause (without it: all of the idle time; with 1 s: about 1/6 of a
     #: 3 s pause). None: only by page count.
-    checkpoint_after_s: float | None = 1.0
+    checkpoint_after_s: float | None = setting(1.0, gt=0)
     #: After a checkpoint restarts the log, its file is cut back to this size, so a
     #: burst does not leave a large file of stale frames behind.
-    size_limit_bytes: int = 64 * 1024 * 1024
+    size_limit_bytes: int = setting(64 * 1024 * 1024, ge=0)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 class StorageEngine:
@@ -118,6 +123,8 @@ class StorageEngine:
             target=self._write_loop, name="shardline-writer", daemon=True
         )
         self._closed = False
+        #: Duration and size of each commit, written by the writer thread only.
+        self.commits = CommitStats()
         self._writer.start()
 
     def _connect(self) -> sqlite3.Connection:
@@ -216,6 +223,7 @@ class StorageEngine:
 
     def _commit_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []
+        started = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in jobs:
@@ -235,6 +243,7 @@ class StorageEngine:
                 conn.execute("ROLLBACK")
             failure = InternalFailure(f"Storage commit failed: {exc}")
             outcomes = [(None, failure) for _ in jobs]
+        self.commits.observe(time.perf_counter() - started, len(jobs))
         for job, (result, error) in zip(jobs, outcomes, strict=True):
             job.loop.call_soon_threadsafe(_resolve, job.future, result, error)
 

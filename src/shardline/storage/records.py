@@ -34,12 +34,15 @@ import asyncio
 import bisect
 import hashlib
 import sqlite3
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING
 
 from shardline.errors import (
     InvalidArgumentException,
+    KinesisError,
     ProvisionedThroughputExceededException,
     ValidationException,
 )
@@ -61,7 +64,9 @@ from shardline.storage.stored import OpenedChunk
 if TYPE_CHECKING:
     from shardline.storage.region import Region
 
-MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+#: A PutRecords request's records, partition keys included: 10 MiB since AWS raised the
+#: record limit to 10 MiB (it was 5 MiB while records were at most 1 MiB).
+MAX_PUT_RECORDS_BYTES = 10 * 1024 * 1024
 MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
 
 
@@ -85,6 +90,8 @@ class ReadResult:
     next_position: int | None  # None: the closed shard is exhausted
     millis_behind: int
     children: list[Shard]
+    #: Data plus partition key bytes of ``records`` (what the metrics count).
+    size: int = 0
 
 
 class RecordLog:
@@ -104,6 +111,7 @@ class RecordLog:
 
         ``single`` names the call PutRecord in errors (member ``data``, not ``records.N``).
         """
+        started = time.perf_counter()
         stream = self.region.readable(name)
         limit = stream.max_record_size_kib * 1024
         total = 0
@@ -141,11 +149,13 @@ class RecordLog:
         last = stream.last_key
         throttle = self.region.throttle
         route = stream.route
+        throttled: list[tuple[Shard, int]] = []
         for (data, _, _), encoded, hashed in zip(entries, encoded_keys, hashes, strict=True):
             shard = route(hashed)
             if throttle is not None and not throttle.admit_write(
                 shard.uid, len(data) + len(encoded)
             ):
+                throttled.append((shard, len(data) + len(encoded)))
                 outcomes.append(
                     PutOutcome(
                         error_code="ProvisionedThroughputExceededException",
@@ -165,9 +175,50 @@ class RecordLog:
             batch[3].append(data)
             outcomes.append(PutOutcome(shard.index, last))
         stream.last_key = last
-        if batches:
-            await self._commit(stream, list(batches.values()))
+        stored = len(entries) - len(throttled)
+        try:
+            if batches:
+                await self._commit(stream, list(batches.values()))
+        except KinesisError:
+            self._count_put(stream, single, 0, 0, throttled, stored, started)
+            raise
+        size = total - sum(size for _, size in throttled)
+        self._count_put(stream, single, stored, size, throttled, 0, started)
+        if stream.shard_level_metrics:
+            self._count_shards_in(stream, batches.values())
         return outcomes, stream
+
+    def _count_shards_in(
+        self, stream: Stream, batches: Iterable[tuple[Shard, list[int], list[bytes], list[bytes]]]
+    ) -> None:
+        """Shard-level IncomingRecords and IncomingBytes of one committed call."""
+        if self.region.metrics is None:
+            return
+        metrics = self.region.metrics.stream(stream.name)
+        for shard, _, partition_keys, payloads in batches:
+            counts = metrics.shard(shard.index)
+            counts.incoming_records += len(payloads)
+            counts.incoming_bytes += sum(map(len, payloads)) + sum(map(len, partition_keys))
+
+    def _count_put(
+        self,
+        stream: Stream,
+        single: bool,
+        stored: int,
+        size: int,
+        throttled: list[tuple[Shard, int]],
+        failed: int,
+        started: float,
+    ) -> None:
+        metrics = self.region.metrics
+        if metrics is None:
+            return
+        counts = metrics.stream(stream.name)
+        elapsed = time.perf_counter() - started
+        counts.put(single, stored, size, len(throttled), failed, elapsed)
+        if throttled and stream.shard_level_metrics:
+            for shard, _ in throttled:
+                counts.shard(shard.index).write_throttled += 1
 
     async def _commit(
         self,
@@ -290,6 +341,7 @@ class RecordLog:
     async def read(self, stream: Stream, shard: Shard, position: int, limit: int) -> ReadResult:
         """Up to ``limit`` records (and 10 MiB) of ``shard`` from sequence key ``position``."""
         if self.region.throttle is not None and not self.region.throttle.admit_read(shard.uid):
+            self._count_read_throttled(stream, shard)
             raise ProvisionedThroughputExceededException(
                 f"Rate exceeded for shard {shard.shard_id} in stream {stream.name} under "
                 f"account {self.region.account}."
@@ -303,18 +355,18 @@ class RecordLog:
             self.region.verify_checksums,
         )
 
-        def fetch(conn: sqlite3.Connection) -> tuple[list[StoredRecord], bool]:
+        def fetch(conn: sqlite3.Connection) -> tuple[list[StoredRecord], bool, int]:
             batch = _Batch(position, limit)
             try:
                 read_chunks(conn, reader, position, batch.take)
             except ShardDamage:
                 if not batch.records:
                     raise
-                return batch.records, True
-            return batch.records, batch.full
+                return batch.records, True, batch.size
+            return batch.records, batch.full, batch.size
 
         try:
-            records, more = await self.region.engine.read(fetch)
+            records, more, size = await self.region.engine.read(fetch)
         except ShardDamage as damage:
             raise self.region.damaged(stream, shard, damage) from None
         if self.region.throttle is not None:
@@ -322,8 +374,34 @@ class RecordLog:
         next_position = records[-1][0] + 1 if records else position
         behind = max(0, now_ms() - arrival_ms(records[-1][0])) if more else 0
         if not records and settled:
-            return ReadResult(records, None, behind, stream.children_of(shard.index))
-        return ReadResult(records, next_position, behind, [])
+            return ReadResult(records, None, behind, stream.children_of(shard.index), size)
+        return ReadResult(records, next_position, behind, [], size)
+
+    def _count_read_throttled(self, stream: Stream, shard: Shard) -> None:
+        metrics = self.region.metrics
+        if metrics is None:
+            return
+        counts = metrics.stream(stream.name)
+        counts.read_throttled += 1
+        if stream.shard_level_metrics:
+            counts.shard(shard.index).read_throttled += 1
+
+    def count_read(
+        self, stream: Stream, shard: Shard, result: ReadResult, started: float | None
+    ) -> None:
+        """Count records that went out: a GetRecords answer (``started``: when the call
+        began) or a fan-out event (``started`` None)."""
+        metrics = self.region.metrics
+        if metrics is None:
+            return
+        counts = metrics.stream(stream.name)
+        records, behind = len(result.records), result.millis_behind
+        if started is None:
+            counts.subscribe_event(records, result.size, behind)
+        else:
+            counts.get_records(records, result.size, behind, time.perf_counter() - started)
+        if stream.shard_level_metrics:
+            counts.read_out(shard.index, records, result.size, behind)
 
 
 class _Batch:
@@ -354,9 +432,10 @@ class _Batch:
             records.extend(zip(piece_keys, piece_pks, piece_data, repeat(encrypted)))
             return False
         for key, partition_key, data in zip(piece_keys, piece_pks, piece_data, strict=True):
-            self.size += len(data) + len(partition_key)
-            if len(records) == limit or (records and self.size > MAX_GET_RECORDS_BYTES):
+            item = len(data) + len(partition_key)
+            if len(records) == limit or (records and self.size + item > MAX_GET_RECORDS_BYTES):
                 self.full = True
                 return True
+            self.size += item
             records.append((key, partition_key, data, encrypted))
         return False

@@ -228,3 +228,20 @@ def test_a_warm_standby_keeps_consuming_after_failback() -> None:
 
 def test_a_state_never_failed_over_needs_no_failback() -> None:
     assert next_failback_step(initial_state(topology()), topology()) is None
+
+
+def test_the_flap_guard_counts_from_the_last_switch_of_the_active_region() -> None:
+    """A failback's later steps switch nothing: the guard does not restart at them."""
+    topo = topology()
+    first = initial_state(topo)
+    assert first.switched_at == first.changed_at
+    over = failover(first, topo, "west", "test", [])
+    back = failback_switch(over, topo, "failback")
+    assert back.switched_at == back.changed_at
+    resumed = resume_replication(stop_draining(back, "drained"), topo)
+    assert resumed.switched_at == back.changed_at < resumed.changed_at
+    # ... and it survives the store's documents (an older one has no field: changed_at).
+    assert ControlState.from_doc(resumed.to_doc()) == resumed
+    legacy = resumed.to_doc()
+    del legacy["active_since"]
+    assert ControlState.from_doc(legacy).switched_at == resumed.changed_at

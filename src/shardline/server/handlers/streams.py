@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from shardline.errors import InvalidArgumentException, ResourceNotFoundException
+from shardline.server.auth.policy import PolicyError, parse_policy
 from shardline.server.handlers import operation
 from shardline.server.handlers.shapes import (
     encryption,
     monitoring,
     shard_shape,
     stream_summary,
+    warm_throughput,
 )
-from shardline.storage.catalog import Stream, parse_shard_id
+from shardline.storage.catalog import Consumer, Stream, parse_shard_id
 from shardline.storage.region import Region
 
 DESCRIBE_STREAM_DEFAULT_LIMIT = 100
@@ -23,7 +25,12 @@ LIST_STREAMS_DEFAULT_LIMIT = 100
 async def create_stream(region: Region, p: dict[str, Any]) -> None:
     mode = p.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
     await region.create_stream(
-        p["StreamName"], p.get("ShardCount"), mode, p.get("Tags", {}), p.get("MaxRecordSizeInKiB")
+        p["StreamName"],
+        p.get("ShardCount"),
+        mode,
+        p.get("Tags", {}),
+        p.get("MaxRecordSizeInKiB"),
+        p.get("WarmThroughputMiBps"),
     )
 
 
@@ -45,8 +52,8 @@ async def describe_stream(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     stream = region.describe(region.stream_name(p))
     limit = p.get("Limit", DESCRIBE_STREAM_DEFAULT_LIMIT)
     shards = sorted(stream.shards.values(), key=lambda s: s.index)
-    if stream.status == "CREATING":
-        shards = []
+    if not stream.ever_active:
+        shards = []  # CREATING, or deleted while CREATING
     start = p.get("ExclusiveStartShardId")
     if start is not None:
         after = parse_shard_id(start)
@@ -70,6 +77,7 @@ async def describe_stream_summary(region: Region, p: dict[str, Any]) -> dict[str
         "OpenShardCount": len(stream.open_shards()),
         "ConsumerCount": len(stream.consumers),
         "MaxRecordSizeInKiB": stream.max_record_size_kib,
+        **warm_throughput(stream),
     }
     return {"StreamDescriptionSummary": summary}
 
@@ -108,7 +116,15 @@ async def decrease_retention(region: Region, p: dict[str, Any]) -> None:
 
 @operation("UpdateStreamMode")
 async def update_stream_mode(region: Region, p: dict[str, Any]) -> None:
-    await region.update_stream_mode(region.stream_name(p), p["StreamModeDetails"]["StreamMode"])
+    await region.update_stream_mode(
+        region.stream_name(p), p["StreamModeDetails"]["StreamMode"], p.get("WarmThroughputMiBps")
+    )
+
+
+@operation("UpdateStreamWarmThroughput")
+async def update_stream_warm_throughput(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    stream = await region.update_warm_throughput(region.stream_name(p), p["WarmThroughputMiBps"])
+    return {"StreamARN": stream.arn, "StreamName": stream.name, **warm_throughput(stream)}
 
 
 @operation("UpdateMaxRecordSize")
@@ -163,28 +179,53 @@ async def describe_limits(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _policy_stream(region: Region, arn: str) -> Stream:
-    stream = region.streams.get(region.stream_name({"StreamARN": arn}))
-    if stream is None:
-        raise ResourceNotFoundException(f"Resource {arn} not found.")
-    return stream
+class _PolicyHolder:
+    """The stream or consumer a ResourceARN names, whose resource policy is read or set."""
+
+    def __init__(self, region: Region, arn: str) -> None:
+        self.region = region
+        self.consumer: Consumer | None = None
+        if "/consumer/" in arn:
+            try:
+                self.stream, self.consumer = region.consumers.find(consumer_arn=arn)
+            except ResourceNotFoundException:
+                raise ResourceNotFoundException(f"Resource {arn} not found.") from None
+            self.arn = self.consumer.arn(self.stream.arn)
+        else:
+            stream = region.streams.get(region.stream_name({"StreamARN": arn}))
+            if stream is None:
+                raise ResourceNotFoundException(f"Resource {arn} not found.")
+            self.stream, self.arn = stream, stream.arn
+
+    @property
+    def policy(self) -> str | None:
+        holder = self.consumer or self.stream
+        return holder.resource_policy
+
+    async def set_policy(self, policy: str | None) -> None:
+        holder = self.consumer or self.stream
+        holder.resource_policy = policy
+        await self.region.persist(self.stream)
 
 
 @operation("PutResourcePolicy")
 async def put_resource_policy(region: Region, p: dict[str, Any]) -> None:
-    stream = _policy_stream(region, p["ResourceARN"])
-    await region.set_resource_policy(stream, p["Policy"])
+    holder = _PolicyHolder(region, p["ResourceARN"])
+    try:
+        parse_policy(p["Policy"], "resource")
+    except PolicyError as exc:
+        raise InvalidArgumentException(str(exc)) from None
+    await holder.set_policy(p["Policy"])
 
 
 @operation("GetResourcePolicy")
 async def get_resource_policy(region: Region, p: dict[str, Any]) -> dict[str, Any]:
-    stream = _policy_stream(region, p["ResourceARN"])
-    return {"Policy": stream.resource_policy or "{}"}
+    return {"Policy": _PolicyHolder(region, p["ResourceARN"]).policy or "{}"}
 
 
 @operation("DeleteResourcePolicy")
 async def delete_resource_policy(region: Region, p: dict[str, Any]) -> None:
-    stream = _policy_stream(region, p["ResourceARN"])
-    if stream.resource_policy is None:
-        raise ResourceNotFoundException(f"No resource policy found for resource {stream.arn}.")
-    await region.set_resource_policy(stream, None)
+    holder = _PolicyHolder(region, p["ResourceARN"])
+    if holder.policy is None:
+        raise ResourceNotFoundException(f"No resource policy found for resource {holder.arn}.")
+    await holder.set_policy(None)

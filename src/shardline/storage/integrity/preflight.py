@@ -3,7 +3,8 @@
 In order; each refusal is a ``StartupRefused`` whose one-line message names the file,
 the cause and the command to run next:
 
-1. The data directory is (or can be made) a directory this process can use.
+1. The data directory is (or is made) a directory only its owner may read, and the
+   database file exists with mode 0600 (``files.secure_data_dir``).
 2. ``shardline.lock`` is locked (``flock``) for the life of the region, so a second
    server, or ``shardline recover``, cannot open the same files at the same time.
 3. A refusal for a damaged write-ahead log stands until the operator acts (the
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from shardline.storage.catalog import Stream
 from shardline.storage.exceptions import DatabaseDamaged, DataDirLocked, DataDirUnusable
+from shardline.storage.files import FILE_MODE, secure_data_dir
 from shardline.storage.integrity import btree, dbfile, wal
 
 LOCK_NAME = "shardline.lock"
@@ -57,7 +59,7 @@ class DataDirLock:
         if shared and not path.exists():
             return None
         try:
-            fd = os.open(path, os.O_RDONLY if shared else os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(path, os.O_RDONLY if shared else os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as exc:
             raise DataDirUnusable(
                 f"{path}: cannot open the lock file ({exc.strerror}). Check the data "
@@ -85,7 +87,7 @@ class DataDirLock:
 
 def open_data_dir(data_dir: Path, database: Path) -> DataDirLock:
     """Steps 1-5 of the module docstring; returns the held lock."""
-    _usable_dir(data_dir)
+    _usable_dir(data_dir, database)
     lock = DataDirLock.acquire(data_dir)
     assert lock is not None
     try:
@@ -96,19 +98,16 @@ def open_data_dir(data_dir: Path, database: Path) -> DataDirLock:
     return lock
 
 
-def _usable_dir(data_dir: Path) -> None:
+def _usable_dir(data_dir: Path, database: Path) -> None:
+    """Create the directory and database file owner-only (``files.secure_data_dir``),
+    or refuse in one line."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(data_dir, database)
     except OSError as exc:
         raise DataDirUnusable(
-            f"{data_dir}: cannot create the data directory ({exc.strerror}). Choose another "
-            "--data-dir, or fix the path."
+            f"{exc.filename or data_dir}: cannot prepare the data directory ({exc.strerror}). "
+            "Choose another --data-dir, or fix its owner and permissions."
         ) from None
-    if not os.access(data_dir, os.R_OK | os.W_OK | os.X_OK):
-        raise DataDirUnusable(
-            f"{data_dir}: this user cannot read and write the data directory. Fix its owner "
-            "or permissions, or run the server as the user that owns it."
-        )
 
 
 def check_files(database: Path) -> None:

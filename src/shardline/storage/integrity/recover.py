@@ -35,6 +35,7 @@ from shardline.storage import schema
 from shardline.storage.checksum import chunk_crc
 from shardline.storage.crypto import unsealer
 from shardline.storage.exceptions import DatabaseDamaged, DataDirUnusable
+from shardline.storage.files import FILE_MODE, secure_data_dir
 from shardline.storage.integrity import dbfile, preflight, salvage, source, wal
 from shardline.storage.integrity.salvage import Advance, Salvage
 from shardline.storage.integrity.verify import Finding, record_findings
@@ -96,7 +97,8 @@ def recover(
     report = RecoverReport(source_dir, target)
     work = target / WORK_DIR
     try:
-        work.mkdir(parents=True)
+        secure_data_dir(target, target / source.DATABASE)  # owner-only, like any data dir
+        work.mkdir()
         copy = _repaired_copy(source_dir, work, report)
         conn = sqlite3.connect(copy, isolation_level=None)
         try:
@@ -280,7 +282,7 @@ def _copy_master_key(
         return
     key = source_dir / source.MASTER_KEY
     if key.exists():
-        fd = os.open(target / source.MASTER_KEY, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(target / source.MASTER_KEY, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(key.read_bytes())
             handle.flush()
