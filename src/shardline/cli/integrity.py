@@ -35,6 +35,7 @@ _data_dir = click.option(
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     default=lambda: os.environ.get("SHARDLINE_DATA_DIR"),
+    show_default="$SHARDLINE_DATA_DIR, else required",
     help="The region's data directory (as given to `shardline serve`).",
 )
 _master_key = click.option(

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from shardline.storage.catalog import Stream
 from shardline.storage.exceptions import DatabaseDamaged, DataDirLocked, DataDirUnusable
-from shardline.storage.files import FILE_MODE, secure_data_dir
+from shardline.storage.files import DIRECTORY_MODE, FILE_MODE, private_file, secure_data_dir
 from shardline.storage.integrity import btree, dbfile, wal
 
 LOCK_NAME = "shardline.lock"
@@ -75,6 +75,7 @@ class DataDirLock:
                 "Stop it first, or give this server its own --data-dir."
             ) from None
         if not shared:
+            os.fchmod(fd, FILE_MODE)  # owner-only, like every file of a data directory
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
         return cls(fd, path)
@@ -145,6 +146,8 @@ def _refuse_damaged_log(database: Path, log: wal.WalScan) -> None:
     """Copy the log and wal-index aside, leave the marker, and refuse (step 4)."""
     aside = database.parent / QUARANTINE_DIR / time.strftime("%Y%m%dT%H%M%S")
     aside.mkdir(parents=True, exist_ok=True)
+    for directory in (aside.parent, aside):  # the copies hold records: owner-only
+        os.chmod(directory, DIRECTORY_MODE)
     for source in (log.path, database.with_name(database.name + "-shm")):
         if source.exists():
             shutil.copy2(source, aside / source.name)
@@ -155,6 +158,7 @@ def _refuse_damaged_log(database: Path, log: wal.WalScan) -> None:
         f"--to NEW_DIR` to salvage every readable record, or delete "
         f"{refusal_marker(database)} to start anyway and lose them."
     )
+    private_file(refusal_marker(database))
     refusal_marker(database).write_text(message + "\n")
     raise DatabaseDamaged(message)
 
