@@ -27,8 +27,6 @@ from shardline.storage.crypto import Unsealer
 from shardline.storage.exceptions import ChunkFault
 from shardline.storage.stored import COLUMNS, ChunkRow, open_chunk, row_crc
 
-VERSION = 2
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS streams (name TEXT PRIMARY KEY, doc BLOB NOT NULL);

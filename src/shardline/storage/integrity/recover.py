@@ -109,7 +109,10 @@ def recover(
     except BaseException:
         # The target was empty: leave it so, rather than half a data directory.
         for leftover in target.iterdir() if target.exists() else ():
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
