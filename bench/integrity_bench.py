@@ -7,7 +7,9 @@
    and drains both with GetRecords, every call made on both servers back to back,
    so the load of a shared machine falls on both alike. Printed: median records/s
    of each and the median of the rounds' ratios checked/unchecked (issue 14's
-   target: checksums cost at most 5 %, a ratio of at least 0.95). On a shared
+   target: checksums cost at most 5 %, a ratio of at least 0.95), and each server's
+   own CPU time per record over all rounds, which the load of the machine moves much
+   less. On a shared
    2-core machine single rounds vary by ±20 %, so the same work is also timed in
    process (``micro``): the checksum and chain lookup a PutRecords adds, and the
    checks a 10,000-record GetRecords adds, as a share of each call's time.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -80,11 +83,21 @@ class _Paired:
         return results
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _paired_round(
-    urls: dict[str, str], batches: list[list[dict]], calls: int, cap: float
+    servers: dict[str, RegionProcess], batches: list[list[dict]], calls: int, cap: float
 ) -> dict[str, Any]:
     """PutRecords ``calls`` times on both, then drain both with paired GetRecords;
-    each phase also stops at ``cap`` seconds (then the figures cover what was done)."""
+    each phase also stops at ``cap`` seconds (then the figures cover what was done).
+    Besides records/s, each server's own CPU time per record is taken: it does not
+    depend on how busy the client or the rest of the machine was."""
+    urls = {name: server.url for name, server in servers.items()}
+    cpu = {name: _cpu_seconds(server.pid) for name, server in servers.items()}
     pair = _Paired(urls)
     deadline = time.monotonic() + cap
     put_records = 0
@@ -95,6 +108,8 @@ def _paired_round(
         pair.both(lambda _, c, b=batch: c.put_records(StreamName=pair.stream, Records=b))
         put_records += len(batch)
     put_seconds, pair.seconds = pair.seconds, {name: 0.0 for name in urls}
+    put_cpu = {name: _cpu_seconds(s.pid) - cpu[name] for name, s in servers.items()}
+    cpu = {name: _cpu_seconds(server.pid) for name, server in servers.items()}
     read = {name: 0 for name in urls}
     deadline = time.monotonic() + cap
     for shard in range(4):
@@ -112,37 +127,56 @@ def _paired_round(
                 iterators[name] = answer["NextShardIterator"]
             if not any(answer["Records"] for answer in answers.values()):
                 break
+    get_cpu = {name: _cpu_seconds(s.pid) - cpu[name] for name, s in servers.items()}
     return {
-        name: {"put": put_records / put_seconds[name], "get": read[name] / pair.seconds[name]}
+        name: {
+            "put": put_records / put_seconds[name],
+            "get": read[name] / pair.seconds[name],
+            "put_records": put_records,
+            "get_records": read[name],
+            "put_cpu_s": put_cpu[name],
+            "get_cpu_s": get_cpu[name],
+        }
         for name in urls
     }
 
 
 def checksums(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """Rounds alternate between two pairs of servers started in opposite orders: on
+    this machine the server started first of a pair drained up to 20 % slower
+    whichever build it ran, and the two orders cancel that out."""
     batches = make_batches(min(args.batches, 50), Settings(), random.Random(1))
-    servers = {
-        "checked": RegionProcess(root / "checked", *FAST),
-        "unchecked": RegionProcess(root / "unchecked", *FAST),
-    }
-    servers["unchecked"].env = {"SHARDLINE_BENCH_UNCHECKED": "1"}
+    pairs = []
+    for order in (("checked", "unchecked"), ("unchecked", "checked")):
+        pair = {name: RegionProcess(root / f"{name}-{order[0]}-first", *FAST) for name in order}
+        pair["unchecked"].env = {"SHARDLINE_BENCH_UNCHECKED": "1"}
+        pairs.append(pair)
     rounds = []
-    for server in servers.values():
-        server.start()
     try:
-        urls = {name: server.url for name, server in servers.items()}
+        for pair in pairs:
+            for server in pair.values():
+                server.start()
         for number in range(args.rounds):
-            rounds.append(_paired_round(urls, batches, args.batches, args.time_cap))
+            rounds.append(_paired_round(pairs[number % 2], batches, args.batches, args.time_cap))
             line = "  ".join(
                 f"{name} put {r['put']:6.0f} get {r['get']:6.0f}" for name, r in rounds[-1].items()
             )
             print(f"  round {number}: {line} rec/s")
     finally:
-        for server in servers.values():
-            server.stop()
+        for pair in pairs:
+            for server in pair.values():
+                server.stop()
+    names = ("checked", "unchecked")
     medians = {
         name: {kind: statistics.median(r[name][kind] for r in rounds) for kind in ("put", "get")}
-        for name in servers
+        for name in names
     }
+    # CPU time is counted in 10 ms ticks: summed over all rounds, not a median of rounds.
+    for name in names:
+        for kind in ("put", "get"):
+            seconds = sum(r[name][f"{kind}_cpu_s"] for r in rounds)
+            records = sum(r[name][f"{kind}_records"] for r in rounds)
+            medians[name][f"{kind}_cpu_us"] = 1e6 * seconds / max(records, 1)
     ratio = {
         kind: statistics.median(r["checked"][kind] / r["unchecked"][kind] for r in rounds)
         for kind in ("put", "get")
@@ -263,10 +297,13 @@ def _report_checksums(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     ratio = result["ratio_checked_over_unchecked"]
     medians = result["medians"]
     for kind in ("put", "get"):
+        checked, unchecked = medians["checked"], medians["unchecked"]
+        cpu = checked[f"{kind}_cpu_us"] / unchecked[f"{kind}_cpu_us"]
         print(
-            f"  {kind}: checked {medians['checked'][kind]:.0f} rec/s, unchecked "
-            f"{medians['unchecked'][kind]:.0f} rec/s, ratio {ratio[kind]:.3f} "
-            f"(cost {100 * (1 - ratio[kind]):+.1f} %)"
+            f"  {kind}: checked {checked[kind]:.0f} rec/s, unchecked {unchecked[kind]:.0f} "
+            f"rec/s, ratio {ratio[kind]:.3f}; server CPU per record "
+            f"{checked[f'{kind}_cpu_us']:.2f} vs {unchecked[f'{kind}_cpu_us']:.2f} µs "
+            f"(checked costs {100 * (cpu - 1):+.1f} %)"
         )
     timed = result["micro"] = micro(root)
     # A 500-record PutRecords on 4 shards stores 4 chunks of ~125 records; a
@@ -291,7 +328,7 @@ def _share(samples: list[int]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7, help="checksum rounds per server")
+    parser.add_argument("--rounds", type=int, default=10, help="checksum rounds (even)")
     parser.add_argument("--batches", type=int, default=100, help="PutRecords per checksum round")
     parser.add_argument("--wal-batches", type=int, default=200, help="PutRecords per WAL burst")
     parser.add_argument("--wal-repeats", type=int, default=5, help="bursts per WAL setting")

@@ -25,7 +25,9 @@ from damage import (
     stored_payload,
     zero_page,
 )
+from test_fanout import subscribe_when_free
 
+from shardline.errors import DamagedRecords
 from shardline.storage.sequence import parse_sequence
 from shardline.testing import kinesis_client
 
@@ -181,3 +183,44 @@ def test_damaged_records_error_has_the_kinesis_shape(fresh_region, tmp_path):
         assert "shardId-000000000000" in error["Message"] and first[-1] in error["Message"]
     else:
         raise AssertionError("a damaged chunk was served")
+
+
+def test_subscribe_to_shard_reports_the_damage_and_resubscribing_after_it_reads_on(
+    fresh_region, tmp_path
+):
+    region = fresh_region(*FAST, data_dir=tmp_path / "region")
+    acked = fill(region.url, "pushed", batches=8)
+    client = kinesis_client(region.url)
+    arn = client.describe_stream_summary(StreamName="pushed")["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName="c")["Consumer"]
+    settle(region)
+    flip(database(region.data_dir), _offset_outside_log(region, b"pushed-b003-r010-") + 2)
+    region.start()
+    client = kinesis_client(region.url)
+
+    received: dict[str, bytes] = {}
+    errors: list[str] = []
+    position: dict = {"Type": "TRIM_HORIZON"}
+    for _ in range(10):  # bounded: one subscription per damaged range, and one to finish
+        stream = subscribe_when_free(client, consumer["ConsumerARN"], position)
+        try:
+            for event in stream:
+                body = event["SubscribeToShardEvent"]
+                received.update((r["SequenceNumber"], r["Data"]) for r in body["Records"])
+                if body["MillisBehindLatest"] == 0 and len(received) + 50 >= len(acked):
+                    break
+        except ClientError as exc:  # the exception event ends the subscription
+            damage = DamagedRecords.parse(exc.response["Error"]["Message"])
+            assert damage is not None, exc.response
+            errors.append(damage.last_sequence)
+            position = {"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": damage.last_sequence}
+            continue
+        finally:
+            stream.close()
+        break
+
+    assert len(errors) == 1
+    assert all(acked[seq][1] == data for seq, data in received.items())
+    assert sorted(set(acked) - set(received)) == _batch(acked, "pushed", 3)
