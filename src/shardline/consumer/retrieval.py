@@ -89,6 +89,7 @@ def _retriable(exc: Exception) -> bool:
                 "ProvisionedThroughputExceededException",
                 "LimitExceededException",
                 "InternalFailure",
+                "InternalFailureException",  # its name in a SubscribeToShard event stream
                 "ServiceUnavailable",
                 "ExpiredIteratorException",
                 "KMSThrottlingException",
@@ -106,7 +107,7 @@ def _skippable_damage(
     if config.on_damaged_records != "skip" or not isinstance(exc, ClientError):
         return None
     error = exc.response.get("Error", {})
-    if error.get("Code") != "InternalFailure":
+    if error.get("Code") not in ("InternalFailure", "InternalFailureException"):
         return None
     damage = DamagedRecords.parse(str(error.get("Message", "")))
     if damage is not None:
