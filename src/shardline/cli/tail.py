@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
-from aiobotocore.session import get_session
 
 from shardline import aggregation
 from shardline.cli.common import endpoint_options
@@ -26,6 +25,7 @@ from shardline.consumer.config import ConsumerConfig, InitialPosition
 from shardline.consumer.positions import Position
 from shardline.consumer.retrieval import PollingRetriever
 from shardline.producer import envelope
+from shardline.sessions import reader_session
 from shardline.topology import default_client_options
 
 
@@ -84,7 +84,7 @@ async def _tail(config: ConsumerConfig, start: Position, count: int | None, as_j
     done = asyncio.Event()
     lineage = _Lineage()
     tasks: set[asyncio.Task[None]] = set()
-    async with get_session().create_client(
+    async with reader_session().create_client(
         "kinesis",
         endpoint_url=config.endpoint_url,
         region_name=config.region_name,
