@@ -230,7 +230,8 @@ def profile_op(op: str, args: argparse.Namespace, pyspy: str, out_dir: Path) -> 
         spy = subprocess.Popen(
             [pyspy, "record", "--pid", str(region.pid), "--format", "raw", "--output", str(raw)]
             + ["--rate", str(args.rate), "--nonblocking", "--function", "--threads"]
-            + (["--native"] if args.native else []),
+            + (["--native"] if args.native else [])
+            + (["--gil"] if args.gil else []),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -265,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second [250]")
     ap.add_argument("--top", type=int, default=25, help="rows per table [25]")
     ap.add_argument("--native", action="store_true", help="include C frames (py-spy --native)")
+    ap.add_argument(
+        "--gil", action="store_true", help="only samples holding the GIL (Python CPU, no waits)"
+    )
     ap.add_argument("--serve-args", default="", help="extra `shardline serve` arguments")
     ap.add_argument("--out", type=Path, default=None, help="keep raw stacks and report here")
     args = ap.parse_args(argv)
