@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import subprocess
@@ -76,6 +77,11 @@ async def _work(args: argparse.Namespace) -> dict:
     kept = []  # the futures of every 10th chunk, for call latencies
     submitted, samples = [0], []
     async with Producer(Destination(args.stream, args.endpoint), config) as producer:
+        if args.gc_freeze:
+            # What a long-running producer application should do once it has started
+            # (docs/performance.md): botocore's models are ~200k objects that every
+            # full collection would walk again, stalling the event loop ~100 ms.
+            gc.freeze()
         print("ready", flush=True)
         line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         t0 = float(line.split()[1])
@@ -122,6 +128,7 @@ def worker_main(argv: list[str]) -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after start-up")
     result = asyncio.run(_work(ap.parse_args(argv)))
     print("result " + json.dumps(result), flush=True)
     return 0
@@ -130,10 +137,20 @@ def worker_main(argv: list[str]) -> int:
 # -- the parent: one round, then the whole mode ---------------------------------------------
 
 
-def _spawn(endpoint: str, stream: str, aggregate: bool, rate: float, seconds: float, seed: int):
+@dataclass(frozen=True)
+class Workers:
+    """How the worker processes run."""
+
+    count: int
+    aggregate: bool
+    gc_freeze: bool
+
+
+def _spawn(endpoint: str, stream: str, workers: Workers, rate: float, seconds: float, seed: int):
     argv = [sys.executable, str(Path(__file__).resolve()), "worker", "--endpoint", endpoint]
     argv += ["--stream", stream, "--rate", str(rate), "--seconds", str(seconds)]
-    argv += ["--seed", str(seed)] + (["--aggregate"] if aggregate else [])
+    argv += ["--seed", str(seed)] + (["--aggregate"] if workers.aggregate else [])
+    argv += ["--gc-freeze"] if workers.gc_freeze else []
     return subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -156,16 +173,15 @@ def _read_line(proc, prefix: str, timeout: float) -> str:
 def run_round(
     endpoint: str,
     stream: str,
-    clients: int,
-    aggregate: bool,
+    workers: Workers,
     rate: float,
     seconds: float,
     warmup: float,
     server_cpu: Callable[[], float],
 ) -> Round:
     procs = [
-        _spawn(endpoint, stream, aggregate, rate / clients, seconds, seed)
-        for seed in range(clients)
+        _spawn(endpoint, stream, workers, rate / workers.count, seconds, seed)
+        for seed in range(workers.count)
     ]
     try:
         for proc in procs:
@@ -204,7 +220,9 @@ def _ms(result: Round) -> str:
     return f"p50 {result.call_p50_ms:.1f} ms p99 {result.call_p99_ms:.1f} ms ({result.calls})"
 
 
-def run_multi(endpoint: str, clients: int, seconds: float, server_cpu, log) -> dict:
+def run_multi(
+    endpoint: str, clients: int, seconds: float, server_cpu, log, gc_freeze: bool = True
+) -> dict:
     """Saturation and latency at 50 % / 90 % of it, aggregation off and on."""
     client = make_client(endpoint)
     metrics: dict = {}
@@ -214,7 +232,8 @@ def run_multi(endpoint: str, clients: int, seconds: float, server_cpu, log) -> d
         mode = "agg" if aggregate else "plain"
         stream = f"bench-multi-{mode}-{uuid.uuid4().hex[:6]}"
         create_stream(client, stream, 4)
-        sat = run_round(endpoint, stream, clients, aggregate, 0.0, seconds, warmup, server_cpu)
+        workers = Workers(clients, aggregate, gc_freeze)
+        sat = run_round(endpoint, stream, workers, 0.0, seconds, warmup, server_cpu)
         log(
             f"    {mode:5} saturation {sat.acked_rps:9,.0f} rec/s, calls {_ms(sat)},"
             f" server CPU {sat.server_cpu_us or 0:.2f} us/rec"
@@ -224,7 +243,7 @@ def run_multi(endpoint: str, clients: int, seconds: float, server_cpu, log) -> d
         metrics[f"multi_{mode}_cpu_us"] = sat.server_cpu_us
         for level in LEVELS:
             rate = level * sat.acked_rps
-            load = run_round(endpoint, stream, clients, aggregate, rate, seconds, 0.5, server_cpu)
+            load = run_round(endpoint, stream, workers, rate, seconds, 0.5, server_cpu)
             pct = int(level * 100)
             log(
                 f"    {mode:5} at {pct}% ({level * sat.acked_rps:,.0f} rec/s offered):"

@@ -160,7 +160,12 @@ def run_target(name: str, settings: Settings, args, base_tmp: Path, log, result:
         if args.clients:
             try:
                 part = run_multi(
-                    target.endpoint, args.clients, args.multi_seconds, target.cpu_seconds, log
+                    target.endpoint,
+                    args.clients,
+                    args.multi_seconds,
+                    target.cpu_seconds,
+                    log,
+                    gc_freeze=args.worker_gc == "freeze",
                 )
                 result["metrics"].update(part["metrics"])
                 result["runs"].update(part["runs"])
@@ -224,8 +229,9 @@ def print_report(results: list[dict], settings: Settings, args) -> None:
     print()
     if args.clients:
         print(
-            f"== Shardline region bench, multi-client: {args.clients} producer processes,"
-            f" {args.multi_seconds:.0f} s per round, 4 shards, {settings.record_size}B records =="
+            f"== Shardline region bench, multi-client: {args.clients} producer processes"
+            f" (gc {args.worker_gc}), {args.multi_seconds:.0f} s per round, 4 shards,"
+            f" {settings.record_size}B records =="
         )
     else:
         print(
@@ -347,6 +353,13 @@ def parse_args(argv=None):
         "--multi-seconds", type=float, default=10.0, help="seconds per multi-client round [10]"
     )
     ap.add_argument(
+        "--worker-gc",
+        choices=["freeze", "default"],
+        default="freeze",
+        help="multi-client workers: gc.freeze() after start-up, as docs/performance.md"
+        " advises for producer applications, or Python's defaults [freeze]",
+    )
+    ap.add_argument(
         "--startup-timeout", type=float, default=90.0, help="seconds to wait for a server [90]"
     )
     ap.add_argument(
@@ -429,6 +442,7 @@ def main(argv=None) -> int:
             "settings": settings.__dict__,
             "clients": args.clients,
             "multi_seconds": args.multi_seconds if args.clients else None,
+            "worker_gc": args.worker_gc if args.clients else None,
             "load_average": os.getloadavg(),
             "started": started,
             "duration_s": round(time.time() - started, 1),
