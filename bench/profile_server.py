@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Where a region server spends its CPU: py-spy profiles of PutRecords, GetRecords
-and SubscribeToShard, each on a fresh ``shardline serve``.
+and SubscribeToShard (and, on request, single PutRecord calls), each on a fresh
+``shardline serve``.
 
 For each operation the harness starts a server (127.0.0.1, port 0, a temporary data
 directory), prepares a 4-shard stream (stored records for the reads), attaches
@@ -48,7 +49,8 @@ from workloads import (  # noqa: E402
 
 from shardline.testing import RegionProcess  # noqa: E402
 
-OPS = ("put", "get", "subscribe")
+OPS = ("put", "get", "subscribe", "single")
+DEFAULT_OPS = ("put", "get", "subscribe")
 #: Where a unit of work starts: an event-loop callback or a thread's target. The
 #: inclusive table counts only the frames below the last of these in a stack.
 _ENTRY_FRAMES = ("Handle._run", "Thread.run")
@@ -208,7 +210,20 @@ def _register_consumer(client, stream: str) -> str:
 _PREPARED: dict[str, str] = {}
 
 
+def drive_single(client, stream: str, seconds: float, rng: random.Random, stored: Counter) -> int:
+    payloads = [(rng.randbytes(100), f"{rng.getrandbits(128):032x}") for _ in range(256)]
+    deadline, done = time.monotonic() + seconds, 0
+    for i in range(1_000_000):
+        if time.monotonic() > deadline:
+            break
+        data, key = payloads[i % len(payloads)]
+        client.put_record(StreamName=stream, Data=data, PartitionKey=key)
+        done += 1
+    return done
+
+
 DRIVERS: dict[str, Callable[..., int]] = {
+    "single": drive_single,
     "put": drive_put,
     "get": drive_get,
     "subscribe": drive_subscribe,
@@ -229,8 +244,9 @@ def profile_op(op: str, args: argparse.Namespace, pyspy: str, out_dir: Path) -> 
         raw = out_dir / f"{op}.txt"
         spy = subprocess.Popen(
             [pyspy, "record", "--pid", str(region.pid), "--format", "raw", "--output", str(raw)]
-            + ["--rate", str(args.rate), "--nonblocking", "--function", "--threads"]
-            + (["--native"] if args.native else [])
+            + ["--rate", str(args.rate), "--function", "--threads"]
+            # native stacks need the process paused while they are read
+            + (["--native"] if args.native else ["--nonblocking"])
             + (["--gil"] if args.gil else []),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -260,7 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--ops", default=",".join(OPS), help="comma list from put,get,subscribe")
+    ap.add_argument(
+        "--ops",
+        default=",".join(DEFAULT_OPS),
+        help="comma list from put, get, subscribe, single (PutRecord) [put,get,subscribe]",
+    )
     ap.add_argument("--seconds", type=float, default=15.0, help="profiled seconds per op [15]")
     ap.add_argument("--stored", type=int, default=200_000, help="records stored for reads")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second [250]")
