@@ -14,6 +14,10 @@ Layering (imports point one way):
 - the toolkit (``producer``, ``consumer``, ``replication``, ``failover``, ``state``,
   ``sinks``) speaks only the Kinesis API (aiobotocore), and keeps its own state in
   ``stores`` (leases, control store) or in the sink/state stores it is given.
+  ``metrics`` (Prometheus families and the ``/metrics`` endpoint) and ``logs`` (text
+  or JSON log lines) serve all of it.
+- ``pipeline``: the reference pipeline (``shardline up``, drills) built on the toolkit;
+  ``console``: the web console over the pipeline, its status and the toolkit's actions.
 - ``cli``: the ``shardline`` command, a thin layer over all of the above.
 """
 

@@ -9,7 +9,8 @@
   ``moto_server`` runs a real local DynamoDB/S3 API for the scale backends.
 - ``kinesis_client``, ``wait_active``, ``read_shard``, ``read_stream``: boto3 helpers;
   ``set_fault`` and ``fault_in_force`` drive a region's fault-injection endpoint;
-  ``wait_for`` polls a condition so a test reads as the specification it checks.
+  ``scrape_metrics`` reads a ``/metrics`` page; ``wait_for`` polls a condition so a
+  test reads as the specification it checks.
 
 Resource handling: use the processes as context managers, or call ``stop()``; a
 process that does not exit on SIGTERM within the timeout is killed.
@@ -18,6 +19,7 @@ process that does not exit on SIGTERM within the timeout is killed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -209,17 +211,23 @@ def write_topology(
     stores: dict[str, Any] | None = None,
     failover: dict[str, Any] | None = None,
     replication: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
 ) -> Path:
     """Write a two-region topology file for local regions; returns its path.
 
     Region names are ``east`` (primary) and ``west`` (standby); SQLite stores live
     in ``directory`` (default: next to the file) unless ``stores`` gives the whole
-    ``[stores]`` table (DynamoDB, say).
+    ``[stores]`` table (DynamoDB, say). ``metrics`` is the ``[metrics]`` table
+    (ports of the components' ``/metrics``; ``consumers`` as a region → port dict).
     """
-    import json
+
+    def toml(value: Any) -> str:
+        if isinstance(value, dict):
+            return "{ " + ", ".join(f"{json.dumps(k)} = {toml(v)}" for k, v in value.items()) + " }"
+        return json.dumps(value)
 
     def table(values: dict[str, Any]) -> str:
-        return "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+        return "".join(f"{key} = {toml(value)}\n" for key, value in values.items())
 
     text = (
         f'[[regions]]\nname = "east"\nrole = "primary"\nendpoint_url = "{primary_url}"\n\n'
@@ -233,6 +241,8 @@ def write_topology(
         text += "[failover]\n" + table(failover) + "\n"
     if replication:
         text += "[replication]\n" + table(replication) + "\n"
+    if metrics:
+        text += "[metrics]\n" + table(metrics) + "\n"
     path.write_text(text)
     return path
 
@@ -285,8 +295,6 @@ def read_shard(
 
 def set_fault(url: str, **fault: Any) -> dict[str, Any]:
     """Set the server's injected fault (see ``shardline.server.faults``); {} clears it."""
-    import json
-    import urllib.request
 
     method = "PUT" if fault else "DELETE"
     body = json.dumps(fault).encode() if fault else None
@@ -314,6 +322,27 @@ def read_stream(url: str, stream: str) -> list[dict[str, Any]]:
         for record in read_shard(client, stream, shard["ShardId"]):
             records.append({**record, "ShardId": shard["ShardId"]})
     return records
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape_metrics(url: str) -> Samples:
+    """Every sample a ``/metrics`` page serves, by (sample name, sorted label pairs).
+
+    ``url`` is the page itself or the server it is on. Parsed with prometheus-client's
+    own text parser, so what a test checks is what Prometheus would store.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    page = url if url.endswith("/metrics") else f"{url}/metrics"
+    with urllib.request.urlopen(page, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:

@@ -190,6 +190,30 @@ class PipelineSpec:
 
 
 @dataclass(frozen=True)
+class MetricsSpec:
+    """Where each long-running component serves ``GET /metrics`` (Prometheus).
+
+    A port left out (None) serves nothing; 0 picks a free port, printed at start.
+    ``consumers`` maps a region name to the port of that region's consumer
+    process. ``console`` is ``shardline up``'s web console, which serves up's own
+    metrics (process restarts) at ``/metrics`` too; None lets up pick a free port.
+    """
+
+    host: str = "127.0.0.1"
+    monitor: int | None = None
+    replicator: int | None = None
+    producer: int | None = None
+    consumers: dict[str, int] = field(default_factory=dict)
+    console: int | None = None
+
+    def __post_init__(self) -> None:
+        ports = [self.monitor, self.replicator, self.producer, self.console]
+        for port in [*ports, *self.consumers.values()]:
+            if port is not None and (not isinstance(port, int) or not 0 <= port <= 65535):
+                raise TopologyError(f"[metrics]: ports are integers from 0 to 65535, not {port!r}")
+
+
+@dataclass(frozen=True)
 class Topology:
     regions: tuple[RegionSpec, ...]
     streams: tuple[StreamSpec, ...]
@@ -197,6 +221,7 @@ class Topology:
     replication: ReplicationSpec = field(default_factory=ReplicationSpec)
     failover: FailoverSpec = field(default_factory=FailoverSpec)
     pipeline: PipelineSpec = field(default_factory=PipelineSpec)
+    metrics: MetricsSpec = field(default_factory=MetricsSpec)
 
     def __post_init__(self) -> None:
         roles = sorted(r.role for r in self.regions)
@@ -209,6 +234,9 @@ class Topology:
         policy = self.failover
         if not 0 < policy.threshold <= 1 or policy.window_s <= 0 or policy.consecutive_checks < 1:
             raise TopologyError("failover: 0 < threshold <= 1, window_s > 0, checks >= 1")
+        unknown = set(self.metrics.consumers) - {r.name for r in self.regions}
+        if unknown:
+            raise TopologyError(f"[metrics] consumers: no region named {sorted(unknown)}")
 
     @property
     def primary(self) -> RegionSpec:
@@ -262,6 +290,7 @@ def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology
         "replication",
         "failover",
         "pipeline",
+        "metrics",
     }
     if unknown:
         raise TopologyError(f"unknown sections {sorted(unknown)}")
@@ -280,6 +309,7 @@ def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology
         replication=_build(ReplicationSpec, document.get("replication", {}), "replication"),
         failover=_build(FailoverSpec, document.get("failover", {}), "failover"),
         pipeline=_build(PipelineSpec, pipeline, "pipeline"),
+        metrics=_build(MetricsSpec, document.get("metrics", {}), "metrics"),
     )
 
 

@@ -12,9 +12,11 @@ normal traffic still works.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import http.client
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -1126,6 +1128,108 @@ def test_oversized_record_message_in_put_record(url, stream):
         "1 validation error detected: Value at 'data' failed to satisfy "
         "constraint: Member must have length less than or equal to 1048576.",
     )
+
+
+def test_put_records_takes_up_to_ten_mib_in_one_request(region, url, stream):
+    before = _count_records(region, stream)
+    data = base64.b64encode(b"z" * (MIB - 1)).decode()
+    six = [{"Data": data, "PartitionKey": "a"} for _ in range(6)]
+    response = send(url, Request(op("PutRecords"), {"StreamName": stream, "Records": six}))
+    assert response.status == 200, response.raw[:300]
+    assert response.json["FailedRecordCount"] == 0
+    assert _count_records(region, stream) == before + 6
+
+
+def test_put_records_over_ten_mib_is_refused_whole(region, url, stream):
+    before = _count_records(region, stream)
+    data = base64.b64encode(b"z" * (MIB - 1)).decode()
+    eleven = [{"Data": data, "PartitionKey": "a"} for _ in range(11)]
+    response = send(url, Request(op("PutRecords"), {"StreamName": stream, "Records": eleven}))
+    assert_json_error(response, "InvalidArgumentException", "Records size exceeds 10 MB limit")
+    assert _count_records(region, stream) == before
+
+
+def test_a_ten_mib_record_fills_one_put_records_request(region, url):
+    client = kinesis_client(region.url)
+    name = f"large-{uuid.uuid4().hex[:8]}"
+    client.create_stream(StreamName=name, ShardCount=1, MaxRecordSizeInKiB=10240)
+    wait_active(client, name)
+    data = base64.b64encode(b"L" * (10 * MIB - 1)).decode()  # with its 1-byte key: 10 MiB
+    records = [{"Data": data, "PartitionKey": "a"}]
+    response = send(url, Request(op("PutRecords"), {"StreamName": name, "Records": records}))
+    assert response.status == 200, response.raw[:300]
+    assert response.json["FailedRecordCount"] == 0
+    records.append({"Data": "", "PartitionKey": "b"})
+    response = send(url, Request(op("PutRecords"), {"StreamName": name, "Records": records}))
+    assert_json_error(response, "InvalidArgumentException", "Records size exceeds 10 MB limit")
+    assert _count_records(region, name) == 1
+
+
+ISSUED_ELSEWHERE = "49590338271490256608559692538361571095921575989136588898"
+
+
+@pytest.mark.parametrize("ordering", ["0", "1", ISSUED_ELSEWHERE, "9" * 129])
+def test_any_well_formed_sequence_number_for_ordering_is_accepted(url, stream, ordering):
+    response = send(url, Request(op("PutRecord"), _put(stream, SequenceNumberForOrdering=ordering)))
+    assert response.status == 200, response.raw[:300]
+    assert response.json["ShardId"] == "shardId-000000000000"
+
+
+def test_unencrypted_puts_report_no_encryption_type(url, stream):
+    single = send(url, Request(op("PutRecord"), _put(stream)))
+    assert set(single.json) == {"ShardId", "SequenceNumber"}
+    batch = send(
+        url,
+        Request(
+            op("PutRecords"), {"StreamName": stream, "Records": [{"Data": "", "PartitionKey": "a"}]}
+        ),
+    )
+    assert set(batch.json) == {"FailedRecordCount", "Records"}
+
+
+def test_equal_entries_render_alike_in_messages(url):
+    entries = [{"PartitionKey": "a", "Data": ""}] * 300 + [{"PartitionKey": "b", "Data": ""}] * 201
+    response = send(url, Request(op("PutRecords"), {"StreamName": "x", "Records": entries}))
+    match = VIOLATION.fullmatch(violations(response.json["message"])[0])
+    assert match and match.group("path") == "records"
+    rendered = match.group("value")[1:-1].split(", ")
+    assert len(rendered) == 501
+    assert len(set(rendered[:300])) == 1
+    assert len(set(rendered[300:])) == 1
+    assert rendered[0] != rendered[-1]
+
+
+def test_an_expired_iterator_names_its_times_as_java_does(fresh_region, monkeypatch):
+    import sqlite3
+
+    from shardline.storage import iterators
+
+    server = fresh_region(*FAST)
+    client = kinesis_client(server.url)
+    client.create_stream(StreamName="old", ShardCount=1)
+    wait_active(client, "old")
+    created = client.describe_stream_summary(StreamName="old")["StreamDescriptionSummary"][
+        "StreamCreationTimestamp"
+    ]
+    with sqlite3.connect(server.data_dir / "shardline.db") as db:
+        (secret,) = db.execute("SELECT value FROM meta WHERE key='token_secret'").fetchone()
+    # An iterator as the server itself would have issued it six minutes ago.
+    issued_ms = int(time.time() * 1000) - 360_000
+    monkeypatch.setattr(iterators, "now_ms", lambda: issued_ms)
+    token = iterators.TokenSigner(secret).iterator("old", int(created.timestamp() * 1000), 0, 0)
+    with pytest.raises(ClientError) as exc:
+        client.get_records(ShardIterator=token)
+    error = exc.value.response["Error"]
+    assert error["Code"] == "ExpiredIteratorException"
+    issued = dt.datetime.fromtimestamp(issued_ms / 1000, dt.UTC)
+    java = r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} UTC \d{4}"
+    assert re.fullmatch(
+        "Iterator expired. The iterator was created at time "
+        + re.escape(issued.strftime("%a %b %d %H:%M:%S UTC %Y"))
+        + f" while right now it is {java} which is further in the future than the "
+        "tolerated delay of 300000 milliseconds.",
+        error["Message"],
+    ), error["Message"]
 
 
 # -- 6. a burst of all of the above, then normal service -------------------------------------

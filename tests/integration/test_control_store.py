@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from shardline.stores.control import (
+    DECISION,
     ControlState,
     Generation,
     Replication,
@@ -121,6 +122,31 @@ def test_watermarks_are_fenced_by_replication_generation_and_never_go_back(store
             with pytest.raises(StaleEpochError):
                 await store.put_watermarks(1, "east", "orders", [mark("s-0", "901")])
             assert (await store.get_watermarks("east", "orders"))["s-0"].sequence_number == "900"
+
+    asyncio.run(scenario())
+
+
+def test_every_transition_is_kept_in_the_decision_journal(store_factory):
+    async def scenario():
+        async with store_factory() as store:
+            state = await store.initialize(initial_state())
+            failover = await store.transition(
+                state, state.successor("outage", active_region="west")
+            )
+            back = await store.transition(failover, failover.successor("failback: switch"))
+            rival = state.successor("rival", active_region="east")
+            with pytest.raises(StaleEpochError):
+                await store.transition(state, rival)  # a lost race leaves no entry
+            journal = sorted(await store.get_reports(DECISION), key=lambda r: r.component)
+            assert [r.body for r in journal] == [
+                {
+                    "epoch": decided.epoch,
+                    "active_region": decided.active_region,
+                    "reason": decided.reason,
+                    "changed_at": decided.changed_at,
+                }
+                for decided in (failover, back)
+            ]
 
     asyncio.run(scenario())
 

@@ -8,7 +8,9 @@ with ``ERR_HTTP2_ERROR``, as it does against kinesalite.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -78,6 +80,19 @@ def test_what_the_sdk_put_is_what_boto3_reads(run: dict[str, Any], region: Regio
         in_order = [r["Data"].decode() for r in page["Records"]]
         # the live records came after the SDK's poll of shard 0
         assert in_order[: len(records)] == records
+
+
+def test_the_sdk_reads_both_request_ids_over_http2(run: dict[str, Any]) -> None:
+    assert re.fullmatch(r"[0-9a-f-]{36}", run["ids"]["requestId"])
+    assert len(base64.b64decode(run["ids"]["extendedRequestId"])) == 72
+
+
+def test_an_unencrypted_put_reports_no_encryption_type(run: dict[str, Any]) -> None:
+    assert run["encryptionType"] is None
+
+
+def test_the_sdk_reads_account_settings(run: dict[str, Any]) -> None:
+    assert run["commitment"] == "DISABLED"  # never enabled on the shared region
 
 
 def test_errors_reach_the_sdk_with_aws_names_and_status(run: dict[str, Any]) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
+
 import pytest
 from botocore.exceptions import ClientError
 
-from shardline.testing import read_shard
+from shardline.testing import kinesis_client, read_shard, wait_active, wait_for
 
 MAX = 2**128 - 1
 
@@ -189,3 +193,291 @@ def test_list_shards_pages_with_next_token_and_filters(kinesis, make_stream):
         "shardId-000000000005",
         "shardId-000000000006",
     ]
+
+
+# -- AWS's rules for SplitShard and MergeShards ----------------------------------------------
+
+ACCOUNT = "000000000000"
+
+
+def refused(call, **params):
+    with pytest.raises(ClientError) as exc:
+        call(**params)
+    return exc.value.response["Error"]
+
+
+@pytest.mark.parametrize("key", ["1", str(MAX)], ids=["start-plus-one", "end"])
+def test_split_key_must_leave_each_child_more_than_one_key(kinesis, make_stream, key):
+    name = make_stream()
+    error = refused(
+        kinesis.split_shard,
+        StreamName=name,
+        ShardToSplit="shardId-000000000000",
+        NewStartingHashKey=key,
+    )
+    assert error == {
+        "Code": "InvalidArgumentException",
+        "Message": f"NewStartingHashKey {key} used in SplitShard() on shard shardId-000000000000 "
+        f"in stream {name} under account {ACCOUNT} is not both greater than one plus the "
+        f"shard's StartingHashKey 0 and less than the shard's EndingHashKey {MAX}.",
+    }
+    assert len(kinesis.list_shards(StreamName=name)["Shards"]) == 1
+
+
+def test_split_at_the_tightest_allowed_keys(kinesis, make_stream):
+    name = make_stream()
+    kinesis.split_shard(
+        StreamName=name, ShardToSplit="shardId-000000000000", NewStartingHashKey="2"
+    )
+    low, high = open_shards(kinesis, name)
+    assert low["HashKeyRange"] == {"StartingHashKey": "0", "EndingHashKey": "1"}
+    kinesis.split_shard(
+        StreamName=name, ShardToSplit=high["ShardId"], NewStartingHashKey=str(MAX - 1)
+    )
+    assert [s["HashKeyRange"] for s in open_shards(kinesis, name)][1:] == [
+        {"StartingHashKey": "2", "EndingHashKey": str(MAX - 2)},
+        {"StartingHashKey": str(MAX - 1), "EndingHashKey": str(MAX)},
+    ]
+
+
+def test_merge_needs_the_adjacent_shard_to_follow(kinesis, make_stream):
+    name = make_stream(shards=2)
+    error = refused(
+        kinesis.merge_shards,
+        StreamName=name,
+        ShardToMerge="shardId-000000000001",
+        AdjacentShardToMerge="shardId-000000000000",
+    )
+    assert error == {
+        "Code": "InvalidArgumentException",
+        "Message": f"Shards shardId-000000000001 and shardId-000000000000 in stream {name} under "
+        f"account {ACCOUNT} are not an adjacent pair of shards eligible for merging",
+    }
+    assert len(open_shards(kinesis, name)) == 2
+
+
+def test_resharding_a_closed_shard_is_an_invalid_argument(kinesis, make_stream):
+    name = make_stream(shards=2)
+    kinesis.merge_shards(
+        StreamName=name,
+        ShardToMerge="shardId-000000000000",
+        AdjacentShardToMerge="shardId-000000000001",
+    )
+    message = (
+        f"Shard shardId-000000000000 in stream {name} under account {ACCOUNT} has already been "
+        "merged or split, and thus is not eligible for merging or splitting."
+    )
+    split = refused(
+        kinesis.split_shard, StreamName=name, ShardToSplit="shardId-0", NewStartingHashKey="100"
+    )
+    assert split == {"Code": "InvalidArgumentException", "Message": message}
+    merge = refused(
+        kinesis.merge_shards,
+        StreamName=name,
+        ShardToMerge="shardId-000000000000",
+        AdjacentShardToMerge="shardId-000000000001",
+    )
+    assert merge == {"Code": "InvalidArgumentException", "Message": message}
+
+
+def test_missing_shards_are_named_in_the_normal_form(kinesis, make_stream):
+    name = make_stream(shards=2)
+    expected = {
+        "Code": "ResourceNotFoundException",
+        "Message": f"Could not find shard shardId-000000000005 in stream {name} under account "
+        f"{ACCOUNT}.",
+    }
+    split = refused(
+        kinesis.split_shard, StreamName=name, ShardToSplit="shardId-5", NewStartingHashKey="100"
+    )
+    assert split == expected
+    merge = refused(
+        kinesis.merge_shards, StreamName=name, ShardToMerge="shardId-0", AdjacentShardToMerge="5"
+    )
+    assert merge == expected
+
+
+@pytest.mark.parametrize("operation", ["split", "merge", "iterator"])
+def test_an_unreadable_shard_id_is_named_even_for_a_missing_stream(kinesis, operation):
+    calls = {
+        "split": lambda: kinesis.split_shard(
+            StreamName="no-such-stream", ShardToSplit="ABKLFD8", NewStartingHashKey="100"
+        ),
+        "merge": lambda: kinesis.merge_shards(
+            StreamName="no-such-stream", ShardToMerge="ABKLFD8", AdjacentShardToMerge="shardId-1"
+        ),
+        "iterator": lambda: kinesis.get_shard_iterator(
+            StreamName="no-such-stream", ShardId="ABKLFD8", ShardIteratorType="LATEST"
+        ),
+    }
+    error = refused(calls[operation])
+    assert error == {
+        "Code": "ResourceNotFoundException",
+        "Message": "Could not find shard ABKLFD8 in stream no-such-stream under account "
+        f"{ACCOUNT}.",
+    }
+
+
+def test_merge_of_a_missing_stream_with_readable_ids_is_stream_not_found(kinesis):
+    error = refused(
+        kinesis.merge_shards,
+        StreamName="no-such-stream",
+        ShardToMerge="shardId-0",
+        AdjacentShardToMerge="shardId-1",
+    )
+    assert error == {
+        "Code": "ResourceNotFoundException",
+        "Message": f"Stream no-such-stream under account {ACCOUNT} not found.",
+    }
+
+
+# -- a reshard takes effect when the stream becomes ACTIVE -----------------------------------
+
+
+def read_closed_shard(kinesis, name, shard_id):
+    """Every record of a closed shard, and the children its end names."""
+    iterator = kinesis.get_shard_iterator(
+        StreamName=name, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = []
+    for _ in range(10_000):
+        out = kinesis.get_records(ShardIterator=iterator)
+        records.extend(out["Records"])
+        iterator = out.get("NextShardIterator")
+        if iterator is None:
+            return records, sorted(c["ShardId"] for c in out["ChildShards"])
+    raise AssertionError(f"{shard_id} never ended")
+
+
+def test_while_updating_the_old_shards_are_listed_and_take_the_writes(fresh_region):
+    # A long update delay: the stream is surely still UPDATING for the checks below.
+    # The reshard then completes at once when the killed server restarts (an accepted
+    # call is carried out, not forgotten).
+    server = fresh_region("--create-delay-ms", "0", "--update-delay-ms", "60000")
+    kinesis = kinesis_client(server.url)
+    kinesis.create_stream(StreamName="slow", ShardCount=1)
+    wait_active(kinesis, "slow")
+    kinesis.put_record(StreamName="slow", Data=b"before", PartitionKey="k")
+    kinesis.split_shard(
+        StreamName="slow", ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**127)
+    )
+    described = kinesis.describe_stream(StreamName="slow")["StreamDescription"]
+    assert described["StreamStatus"] == "UPDATING"
+    assert [s["ShardId"] for s in described["Shards"]] == ["shardId-000000000000"]
+    assert "EndingSequenceNumber" not in described["Shards"][0]["SequenceNumberRange"]
+    listed = kinesis.list_shards(StreamName="slow", ShardFilter={"Type": "AT_LATEST"})["Shards"]
+    assert [s["ShardId"] for s in listed] == ["shardId-000000000000"]
+    during = kinesis.put_record(StreamName="slow", Data=b"during", PartitionKey="k")
+    assert during["ShardId"] == "shardId-000000000000"
+
+    server.kill()
+    server.restart()
+    wait_active(kinesis, "slow", timeout=30)
+    shards = kinesis.list_shards(StreamName="slow")["Shards"]
+    assert [s["ShardId"] for s in shards] == [f"shardId-00000000000{i}" for i in range(3)]
+    assert "EndingSequenceNumber" in shards[0]["SequenceNumberRange"]
+    records, children = read_closed_shard(kinesis, "slow", "shardId-000000000000")
+    assert [r["Data"] for r in records] == [b"before", b"during"]
+    assert children == ["shardId-000000000001", "shardId-000000000002"]
+    after = kinesis.put_record(StreamName="slow", Data=b"after", PartitionKey="k")
+    assert after["ShardId"] in ("shardId-000000000001", "shardId-000000000002")
+
+
+@dataclass(frozen=True)
+class Ack:
+    """One record a writer's PutRecords call acknowledged."""
+
+    started: float  # time.monotonic() when the call began
+    key: str
+    data: bytes
+    shard_id: str
+    sequence: str
+
+
+def _write_until_stopped(url, name, key, stop, acks, errors):
+    client = kinesis_client(url)
+    for call in range(5_000):  # bounded; the test stops the writers long before
+        if stop.is_set():
+            return
+        batch = [{"Data": f"{key}/{call}/{i}".encode(), "PartitionKey": key} for i in range(5)]
+        started = time.monotonic()
+        try:
+            out = client.put_records(StreamName=name, Records=batch)
+        except Exception as exc:  # reported by the test, never swallowed
+            errors.append(exc)
+            return
+        for entry, result in zip(batch, out["Records"], strict=True):
+            if "ErrorCode" in result:
+                errors.append(result)
+            else:
+                acks.append(
+                    Ack(started, key, entry["Data"], result["ShardId"], result["SequenceNumber"])
+                )
+
+
+def _wait_for_acks_after(acks, moment, count=50):
+    wait_for(
+        lambda: sum(1 for a in acks if a.started > moment) >= count,
+        timeout=60,
+        what=f"{count} records acknowledged by calls made after the moment",
+    )
+
+
+def test_concurrent_writers_across_split_and_merge_lose_and_duplicate_nothing(fresh_region):
+    server = fresh_region("--create-delay-ms", "0", "--update-delay-ms", "2000")
+    kinesis = kinesis_client(server.url)
+    kinesis.create_stream(StreamName="busy", ShardCount=1)
+    wait_active(kinesis, "busy")
+    stop = threading.Event()
+    acks: list[Ack] = []
+    errors: list[object] = []
+    keys = [f"key-{n}" for n in range(4)]
+    writers = [
+        threading.Thread(
+            target=_write_until_stopped, args=(server.url, "busy", key, stop, acks, errors)
+        )
+        for key in keys
+    ]
+    for writer in writers:
+        writer.start()
+    try:
+        _wait_for_acks_after(acks, 0.0)
+        kinesis.split_shard(
+            StreamName="busy", ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**127)
+        )
+        wait_active(kinesis, "busy", timeout=60)
+        split_active = time.monotonic()
+        _wait_for_acks_after(acks, split_active)
+        kinesis.merge_shards(
+            StreamName="busy",
+            ShardToMerge="shardId-000000000001",
+            AdjacentShardToMerge="shardId-000000000002",
+        )
+        wait_active(kinesis, "busy", timeout=60)
+        merge_active = time.monotonic()
+        _wait_for_acks_after(acks, merge_active)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=60)
+    assert not errors
+
+    # Read the lineage: the parent to its end, its children to their ends, the merge child.
+    parent, children = read_closed_shard(kinesis, "busy", "shardId-000000000000")
+    assert children == ["shardId-000000000001", "shardId-000000000002"]
+    stored = {"shardId-000000000000": parent}
+    for child in children:
+        stored[child], merged = read_closed_shard(kinesis, "busy", child)
+        assert merged == ["shardId-000000000003"]
+    stored["shardId-000000000003"] = read_shard(kinesis, "busy", "shardId-000000000003")
+
+    # Every acknowledged record is stored exactly once, where its acknowledgement said.
+    located = [(shard, r["SequenceNumber"], r["Data"]) for shard, rs in stored.items() for r in rs]
+    assert sorted(located) == sorted((a.shard_id, a.sequence, a.data) for a in acks)
+    # Read parent first, then children (as a KCL does), each key's records come in order.
+    for key in keys:
+        read = [r["Data"] for rs in stored.values() for r in rs if r["PartitionKey"] == key]
+        assert read == [a.data for a in acks if a.key == key]
+    # Once the stream was ACTIVE again no put reached a closed parent.
+    assert all(a.shard_id != "shardId-000000000000" for a in acks if a.started > split_active)
+    assert all(a.shard_id == "shardId-000000000003" for a in acks if a.started > merge_active)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -231,3 +232,109 @@ def test_delete_stream_accepts_enforce_consumer_deletion(kinesis, make_stream):
     with pytest.raises(ClientError) as exc:
         kinesis.describe_stream(StreamName=name)
     assert code_of(exc) == "ResourceNotFoundException"
+
+
+# -- tag characters ---------------------------------------------------------------------------
+
+TAG_CHARACTERS = (
+    "Some tags contain invalid characters. Valid characters: "
+    "Unicode letters, digits, white space, _ . / = + - % @."
+)
+BAD_TEXTS = ["a;b", "a,b", "a\tb", "a\nb", "a:b", "a#b"]
+
+
+def _tag_calls(kinesis, name: str, arn: str, text: str) -> dict[str, Any]:
+    """Each way to hand Kinesis a tag key or value, with ``text`` in it."""
+    return {
+        "add-key": lambda: kinesis.add_tags_to_stream(StreamName=name, Tags={text: "v"}),
+        "add-value": lambda: kinesis.add_tags_to_stream(StreamName=name, Tags={"k": text}),
+        "tag-resource": lambda: kinesis.tag_resource(ResourceARN=arn, Tags={"k": text}),
+        "remove-key": lambda: kinesis.remove_tags_from_stream(StreamName=name, TagKeys=[text]),
+        "untag-key": lambda: kinesis.untag_resource(ResourceARN=arn, TagKeys=[text]),
+        "create": lambda: kinesis.create_stream(
+            StreamName=f"{name}-new", ShardCount=1, Tags={"k": text}
+        ),
+        "consumer": lambda: kinesis.register_stream_consumer(
+            StreamARN=arn, ConsumerName="tagged", Tags={text: "v"}
+        ),
+    }
+
+
+@pytest.mark.parametrize("text", BAD_TEXTS, ids=repr)
+def test_tags_with_characters_kinesis_refuses(kinesis, make_stream, text):
+    name = make_stream(Tags={"team": "data"})
+    for call_name, call in _tag_calls(kinesis, name, ARN.format(name), text).items():
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert exc.value.response["Error"] == {
+            "Code": "InvalidArgumentException",
+            "Message": TAG_CHARACTERS,
+        }, call_name
+    assert kinesis.list_tags_for_stream(StreamName=name)["Tags"] == [
+        {"Key": "team", "Value": "data"}
+    ]
+    assert not stream_exists(kinesis, f"{name}-new")
+
+
+def test_tags_with_every_kind_of_allowed_character(kinesis, make_stream):
+    tags = {"Straße 7": "東京 ٣", "_./=+-%@": "", "a\u00a0b": "ok"}  # no-break space is Zs
+    name = make_stream(Tags=tags)
+    listed = kinesis.list_tags_for_stream(StreamName=name)["Tags"]
+    assert {t["Key"]: t["Value"] for t in listed} == tags
+    kinesis.remove_tags_from_stream(StreamName=name, TagKeys=["Straße 7"])
+    assert len(kinesis.list_tags_for_stream(StreamName=name)["Tags"]) == 2
+
+
+# -- retention bounds, checked before the direction -------------------------------------------
+
+
+@pytest.mark.parametrize("increase", [True, False], ids=["increase", "decrease"])
+@pytest.mark.parametrize(
+    ("hours", "message"),
+    [
+        (
+            23,
+            "Minimum allowed retention period is 24 hours. "
+            "Requested retention period (23 hours) is too short.",
+        ),
+        (
+            20,
+            "Minimum allowed retention period is 24 hours. "
+            "Requested retention period (20 hours) is too short.",
+        ),
+        (
+            8761,
+            "Maximum allowed retention period is 8760 hours. "
+            "Requested retention period (8761 hours) is too long.",
+        ),
+    ],
+)
+def test_retention_bounds_come_before_the_direction(kinesis, make_stream, increase, hours, message):
+    name = make_stream()
+    kinesis.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=48)
+    call = (
+        kinesis.increase_stream_retention_period
+        if increase
+        else kinesis.decrease_stream_retention_period
+    )
+    with pytest.raises(ClientError) as exc:
+        call(StreamName=name, RetentionPeriodHours=hours)
+    assert exc.value.response["Error"] == {"Code": "InvalidArgumentException", "Message": message}
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert summary["RetentionPeriodHours"] == 48
+
+
+# -- a stream deleted while CREATING ---------------------------------------------------------
+
+
+def test_a_stream_deleted_while_creating_lists_no_shards(fresh_region):
+    # Long delays: the stream is still CREATING when deleted, and still DELETING when
+    # described; the test waits for neither.
+    server = fresh_region("--create-delay-ms", "60000", "--delete-delay-ms", "60000")
+    kinesis = kinesis_client(server.url)
+    kinesis.create_stream(StreamName="brief", ShardCount=3)
+    kinesis.delete_stream(StreamName="brief")
+    described = kinesis.describe_stream(StreamName="brief")["StreamDescription"]
+    assert described["StreamStatus"] == "DELETING"
+    assert described["Shards"] == []
+    assert described["HasMoreShards"] is False

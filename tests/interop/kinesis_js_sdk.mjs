@@ -4,6 +4,7 @@
 import {
   KinesisClient,
   CreateStreamCommand,
+  DescribeAccountSettingsCommand,
   DescribeStreamSummaryCommand,
   DescribeStreamConsumerCommand,
   GetRecordsCommand,
@@ -82,6 +83,9 @@ result.status = summary.StreamStatus;
 const entries = Array.from({ length: 100 }, (_, i) => ({ Data: Buffer.from(`batch-${i}`), PartitionKey: `key-${i}` }));
 const put = await client.send(new PutRecordsCommand({ StreamName: stream, Records: entries }));
 result.failedPutCount = put.FailedRecordCount;
+// Read by the SDK from x-amzn-RequestId and x-amz-id-2 (HTTP/2 headers are lower-case).
+result.ids = { requestId: put.$metadata.requestId, extendedRequestId: put.$metadata.extendedRequestId };
+result.encryptionType = put.EncryptionType ?? null;
 await client.send(new PutRecordCommand({ StreamName: stream, Data: Buffer.from('single'), PartitionKey: 'one' }));
 
 const { Shards } = await client.send(new ListShardsCommand({ StreamName: stream }));
@@ -104,6 +108,8 @@ const { ShardIterator } = await client.send(
 const largePage = await client.send(new GetRecordsCommand({ ShardIterator, Limit: 10000 }));
 result.large = largePage.Records.map((r) => [r.Data.length, r.Data[0]]);
 
+const settings = await client.send(new DescribeAccountSettingsCommand({}));
+result.commitment = settings.MinimumThroughputBillingCommitment.Status;
 result.missingStream = await errorOf(new DescribeStreamSummaryCommand({ StreamName: 'no-such-stream' }));
 result.badInput = await errorOf(new PutRecordCommand({ StreamName: stream, Data: Buffer.from('x'), PartitionKey: '' }));
 

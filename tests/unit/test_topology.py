@@ -9,6 +9,7 @@ import pytest
 
 from shardline.topology import (
     FailoverSpec,
+    MetricsSpec,
     ReplicationSpec,
     StoresSpec,
     TopologyError,
@@ -142,3 +143,25 @@ def test_control_replicas_make_a_replicated_control_store(tmp_path: Path) -> Non
     ]
     store = control_store_for(topology.stores)
     assert isinstance(store, ReplicatedControlStore) and len(store.replicas) == 2
+
+
+def test_metrics_ports_are_off_unless_the_file_names_them() -> None:
+    assert parse_topology(document()).metrics == MetricsSpec()
+    metrics = {"monitor": 9464, "consumers": {"west": 0}, "console": 8080}
+    spec = parse_topology(document(metrics=metrics)).metrics
+    assert (spec.host, spec.monitor, spec.replicator, spec.console) == (
+        "127.0.0.1",
+        9464,
+        None,
+        8080,
+    )
+    assert spec.consumers == {"west": 0}  # 0: a free port
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [{"monitor": 70000}, {"replicator": "9464"}, {"consumers": {"north": 9464}}],
+)
+def test_bad_metrics_ports_are_refused(metrics: dict[str, Any]) -> None:
+    with pytest.raises(TopologyError):
+        parse_topology(document(metrics=metrics))

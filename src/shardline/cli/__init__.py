@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from shardline import __version__
-from shardline.cli.ha import failback_command, failover_command, monitor, replicate, status
+from shardline.cli.console import console_command
+from shardline.cli.ha import (
+    failback_command,
+    failover_command,
+    fault_command,
+    monitor,
+    replicate,
+    status,
+)
 from shardline.cli.pipeline import drill, ticker_group, up
 from shardline.cli.put import put
 from shardline.cli.serve import serve
@@ -26,8 +34,10 @@ main.add_command(replicate)
 main.add_command(monitor)
 main.add_command(failover_command)
 main.add_command(failback_command)
+main.add_command(fault_command)
 main.add_command(status)
 main.add_command(up)
+main.add_command(console_command)
 main.add_command(drill)
 main.add_command(ticker_group, name="ticker")
 main.add_command(snapshot)

@@ -16,9 +16,14 @@ from typing import Any, TypeVar
 
 import click
 
+from shardline import logs
 from shardline.failover.decisions import initial_state
 from shardline.failover.failback import FailbackError, failback
-from shardline.failover.monitor import Monitor
+from shardline.failover.metrics import MonitorCollector
+from shardline.failover.monitor import Monitor, manual_failover
+from shardline.metrics.http import serving_metrics
+from shardline.pipeline.drill import set_fault
+from shardline.replication.metrics import ReplicationCollector
 from shardline.replication.replicator import Replicator
 from shardline.stores.control import ControlStore, StaleEpochError
 from shardline.stores.factory import control_store_for
@@ -48,10 +53,8 @@ def _load(path: str) -> Topology:
         raise click.ClickException(str(exc)) from exc
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _announce(component: str) -> Callable[[str], None]:
+    return lambda url: click.echo(f"{component} serves metrics at {url}", err=True)
 
 
 async def _with_store(topology: Topology, work: Callable[[ControlStore], Awaitable[T]]) -> T:
@@ -73,6 +76,7 @@ def _run_until_signal(
 
 @click.command()
 @topology_option
+@logs.log_format_option
 @click.option("--stream", default=None, help="Stream to replicate (default: the first).")
 @click.option(
     "--lease-failover-s",
@@ -81,14 +85,20 @@ def _run_until_signal(
     help="How long a dead replicator's shard leases take to expire (KCL failover time).",
 )
 def replicate(topology_path: str, stream: str | None, lease_failover_s: float) -> None:
-    """Replicate a stream from the active region to the standby, as the control state says."""
-    _logging()
+    """Replicate a stream from the active region to the standby, as the control state says.
+
+    Serves /metrics on the topology's [metrics] replicator port, if it names one.
+    """
+    logs.configure(logging.INFO)
     topology = _load(topology_path)
     store = control_store_for(topology.stores)
     replicator = Replicator(topology, store, stream, lease_failover_s=lease_failover_s)
+    ports = topology.metrics
 
     async def main() -> None:
-        async with store:
+        collectors = [ReplicationCollector(replicator)]
+        announce = _announce("replicator")
+        async with store, serving_metrics(ports.host, ports.replicator, collectors, announce):
             await store.initialize(initial_state(topology))
             click.echo(f"replicator {replicator.component} following the control store", err=True)
             await replicator.run()
@@ -98,15 +108,24 @@ def replicate(topology_path: str, stream: str | None, lease_failover_s: float) -
 
 @click.command()
 @topology_option
+@logs.log_format_option
 def monitor(topology_path: str) -> None:
-    """Watch region health and fail over automatically when the primary is unhealthy."""
-    _logging()
+    """Watch region health and fail over automatically when the primary is unhealthy.
+
+    Serves /metrics on the topology's [metrics] monitor port, if it names one.
+    """
+    logs.configure(logging.INFO)
     topology = _load(topology_path)
     store = control_store_for(topology.stores)
     watcher = Monitor(topology, store)
+    ports = topology.metrics
 
     async def main() -> None:
-        async with store:
+        collectors = [MonitorCollector(watcher)]
+        async with (
+            store,
+            serving_metrics(ports.host, ports.monitor, collectors, _announce("monitor")),
+        ):
             click.echo(f"monitor {watcher.component} running", err=True)
             await watcher.run()
 
@@ -122,11 +141,8 @@ def failover_command(topology_path: str, to_region: str | None, reason: str) -> 
     topology = _load(topology_path)
 
     async def work(store: ControlStore) -> str:
-        state = await store.initialize(initial_state(topology))
-        target = to_region or topology.other(state.active_region).name
-        decided = await Monitor(topology, store, component="cli").fail_over(state, target, reason)
-        if decided.active_region != target:
-            raise click.ClickException(f"another decision won: {decided.active_region} is active")
+        decided = await manual_failover(topology, store, to_region, reason, "cli")
+        target = decided.active_region
         start = decided.consumers.get(target)
         return f"epoch {decided.epoch}: {target} active; its consumers start at " + (
             str(start.start) if start else "their running position (warm standby)"
@@ -136,6 +152,48 @@ def failover_command(topology_path: str, to_region: str | None, reason: str) -> 
         click.echo(asyncio.run(_with_store(topology, work)))
     except (StaleEpochError, TopologyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@click.command("fault")
+@topology_option
+@click.option("--region", "region_name", required=True, help="The region to break or mend.")
+@click.option("--outage", is_flag=True, help="Refuse every call with 503.")
+@click.option("--error-rate", type=click.FloatRange(0, 1), default=None, help="Fail this share.")
+@click.option("--status", type=click.Choice(["500", "503"]), default="503", show_default=True)
+@click.option("--latency-ms", type=click.IntRange(0, 600_000), default=None, help="Delay calls.")
+@click.option("--operation", "operations", multiple=True, help="Only these operations.")
+@click.option("--clear", is_flag=True, help="Remove the fault: back to normal.")
+def fault_command(
+    topology_path: str,
+    region_name: str,
+    outage: bool,
+    error_rate: float | None,
+    status: str,
+    latency_ms: int | None,
+    operations: tuple[str, ...],
+    clear: bool,
+) -> None:
+    """Inject a fault into a region that `shardline serve` runs (for drills), or --clear it.
+
+    Uses the region's /_shardline/faults endpoint, as `shardline drill` and the
+    console do.
+    """
+    region = _load(topology_path).region(region_name)
+    if region.endpoint_url is None:
+        raise click.ClickException(f"{region_name} is an AWS region: faults exist only locally")
+    fault: dict[str, Any] = {"outage": outage} if outage else {}
+    if error_rate is not None:
+        fault |= {"error_rate": error_rate, "status": int(status)}
+    if latency_ms is not None:
+        fault["latency_ms"] = latency_ms
+    if operations:
+        fault["operations"] = list(operations)
+    if clear == bool(fault):
+        raise click.UsageError("give --clear, or a fault (--outage, --error-rate, --latency-ms)")
+    set_fault(region.endpoint_url, None if clear else fault)
+    click.echo(
+        f"{region_name}: " + ("fault cleared" if clear else f"fault set {json.dumps(fault)}")
+    )
 
 
 @click.command("failback")

@@ -20,7 +20,9 @@ import click
 from rich.console import Console
 from rich.live import Live
 
+from shardline import logs
 from shardline.cli.ha import topology_option
+from shardline.console import serving_console, supervised
 from shardline.pipeline import ticker
 from shardline.pipeline.chaos import ChaosOptions, ChaosReport, attach_chaos, run_chaos
 from shardline.pipeline.drill import (
@@ -33,6 +35,7 @@ from shardline.pipeline.drill import (
     run_drill,
 )
 from shardline.pipeline.launch import default_topology, launch
+from shardline.pipeline.metrics import SupervisorCollector
 from shardline.pipeline.status import collect, render
 from shardline.pipeline.supervisor import Supervisor
 from shardline.stores.factory import control_store_for
@@ -64,14 +67,16 @@ def _until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) ->
     help="Without CONFIG: where the default topology, regions, sink and logs live.",
 )
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@logs.log_format_option
 def up(config: str | None, data_dir: str, duration: float | None) -> None:
     """Run the whole pipeline locally: regions, replicator, monitor, producer, consumers.
 
     Without CONFIG it runs the stock-ticker reference pipeline on embedded defaults
     (two regions on free ports, cold standby). Processes that crash are restarted;
-    Ctrl-C stops everything cleanly.
+    Ctrl-C stops everything cleanly. The web console is served on 127.0.0.1 (the
+    topology's [metrics] console port, else a free one) and its URL printed.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(logging.WARNING)
     if config is not None:
         path = Path(config)
     else:
@@ -89,7 +94,19 @@ def up(config: str | None, data_dir: str, duration: float | None) -> None:
             console.print(f"starting the pipeline of {path} …")
             await launch(path, supervisor)
             deadline = None if duration is None else time.monotonic() + duration
-            async with control_store_for(topology.stores) as store:
+            ports = topology.metrics
+            async with (
+                control_store_for(topology.stores) as store,
+                serving_console(
+                    topology,
+                    store,
+                    supervised(supervisor),
+                    ports.host,
+                    ports.console,
+                    [SupervisorCollector(supervisor)],
+                ) as console_url,
+            ):
+                console.print(f"console at {console_url}", soft_wrap=True)
                 before = None
                 with Live(console=console, refresh_per_second=2, transient=False) as live:
                     while not stop.is_set():
@@ -308,9 +325,10 @@ def ticker_group() -> None:
 
 @ticker_group.command("produce")
 @topology_option
+@logs.log_format_option
 def ticker_produce(topology_path: str) -> None:
     """Put ticker prices into the active region until SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(logging.INFO)
     topology = load_topology(topology_path)
     spec = topology.pipeline
 
@@ -325,10 +343,11 @@ def ticker_produce(topology_path: str) -> None:
 
 @ticker_group.command("consume")
 @topology_option
+@logs.log_format_option
 @click.option("--region", required=True)
 def ticker_consume(topology_path: str, region: str) -> None:
     """Write ticker prices to the sink whenever REGION's consumers should run."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(logging.INFO)
     topology = load_topology(topology_path)
 
     async def main(stop: asyncio.Event) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from pathlib import Path
 
 import click
 
+from shardline import logs
 from shardline.server.runner import serve as run_server
 from shardline.storage.config import RegionConfig
 
@@ -105,11 +105,19 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     "created on first start).",
 )
 @click.option(
+    "--metrics/--no-metrics",
+    default=True,
+    show_default=True,
+    help="Count stream and shard metrics for GET /metrics (loopback callers only). "
+    "--no-metrics exists to measure what counting costs.",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
 )
+@logs.log_format_option
 def serve(
     host: str,
     port: int,
@@ -126,6 +134,7 @@ def serve(
     trim_interval_seconds: float,
     subscription_seconds: float,
     master_key_file: Path | None,
+    metrics: bool,
     log_level: str,
 ) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
@@ -133,7 +142,7 @@ def serve(
     Point any Kinesis client at it with only the endpoint changed, e.g.
     ``boto3.client("kinesis", endpoint_url="http://127.0.0.1:4567")``.
     """
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(log_level)
     config = RegionConfig(
         data_dir=data_dir,
         region=region,
@@ -148,6 +157,7 @@ def serve(
         trim_interval_s=trim_interval_seconds,
         subscription_lifetime_s=subscription_seconds,
         master_key_path=master_key_file,
+        metrics=metrics,
     )
 
     def ready(url: str) -> None:

@@ -1,10 +1,8 @@
 """``shardline tail STREAM``: print records as they arrive, from a chosen position.
 
-Every shard is read with GetRecords (the consumer's polling retriever, no leases
-and no checkpoints). Lineage is followed: a child shard is read once its parents
-have ended, so each partition key's records print in order across a reshard. KPL
-aggregates are split (with the KCL's hash-range filter) and the record-id envelope
-is shown when present.
+A thin layer over :func:`shardline.consumer.tail.tail_records` (GetRecords on every
+shard, lineage followed, KPL aggregates split, record-id envelope and replication
+origin shown when present).
 """
 
 from __future__ import annotations
@@ -14,66 +12,36 @@ import base64
 import contextlib
 import datetime as dt
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
-from shardline import aggregation
 from shardline.cli.common import endpoint_options
 from shardline.consumer.config import ConsumerConfig, InitialPosition
 from shardline.consumer.positions import Position
-from shardline.consumer.retrieval import PollingRetriever
-from shardline.producer import envelope
+from shardline.consumer.tail import TailedRecord, tail_records
 from shardline.sessions import reader_session
 from shardline.topology import default_client_options
 
 
-@dataclass
-class _Lineage:
-    """Which shards are being read, which ended, and each shard's parents and range."""
-
-    parents: dict[str, set[str]] = field(default_factory=dict)
-    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
-    started: set[str] = field(default_factory=set)
-    ended: set[str] = field(default_factory=set)
-
-    def learn(self, shard: dict[str, Any]) -> None:
-        shard_id = shard["ShardId"]
-        parents = {shard.get("ParentShardId"), shard.get("AdjacentParentShardId")}
-        self.parents.setdefault(shard_id, set()).update(p for p in parents if p)
-        key_range = shard["HashKeyRange"]
-        self.ranges[shard_id] = (int(key_range["StartingHashKey"]), int(key_range["EndingHashKey"]))
-
-    def ready(self) -> list[str]:
-        """Shards not started whose listed parents have all ended."""
-        return [
-            shard
-            for shard, parents in self.parents.items()
-            if shard not in self.started
-            and all(p in self.ended or p not in self.parents for p in parents)
-        ]
-
-
-def _render(
-    record: dict[str, Any], shard_id: str, user: aggregation.UserRecord, as_json: bool
-) -> str:
-    opened = envelope.decode(user.data)
+def _render(record: TailedRecord, as_json: bool) -> str:
     if not as_json:
-        text = opened.payload.decode("utf-8", errors="replace")
-        return f"[{opened.record_id}] {text}" if opened.record_id else text
+        text = record.payload.decode("utf-8", errors="replace")
+        return f"[{record.record_id}] {text}" if record.record_id else text
     try:
-        data: dict[str, str] = {"data": opened.payload.decode("utf-8")}
+        data: dict[str, Any] = {"data": record.payload.decode("utf-8")}
     except UnicodeDecodeError:
-        data = {"data_base64": base64.b64encode(opened.payload).decode()}
+        data = {"data_base64": base64.b64encode(record.payload).decode()}
+    if record.origin_region is not None:
+        data["origin_region"] = record.origin_region
     return json.dumps(
         {
-            "shard_id": shard_id,
-            "sequence_number": record["SequenceNumber"],
-            "sub_sequence_number": user.sub_sequence_number,
-            "partition_key": user.partition_key,
-            "record_id": opened.record_id,
-            "arrival": record["ApproximateArrivalTimestamp"].isoformat(),
+            "shard_id": record.shard_id,
+            "sequence_number": record.sequence_number,
+            "sub_sequence_number": record.sub_sequence_number,
+            "partition_key": record.partition_key,
+            "record_id": record.record_id,
+            "arrival": record.arrival.isoformat(),
             **data,
         }
     )
@@ -81,70 +49,21 @@ def _render(
 
 async def _tail(config: ConsumerConfig, start: Position, count: int | None, as_json: bool) -> int:
     printed = 0
-    done = asyncio.Event()
-    lineage = _Lineage()
-    tasks: set[asyncio.Task[None]] = set()
     async with reader_session().create_client(
         "kinesis",
         endpoint_url=config.endpoint_url,
         region_name=config.region_name,
         **config.client_options,
     ) as client:
-        page = await client.list_shards(StreamName=config.stream_name)
-        shards = list(page["Shards"])
-        while page.get("NextToken"):
-            page = await client.list_shards(NextToken=page["NextToken"])
-            shards.extend(page["Shards"])
-        for shard in shards:
-            if (
-                start.sequence == "LATEST"
-                and "EndingSequenceNumber" in shard["SequenceNumberRange"]
-            ):
-                continue  # a closed shard gets no new records
-            lineage.learn(shard)
-
-        # A child shard found while tailing is read from its start (its parent's
-        # records up to the reshard were read already), unless a timestamp applies.
-        later = start if start.sequence == "AT_TIMESTAMP" else Position("TRIM_HORIZON")
-
-        async def read(shard_id: str, position: Position) -> None:
-            nonlocal printed
-            retriever = PollingRetriever(client, config, shard_id)
-            async for fetched in retriever.batches(position):
-                for record in fetched.records:
-                    users = aggregation.deaggregate(
-                        record["Data"],
-                        record["PartitionKey"],
-                        record.get("ExplicitHashKey"),
-                        hash_range=lineage.ranges.get(shard_id),
-                    )
-                    for user in users:
-                        click.echo(_render(record, shard_id, user, as_json))
-                        printed += 1
-                        if count is not None and printed >= count:
-                            done.set()
-                            return
-                if fetched.shard_end:
-                    lineage.ended.add(shard_id)
-                    for child in fetched.children:
-                        lineage.learn(child)
-                    launch(later)
-
-        def launch(position: Position) -> None:
-            for shard_id in lineage.ready():
-                lineage.started.add(shard_id)
-                task = asyncio.create_task(read(shard_id, position))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-
-        launch(start)
+        records = tail_records(client, config, start)
         try:
-            await done.wait()
+            async for record in records:
+                click.echo(_render(record, as_json))
+                printed += 1
+                if count is not None and printed >= count:
+                    break
         finally:
-            for task in tasks:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*tasks, return_exceptions=True)
+            await records.aclose()
     return printed
 
 

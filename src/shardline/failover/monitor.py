@@ -74,6 +74,14 @@ class _RegionWatch:
     stats: WindowStats = field(default_factory=lambda: WindowStats(0, 0))
     client: Any = None
     canary_ready: bool = False
+    #: Canary rounds so far, and the last one's outcome and wall-clock time.
+    canary_rounds: dict[str, int] = field(default_factory=lambda: {"ok": 0, "error": 0})
+    canary_last_ok: bool | None = None
+    canary_last_at: float | None = None
+
+    def canary_done(self, ok: bool) -> None:
+        self.canary_rounds["ok" if ok else "error"] += 1
+        self.canary_last_ok, self.canary_last_at = ok, time.time()
 
 
 class Monitor:
@@ -91,6 +99,8 @@ class Monitor:
             for r in topology.regions
         }
         self.decisions: list[dict[str, Any]] = []
+        #: The control state as of the last check (None before the first).
+        self.state: ControlState | None = None
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -135,12 +145,14 @@ class Monitor:
                 await ensure_canary_stream(watch.client)
                 watch.canary_ready = True
             await canary_round(watch.client, watch.canary)
+            watch.canary_done(True)
             return True
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.debug("canary on %s failed: %s", watch.spec.name, exc)
             watch.canary.record(errors=1)
+            watch.canary_done(False)
             return False
 
     # -- steps 2–4 ----------------------------------------------------------------------
@@ -179,6 +191,7 @@ class Monitor:
                 )
         if state is not None:
             state = await self._decide(state, now)
+        self.state = state
         await self._heartbeat(state)
         return state
 
@@ -220,13 +233,34 @@ class Monitor:
             "epoch": state.epoch if state else None,
             "active_region": state.active_region if state else None,
             "regions": {
-                name: {"state": w.health.state.value, **w.stats.to_doc()}
+                name: {
+                    "state": w.health.state.value,
+                    **w.stats.to_doc(),
+                    "canary": {"ok": w.canary_last_ok, "at": w.canary_last_at},
+                }
                 for name, w in self.regions.items()
             },
             "decisions": self.decisions[-20:],
         }
         with contextlib.suppress(ControlStoreError):
             await self.store.put_report(Report("controller", self.component, body, time.time()))
+
+
+async def manual_failover(
+    topology: Topology, store: ControlStore, to_region: str | None, reason: str, component: str
+) -> ControlState:
+    """A manual failover decision, as ``shardline failover`` and the console make it.
+
+    ``to_region`` None means the region that is not active. Returns the new state.
+    Raises ValueError when ``to_region`` is already active, and StaleEpochError
+    when another decision won the race (read the state and decide again).
+    """
+    state = await store.initialize(initial_state(topology))
+    target = to_region or topology.other(state.active_region).name
+    decided = await Monitor(topology, store, component=component).fail_over(state, target, reason)
+    if decided.active_region != target:
+        raise StaleEpochError(f"another decision won: {decided.active_region} is active")
+    return decided
 
 
 def canary_client_config() -> AioConfig:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from shardline.pipeline.chaos_plan import (
     spread,
 )
 from shardline.pipeline.drill import (
+    REPORT_FILE,
     drill_topology,
     first_processed_after,
     inject,
@@ -235,7 +237,9 @@ async def attach_chaos(
     pipeline = attached_pipeline(data_dir)
     policy = pipeline.topology.failover
     own = dataclasses.replace(options, standby=policy.standby, window_s=policy.window_s)
-    return await _chaos(own, pipeline, Timeline(say))
+    report = await _chaos(own, pipeline, Timeline(say))
+    (data_dir / REPORT_FILE).write_text(json.dumps(report.to_doc(), indent=2))
+    return report
 
 
 async def _chaos(

@@ -69,6 +69,9 @@ Fault = Literal["outage", "error-rate"]
 __all__ = ["KILLABLE", "DrillError", "DrillOptions", "DrillReport", "attach_drill", "run_drill"]
 
 KILLABLE = ("replicator", "consumer", "producer", "monitor")
+#: An attached drill leaves its report here, in the pipeline's data directory,
+#: where the web console shows it.
+REPORT_FILE = "drill-report.json"
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,7 @@ async def attach_drill(
     failover = pipeline.topology.failover
     report = DrillReport(failover.standby, options.fault, failover.window_s)
     await _exercise(options, pipeline, Timeline(say), report)
+    (data_dir / REPORT_FILE).write_text(json.dumps(report.to_doc(), indent=2))
     return report
 
 

@@ -84,6 +84,13 @@ def default_topology(
         "",
         "[failover]",
         *(f"{key} = {_toml_value(value)}" for key, value in (failover or {}).items()),
+        "",
+        "[metrics]   # where each component serves /metrics (Prometheus)",
+        f"monitor = {free_port()}",
+        f"replicator = {free_port()}",
+        f"producer = {free_port()}",
+        f'consumers = {{ "us-east-1" = {free_port()}, "us-west-2" = {free_port()} }}',
+        f"console = {free_port()}",
     ]
     path = data_dir / "shardline.toml"
     path.write_text("\n".join(lines) + "\n")

@@ -23,7 +23,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,14 @@ import orjson
 
 from shardline.consumer.processor import ProcessRecordsInput, RecordProcessor
 from shardline.failover.consumer import RegionConsumer
+from shardline.failover.metrics import FollowerCollector
 from shardline.failover.producer import FailoverProducer
+from shardline.metrics.http import serving_metrics
 from shardline.pipeline.acked import AckedLedger
 from shardline.producer import ProducerConfig, PutOutcome
 from shardline.sinks import SinkRecord, SQLiteSink
 from shardline.sinks.exceptions import MissingRecordIdError
+from shardline.sinks.metrics import SinkCollector
 from shardline.stores.control import ControlStore
 from shardline.topology import Topology
 
@@ -94,6 +97,10 @@ async def produce(
     )
     producer = FailoverProducer(topology, store, config)
     await producer.start()
+    ports = topology.metrics
+    exporter = serving_metrics(
+        ports.host, ports.producer, [FollowerCollector(producer)], _announce("producer")
+    )
 
     def acknowledged(future: asyncio.Future[PutOutcome], *, symbol: str, at: int) -> None:
         outcome = future.result()
@@ -102,19 +109,23 @@ async def produce(
             ledger.add(outcome.record_id, symbol, at, region)
 
     try:
-        begin = time.monotonic()
-        sent = 0
-        while not stop.is_set() and (count is None or sent < count):
-            symbol = names[sent % len(names)]
-            prices[symbol] = round(max(1.0, prices[symbol] * random.uniform(0.995, 1.005)), 2)
-            event_time = int(time.time() * 1000)
-            future = await producer.put(encode_tick(symbol, prices[symbol], event_time), symbol)
-            future.add_done_callback(functools.partial(acknowledged, symbol=symbol, at=event_time))
-            sent += 1
-            delay = begin + sent / rate - time.monotonic()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+        async with exporter:
+            begin = time.monotonic()
+            sent = 0
+            while not stop.is_set() and (count is None or sent < count):
+                symbol = names[sent % len(names)]
+                prices[symbol] = round(max(1.0, prices[symbol] * random.uniform(0.995, 1.005)), 2)
+                event_time = int(time.time() * 1000)
+                tick = encode_tick(symbol, prices[symbol], event_time)
+                future = await producer.put(tick, symbol)
+                future.add_done_callback(
+                    functools.partial(acknowledged, symbol=symbol, at=event_time)
+                )
+                sent += 1
+                delay = begin + sent / rate - time.monotonic()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
     finally:
         await producer.close(30.0)
         await ledger.close()
@@ -159,10 +170,18 @@ async def consume(
             report_interval_s=0.5,
             report_extra=lambda: {"sink": _counts(sink)},
         )
-        runner = asyncio.create_task(consumer.run())
-        await stop.wait()
-        consumer.stop()
-        await runner
+        ports = topology.metrics
+        collectors = [SinkCollector(sink, TABLE), FollowerCollector(consumer)]
+        port = ports.consumers.get(region)
+        async with serving_metrics(ports.host, port, collectors, _announce(f"consumer {region}")):
+            runner = asyncio.create_task(consumer.run())
+            await stop.wait()
+            consumer.stop()
+            await runner
+
+
+def _announce(component: str) -> Callable[[str], None]:
+    return lambda url: log.info("%s serves metrics at %s", component, url)
 
 
 def _counts(sink: SQLiteSink) -> dict[str, int]:

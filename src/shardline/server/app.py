@@ -3,8 +3,11 @@
 For every request, as numbered steps (the order decides which error a bad request
 gets, so it follows AWS):
 
+0. A CORS preflight (``OPTIONS`` with ``Origin``) is answered at once (``cors``):
+   browsers never sign a preflight, so it comes before any authentication.
 1. Only POST is an API call; anything else is a 403 with an XML body.
-2. The Content-Type picks the codec (JSON 1.1 or CBOR 1.1).
+2. The Content-Type picks the codec (JSON 1.1 or CBOR 1.1). ``application/json`` is
+   answered in Coral's older JSON RPC envelope, as AWS answers it.
 3. ``X-Amz-Target`` must name a Kinesis operation (``UnknownOperationException``).
 4. An injected fault, if one is set (``faults``), delays or fails the call.
 5. The body is decoded (``SerializationException``); AWS reads it before the signature.
@@ -15,6 +18,10 @@ gets, so it follows AWS):
    status, and anything else becomes a logged ``InternalFailure`` (500), never a
    dropped connection, so one bad request cannot disturb another.
 
+Every answer, success or error, carries ``x-amzn-RequestId`` and ``x-amz-id-2`` (a
+preflight only the first, as on AWS), plus the CORS headers when the request came
+from a browser.
+
 The steps work on a transport-neutral ``ApiCall`` and answer an ``ApiReply`` or an
 ``OpenSubscription``, so HTTP/1.1 (aiohttp, here) and HTTP/2 (``http2``) serve the
 same API with the same errors.
@@ -22,14 +29,17 @@ same API with the same errors.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+import orjson
+from aiohttp import hdrs, web
 
 from shardline.errors import (
     InternalFailure,
@@ -38,9 +48,11 @@ from shardline.errors import (
     SerializationException,
     UnknownOperationException,
 )
-from shardline.server import faults, model, protocol
+from shardline.server import cors, faults, model, protocol
 from shardline.server.faults import FaultInjector
 from shardline.server.handlers import Handler, load_all
+from shardline.server.metrics import PATH as METRICS_PATH
+from shardline.server.metrics import RegionCollector, metrics_handler, metrics_registry
 from shardline.server.subscribe import OpenSubscription, Subscription
 from shardline.storage.region import Region
 
@@ -50,6 +62,10 @@ TARGET_PREFIX = "Kinesis_20131202."
 #: Largest request body accepted: a 10 MiB record, base64-encoded, with room to spare.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 REGION_KEY = web.AppKey("region", Region)
+#: Served by AWS under an older envelope, never as the Kinesis API (step 2).
+LEGACY_JSON_TYPE = "application/json"
+#: Random bytes behind an ``x-amz-id-2`` (AWS's decode to 72-80 bytes).
+EXTENDED_ID_BYTES = 72
 
 
 @dataclass(frozen=True)
@@ -74,9 +90,41 @@ class ApiReply:
 
 
 def _xml_error(status: int, code: str, message: str | None) -> ApiReply:
+    """AWS's XML error body; it comes without a Content-Type, as AWS sends it."""
     inner = f"\n  <Message>{message}</Message>\n" if message else None
     body = f"<{code}>{inner}</{code}>\n" if inner else f"<{code}/>\n"
-    return ApiReply(status, {"x-amzn-RequestId": str(uuid.uuid4())}, body.encode())
+    return ApiReply(status, {}, body.encode())
+
+
+def _not_an_api_call(call: ApiCall) -> ApiReply:
+    """Step 1: a method other than POST."""
+    if _signed(call):
+        return _xml_error(
+            403,
+            "AccessDeniedException",
+            "Unable to determine service/operation name to be authorized",
+        )
+    return _xml_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+
+
+def _legacy_json_envelope(body: bytes) -> ApiReply:
+    """Step 2 for ``Content-Type: application/json``: Coral's JSON 1.0 RPC envelope.
+
+    AWS does not serve Kinesis under that content type. It answers 404 in the envelope
+    of its older JSON RPC protocol: ``SerializationException`` when the body is not a
+    JSON object or array, ``UnknownOperationException`` otherwise, even for a real
+    operation with a well-formed body.
+    """
+    code = "UnknownOperationException"
+    if body:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict | list):
+            code = "SerializationException"
+    payload = {"Output": {"__type": f"com.amazon.coral.service#{code}"}, "Version": "1.0"}
+    return ApiReply(404, {"Content-Type": LEGACY_JSON_TYPE}, orjson.dumps(payload))
 
 
 def _signed(call: ApiCall) -> bool:
@@ -92,6 +140,20 @@ def _error_body(error: KinesisError) -> dict[str, Any]:
     return body
 
 
+def identify(reply_headers: dict[str, str], call_headers: Mapping[str, str]) -> None:
+    """Add what every answer carries: a request id, an extended id, and CORS headers."""
+    reply_headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    reply_headers["x-amz-id-2"] = base64.b64encode(os.urandom(EXTENDED_ID_BYTES)).decode("ascii")
+    reply_headers.update(cors.response_headers(call_headers))
+
+
+def too_large(call_headers: Mapping[str, str]) -> ApiReply:
+    """The answer to a body over ``MAX_BODY_BYTES``: 413 and no body, as AWS answers."""
+    reply = ApiReply(413, {}, b"")
+    identify(reply.headers, call_headers)
+    return reply
+
+
 class KinesisApp:
     """Dispatches Kinesis API calls to the operation handlers of one region."""
 
@@ -100,40 +162,44 @@ class KinesisApp:
         self.handlers: dict[str, Handler] = load_all()
         self.operations = model.operation_names()
         self.faults = FaultInjector()
+        #: Bytes of request bodies received and not yet answered (HTTP/1.1 and /2).
+        self.held_body_bytes = 0
 
-    def _reply(
-        self, codec: protocol.Protocol, status: int, payload: Any, request_id: str
-    ) -> ApiReply:
+    def _reply(self, codec: protocol.Protocol, status: int, payload: Any) -> ApiReply:
         # An operation without output answers with an empty body, as AWS does.
         body = b"" if payload is None else protocol.encode(codec, payload)
-        headers = {"Content-Type": protocol.content_type(codec), "x-amzn-RequestId": request_id}
-        return ApiReply(status, headers, body)
+        return ApiReply(status, {"Content-Type": protocol.content_type(codec)}, body)
 
-    def _error(self, codec: protocol.Protocol, error: KinesisError, request_id: str) -> ApiReply:
-        reply = self._reply(codec, error.http_status, _error_body(error), request_id)
+    def _error(self, codec: protocol.Protocol, error: KinesisError) -> ApiReply:
+        reply = self._reply(codec, error.http_status, _error_body(error))
         reply.headers["x-amzn-ErrorType"] = error.code
         return reply
 
     async def answer(self, call: ApiCall) -> ApiReply | OpenSubscription:
         """Run one API call through the envelope's steps (module docstring)."""
-        request_id = str(uuid.uuid4())
+        if cors.is_preflight(call.method, call.headers):
+            headers = {
+                "x-amzn-RequestId": str(uuid.uuid4()),
+                **cors.preflight_headers(call.headers),
+            }
+            return ApiReply(200, headers, b"")
+        outcome = await self._dispatch(call)
+        identify(outcome.headers, call.headers)
+        return outcome
+
+    async def _dispatch(self, call: ApiCall) -> ApiReply | OpenSubscription:
+        """Steps 1-3: the method, the Content-Type and the target."""
         if call.method != "POST":
-            if _signed(call):
-                return _xml_error(
-                    403,
-                    "AccessDeniedException",
-                    "Unable to determine service/operation name to be authorized",
-                )
-            return _xml_error(
-                403, "MissingAuthenticationTokenException", "Missing Authentication Token"
-            )
+            return _not_an_api_call(call)
+        content_type = call.headers.get("Content-Type")
+        if protocol.media_type(content_type) == LEGACY_JSON_TYPE:
+            return _legacy_json_envelope(call.body)
         target = call.headers.get("X-Amz-Target", "")
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
         known = operation in self.operations
-        codec = protocol.protocol_for(call.headers.get("Content-Type"))
-        body = call.body
+        codec = protocol.protocol_for(content_type)
         if codec is None:
-            if body:
+            if call.body:
                 if known:
                     return _xml_error(404, "UnknownOperationException", None)
                 return _xml_error(
@@ -142,55 +208,77 @@ class KinesisApp:
                     "Unable to determine service/operation name to be authorized",
                 )
             error: KinesisError = SerializationException() if known else UnknownOperationException()
-            return self._error("cbor", error, request_id)
+            return self._error("cbor", error)
         try:
-            handler = self.handlers.get(operation) if known else None
-            if handler is None and operation != "SubscribeToShard":
-                raise UnknownOperationException()
-            await self.faults.apply(operation)
-            if not body:
-                raise SerializationException()
-            raw = protocol.decode(codec, body)
-            if not isinstance(raw, dict):
-                raise SerializationException()
-            if not _signed(call):
-                raise MissingAuthenticationTokenException("Missing Authentication Token")
-            params = model.parse_input(operation, raw, codec)
-            if operation == "SubscribeToShard":
-                config = self.region.config
-                subscription = Subscription(
-                    self.region,
-                    codec,
-                    config.subscription_lifetime_s,
-                    config.subscription_heartbeat_s,
-                )
-                return subscription.open(params)
-            assert handler is not None
-            result = await handler(self.region, params)
-            return self._reply(codec, 200, result, request_id)
+            return await self._call(call, operation if known else "", codec)
         except KinesisError as exc:
-            return self._error(codec, exc, request_id)
+            return self._error(codec, exc)
         except Exception:
             log.exception("internal failure in %s", operation)
-            return self._error(codec, InternalFailure(), request_id)
+            return self._error(codec, InternalFailure())
+
+    async def _call(
+        self, call: ApiCall, operation: str, codec: protocol.Protocol
+    ) -> ApiReply | OpenSubscription:
+        """Steps 3-8 for a request in a codec Kinesis speaks; errors raise."""
+        handler = self.handlers.get(operation)
+        if handler is None and operation != "SubscribeToShard":
+            raise UnknownOperationException()
+        await self.faults.apply(operation)
+        if not call.body:
+            raise SerializationException()
+        raw = protocol.decode(codec, call.body)
+        if not isinstance(raw, dict):
+            raise SerializationException()
+        if not _signed(call):
+            raise MissingAuthenticationTokenException("Missing Authentication Token")
+        params = model.parse_input(operation, raw, codec)
+        if handler is None:
+            config = self.region.config
+            subscription = Subscription(
+                self.region, codec, config.subscription_lifetime_s, config.subscription_heartbeat_s
+            )
+            return subscription.open(params)
+        result = await handler(self.region, params)
+        return self._reply(codec, 200, result)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The HTTP/1.1 front: an aiohttp request in, its answer out."""
-        call = ApiCall(
-            request.method,
-            request.headers,
-            "X-Amz-Algorithm" in request.query,
-            await request.read(),
-        )
-        outcome = await self.answer(call)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            outcome: ApiReply | OpenSubscription = too_large(request.headers)
+        else:
+            call = ApiCall(
+                request.method, request.headers, "X-Amz-Algorithm" in request.query, body
+            )
+            self.held_body_bytes += len(body)
+            try:
+                outcome = await self.answer(call)
+            finally:
+                self.held_body_bytes -= len(body)
         if isinstance(outcome, ApiReply):
-            return web.Response(status=outcome.status, body=outcome.body, headers=outcome.headers)
+            kind = web.Response if "Content-Type" in outcome.headers else _BareResponse
+            return kind(status=outcome.status, body=outcome.body, headers=outcome.headers)
         response = web.StreamResponse(headers=outcome.headers)
         await response.prepare(request)
         await outcome.serve(_ResponseChannel(request, response))
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
+
+
+class _BareResponse(web.Response):
+    """A response sent without a Content-Type, as AWS sends its XML errors.
+
+    aiohttp gives any body ``application/octet-stream``; ``_drop_default_content_type``
+    takes it off again just before the headers are written.
+    """
+
+
+async def _drop_default_content_type(request: web.Request, response: web.StreamResponse) -> None:
+    if isinstance(response, _BareResponse):
+        response.headers.popall(hdrs.CONTENT_TYPE, None)
 
 
 class _ResponseChannel:
@@ -209,18 +297,24 @@ class _ResponseChannel:
 
 
 KINESIS_KEY = web.AppKey("kinesis", KinesisApp)
+COLLECTOR_KEY = web.AppKey("metrics", RegionCollector)
 
 
 def build_app(region: Region) -> web.Application:
     """The aiohttp application serving the Kinesis API for ``region``.
 
     The ``KinesisApp`` behind it is kept under ``KINESIS_KEY``, so that HTTP/2
-    connections reach the same handlers and the same injected faults.
+    connections reach the same handlers and the same injected faults; the metrics
+    collector under ``COLLECTOR_KEY``, so the runner can tell it about connections.
     """
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[REGION_KEY] = region
     kinesis = KinesisApp(region)
     app[KINESIS_KEY] = kinesis
+    collector = RegionCollector(region, lambda: kinesis.held_body_bytes)
+    app[COLLECTOR_KEY] = collector
+    app.on_response_prepare.append(_drop_default_content_type)
     app.router.add_route("*", faults.PATH, kinesis.faults.handle)
+    app.router.add_route("*", METRICS_PATH, metrics_handler(metrics_registry(collector)))
     app.router.add_route("*", "/{tail:.*}", kinesis.handle)
     return app

@@ -47,7 +47,7 @@ from h2.settings import SettingCodes
 from hyperframe.frame import Frame, GoAwayFrame
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from shardline.server.app import MAX_BODY_BYTES, ApiCall, ApiReply, KinesisApp
+from shardline.server.app import MAX_BODY_BYTES, ApiCall, ApiReply, KinesisApp, too_large
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +102,15 @@ class Http2Server:
 
     def __init__(self, app: KinesisApp) -> None:
         self.app = app
-        self._connections: set[Http2Connection] = set()
+        #: The open connections (their count is a metric).
+        self.connections: set[Http2Connection] = set()
 
     def __call__(self) -> Http2Connection:
-        return Http2Connection(self.app, self._connections)
+        return Http2Connection(self.app, self.connections)
 
     def close(self) -> None:
         """Say GOAWAY on every open connection and close it."""
-        for connection in list(self._connections):
+        for connection in list(self.connections):
             connection.close()
 
 
@@ -121,6 +122,8 @@ class _Request:
         self.headers = CIMultiDict((n, v) for n, v in headers if not n.startswith(":"))
         self.body = bytearray()
         self.too_large = False
+        #: Bytes of this body counted in ``KinesisApp.held_body_bytes``.
+        self.held = 0
 
     def call(self) -> ApiCall:
         query = parse_qs(urlsplit(self.pseudo.get(":path", "/")).query, keep_blank_values=True)
@@ -212,6 +215,8 @@ class Http2Connection(asyncio.Protocol):
         # Calls in progress run to their end, as on HTTP/1.1 (a put may already be
         # committing); their sends then fail, and a subscription stops at its next check.
         self._registry.discard(self)
+        for request in self._requests.values():
+            self._release(request)
         self._gone.update(self._tasks)
         self._writable.set()
         self._window_changed.set()
@@ -231,7 +236,9 @@ class Http2Connection(asyncio.Protocol):
             self._start(event.stream_id)
         elif isinstance(event, StreamReset):
             assert event.stream_id is not None
-            self._requests.pop(event.stream_id, None)
+            reset = self._requests.pop(event.stream_id, None)
+            if reset is not None:
+                self._release(reset)
             if event.stream_id in self._tasks:
                 self._gone.add(event.stream_id)
                 self._window_changed.set()
@@ -250,11 +257,18 @@ class Http2Connection(asyncio.Protocol):
             if len(request.body) + len(data) > MAX_BODY_BYTES:
                 request.too_large = True
                 request.body.clear()
+                self._release(request)
             elif not request.too_large:
                 request.body += data
+                request.held += len(data)
+                self._app.held_body_bytes += len(data)
         # Give the window back at once: the size limit, not the window, bounds a body.
         with contextlib.suppress(H2Error):
             self._h2.acknowledge_received_data(flow_controlled, stream_id)
+
+    def _release(self, request: _Request) -> None:
+        self._app.held_body_bytes -= request.held
+        request.held = 0
 
     def _start(self, stream_id: int) -> None:
         request = self._requests.pop(stream_id, None)
@@ -274,7 +288,7 @@ class Http2Connection(asyncio.Protocol):
     async def _respond(self, stream_id: int, request: _Request) -> None:
         try:
             if request.too_large:
-                await self._reply(stream_id, ApiReply(413, {}, b""))
+                await self._reply(stream_id, too_large(request.headers))
                 return
             outcome = await self._app.answer(request.call())
             if isinstance(outcome, ApiReply):
@@ -289,6 +303,7 @@ class Http2Connection(asyncio.Protocol):
             log.exception("HTTP/2 stream %d failed", stream_id)
             self._reset(stream_id, ErrorCodes.INTERNAL_ERROR)
         finally:
+            self._release(request)
             self._gone.discard(stream_id)
 
     async def _reply(self, stream_id: int, reply: ApiReply) -> None:

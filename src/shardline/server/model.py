@@ -23,10 +23,12 @@ import datetime as dt
 import functools
 import math
 import re
+import zlib
 from collections.abc import Callable
 from typing import Any, Literal
 
 import botocore.session
+import orjson
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from shardline.errors import SerializationException, ValidationException
@@ -287,11 +289,29 @@ def _timestamp_converter(shape: Shape) -> Converter:
 
 
 def _java_list_render(shape: Shape, value: list[Any]) -> str:
-    """A list as AWS prints it in messages: structures as Java object identities."""
+    """A list as AWS prints it in messages: structures as Java's ``Object.toString()``.
+
+    That is the class name and the object's ``hashCode()`` in hex. AWS's model classes
+    compute the hash from their content, so equal entries print alike; here it is the
+    CRC-32 of the entry's canonical JSON (AWS's own digits cannot be reproduced).
+    """
     if shape.member.type_name != "structure":
         return render_value(value)
     cls = f"com.amazonaws.kinesis.v20131202.{shape.member.name}"
-    return "[" + ", ".join(f"{cls}@{id(item) & 0xFFFFFFF:x}" for item in value) + "]"
+    return "[" + ", ".join(f"{cls}@{_content_hash(item):x}" for item in value) + "]"
+
+
+def _content_hash(item: Any) -> int:
+    """A 32-bit hash of a decoded JSON/CBOR value that only its content decides."""
+    try:
+        canonical = orjson.dumps(
+            item,
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+            default=lambda v: v.hex() if isinstance(v, bytes | bytearray) else repr(v),
+        )
+    except TypeError:  # not representable (e.g. an integer beyond 64 bits)
+        canonical = repr(item).encode("utf-8", "surrogatepass")
+    return zlib.crc32(canonical)
 
 
 def _list_converter(shape: Shape, protocol: Protocol) -> Converter:

@@ -25,11 +25,7 @@ Protocol = Literal["json", "cbor"]
 
 JSON_TYPE = "application/x-amz-json-1.1"
 CBOR_TYPE = "application/x-amz-cbor-1.1"
-_CONTENT_TYPES: dict[str, Protocol] = {
-    JSON_TYPE: "json",
-    "application/json": "json",
-    CBOR_TYPE: "cbor",
-}
+_CONTENT_TYPES: dict[str, Protocol] = {JSON_TYPE: "json", CBOR_TYPE: "cbor"}
 
 
 class Timestamp(float):
@@ -57,10 +53,15 @@ class LazyList(abc.ABC):
         wants base64 text and epoch-second floats."""
 
 
+def media_type(content_type: str | None) -> str:
+    """A Content-Type without its parameters, lower-cased (``""`` when absent)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def protocol_for(content_type: str | None) -> Protocol | None:
-    if not content_type:
-        return None
-    return _CONTENT_TYPES.get(content_type.split(";", 1)[0].strip().lower())
+    """The codec a Content-Type names; ``None`` for any other (``application/json``
+    included: AWS answers it in an older envelope, see ``server.app``)."""
+    return _CONTENT_TYPES.get(media_type(content_type))
 
 
 def content_type(protocol: Protocol) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from shardline.server.app import KINESIS_KEY, build_app
+from shardline.server.app import COLLECTOR_KEY, KINESIS_KEY, build_app
 from shardline.server.http2 import Http2Server, ProtocolSniffer
 from shardline.storage.config import RegionConfig
 from shardline.storage.region import Region
@@ -49,6 +49,10 @@ async def serve(
         http1 = runner.server
         assert http1 is not None
         http2 = Http2Server(app[KINESIS_KEY])
+        app[COLLECTOR_KEY].open_connections = lambda: {
+            "http1": len(http1.connections),
+            "http2": len(http2.connections),
+        }
         server = await loop.create_server(
             lambda: ProtocolSniffer(http1, http2), host, port, backlog=1024
         )

@@ -25,8 +25,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from shardline.errors import (
     InternalFailure,
@@ -94,7 +94,12 @@ class Subscription:
         caller owes the returned subscription a ``serve`` (which frees the slot).
         """
         stream, shard, consumer_arn, position = self._resolve(params)
-        superseded = self.region.consumers.claim(consumer_arn, shard.index)
+        try:
+            superseded = self.region.consumers.claim(consumer_arn, shard.index)
+        except ResourceInUseException:
+            if self.region.metrics is not None:
+                self.region.metrics.stream(stream.name).subscribe_rate_exceeded += 1
+            raise
         return OpenSubscription(self, stream, shard, consumer_arn, position, superseded)
 
     def _encode(self, payload: dict[str, Any]) -> bytes:
@@ -138,11 +143,13 @@ class Subscription:
                 return
             if result.next_position is None:
                 await channel.send(self._event(result, shard, None))
+                region.records.count_read(stream, shard, result, None)
                 return
             now = time.monotonic()
             if result.records or now - last_sent >= self.heartbeat_s:
                 position = result.next_position
                 await channel.send(self._event(result, shard, max(position - 1, shard.created_key)))
+                region.records.count_read(stream, shard, result, None)
                 last_sent = now
                 if result.records:
                     continue
@@ -193,7 +200,8 @@ class OpenSubscription:
     position: int
     #: Set when a newer subscription takes the slot over.
     superseded: asyncio.Event
-    headers: ClassVar[dict[str, str]] = {"Content-Type": EVENT_STREAM_TYPE}
+    #: The response headers; the envelope adds the request ids to them.
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": EVENT_STREAM_TYPE})
 
     async def serve(self, channel: EventChannel) -> None:
         """Send the events until the subscription ends; the slot is freed in every case."""

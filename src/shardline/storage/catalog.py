@@ -114,6 +114,55 @@ class Shard:
         )
 
 
+@dataclass(frozen=True)
+class SplitChange:
+    """An accepted SplitShard: ``shard`` splits at ``new_start`` (already validated)."""
+
+    shard: int
+    new_start: int
+
+
+@dataclass(frozen=True)
+class MergeChange:
+    """An accepted MergeShards: ``shard`` and the ``adjacent`` one above it merge."""
+
+    shard: int
+    adjacent: int
+
+
+@dataclass(frozen=True)
+class ScaleChange:
+    """An accepted UpdateShardCount (UNIFORM_SCALING) to ``target`` open shards."""
+
+    target: int
+
+
+#: A lineage change accepted while the stream turns UPDATING; it takes effect when the
+#: stream becomes ACTIVE again (see ``Region._become_active``).
+Reshard = SplitChange | MergeChange | ScaleChange
+
+
+def reshard_to_doc(change: Reshard | None) -> dict[str, Any] | None:
+    """The change as stored in a stream document (hash keys as text: they need 128 bits)."""
+    if isinstance(change, SplitChange):
+        return {"split": change.shard, "at": str(change.new_start)}
+    if isinstance(change, MergeChange):
+        return {"merge": change.shard, "with": change.adjacent}
+    if isinstance(change, ScaleChange):
+        return {"scale": change.target}
+    return None
+
+
+def reshard_from_doc(doc: dict[str, Any] | None) -> Reshard | None:
+    if doc is None:
+        return None
+    if "split" in doc:
+        return SplitChange(doc["split"], int(doc["at"]))
+    if "merge" in doc:
+        return MergeChange(doc["merge"], doc["with"])
+    return ScaleChange(doc["scale"])
+
+
 @dataclass
 class Consumer:
     """An enhanced fan-out consumer registered on a stream."""
@@ -162,6 +211,15 @@ class Stream:
     resource_policy: str | None = None
     next_shard_index: int = 0
     last_key: int = 0
+    #: A lineage change waiting for the stream to become ACTIVE.
+    pending: Reshard | None = None
+    #: Warm throughput of an on-demand stream (MiB/s): the target asked for, and what
+    #: the stream is scaled to now (the target, once the update completes).
+    warm_target_mibps: int | None = None
+    warm_current_mibps: int | None = None
+    # runtime only: whether the stream ever became ACTIVE (one deleted while CREATING
+    # never listed its shards)
+    ever_active: bool = field(default=False, repr=False)
     # runtime only: routing table of open shards ordered by starting hash key
     _route_starts: list[bytes] = field(default_factory=list, repr=False)
     _route_shards: list[Shard] = field(default_factory=list, repr=False)
@@ -202,6 +260,8 @@ class Stream:
                 "policy": self.resource_policy,
                 "next_shard": self.next_shard_index,
                 "last_key": self.last_key,
+                "pending": reshard_to_doc(self.pending),
+                "warm": [self.warm_target_mibps, self.warm_current_mibps],
             }
         )
 
@@ -227,6 +287,9 @@ class Stream:
             resource_policy=doc.get("policy"),
             next_shard_index=doc["next_shard"],
             last_key=doc["last_key"],
+            pending=reshard_from_doc(doc.get("pending")),
+            ever_active=doc["status"] != "CREATING",
         )
+        stream.warm_target_mibps, stream.warm_current_mibps = doc.get("warm", [None, None])
         stream.rebuild_routes()
         return stream

@@ -44,6 +44,8 @@ class RegionConfig:
     subscription_heartbeat_s: float = 5.0
     #: Master key for encryption at rest; defaults to ``data_dir/master.key``.
     master_key_path: Path | None = None
+    #: Count stream and shard metrics for ``/metrics`` (off only to measure their cost).
+    metrics: bool = True
 
     @property
     def database_path(self) -> Path:

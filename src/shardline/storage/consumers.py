@@ -18,6 +18,7 @@ from shardline.errors import (
     ResourceNotFoundException,
 )
 from shardline.storage.catalog import Consumer, Stream
+from shardline.storage.tags import check_tags
 
 if TYPE_CHECKING:
     from shardline.storage.region import Region
@@ -40,6 +41,7 @@ class Consumers:
         )
 
     async def register(self, stream_name: str, name: str, tags: dict[str, str]) -> Consumer:
+        check_tags(tags)
         region = self._region
         stream = region.readable(stream_name)
         if name in stream.consumers:

@@ -23,12 +23,14 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from shardline.errors import InternalFailure
+from shardline.storage.metrics import CommitStats
 
 Durability = Literal["fsync", "process"]
 T = TypeVar("T")
@@ -88,6 +90,8 @@ class StorageEngine:
             target=self._write_loop, name="shardline-writer", daemon=True
         )
         self._closed = False
+        #: Duration and size of each commit, written by the writer thread only.
+        self.commits = CommitStats()
         self._writer.start()
 
     def _connect(self) -> sqlite3.Connection:
@@ -166,6 +170,7 @@ class StorageEngine:
 
     def _commit_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []
+        started = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in jobs:
@@ -185,6 +190,7 @@ class StorageEngine:
                 conn.execute("ROLLBACK")
             failure = InternalFailure(f"Storage commit failed: {exc}")
             outcomes = [(None, failure) for _ in jobs]
+        self.commits.observe(time.perf_counter() - started, len(jobs))
         for job, (result, error) in zip(jobs, outcomes, strict=True):
             job.loop.call_soon_threadsafe(_resolve, job.future, result, error)
 

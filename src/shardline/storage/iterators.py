@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
+import datetime as dt
 import hashlib
 import hmac
 import struct
@@ -74,8 +74,8 @@ class TokenSigner:
         age = now_ms() - issued
         if age > ITERATOR_TTL_MS:
             raise ExpiredIteratorException(
-                f"Iterator expired. The iterator was created at time {_http_date(issued)} "
-                f"while right now it is {_http_date(now_ms())} which is further in the future "
+                f"Iterator expired. The iterator was created at time {java_date(issued)} "
+                f"while right now it is {java_date(now_ms())} which is further in the future "
                 f"than the tolerated delay of {ITERATOR_TTL_MS} milliseconds."
             )
         name = payload[_ITERATOR.size :].decode("utf-8")
@@ -98,5 +98,15 @@ class TokenSigner:
         return fields[2:]
 
 
-def _http_date(epoch_ms: int) -> str:
-    return email.utils.formatdate(epoch_ms / 1000, usegmt=True)
+def java_date(epoch_ms: int) -> str:
+    """An instant as Java's ``Date.toString()`` prints it in UTC, which is how AWS's
+    messages show it: ``Mon Nov 30 05:17:55 UTC 2026``."""
+    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC)
+    return moment.strftime(
+        f"{_DAYS[moment.weekday()]} {_MONTHS[moment.month - 1]} %d %H:%M:%S UTC %Y"
+    )
+
+
+# English names whatever the locale, as Java prints them.
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

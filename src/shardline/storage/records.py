@@ -22,12 +22,15 @@ import asyncio
 import bisect
 import hashlib
 import sqlite3
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING
 
 from shardline.errors import (
     InvalidArgumentException,
+    KinesisError,
     ProvisionedThroughputExceededException,
     ValidationException,
 )
@@ -45,7 +48,9 @@ from shardline.storage.sequence import (
 if TYPE_CHECKING:
     from shardline.storage.region import Region
 
-MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+#: A PutRecords request's records, partition keys included: 10 MiB since AWS raised the
+#: record limit to 10 MiB (it was 5 MiB while records were at most 1 MiB).
+MAX_PUT_RECORDS_BYTES = 10 * 1024 * 1024
 MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
 
 
@@ -69,6 +74,8 @@ class ReadResult:
     next_position: int | None  # None: the closed shard is exhausted
     millis_behind: int
     children: list[Shard]
+    #: Data plus partition key bytes of ``records`` (what the metrics count).
+    size: int = 0
 
 
 class RecordLog:
@@ -88,6 +95,7 @@ class RecordLog:
 
         ``single`` names the call PutRecord in errors (member ``data``, not ``records.N``).
         """
+        started = time.perf_counter()
         stream = self.region.readable(name)
         limit = stream.max_record_size_kib * 1024
         total = 0
@@ -125,11 +133,13 @@ class RecordLog:
         last = stream.last_key
         throttle = self.region.throttle
         route = stream.route
+        throttled: list[tuple[Shard, int]] = []
         for (data, _, _), encoded, hashed in zip(entries, encoded_keys, hashes, strict=True):
             shard = route(hashed)
             if throttle is not None and not throttle.admit_write(
                 shard.uid, len(data) + len(encoded)
             ):
+                throttled.append((shard, len(data) + len(encoded)))
                 outcomes.append(
                     PutOutcome(
                         error_code="ProvisionedThroughputExceededException",
@@ -149,9 +159,50 @@ class RecordLog:
             batch[3].append(data)
             outcomes.append(PutOutcome(shard.index, last))
         stream.last_key = last
-        if batches:
-            await self._commit(stream, list(batches.values()))
+        stored = len(entries) - len(throttled)
+        try:
+            if batches:
+                await self._commit(stream, list(batches.values()))
+        except KinesisError:
+            self._count_put(stream, single, 0, 0, throttled, stored, started)
+            raise
+        size = total - sum(size for _, size in throttled)
+        self._count_put(stream, single, stored, size, throttled, 0, started)
+        if stream.shard_level_metrics:
+            self._count_shards_in(stream, batches.values())
         return outcomes, stream
+
+    def _count_shards_in(
+        self, stream: Stream, batches: Iterable[tuple[Shard, list[int], list[bytes], list[bytes]]]
+    ) -> None:
+        """Shard-level IncomingRecords and IncomingBytes of one committed call."""
+        if self.region.metrics is None:
+            return
+        metrics = self.region.metrics.stream(stream.name)
+        for shard, _, partition_keys, payloads in batches:
+            counts = metrics.shard(shard.index)
+            counts.incoming_records += len(payloads)
+            counts.incoming_bytes += sum(map(len, payloads)) + sum(map(len, partition_keys))
+
+    def _count_put(
+        self,
+        stream: Stream,
+        single: bool,
+        stored: int,
+        size: int,
+        throttled: list[tuple[Shard, int]],
+        failed: int,
+        started: float,
+    ) -> None:
+        metrics = self.region.metrics
+        if metrics is None:
+            return
+        counts = metrics.stream(stream.name)
+        elapsed = time.perf_counter() - started
+        counts.put(single, stored, size, len(throttled), failed, elapsed)
+        if throttled and stream.shard_level_metrics:
+            for shard, _ in throttled:
+                counts.shard(shard.index).write_throttled += 1
 
     async def _commit(
         self,
@@ -261,6 +312,7 @@ class RecordLog:
     async def read(self, stream: Stream, shard: Shard, position: int, limit: int) -> ReadResult:
         """Up to ``limit`` records (and 10 MiB) of ``shard`` from sequence key ``position``."""
         if self.region.throttle is not None and not self.region.throttle.admit_read(shard.uid):
+            self._count_read_throttled(stream, shard)
             raise ProvisionedThroughputExceededException(
                 f"Rate exceeded for shard {shard.shard_id} in stream {stream.name} under "
                 f"account {self.region.account}."
@@ -273,7 +325,7 @@ class RecordLog:
         cipher = self.region.cipher
         where = shard.shard_id
 
-        def fetch(conn: sqlite3.Connection) -> tuple[list[StoredRecord], bool]:
+        def fetch(conn: sqlite3.Connection) -> tuple[list[StoredRecord], bool, int]:
             records: list[StoredRecord] = []
             size = 0
             cursor = conn.execute(
@@ -299,17 +351,44 @@ class RecordLog:
                     records.extend(zip(piece_keys, piece_pks, piece_data, repeat(bool(key_ref))))
                     continue
                 for key, partition_key, data in zip(piece_keys, piece_pks, piece_data, strict=True):
-                    size += len(data) + len(partition_key)
-                    if len(records) == limit or (records and size > MAX_GET_RECORDS_BYTES):
-                        return records, True
+                    item = len(data) + len(partition_key)
+                    if len(records) == limit or (records and size + item > MAX_GET_RECORDS_BYTES):
+                        return records, True, size
+                    size += item
                     records.append((key, partition_key, data, bool(key_ref)))
-            return records, False
+            return records, False, size
 
-        records, more = await self.region.engine.read(fetch)
+        records, more, size = await self.region.engine.read(fetch)
         if self.region.throttle is not None:
             self.region.throttle.charge_read(uid, sum(len(r[2]) for r in records))
         next_position = records[-1][0] + 1 if records else position
         behind = max(0, now_ms() - arrival_ms(records[-1][0])) if more else 0
         if not records and settled:
-            return ReadResult(records, None, behind, stream.children_of(shard.index))
-        return ReadResult(records, next_position, behind, [])
+            return ReadResult(records, None, behind, stream.children_of(shard.index), size)
+        return ReadResult(records, next_position, behind, [], size)
+
+    def _count_read_throttled(self, stream: Stream, shard: Shard) -> None:
+        metrics = self.region.metrics
+        if metrics is None:
+            return
+        counts = metrics.stream(stream.name)
+        counts.read_throttled += 1
+        if stream.shard_level_metrics:
+            counts.shard(shard.index).read_throttled += 1
+
+    def count_read(
+        self, stream: Stream, shard: Shard, result: ReadResult, started: float | None
+    ) -> None:
+        """Count records that went out: a GetRecords answer (``started``: when the call
+        began) or a fan-out event (``started`` None)."""
+        metrics = self.region.metrics
+        if metrics is None:
+            return
+        counts = metrics.stream(stream.name)
+        records, behind = len(result.records), result.millis_behind
+        if started is None:
+            counts.subscribe_event(records, result.size, behind)
+        else:
+            counts.get_records(records, result.size, behind, time.perf_counter() - started)
+        if stream.shard_level_metrics:
+            counts.read_out(shard.index, records, result.size, behind)

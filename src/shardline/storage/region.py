@@ -24,13 +24,19 @@ from shardline.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
-from shardline.storage import resharding
+from shardline.storage import account, resharding
+from shardline.storage.account import Commitment
 from shardline.storage.catalog import (
     ON_DEMAND_INITIAL_SHARDS,
+    MergeChange,
+    Reshard,
+    ScaleChange,
     Shard,
+    SplitChange,
     Stream,
     StreamMode,
     parse_shard_id,
+    shard_id,
 )
 from shardline.storage.config import RegionConfig
 from shardline.storage.consumers import Consumers
@@ -38,18 +44,21 @@ from shardline.storage.crypto import RecordCipher, check_key_id, load_master_key
 from shardline.storage.engine import StorageEngine
 from shardline.storage.hashing import even_ranges
 from shardline.storage.iterators import TokenSigner
+from shardline.storage.metrics import SHARD_LEVEL_METRICS, RegionMetrics
 from shardline.storage.records import RecordLog
 from shardline.storage.sequence import (
     arrival_ms,
     key_for_time,
     now_ms,
 )
+from shardline.storage.tags import check_characters, check_count, check_tags
 from shardline.storage.throttle import ShardThrottle
 
 log = logging.getLogger(__name__)
 
-MAX_TAGS = 50
 MIN_RETENTION_HOURS = 24
+#: Warm throughput an on-demand stream may ask for (AWS's default limit: 10 GiB/s).
+MAX_WARM_THROUGHPUT_MIBPS = 10 * 1024
 MAX_RETENTION_HOURS = 8760
 
 
@@ -62,6 +71,8 @@ class Region:
         self.streams: dict[str, Stream] = {}
         self.cipher = RecordCipher(load_master_key(config.key_path))
         self.throttle = ShardThrottle() if config.enforce_throughput else None
+        #: Stream and shard metrics (None: not counted, see ``RegionConfig.metrics``).
+        self.metrics = RegionMetrics() if config.metrics else None
         self.consumers = Consumers(self)
         self.records = RecordLog(self)
         self.key_refs: dict[str, int] = {}
@@ -81,6 +92,7 @@ class Region:
             secret = row[0]
         row = conn.execute("SELECT value FROM meta WHERE key='next_uid'").fetchone()
         self._next_uid = int(row[0]) if row else 1
+        self.commitment = account.load(conn)
         for ref, key_id in conn.execute("SELECT ref, key_id FROM kms_keys"):
             self.key_refs[key_id] = ref
             self.key_ids[ref] = key_id
@@ -97,13 +109,16 @@ class Region:
         return bytes(secret)
 
     async def start(self) -> None:
-        """Finish transitions interrupted by a restart and start background trimming."""
+        """Finish transitions interrupted by a restart and start background trimming.
+
+        A stream caught UPDATING completes its accepted change (a reshard included)
+        rather than forgetting it: the call that asked for it was acknowledged.
+        """
         for stream in list(self.streams.values()):
             if stream.status == "DELETING":
                 await self._purge(stream)
             elif stream.status != "ACTIVE":
-                stream.status = "ACTIVE"
-                await self.persist(stream)
+                await self._become_active(stream)
         self._spawn(self._trim_loop())
 
     async def close(self) -> None:
@@ -173,12 +188,33 @@ class Region:
             )
         return stream
 
-    def shard(self, stream: Stream, text: str) -> Shard:
+    def shard_index(self, stream_name: str, text: str) -> int:
+        """The index a ShardId names, read as AWS reads it (``shardId-5`` is shard 5).
+
+        An unreadable ShardId is refused before the stream is looked up, so a missing
+        stream with a bad ShardId gets this message too, as on AWS. GetShardIterator,
+        SplitShard and MergeShards all read ShardIds through here.
+        """
         index = parse_shard_id(text)
-        shard = stream.shards.get(index) if index is not None else None
+        if index is None:
+            raise ResourceNotFoundException(
+                f"Could not find shard {text} in stream {stream_name} under account {self.account}."
+            )
+        return index
+
+    def _reshardable(self, stream: Stream, index: int) -> Shard:
+        """An open shard of ``stream`` that SplitShard or MergeShards may take."""
+        shard = stream.shards.get(index)
         if shard is None:
             raise ResourceNotFoundException(
-                f"Could not find shard {text} in stream {stream.name} under account {self.account}."
+                f"Could not find shard {shard_id(index)} in stream {stream.name} under account "
+                f"{self.account}."
+            )
+        if not shard.is_open:
+            raise InvalidArgumentException(
+                f"Shard {shard.shard_id} in stream {stream.name} under account {self.account} "
+                "has already been merged or split, and thus is not eligible for merging or "
+                "splitting."
             )
         return shard
 
@@ -204,25 +240,46 @@ class Region:
         self._spawn(later())
 
     async def _become_active(self, stream: Stream) -> None:
-        if self.streams.get(stream.name) is stream and stream.status != "DELETING":
-            stream.status = "ACTIVE"
-            await self.persist(stream)
+        """End a CREATING or UPDATING period: what waited for it takes effect now.
+
+        A pending reshard is applied here, as AWS applies one when the stream becomes
+        ACTIVE (until then the old open shards are listed and take the writes):
+
+        1. Parents close at a key above every key already handed out, children open
+           above it and the routes are rebuilt, all without yielding to the event
+           loop: each put routes wholly before the switch (to a parent) or wholly
+           after it (to a child).
+        2. In the same step the stream document is queued for the writer
+           (``persist`` queues before it first yields), ahead of any write routed to a
+           child, so no child record can be committed without its shard on disk.
+        3. Once the document is durable the parents are sealed and their readers
+           woken: a reader declares a parent ended only when it is sealed and has no
+           write in flight (``RecordLog.read``), so no acknowledged record is missed.
+        """
+        if self.streams.get(stream.name) is not stream or stream.status == "DELETING":
+            return  # deleted meanwhile
+        stream.status = "ACTIVE"
+        stream.ever_active = True
+        stream.warm_current_mibps = stream.warm_target_mibps
+        change, stream.pending = stream.pending, None
+        if change is not None:
+            resharding.apply(stream, change, self._new_uid)
+        await self.persist(stream)
+        if change is not None:
+            for shard in stream.shards.values():
+                shard.sealed = shard.closed_key is not None
+                self.records.wake(shard)
 
     async def _change(self, stream: Stream) -> None:
-        """Persist a control-plane change and hold the stream UPDATING for the delay.
-
-        Shards may have closed, so once the change is durable everyone waiting on a
-        shard's tip is woken to look (never before: a crash would reopen the shard).
-        """
+        """Persist an accepted control-plane change, holding the stream UPDATING for
+        the update delay; what must wait for ACTIVE (a reshard, warm throughput)
+        completes in ``_become_active``, at once when there is no delay."""
         if self.config.update_delay_s > 0:
             stream.status = "UPDATING"
             await self.persist(stream)
             self.after(self.config.update_delay_s, lambda: self._become_active(stream))
         else:
-            await self.persist(stream)
-        for shard in stream.shards.values():
-            shard.sealed = shard.closed_key is not None
-            self.records.wake(shard)
+            await self._become_active(stream)
 
     def open_shard_count(self) -> int:
         return sum(len(s.open_shards()) for s in self.streams.values())
@@ -248,7 +305,9 @@ class Region:
         mode: StreamMode,
         tags: dict[str, str],
         max_record_size_kib: int | None,
+        warm_throughput_mibps: int | None = None,
     ) -> None:
+        check_tags(tags)
         if name in self.streams:
             raise ResourceInUseException(
                 f"Stream {name} under account {self.account} already exists."
@@ -256,17 +315,13 @@ class Region:
         if mode == "PROVISIONED" and shard_count is None:
             raise InvalidArgumentException("ShardCount is required for PROVISIONED streams.")
         if mode == "ON_DEMAND":
-            on_demand = sum(1 for s in self.streams.values() if s.mode == "ON_DEMAND")
-            if on_demand >= self.config.on_demand_stream_limit:
-                raise LimitExceededException(
-                    f"This request would exceed the on-demand stream limit for the account "
-                    f"{self.account} in {self.config.region}. Limit: "
-                    f"{self.config.on_demand_stream_limit}."
-                )
+            self._check_on_demand_limit()
             shard_count = shard_count or ON_DEMAND_INITIAL_SHARDS
         assert shard_count is not None
         self._check_shard_limit(shard_count)
-        self._check_tag_count({}, tags)
+        check_count({}, tags)
+        if warm_throughput_mibps is not None:
+            self._check_warm_throughput(mode, warm_throughput_mibps)
         created = now_ms()
         stream = Stream(
             name=name,
@@ -277,6 +332,7 @@ class Region:
         )
         if max_record_size_kib is not None:
             stream.max_record_size_kib = max_record_size_kib
+        stream.warm_target_mibps = stream.warm_current_mibps = warm_throughput_mibps
         stream.last_key = key_for_time(created)
         for index, (start, end) in enumerate(even_ranges(shard_count)):
             stream.shards[index] = Shard(
@@ -292,6 +348,7 @@ class Region:
         self.streams[name] = stream
         if self.config.create_delay_s <= 0:
             stream.status = "ACTIVE"
+            stream.ever_active = True
         try:
             await self.persist(stream)
         except Exception:
@@ -299,6 +356,15 @@ class Region:
             raise
         if stream.status == "CREATING":
             self.after(self.config.create_delay_s, lambda: self._become_active(stream))
+
+    def _check_on_demand_limit(self) -> None:
+        on_demand = sum(1 for s in self.streams.values() if s.mode == "ON_DEMAND")
+        if on_demand >= self.config.on_demand_stream_limit:
+            raise LimitExceededException(
+                f"This request would exceed the on-demand stream limit for the account "
+                f"{self.account} in {self.config.region}. Limit: "
+                f"{self.config.on_demand_stream_limit}."
+            )
 
     async def delete_stream(self, name: str, enforce_consumer_deletion: bool) -> None:
         stream = self.describe(name)
@@ -326,38 +392,41 @@ class Region:
         await self.engine.write(purge)
         if self.streams.get(stream.name) is stream:
             del self.streams[stream.name]
+            if self.metrics is not None:
+                self.metrics.forget(stream.name)
         for shard in stream.shards.values():
             self.records.wake(shard)
 
     # -- retention ----------------------------------------------------------------------------
 
     async def set_retention(self, name: str, hours: int, increase: bool) -> None:
+        """Increase/DecreaseStreamRetentionPeriod: the absolute bounds are checked
+        first, then the direction, in that order for both operations, as on AWS."""
         stream = self._mutable(name)
         current = stream.retention_hours
+        if hours < MIN_RETENTION_HOURS:
+            raise InvalidArgumentException(
+                f"Minimum allowed retention period is {MIN_RETENTION_HOURS} hours. "
+                f"Requested retention period ({hours} hours) is too short."
+            )
+        if hours > MAX_RETENTION_HOURS:
+            raise InvalidArgumentException(
+                f"Maximum allowed retention period is {MAX_RETENTION_HOURS} hours. "
+                f"Requested retention period ({hours} hours) is too long."
+            )
         if increase:
-            if hours > MAX_RETENTION_HOURS:
-                raise InvalidArgumentException(
-                    f"Maximum allowed retention period is {MAX_RETENTION_HOURS} hours. "
-                    f"Requested retention period ({hours} hours) is too long."
-                )
             if hours < current:
                 raise InvalidArgumentException(
                     f"Requested retention period ({hours} hours) for stream {name} can not be "
                     f"shorter than existing retention period ({current} hours). "
                     "Use DecreaseRetentionPeriod API."
                 )
-        else:
-            if hours < MIN_RETENTION_HOURS:
-                raise InvalidArgumentException(
-                    f"Minimum allowed retention period is {MIN_RETENTION_HOURS} hours. "
-                    f"Requested retention period ({hours} hours) is too short."
-                )
-            if hours > current:
-                raise InvalidArgumentException(
-                    f"Requested retention period ({hours} hours) for stream {name} can not be "
-                    f"longer than existing retention period ({current} hours). "
-                    "Use IncreaseRetentionPeriod API."
-                )
+        elif hours > current:
+            raise InvalidArgumentException(
+                f"Requested retention period ({hours} hours) for stream {name} can not be "
+                f"longer than existing retention period ({current} hours). "
+                "Use IncreaseRetentionPeriod API."
+            )
         if hours == current:
             return
         stream.retention_hours = hours
@@ -404,14 +473,15 @@ class Region:
     # -- control plane changes ------------------------------------------------------------
 
     async def split_shard(self, name: str, shard_text: str, new_start: int) -> None:
+        """SplitShard: the new child's start must leave each child at least two keys.
+
+        The split is accepted now and happens when the stream becomes ACTIVE again
+        (``_reshard``).
+        """
+        index = self.shard_index(name, shard_text)
         stream = self._mutable(name)
-        shard = self.shard(stream, shard_text)
-        if not shard.is_open:
-            raise ResourceInUseException(
-                f"Shard {shard.shard_id} in stream {name} under account {self.account} has "
-                "already been merged or split, and thus is not eligible for merging or splitting."
-            )
-        if not shard.start_hash < new_start <= shard.end_hash:
+        shard = self._reshardable(stream, index)
+        if not shard.start_hash + 1 < new_start < shard.end_hash:
             raise InvalidArgumentException(
                 f"NewStartingHashKey {new_start} used in SplitShard() on shard {shard.shard_id} "
                 f"in stream {name} under account {self.account} is not both greater than one "
@@ -419,28 +489,31 @@ class Region:
                 f"EndingHashKey {shard.end_hash}."
             )
         self._check_shard_limit(1)
-        resharding.split(stream, shard, new_start, self._new_uid)
-        await self._change(stream)
+        await self._reshard(stream, SplitChange(shard.index, new_start))
 
     async def merge_shards(self, name: str, shard_text: str, adjacent_text: str) -> None:
+        """MergeShards: ``AdjacentShardToMerge`` must follow ``ShardToMerge`` in hash
+        order, as AWS requires; the merge happens when the stream becomes ACTIVE."""
+        index = self.shard_index(name, shard_text)
+        adjacent_index = self.shard_index(name, adjacent_text)
         stream = self._mutable(name)
-        shard = self.shard(stream, shard_text)
-        adjacent = self.shard(stream, adjacent_text)
-        for candidate in (shard, adjacent):
-            if not candidate.is_open:
-                raise ResourceInUseException(
-                    f"Shard {candidate.shard_id} in stream {name} under account {self.account} "
-                    "has already been merged or split, and thus is not eligible for merging or "
-                    "splitting."
-                )
-        if not (
-            shard.end_hash + 1 == adjacent.start_hash or adjacent.end_hash + 1 == shard.start_hash
-        ):
+        shard = self._reshardable(stream, index)
+        adjacent = self._reshardable(stream, adjacent_index)
+        if shard.end_hash + 1 != adjacent.start_hash:
             raise InvalidArgumentException(
                 f"Shards {shard.shard_id} and {adjacent.shard_id} in stream {name} under "
                 f"account {self.account} are not an adjacent pair of shards eligible for merging"
             )
-        resharding.merge(stream, shard, adjacent, self._new_uid)
+        await self._reshard(stream, MergeChange(shard.index, adjacent.index))
+
+    async def _reshard(self, stream: Stream, change: Reshard) -> None:
+        """Accept a lineage change: the stream turns UPDATING with the change pending.
+
+        The pending change is part of the stream document, so a restart during the
+        UPDATING period completes it (``start``). Until ``_become_active`` applies it,
+        the old open shards stay listed and keep taking writes, as on AWS.
+        """
+        stream.pending = change
         await self._change(stream)
 
     async def update_shard_count(self, name: str, target: int) -> int:
@@ -464,17 +537,23 @@ class Region:
         if target != current or any(
             (s.start_hash, s.end_hash) not in even_ranges(current) for s in stream.open_shards()
         ):
-            resharding.scale_uniformly(stream, target, self._new_uid)
-            await self._change(stream)
+            await self._reshard(stream, ScaleChange(target))
         return current
 
-    async def update_stream_mode(self, name: str, mode: StreamMode) -> None:
+    async def update_stream_mode(
+        self, name: str, mode: StreamMode, warm_throughput_mibps: int | None = None
+    ) -> None:
         stream = self._mutable(name)
         if stream.mode == mode:
             raise ResourceInUseException(
                 f"Stream {name} under account {self.account} is already in {mode} mode."
             )
+        if warm_throughput_mibps is not None:
+            self._check_warm_throughput(mode, warm_throughput_mibps)
         stream.mode = mode
+        stream.warm_target_mibps = warm_throughput_mibps
+        if mode == "PROVISIONED":
+            stream.warm_current_mibps = None
         await self._change(stream)
 
     async def update_max_record_size(self, name: str, kib: int) -> None:
@@ -511,19 +590,10 @@ class Region:
         """Returns the metrics enabled before the change."""
         stream = self._mutable(name)
         before = list(stream.shard_level_metrics)
-        all_metrics = [
-            "IncomingBytes",
-            "IncomingRecords",
-            "OutgoingBytes",
-            "OutgoingRecords",
-            "WriteProvisionedThroughputExceeded",
-            "ReadProvisionedThroughputExceeded",
-            "IteratorAgeMilliseconds",
-        ]
-        chosen = set(all_metrics if "ALL" in metrics else metrics)
+        chosen = set(SHARD_LEVEL_METRICS if "ALL" in metrics else metrics)
         current = set(before)
         current = current | chosen if enable else current - chosen
-        stream.shard_level_metrics = [m for m in all_metrics if m in current]
+        stream.shard_level_metrics = [m for m in SHARD_LEVEL_METRICS if m in current]
         await self.persist(stream)
         return before
 
@@ -531,25 +601,59 @@ class Region:
         stream.resource_policy = policy
         await self.persist(stream)
 
-    # -- tags ------------------------------------------------------------------------------
+    # -- account settings and warm throughput ---------------------------------------------
 
-    def _check_tag_count(self, existing: dict[str, str], added: dict[str, str]) -> None:
-        total = len(set(existing) | set(added))
-        if total > MAX_TAGS:
+    async def update_commitment(self, enable: bool) -> Commitment:
+        """UpdateAccountSettings: start, cancel the end of, or end the commitment."""
+        now = now_ms()
+        commitment = self.commitment.enable(now) if enable else self.commitment.disable(now)
+
+        def save(conn: sqlite3.Connection) -> None:
+            account.save(conn, commitment)
+
+        await self.engine.write(save)
+        self.commitment = commitment
+        return commitment
+
+    def _check_warm_throughput(self, mode: StreamMode, mibps: int) -> None:
+        """Warm throughput is for on-demand streams of committed accounts, up to 10 GiB/s."""
+        if mode != "ON_DEMAND":
             raise InvalidArgumentException(
-                f"Failed to add tags to stream because a given stream cannot have more than "
-                f"{MAX_TAGS} tags associated with it."
+                "Warm throughput is only supported for streams in ON_DEMAND mode."
+            )
+        if not self.commitment.active(now_ms()):
+            raise InvalidArgumentException(
+                "Warm throughput requires the account's MinimumThroughputBillingCommitment to be "
+                "enabled. Enable it with UpdateAccountSettings first."
+            )
+        if mibps > MAX_WARM_THROUGHPUT_MIBPS:
+            raise LimitExceededException(
+                f"Requested warm throughput ({mibps} MiBps) exceeds the limit of "
+                f"{MAX_WARM_THROUGHPUT_MIBPS} MiBps for an on-demand stream."
             )
 
-    async def add_tags(self, name: str, tags: dict[str, str]) -> None:
+    async def update_warm_throughput(self, name: str, mibps: int) -> Stream:
+        """UpdateStreamWarmThroughput: the stream turns UPDATING and is scaled to the
+        target when it becomes ACTIVE again."""
+        stream = self._mutable(name)
+        self._check_warm_throughput(stream.mode, mibps)
+        stream.warm_target_mibps = mibps
+        await self._change(stream)
+        return stream
+
+    # -- tags ------------------------------------------------------------------------------
+
+    async def add_tags(self, name: str, added: dict[str, str]) -> None:
+        check_tags(added)
         stream = self.describe(name)
         if stream.status == "DELETING":
             raise self.not_found(name)
-        self._check_tag_count(stream.tags, tags)
-        stream.tags.update(tags)
+        check_count(stream.tags, added)
+        stream.tags.update(added)
         await self.persist(stream)
 
-    async def remove_tags(self, name: str, keys: Iterable[str]) -> None:
+    async def remove_tags(self, name: str, keys: list[str]) -> None:
+        check_characters(keys)
         stream = self.describe(name)
         if stream.status == "DELETING":
             raise self.not_found(name)

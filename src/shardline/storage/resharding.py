@@ -2,17 +2,20 @@
 
 Every change closes parent shards at one sequence key and opens children just above
 it, so a reader that finishes a parent and moves to its children never misses or
-reorders a record. Uniform scaling (UpdateShardCount) is done the way Kinesis does
-it, as a series of splits and merges, so lineage stays two-parents-at-most and every
-consumer that understands split and merge understands scaling too. The intermediate
-shards it creates are closed at once and hold no records.
+reorders a record. The region decides *when* a change is applied (when the stream
+becomes ACTIVE, ``Region._become_active``); this module only applies it.
+
+Uniform scaling (UpdateShardCount) is done the way Kinesis does it, as a series of
+splits and merges, so lineage stays two-parents-at-most and every consumer that
+understands split and merge understands scaling too. The intermediate shards it
+creates are closed at once and hold no records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from shardline.storage.catalog import Shard, Stream
+from shardline.storage.catalog import MergeChange, Reshard, Shard, SplitChange, Stream
 from shardline.storage.hashing import even_ranges
 from shardline.storage.sequence import next_key, now_ms
 
@@ -90,3 +93,14 @@ def scale_uniformly(stream: Stream, target: int, new_uid: UidAllocator) -> None:
         merged = pieces[0]
         for piece in pieces[1:]:
             merged = merge(stream, merged, piece, new_uid)
+
+
+def apply(stream: Stream, change: Reshard, new_uid: UidAllocator) -> None:
+    """Carry out an accepted change (its arguments were checked when it was accepted,
+    and a stream with a pending change accepts no other)."""
+    if isinstance(change, SplitChange):
+        split(stream, stream.shards[change.shard], change.new_start, new_uid)
+    elif isinstance(change, MergeChange):
+        merge(stream, stream.shards[change.shard], stream.shards[change.adjacent], new_uid)
+    else:
+        scale_uniformly(stream, change.target, new_uid)

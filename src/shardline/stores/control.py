@@ -8,7 +8,9 @@ What it holds:
 - **watermarks**: per source shard, the newest sequence number the replicator has
   copied and the target acknowledged (producers release spooled records below it);
 - **reports**: small documents components publish about themselves (consumer lag,
-  replication lag, health samples, the controller's heartbeat).
+  replication lag, health samples, the controller's heartbeat), and the journal of
+  decisions: every transition also writes a ``decision`` report (epoch, active region,
+  reason, time), so a console can show each decision, not only the latest.
 
 Fencing: every change of the control state is a conditional write that expects the
 current epoch and writes epoch + 1, so two controllers racing cannot both win.
@@ -27,6 +29,7 @@ shared by the processes of one machine) and
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -216,6 +219,9 @@ class ControlStore(abc.ABC):
         """
         check_successor(current, new)
         await self.replace(current.epoch, new)
+        # The journal is for people: losing an entry never undoes the decision.
+        with contextlib.suppress(ControlStoreError):
+            await self.put_report(decision_report(new))
         return new
 
     @abc.abstractmethod
@@ -255,6 +261,20 @@ class ControlStore(abc.ABC):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+DECISION = "decision"
+
+
+def decision_report(state: ControlState) -> Report:
+    """The journal entry of one decision (report kind ``decision``, one per epoch)."""
+    body = {
+        "epoch": state.epoch,
+        "active_region": state.active_region,
+        "reason": state.reason,
+        "changed_at": state.changed_at,
+    }
+    return Report(DECISION, f"epoch-{state.epoch:010d}", body, state.changed_at)
 
 
 def check_successor(current: ControlState, new: ControlState) -> None:

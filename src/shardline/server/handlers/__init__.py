@@ -30,6 +30,7 @@ def operation(name: str) -> Callable[[Handler], Handler]:
 
 def load_all() -> dict[str, Handler]:
     from shardline.server.handlers import (  # noqa: F401
+        account,
         consumers,
         records,
         shards,

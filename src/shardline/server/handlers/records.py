@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import binascii
+import time
 from typing import Any
 
 from shardline.errors import (
-    InvalidArgumentException,
     ProvisionedThroughputExceededException,
     ResourceNotFoundException,
 )
 from shardline.server.handlers import operation
 from shardline.server.handlers.shapes import child_shape
 from shardline.server.protocol import LazyList, Timestamp
-from shardline.storage.catalog import Shard, Stream, parse_shard_id, shard_id
+from shardline.storage.catalog import Shard, Stream, shard_id
 from shardline.storage.records import PutOutcome
 from shardline.storage.region import Region
 from shardline.storage.sequence import (
     COUNTER_BITS,
     format_sequence,
-    parse_sequence,
     sequence_prefix,
     shard_suffix,
 )
@@ -54,23 +53,27 @@ class RecordList(LazyList):
         return out
 
 
+def _encryption_type(stream: Stream) -> dict[str, str]:
+    """``EncryptionType`` of a put's answer: present for encrypted streams only.
+
+    The model leaves it optional and AWS sends it only when the records were
+    encrypted (KMS), as it does for each record GetRecords returns.
+    """
+    return {"EncryptionType": "KMS"} if stream.encryption == "KMS" else {}
+
+
 @operation("PutRecord")
 async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
-    name = region.stream_name(p)
-    ordering = p.get("SequenceNumberForOrdering")
-    if ordering is not None and parse_sequence(ordering) is None:
-        raise InvalidArgumentException(
-            f"ExclusiveMinimumSequenceNumber {ordering} used in PutRecord on stream {name} "
-            f"under account {region.account} is invalid."
-        )
+    # SequenceNumberForOrdering: any well-formed number (the model checks that) is
+    # accepted, as on AWS; sequence numbers here always grow, so it changes nothing.
     entry = (p["Data"], p["PartitionKey"], p.get("ExplicitHashKey"))
-    (outcome,), stream = await region.records.put(name, [entry], single=True)
+    (outcome,), stream = await region.records.put(region.stream_name(p), [entry], single=True)
     if outcome.error_code is not None:
         raise ProvisionedThroughputExceededException(outcome.error_message or "")
     return {
         "ShardId": f"shardId-{outcome.shard_index:012d}",
         "SequenceNumber": format_sequence(outcome.key, outcome.shard_index),
-        "EncryptionType": stream.encryption,
+        **_encryption_type(stream),
     }
 
 
@@ -79,7 +82,7 @@ async def put_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     name = region.stream_name(p)
     outcomes, stream = await region.records.put(name, p["Records"])
     results, failed = _put_results(outcomes)
-    return {"FailedRecordCount": failed, "Records": results, "EncryptionType": stream.encryption}
+    return {"FailedRecordCount": failed, "Records": results, **_encryption_type(stream)}
 
 
 def _put_results(outcomes: list[PutOutcome]) -> tuple[list[dict[str, Any]], int]:
@@ -107,12 +110,8 @@ def _put_results(outcomes: list[PutOutcome]) -> tuple[list[dict[str, Any]], int]
 
 
 def _shard_for_iterator(region: Region, name: str, shard_text: str) -> tuple[Stream, Shard]:
-    index = parse_shard_id(shard_text)
+    index = region.shard_index(name, shard_text)
     stream = region.streams.get(name)
-    if index is None:
-        raise ResourceNotFoundException(
-            f"Could not find shard {shard_text} in stream {name} under account {region.account}."
-        )
     shard = stream.shards.get(index) if stream is not None else None
     if stream is None or shard is None or stream.status in ("CREATING", "DELETING"):
         raise ResourceNotFoundException(
@@ -135,6 +134,7 @@ async def get_shard_iterator(region: Region, p: dict[str, Any]) -> dict[str, Any
 
 @operation("GetRecords")
 async def get_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
     state = region.signer.open_iterator(p["ShardIterator"].strip('"'))
     stream = region.streams.get(state.stream_name)
     shard = stream.shards.get(state.shard_index) if stream is not None else None
@@ -145,6 +145,7 @@ async def get_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
         )
     limit = p.get("Limit", GET_RECORDS_DEFAULT_LIMIT)
     result = await region.records.read(stream, shard, state.position, limit)
+    region.records.count_read(stream, shard, result, started)
     index = shard.index
     records = RecordList(result.records, index)
     out: dict[str, Any] = {"Records": records, "MillisBehindLatest": result.millis_behind}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shardline.server.protocol import Timestamp
+from shardline.storage.account import Commitment
 from shardline.storage.catalog import Shard, Stream, shard_id
 
 
@@ -51,3 +52,27 @@ def stream_summary(stream: Stream) -> dict[str, Any]:
         "StreamModeDetails": {"StreamMode": stream.mode},
         "StreamCreationTimestamp": Timestamp.from_ms(stream.created_ms),
     }
+
+
+def warm_throughput(stream: Stream) -> dict[str, Any]:
+    """``WarmThroughput``, for an on-demand stream that was given a target."""
+    if stream.warm_target_mibps is None:
+        return {}
+    shape = {"TargetMiBps": stream.warm_target_mibps}
+    if stream.warm_current_mibps is not None:
+        shape["CurrentMiBps"] = stream.warm_current_mibps
+    return {"WarmThroughput": shape}
+
+
+def commitment_shape(commitment: Commitment, now_ms: int) -> dict[str, Any]:
+    """``MinimumThroughputBillingCommitment`` as DescribeAccountSettings reports it."""
+    out: dict[str, Any] = {"Status": commitment.status(now_ms)}
+    instants = (
+        ("StartedAt", commitment.started_ms),
+        ("EndedAt", commitment.ended_ms),
+        ("EarliestAllowedEndAt", commitment.earliest_end_ms),
+    )
+    for name, epoch_ms in instants:
+        if epoch_ms is not None:
+            out[name] = Timestamp.from_ms(epoch_ms)
+    return out

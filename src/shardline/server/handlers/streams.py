@@ -11,6 +11,7 @@ from shardline.server.handlers.shapes import (
     monitoring,
     shard_shape,
     stream_summary,
+    warm_throughput,
 )
 from shardline.storage.catalog import Stream, parse_shard_id
 from shardline.storage.region import Region
@@ -23,7 +24,12 @@ LIST_STREAMS_DEFAULT_LIMIT = 100
 async def create_stream(region: Region, p: dict[str, Any]) -> None:
     mode = p.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
     await region.create_stream(
-        p["StreamName"], p.get("ShardCount"), mode, p.get("Tags", {}), p.get("MaxRecordSizeInKiB")
+        p["StreamName"],
+        p.get("ShardCount"),
+        mode,
+        p.get("Tags", {}),
+        p.get("MaxRecordSizeInKiB"),
+        p.get("WarmThroughputMiBps"),
     )
 
 
@@ -45,8 +51,8 @@ async def describe_stream(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     stream = region.describe(region.stream_name(p))
     limit = p.get("Limit", DESCRIBE_STREAM_DEFAULT_LIMIT)
     shards = sorted(stream.shards.values(), key=lambda s: s.index)
-    if stream.status == "CREATING":
-        shards = []
+    if not stream.ever_active:
+        shards = []  # CREATING, or deleted while CREATING
     start = p.get("ExclusiveStartShardId")
     if start is not None:
         after = parse_shard_id(start)
@@ -70,6 +76,7 @@ async def describe_stream_summary(region: Region, p: dict[str, Any]) -> dict[str
         "OpenShardCount": len(stream.open_shards()),
         "ConsumerCount": len(stream.consumers),
         "MaxRecordSizeInKiB": stream.max_record_size_kib,
+        **warm_throughput(stream),
     }
     return {"StreamDescriptionSummary": summary}
 
@@ -108,7 +115,15 @@ async def decrease_retention(region: Region, p: dict[str, Any]) -> None:
 
 @operation("UpdateStreamMode")
 async def update_stream_mode(region: Region, p: dict[str, Any]) -> None:
-    await region.update_stream_mode(region.stream_name(p), p["StreamModeDetails"]["StreamMode"])
+    await region.update_stream_mode(
+        region.stream_name(p), p["StreamModeDetails"]["StreamMode"], p.get("WarmThroughputMiBps")
+    )
+
+
+@operation("UpdateStreamWarmThroughput")
+async def update_stream_warm_throughput(region: Region, p: dict[str, Any]) -> dict[str, Any]:
+    stream = await region.update_warm_throughput(region.stream_name(p), p["WarmThroughputMiBps"])
+    return {"StreamARN": stream.arn, "StreamName": stream.name, **warm_throughput(stream)}
 
 
 @operation("UpdateMaxRecordSize")
