@@ -333,7 +333,7 @@ def parse_args(argv=None):
         "--single-calls", type=int, default=1000, help="PutRecord calls per repeat in (c) [1000]"
     )
     ap.add_argument(
-        "--latency-calls", type=int, default=40, help="PutRecords calls per (d) sample [40]"
+        "--latency-calls", type=int, default=100, help="PutRecords calls per (d) sample [100]"
     )
     ap.add_argument(
         "--time-cap", type=float, default=60.0, help="seconds cap of each timed loop [60]"

@@ -35,7 +35,7 @@ class Settings:
     record_size: int = 100  # bytes of data per record
     shards: int = 4
     single_calls: int = 1000  # (c) PutRecord calls per repeat
-    latency_calls: int = 40  # (d) PutRecords calls per latency sample
+    latency_calls: int = 100  # (d) PutRecords calls per latency sample
     fill: int = 1_000_000  # (d) records to store before the 2nd sample
     time_cap: float = 60.0  # seconds, each timed loop
     fill_cap: float = 120.0  # seconds, the (d) fill phase
