@@ -156,41 +156,10 @@ def run_target(name: str, settings: Settings, args, base_tmp: Path, log, result:
         t_self, t_srv = sum(os.times()[:4]), target.cpu_seconds()
         if name == "stub":
             settings = dataclasses.replace(settings, stores_data=False)
-        rng = random.Random(settings.seed)
         if args.clients:
-            try:
-                part = run_multi(
-                    target.endpoint,
-                    args.clients,
-                    args.multi_seconds,
-                    target.cpu_seconds,
-                    log,
-                    gc_freeze=args.worker_gc == "freeze",
-                )
-                result["metrics"].update(part["metrics"])
-                result["runs"].update(part["runs"])
-            except Exception as exc:
-                result["errors"].append(f"multi-client: {type(exc).__name__}: {str(exc)[:200]}")
-                log(f"    error in multi-client: {exc}")
-        for wl_name, fn in [] if args.clients else WORKLOADS:
-            if wl_name in args.skip:
-                continue
-            try:
-                part = fn(client, settings, rng, log, target.cpu_seconds)
-                result["metrics"].update(part["metrics"])
-                result["runs"].update(part["runs"])
-                result["errors"] += part["errors"]
-                result["notes"] += part["notes"]
-            except Exception as exc:
-                msg = f"{wl_name}: {type(exc).__name__}: {str(exc)[:200]}"
-                result["errors"].append(msg)
-                log(f"    error in {msg}")
-            if not target.alive():
-                result["errors"].append(
-                    f"server process exited (code {target.proc.returncode}): {target.log_tail(400)}"
-                )
-                log("    server exited; skipping its remaining workloads")
-                break
+            _run_multi_client(target, args, log, result)
+        else:
+            _run_workloads(target, client, settings, args, log, result)
         wall = time.monotonic() - t_wall
         srv = target.cpu_seconds() - t_srv
         me = sum(os.times()[:4]) - t_self
@@ -221,6 +190,48 @@ def run_target(name: str, settings: Settings, args, base_tmp: Path, log, result:
             if target.log_path.exists():
                 shutil.copy(target.log_path, dest / target.log_path.name)
     return result
+
+
+def _run_multi_client(target, args, log, result: dict) -> None:
+    """``--clients N``: the multi-client rounds (multiclient.py) against ``target``."""
+    try:
+        part = run_multi(
+            target.endpoint,
+            args.clients,
+            args.multi_seconds,
+            target.cpu_seconds,
+            log,
+            gc_freeze=args.worker_gc == "freeze",
+        )
+        result["metrics"].update(part["metrics"])
+        result["runs"].update(part["runs"])
+    except Exception as exc:
+        result["errors"].append(f"multi-client: {type(exc).__name__}: {str(exc)[:200]}")
+        log(f"    error in multi-client: {exc}")
+
+
+def _run_workloads(target, client, settings: Settings, args, log, result: dict) -> None:
+    """The single-client workloads in turn; a workload's failure is recorded, not fatal."""
+    rng = random.Random(settings.seed)
+    for wl_name, fn in WORKLOADS:
+        if wl_name in args.skip:
+            continue
+        try:
+            part = fn(client, settings, rng, log, target.cpu_seconds)
+            result["metrics"].update(part["metrics"])
+            result["runs"].update(part["runs"])
+            result["errors"] += part["errors"]
+            result["notes"] += part["notes"]
+        except Exception as exc:
+            msg = f"{wl_name}: {type(exc).__name__}: {str(exc)[:200]}"
+            result["errors"].append(msg)
+            log(f"    error in {msg}")
+        if not target.alive():
+            result["errors"].append(
+                f"server process exited (code {target.proc.returncode}): {target.log_tail(400)}"
+            )
+            log("    server exited; skipping its remaining workloads")
+            break
 
 
 def print_report(results: list[dict], settings: Settings, args) -> None:

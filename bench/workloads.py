@@ -265,18 +265,7 @@ def run_put_and_drain(
             )
         except Exception as exc:
             errors.append(f"drain: {_short(exc)}")
-    notes = []
-    mism = [d for d in drains if d["records"] != d["expected"]] if settings.stores_data else []
-    if mism:
-        notes.append(
-            "drain read {} of {} records".format(
-                "/".join(str(d["records"]) for d in mism),
-                "/".join(str(d["expected"]) for d in mism),
-            )
-        )
-    if any(p["records_failed"] for p in puts):
-        failed = sum(p["records_failed"] for p in puts)
-        notes.append(f"PutRecords partial failures: {failed} records")
+    notes = _put_drain_notes(puts, drains, settings)
     get_lat = [x for d in drains for x in d["latencies_ms"]]
     put_cpu = cpu_us_per_record(puts)
     get_cpu = cpu_us_per_record(drains) if settings.stores_data else None
@@ -295,6 +284,22 @@ def run_put_and_drain(
         "errors": errors,
         "notes": notes,
     }
+
+
+def _put_drain_notes(puts: list[dict], drains: list[dict], settings: Settings) -> list[str]:
+    notes = []
+    mism = [d for d in drains if d["records"] != d["expected"]] if settings.stores_data else []
+    if mism:
+        notes.append(
+            "drain read {} of {} records".format(
+                "/".join(str(d["records"]) for d in mism),
+                "/".join(str(d["expected"]) for d in mism),
+            )
+        )
+    if any(p["records_failed"] for p in puts):
+        failed = sum(p["records_failed"] for p in puts)
+        notes.append(f"PutRecords partial failures: {failed} records")
+    return notes
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -500,6 +505,48 @@ def _fanout_reader(client, consumer, shard, expected, deadline, counts, errors) 
         errors.append(f"fanout {shard}: {_short(exc)}")
 
 
+def _fanout_round(
+    client, consumer: str, per_shard: Counter, settings: Settings, server_cpu, errors: list
+) -> dict:
+    """One SubscribeToShard per shard, all at once, until each has its records."""
+    counts: dict[str, int] = {}
+    deadline = time.monotonic() + settings.time_cap
+    threads = [
+        threading.Thread(
+            target=_fanout_reader,
+            args=(client, consumer, shard, expected, deadline, counts, errors),
+        )
+        for shard, expected in per_shard.items()
+    ]
+    cpu0, t0 = server_cpu(), time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(settings.time_cap + 30)
+    elapsed = time.monotonic() - t0
+    got = sum(counts.values())
+    return {
+        "records": got,
+        "expected": sum(per_shard.values()),
+        "seconds": elapsed,
+        "server_cpu_s": server_cpu() - cpu0,
+        "rps": got / elapsed if elapsed > 0 else None,
+    }
+
+
+def _register(client, arn: str, name: str) -> str | None:
+    """A new ACTIVE consumer's ARN; None when the server has no enhanced fan-out."""
+    try:
+        consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "UnknownOperationException":
+            raise
+        return None
+    arn = consumer["Consumer"]["ConsumerARN"]
+    _wait_consumer_active(client, arn)
+    return arn
+
+
 def run_fanout(client, settings: Settings, rng: random.Random, log, server_cpu: ServerCpu) -> dict:
     """(e) enhanced fan-out: one stream of ``batches`` PutRecords calls, read back
     ``repeats`` times by SubscribeToShard on every shard at once (a thread each)."""
@@ -511,54 +558,21 @@ def run_fanout(client, settings: Settings, rng: random.Random, log, server_cpu: 
     per_shard: Counter = Counter()
     _put_batches(client, name, batches, settings.batches, settings.time_cap, None, per_shard)
     arn = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
-    runs, errors = [], []
+    runs: list[dict] = []
+    errors: list[str] = []
     for r in range(settings.repeats):
-        try:
-            consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName=f"bench-{r}")[
-                "Consumer"
-            ]["ConsumerARN"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "UnknownOperationException":
-                raise
+        consumer = _register(client, arn, f"bench-{r}")
+        if consumer is None:
             note = "no enhanced fan-out (RegisterStreamConsumer is an unknown operation)"
             return {"metrics": {}, "runs": {}, "errors": [], "notes": [note]}
-        _wait_consumer_active(client, consumer)
-        counts: dict[str, int] = {}
-        deadline = time.monotonic() + settings.time_cap
-
-        threads = [
-            threading.Thread(
-                target=_fanout_reader,
-                args=(client, consumer, shard, expected, deadline, counts, errors),
-            )
-            for shard, expected in per_shard.items()
-        ]
-        cpu0, t0 = server_cpu(), time.monotonic()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(settings.time_cap + 30)
-        elapsed = time.monotonic() - t0
-        got = sum(counts.values())
-        run = {
-            "records": got,
-            "expected": sum(per_shard.values()),
-            "seconds": elapsed,
-            "server_cpu_s": server_cpu() - cpu0,
-            "rps": got / elapsed if elapsed > 0 else None,
-        }
+        run = _fanout_round(client, consumer, per_shard, settings, server_cpu, errors)
         runs.append(run)
         log(
-            f"    e[{r}] fan-out {got:7d} rec in {elapsed:6.2f}s = {run['rps'] or 0:9.0f} rec/s"
-            f" ({len(per_shard)} subscriptions)"
+            f"    e[{r}] fan-out {run['records']:7d} rec in {run['seconds']:6.2f}s"
+            f" = {run['rps'] or 0:9.0f} rec/s ({len(per_shard)} subscriptions)"
         )
         if errors:
             break
-    notes = [
-        f"fan-out read {r['records']} of {r['expected']} records"
-        for r in runs
-        if r["records"] != r["expected"]
-    ]
     return {
         "metrics": {
             "fanout_rps": _median([r["rps"] for r in runs if r["records"]]),
@@ -566,7 +580,11 @@ def run_fanout(client, settings: Settings, rng: random.Random, log, server_cpu: 
         },
         "runs": {"fanout": runs},
         "errors": errors,
-        "notes": notes,
+        "notes": [
+            f"fan-out read {r['records']} of {r['expected']} records"
+            for r in runs
+            if r["records"] != r["expected"]
+        ],
     }
 
 
