@@ -21,26 +21,7 @@ import pytest
 
 from shardline.testing import RegionProcess, kinesis_client
 
-INTEROP = Path(__file__).resolve().parents[1] / "interop"
 SCRIPT = "kinesis_js_sdk.mjs"
-
-
-@pytest.fixture(scope="module")
-def js_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding the script and the SDK, installed exactly as locked."""
-    npm = shutil.which("npm")
-    assert npm is not None, "these tests need Node.js and npm on PATH"
-    directory = tmp_path_factory.mktemp("js-sdk")
-    for name in ("package.json", "package-lock.json", SCRIPT):
-        shutil.copy(INTEROP / name, directory / name)
-    subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=directory,
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
-    return directory
 
 
 @pytest.fixture(scope="module")

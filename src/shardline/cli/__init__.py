@@ -14,10 +14,12 @@ from shardline.cli.ha import (
     replicate,
     status,
 )
+from shardline.cli.keys import keys
 from shardline.cli.pipeline import drill, ticker_group, up
 from shardline.cli.put import put
 from shardline.cli.serve import serve
 from shardline.cli.snapshot import snapshot
+from shardline.cli.spool import spool
 from shardline.cli.tail import tail
 
 
@@ -28,7 +30,9 @@ def main() -> None:
 
 
 main.add_command(serve)
+main.add_command(keys)
 main.add_command(put)
+main.add_command(spool)
 main.add_command(tail)
 main.add_command(replicate)
 main.add_command(monitor)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shardline.credentials import StaticCredentials
+
 
 @dataclass(frozen=True)
 class Destination:
@@ -23,6 +25,9 @@ class Destination:
     #: None means AWS's own endpoint for ``region_name``.
     endpoint_url: str | None = None
     region_name: str = "us-east-1"
+    #: Keys for this destination, over the producer's ``client_options`` (a region
+    #: that verifies signatures may know other keys than its peer region).
+    credentials: StaticCredentials | None = None
 
     def __str__(self) -> str:
         where = self.endpoint_url or f"aws:{self.region_name}"

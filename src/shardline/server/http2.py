@@ -12,7 +12,7 @@ How, as numbered steps:
    (``PRI * HTTP/2.0``…) hands the connection to ``Http2Connection``; anything else
    to aiohttp's HTTP/1.1 protocol, which then owns the socket as if it had accepted it.
 2. ``Http2Connection`` runs the ``h2`` state machine. Each request stream collects its
-   headers and body, then becomes one ``ApiCall`` for ``KinesisApp.answer`` — the
+   headers and body, then becomes one ``HttpRequest`` for ``KinesisApp.answer`` — the
    same envelope, handlers and errors as HTTP/1.1.
 3. A reply is sent as HEADERS + DATA within the peer's flow-control windows. A
    SubscribeToShard streams its events as DATA frames on its stream until it ends;
@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from urllib.parse import parse_qs, urlsplit
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -47,7 +46,8 @@ from h2.settings import SettingCodes
 from hyperframe.frame import Frame, GoAwayFrame
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from shardline.server.app import MAX_BODY_BYTES, ApiCall, ApiReply, KinesisApp, too_large
+from shardline.server.app import MAX_BODY_BYTES, ApiReply, KinesisApp
+from shardline.server.request import HttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -120,18 +120,23 @@ class _Request:
     def __init__(self, headers: list[tuple[str, str]]) -> None:
         self.pseudo = {name: value for name, value in headers if name.startswith(":")}
         self.headers = CIMultiDict((n, v) for n, v in headers if not n.startswith(":"))
+        # RFC 9113 §8.3.1: ``:authority`` stands for Host. SigV4 clients sign it as
+        # ``host`` (botocore) or as ``:authority`` itself (the JS SDK v3), so keep both.
+        authority = self.pseudo.get(":authority")
+        if authority is not None:
+            self.headers[":authority"] = authority
+            if "Host" not in self.headers:
+                self.headers["Host"] = authority
         self.body = bytearray()
         self.too_large = False
         #: Bytes of this body counted in ``KinesisApp.held_body_bytes``.
         self.held = 0
 
-    def call(self) -> ApiCall:
-        query = parse_qs(urlsplit(self.pseudo.get(":path", "/")).query, keep_blank_values=True)
-        presigned = "X-Amz-Algorithm" in query
-        return ApiCall(
+    def call(self) -> HttpRequest:
+        return HttpRequest(
             self.pseudo.get(":method", ""),
+            self.pseudo.get(":path", "/"),
             CIMultiDictProxy(self.headers),
-            presigned,
             bytes(self.body),
         )
 
@@ -288,7 +293,7 @@ class Http2Connection(asyncio.Protocol):
     async def _respond(self, stream_id: int, request: _Request) -> None:
         try:
             if request.too_large:
-                await self._reply(stream_id, too_large(request.headers))
+                await self._reply(stream_id, self._app.too_large(request.headers))
                 return
             outcome = await self._app.answer(request.call())
             if isinstance(outcome, ApiReply):

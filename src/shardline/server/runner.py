@@ -3,7 +3,8 @@
 ``serve`` reports the bound address once the socket listens (so callers can bind
 port 0 and learn the port), answers HTTP/1.1 and HTTP/2 on that one port
 (``http2``), and on SIGTERM/SIGINT stops accepting requests, lets the
-writer commit what it holds, and closes the database.
+writers commit what they hold, and closes the databases (one per account:
+``accounts``).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from shardline.server.accounts import Accounts
 from shardline.server.app import COLLECTOR_KEY, KINESIS_KEY, build_app
+from shardline.server.auth.gate import Gate, GateConfig
 from shardline.server.http2 import Http2Server, ProtocolSniffer
 from shardline.storage.config import RegionConfig
-from shardline.storage.region import Region
 
 
 async def serve(
@@ -28,22 +30,28 @@ async def serve(
     port: int = 4567,
     on_ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
+    gate: GateConfig | None = None,
 ) -> None:
     """Serve the Kinesis API for ``config`` on ``host:port`` until ``stop`` is set.
 
-    Resource handling: the region (and its database) is closed on the way out, also
-    when serving fails.
+    ``gate`` says how callers authenticate (default: no credentials, loopback Host
+    names only); with credentials, each account a key names gets its own catalog.
+
+    Resource handling: every account's database is closed on the way out, also when
+    serving fails.
     """
+    gate = gate or GateConfig()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    region = Region(config)
+    keys = gate.keys
+    accounts = Accounts(config, keys.accounts if keys is not None else {config.account_id})
     try:
-        await region.start()
+        await accounts.start()
+        app = build_app(accounts, Gate(gate, config.region, config.account_id))
         tune_collector()
-        app = build_app(region)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         http1 = runner.server
@@ -67,7 +75,7 @@ async def serve(
             http2.close()
             await runner.cleanup()
     finally:
-        await region.close()
+        await accounts.close()
 
 
 #: Allocations between young-generation collections (Python's default is 700).

@@ -597,10 +597,6 @@ class Region:
         await self.persist(stream)
         return before
 
-    async def set_resource_policy(self, stream: Stream, policy: str | None) -> None:
-        stream.resource_policy = policy
-        await self.persist(stream)
-
     # -- account settings and warm throughput ---------------------------------------------
 
     async def update_commitment(self, enable: bool) -> Commitment:
