@@ -9,10 +9,10 @@
   ``moto_server`` runs a real local DynamoDB/S3 API for the scale backends.
 - ``run_shardline`` runs one ``shardline`` command to its end, as a person would,
   with no AWS credentials in its environment (``without_aws_credentials``);
-- ``kinesis_client``, ``wait_active``, ``read_shard``, ``read_stream``: boto3 helpers;
-  ``set_fault`` and ``fault_in_force`` drive a region's fault-injection endpoint;
-  ``scrape_metrics`` reads a ``/metrics`` page; ``wait_for`` polls a condition so a
-  test reads as the specification it checks.
+- ``kinesis_client``, ``wait_active``, ``active_consumer``, ``read_shard``,
+  ``read_stream``: boto3 helpers; ``set_fault`` and ``fault_in_force`` drive a
+  region's fault-injection endpoint; ``scrape_metrics`` reads a ``/metrics`` page;
+  ``wait_for`` polls a condition so a test reads as the specification it checks.
 
 Resource handling: use the processes as context managers, or call ``stop()``; a
 process that does not exit on SIGTERM within the timeout is killed.
@@ -44,7 +44,7 @@ from shardline.errors import ShardlineError
 
 T = TypeVar("T")
 
-_READY = re.compile(r"serving Kinesis API at (http://\S+)")
+_READY = re.compile(r"serving Kinesis API at (https?://\S+)")
 
 
 class ProcessStartError(ShardlineError):
@@ -304,12 +304,15 @@ def kinesis_client(
     url: str,
     credentials: StaticCredentials | None = None,
     region_name: str = "us-east-1",
+    *,
+    verify: str | None = None,
     **config: Any,
 ) -> Any:
     """A boto3 Kinesis client for ``url`` with no retries.
 
     It signs with ``credentials`` (a key of a server started with ``--credentials``),
-    or with dummy keys that a server without credentials accepts.
+    or with dummy keys that a server without credentials accepts. ``verify``: the CA
+    bundle an ``https://`` region's certificate is checked against.
     """
     import boto3
     from botocore.config import Config
@@ -323,6 +326,7 @@ def kinesis_client(
         region_name=region_name,
         config=Config(**options),
         **keys.client_options(),
+        verify=verify,
     )
 
 
@@ -336,6 +340,20 @@ def wait_active(kinesis: Any, name: str, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"stream {name} stuck in {summary['StreamStatus']}")
         time.sleep(0.05)
+
+
+def active_consumer(kinesis: Any, stream_arn: str, name: str, timeout: float = 30.0) -> str:
+    """Register an enhanced fan-out consumer and wait until it is ACTIVE; its ARN."""
+    arn: str = kinesis.register_stream_consumer(StreamARN=stream_arn, ConsumerName=name)[
+        "Consumer"
+    ]["ConsumerARN"]
+
+    def status() -> str:
+        described = kinesis.describe_stream_consumer(ConsumerARN=arn)["ConsumerDescription"]
+        return str(described["ConsumerStatus"])
+
+    wait_for(lambda: status() == "ACTIVE", timeout, what=f"consumer {name} ACTIVE")
+    return arn
 
 
 def read_shard(
@@ -384,9 +402,9 @@ def _blocking(call: Coroutine[Any, Any, T]) -> T:
         return thread.submit(asyncio.run, call).result()
 
 
-def read_stream(url: str, stream: str) -> list[dict[str, Any]]:
+def read_stream(url: str, stream: str, *, verify: str | None = None) -> list[dict[str, Any]]:
     """Every record now in every shard of ``stream`` (each with its ``ShardId``)."""
-    client = kinesis_client(url)
+    client = kinesis_client(url, verify=verify)
     records: list[dict[str, Any]] = []
     for shard in client.list_shards(StreamName=stream)["Shards"]:
         for record in read_shard(client, stream, shard["ShardId"]):

@@ -11,7 +11,8 @@ names. Example (every key but the regions has a default)::
 
     [[regions]]
     name = "us-west-2"
-    endpoint_url = "http://127.0.0.1:4568"
+    endpoint_url = "https://127.0.0.1:4568"
+    ca_bundle = "certs/ca.pem"    # trust a region served with --tls-cert
     role = "standby"
     profile = "standby-admin"                # credentials: a profile, or
     # access_key_id = "AKSL…"                # a key pair (the server's --credentials)
@@ -69,6 +70,11 @@ class RegionSpec:
     credential chain, or placeholder keys that a local region without
     ``--credentials`` accepts). A region that verifies signatures also checks their
     region: set ``signing_region`` to its ``--region``.
+
+    ``ca_bundle`` is a PEM file of the certificate authorities that an
+    ``https://`` endpoint's certificate is checked against (a region served with
+    ``--tls-cert``, whose CA is not in the system's store); relative to the
+    topology file. None: the system's store (or ``$AWS_CA_BUNDLE``).
     """
 
     #: The region's name: AWS's region name when ``endpoint_url`` is left out.
@@ -85,6 +91,8 @@ class RegionSpec:
     profile: str | None = None
     #: The region in signatures (default: the name for AWS, us-east-1 for local endpoints).
     signing_region: str | None = None
+    #: PEM file of the CAs an ``https://`` endpoint's certificate is checked against.
+    ca_bundle: str | None = None
 
     def __post_init__(self) -> None:
         validate(self, "[regions] ")
@@ -116,9 +124,12 @@ class RegionSpec:
         return None
 
     def client_options(self) -> dict[str, Any]:
-        """Credential arguments for a client of this region."""
+        """Credentials and TLS trust for a client of this region."""
         credentials = self.credentials()
-        return credentials.client_options() if credentials else default_client_options()
+        options = credentials.client_options() if credentials else default_client_options()
+        if self.ca_bundle is not None:
+            options["verify"] = self.ca_bundle
+        return options
 
     def client_kwargs(self) -> dict[str, Any]:
         """Arguments for an aiobotocore/boto3 Kinesis client of this region."""
@@ -405,7 +416,8 @@ def _tables(document: dict[str, Any], key: str) -> list[Any]:
 def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology:
     """Build a :class:`Topology` from a parsed TOML document.
 
-    Relative store directories are taken relative to ``base`` (the file's folder).
+    Relative store directories and CA bundles are taken relative to ``base`` (the
+    file's folder).
     """
     unknown = set(document) - {
         "regions",
@@ -430,8 +442,14 @@ def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology
         )
     pipeline = dict(_table(document, "pipeline"))
     pipeline["data_dir"] = _under(base, pipeline.get("data_dir", PipelineSpec.data_dir))
+    regions = [
+        {**r, "ca_bundle": str(_under(base, r["ca_bundle"]))}
+        if isinstance(r, dict) and isinstance(r.get("ca_bundle"), str)
+        else r
+        for r in _tables(document, "regions")
+    ]
     return Topology(
-        regions=tuple(_build(RegionSpec, r, "regions") for r in _tables(document, "regions")),
+        regions=tuple(_build(RegionSpec, r, "regions") for r in regions),
         streams=tuple(_build(StreamSpec, s, "streams") for s in _tables(document, "streams")),
         stores=_build(StoresSpec, stores, "stores"),
         replication=_build(ReplicationSpec, _table(document, "replication"), "replication"),

@@ -229,6 +229,17 @@ def test_the_file_named_in_an_error_is_the_one_read(tmp_path: Path) -> None:
         load_topology(path)
 
 
+def test_a_region_ca_bundle_is_relative_to_the_file_and_verifies_its_clients() -> None:
+    regions = [
+        {**TWO_REGIONS[0], "endpoint_url": "https://127.0.0.1:4567", "ca_bundle": "certs/ca.pem"},
+        TWO_REGIONS[1],
+    ]
+    topology = parse_topology(document(regions=regions), Path("/etc/shardline"))
+    assert topology.primary.ca_bundle == "/etc/shardline/certs/ca.pem"
+    assert topology.primary.client_kwargs()["verify"] == "/etc/shardline/certs/ca.pem"
+    assert "verify" not in topology.standby.client_kwargs()  # the system's trust store
+
+
 def test_metrics_ports_are_off_unless_the_file_names_them() -> None:
     assert parse_topology(document()).metrics == MetricsSpec()
     metrics = {"monitor": 9464, "consumers": {"west": 0}, "console": 8080}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from shardline import __version__
+from shardline.cli.certs import certs
 from shardline.cli.console import console_command
 from shardline.cli.ha import (
     failback_command,
@@ -45,3 +46,4 @@ main.add_command(console_command)
 main.add_command(drill)
 main.add_command(ticker_group, name="ticker")
 main.add_command(snapshot)
+main.add_command(certs)

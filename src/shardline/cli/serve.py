@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import ssl
 import tempfile
 from pathlib import Path
 from typing import Any, get_args
@@ -21,7 +22,9 @@ from shardline.cli.common import config_default, fail, seconds_option
 from shardline.errors import ConfigError
 from shardline.server.auth.gate import GateConfig, is_loopback
 from shardline.server.auth.keys import CredentialsError, KeyStore, load_keys
+from shardline.server.limits import MIB, ServerLimits
 from shardline.server.runner import serve as run_server
+from shardline.server.tls import TlsConfigError, TlsFiles, server_context
 from shardline.storage.config import RegionConfig
 from shardline.storage.engine import Durability
 
@@ -138,6 +141,49 @@ def _check_port(port: int) -> None:
     "created on first start).",
 )
 @click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="PEM certificate (chain): serve HTTPS on the port, HTTP/2 by ALPN "
+    "(`shardline certs create DIR` makes one). Needs --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="PEM private key of --tls-cert.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Open connections allowed; at the cap a new one replaces the longest idle "
+    "[default: as many as the open-file limit allows].",
+)
+@seconds_option(
+    "--header-timeout-s",
+    default=ServerLimits.header_timeout_s,
+    minimum=0.001,
+    help="A request head must arrive within this long of its first byte.",
+    aliases=("--header-timeout-seconds",),
+)
+@seconds_option(
+    "--idle-timeout-s",
+    default=ServerLimits.idle_timeout_s,
+    minimum=0.001,
+    help="Close a connection with no request in progress after this long; "
+    "also the longest a request body may stop flowing.",
+    aliases=("--idle-timeout-seconds",),
+)
+@click.option(
+    "--body-budget-mb",
+    type=click.IntRange(min=16),
+    default=ServerLimits.body_budget_bytes // MIB,
+    show_default=True,
+    help="Request bodies held in memory at once, across all connections; "
+    "beyond it calls get 503 ServiceUnavailable (retriable).",
+)
+@click.option(
     "--metrics/--no-metrics",
     default=_default("metrics"),
     show_default=True,
@@ -197,6 +243,12 @@ def serve(
     trim_interval_s: float,
     subscription_lifetime_s: float,
     master_key_file: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    max_connections: int | None,
+    header_timeout_s: float,
+    idle_timeout_s: float,
+    body_budget_mb: int,
     metrics: bool,
     credentials: Path | None,
     insecure: bool,
@@ -235,12 +287,28 @@ def serve(
     keys = _keys(credentials, host, insecure)
     gate = GateConfig(keys, frozenset(allow_host), frozenset(allow_origin))
     auth = f"credentials {credentials}" if keys is not None else "no credentials"
+    limits = ServerLimits(
+        body_budget_bytes=body_budget_mb * MIB,
+        header_timeout_s=header_timeout_s,
+        idle_timeout_s=idle_timeout_s,
+        max_connections=max_connections,
+    )
+    tls = _tls_context(tls_cert, tls_key)
+    if tls is None and not is_loopback(host):
+        click.echo(
+            f"shardline: warning: serving plain HTTP on {host}: anyone who can reach the port "
+            "reads what travels on it; serve HTTPS with --tls-cert/--tls-key "
+            "(docs/security.md)",
+            err=True,
+        )
 
     def ready(url: str) -> None:
         click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir}, {auth})")
 
     try:
-        asyncio.run(run_server(config, host, port, on_ready=ready, gate=gate))
+        asyncio.run(
+            run_server(config, host, port, on_ready=ready, gate=gate, limits=limits, tls=tls)
+        )
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
@@ -263,4 +331,15 @@ def _keys(credentials: Path | None, host: str, insecure: bool) -> KeyStore | Non
     try:
         return load_keys(credentials)
     except CredentialsError as exc:
+        fail(str(exc))
+
+
+def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    try:
+        return server_context(TlsFiles(cert, key))
+    except TlsConfigError as exc:
         fail(str(exc))

@@ -89,7 +89,9 @@ class FailoverProducer:
 
     def destination_for(self, region: str) -> Destination:
         spec = self.topology.region(region)
-        return Destination(self.stream, spec.endpoint_url, spec.region_name, spec.credentials())
+        return Destination(
+            self.stream, spec.endpoint_url, spec.region_name, spec.credentials(), spec.ca_bundle
+        )
 
     async def start(self) -> FailoverProducer:
         """Steps 1 and 2: wait for a control state, then start the producer there."""

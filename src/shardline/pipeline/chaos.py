@@ -1,4 +1,4 @@
-"""``shardline drill --chaos``: many random faults over minutes, then the usual verdict.
+"""``shardline drill --chaos-s``: many random faults over minutes, then the usual verdict.
 
 A single-fault drill proves one failover. Real regional failures are partial and
 come in clusters, and what they break is the order of things: an acknowledgement
@@ -209,7 +209,7 @@ class ChaosReport:
             lines += ["", f"  error: {self.error}"]
         lines += [
             "",
-            f"  replay: shardline drill --chaos {self.duration_s:g} --seed {self.seed} "
+            f"  replay: shardline drill --chaos-s {self.duration_s:g} --seed {self.seed} "
             f"--standby {self.standby}",
             "",
             "PASSED" if self.passed else "FAILED",
@@ -251,7 +251,7 @@ async def _chaos(
         options.seed, options.duration_s, options.standby, options.window_s, options.max_rto_s
     )
     timeline.say(
-        f"chaos seed {options.seed} (replay: shardline drill --chaos {options.duration_s:g} "
+        f"chaos seed {options.seed} (replay: shardline drill --chaos-s {options.duration_s:g} "
         f"--seed {options.seed} --standby {options.standby})"
     )
     schedule = plan(

@@ -617,6 +617,8 @@ class Producer:
             options.update(destination.credentials.client_options())
         if destination.endpoint_url is not None:
             options["endpoint_url"] = destination.endpoint_url
+        if destination.ca_bundle is not None:
+            options["verify"] = destination.ca_bundle
         self._client = await stack.enter_async_context(
             get_session().create_client("kinesis", **options)
         )

@@ -52,14 +52,18 @@ from shardline.errors import (
     InternalFailure,
     KinesisError,
     SerializationException,
+    ServiceUnavailable,
     UnknownOperationException,
 )
 from shardline.server import cors, faults, model, protocol
 from shardline.server.accounts import Accounts
 from shardline.server.auth.access import authorize
 from shardline.server.auth.gate import Gate, admin_error_body
+from shardline.server.bodies import held_body
+from shardline.server.connections import track_requests
 from shardline.server.faults import FaultInjector
 from shardline.server.handlers import Handler, load_all
+from shardline.server.limits import BodyBudget, ServerLimits
 from shardline.server.metrics import PATH as METRICS_PATH
 from shardline.server.metrics import RegionCollector, metrics_handler, metrics_registry
 from shardline.server.request import HttpRequest
@@ -70,8 +74,6 @@ from shardline.storage.region import Region
 log = logging.getLogger(__name__)
 
 TARGET_PREFIX = "Kinesis_20131202."
-#: Largest request body accepted: a 10 MiB record, base64-encoded, with room to spare.
-MAX_BODY_BYTES = 16 * 1024 * 1024
 ADMIN_PREFIX = "/_shardline/"
 Handler_ = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Served by AWS under an older envelope, never as the Kinesis API (step 2).
@@ -139,14 +141,15 @@ def _error_body(error: KinesisError) -> dict[str, Any]:
 class KinesisApp:
     """Dispatches Kinesis API calls to the operation handlers of each account's region."""
 
-    def __init__(self, accounts: Accounts, gate: Gate) -> None:
+    def __init__(self, accounts: Accounts, gate: Gate, limits: ServerLimits | None = None) -> None:
         self.accounts = accounts
         self.gate = gate
         self.handlers: dict[str, Handler] = load_all()
         self.operations = model.operation_names()
         self.faults = FaultInjector()
-        #: Bytes of request bodies received and not yet answered (HTTP/1.1 and /2).
-        self.held_body_bytes = 0
+        self.limits = limits or ServerLimits()
+        #: Request bodies held across the server, HTTP/1.1 and HTTP/2 together.
+        self.budget = BodyBudget(self.limits.body_budget_bytes)
 
     def _reply(self, codec: protocol.Protocol, status: int, payload: Any) -> ApiReply:
         # An operation without output answers with an empty body, as AWS does.
@@ -156,6 +159,13 @@ class KinesisApp:
     def _error(self, codec: protocol.Protocol, error: KinesisError) -> ApiReply:
         reply = self._reply(codec, error.http_status, _error_body(error))
         reply.headers["x-amzn-ErrorType"] = error.code
+        return reply
+
+    def refuse(self, headers: Mapping[str, str], error: KinesisError) -> ApiReply:
+        """An error answer to a request whose body was never read (the budget is full)."""
+        codec = protocol.protocol_for(headers.get("Content-Type")) or "json"
+        reply = self._error(codec, error)
+        self.stamp(reply.headers, headers)
         return reply
 
     async def answer(self, call: HttpRequest) -> ApiReply | OpenSubscription:
@@ -192,7 +202,7 @@ class KinesisApp:
             reply_headers.update(cors.response_headers(call_headers))
 
     def too_large(self, call_headers: Mapping[str, str]) -> ApiReply:
-        """The answer to a body over ``MAX_BODY_BYTES``: 413 and no body, as AWS answers."""
+        """A body over ``ServerLimits.max_body_bytes``: 413 and no body, as AWS answers."""
         reply = ApiReply(413, {}, b"")
         self.stamp(reply.headers, call_headers)
         return reply
@@ -261,16 +271,13 @@ class KinesisApp:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The HTTP/1.1 front: an aiohttp request in, its answer out."""
         try:
-            body = await request.read()
+            async with held_body(request, self.budget, self.limits) as body:
+                call = HttpRequest(request.method, request.raw_path, request.headers, body)
+                outcome: ApiReply | OpenSubscription = await self.answer(call)
         except web.HTTPRequestEntityTooLarge:
-            outcome: ApiReply | OpenSubscription = self.too_large(request.headers)
-        else:
-            call = HttpRequest(request.method, request.raw_path, request.headers, body)
-            self.held_body_bytes += len(body)
-            try:
-                outcome = await self.answer(call)
-            finally:
-                self.held_body_bytes -= len(body)
+            outcome = self.too_large(request.headers)
+        except ServiceUnavailable as exc:
+            outcome = self.refuse(request.headers, exc)
         if isinstance(outcome, ApiReply):
             kind = web.Response if "Content-Type" in outcome.headers else _BareResponse
             return kind(status=outcome.status, body=outcome.body, headers=outcome.headers)
@@ -343,18 +350,21 @@ KINESIS_KEY = web.AppKey("kinesis", KinesisApp)
 COLLECTOR_KEY = web.AppKey("metrics", RegionCollector)
 
 
-def build_app(accounts: Accounts, gate: Gate) -> web.Application:
+def build_app(
+    accounts: Accounts, gate: Gate, limits: ServerLimits | None = None
+) -> web.Application:
     """The aiohttp application serving the Kinesis API for every account in ``accounts``.
 
     The ``KinesisApp`` behind it is kept under ``KINESIS_KEY``, so that HTTP/2
-    connections reach the same handlers and the same injected faults; the metrics
+    connections reach the same handlers, injected faults and body budget; the metrics
     collector under ``COLLECTOR_KEY``, so the runner can tell it about connections.
     The metrics are those of the home account (``Accounts.home``).
     """
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
-    kinesis = KinesisApp(accounts, gate)
+    limits = limits or ServerLimits()
+    app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[track_requests])
+    kinesis = KinesisApp(accounts, gate, limits)
     app[KINESIS_KEY] = kinesis
-    collector = RegionCollector(accounts.home, lambda: kinesis.held_body_bytes)
+    collector = RegionCollector(accounts.home, lambda: kinesis.budget.held)
     app[COLLECTOR_KEY] = collector
     app.on_response_prepare.append(_drop_default_content_type)
     app.router.add_route("*", ADMIN_PREFIX + "{tail:.*}", kinesis.handle_admin)

@@ -1,8 +1,9 @@
 """Run a region server until asked to stop.
 
 ``serve`` reports the bound address once the socket listens (so callers can bind
-port 0 and learn the port), answers HTTP/1.1 and HTTP/2 on that one port
-(``http2``), and on SIGTERM/SIGINT stops accepting requests, lets the
+port 0 and learn the port), answers HTTP/1.1 and HTTP/2 on that one port, in plain
+text or over TLS (``connections``, ``http2``, ``tls``), within the limits of
+``ServerLimits``, and on SIGTERM/SIGINT stops accepting requests, lets the
 writers commit what they hold, and closes the databases (one per account:
 ``accounts``).
 """
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -20,8 +22,16 @@ from aiohttp import web
 from shardline.server.accounts import Accounts
 from shardline.server.app import COLLECTOR_KEY, KINESIS_KEY, build_app
 from shardline.server.auth.gate import Gate, GateConfig
-from shardline.server.http2 import Http2Server, ProtocolSniffer
+from shardline.server.connections import Connections
+from shardline.server.http2 import Http2Server
+from shardline.server.limits import ServerLimits, connection_cap, raise_fd_limit
 from shardline.storage.config import RegionConfig
+
+
+def server_url(host: str, port: int, tls: bool) -> str:
+    """The URL clients use: ``https`` with TLS, an IPv6 address in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
 async def serve(
@@ -31,16 +41,22 @@ async def serve(
     on_ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
     gate: GateConfig | None = None,
+    *,
+    limits: ServerLimits | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Serve the Kinesis API for ``config`` on ``host:port`` until ``stop`` is set.
 
     ``gate`` says how callers authenticate (default: no credentials, loopback Host
     names only); with credentials, each account a key names gets its own catalog.
 
-    Resource handling: every account's database is closed on the way out, also when
-    serving fails.
+    Resource handling: the soft open-file limit is raised to the hard limit first
+    (``limits.raise_fd_limit``); every account's database is closed on the way out,
+    also when serving fails.
     """
     gate = gate or GateConfig()
+    limits = limits or ServerLimits()
+    cap = connection_cap(limits, raise_fd_limit())
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -50,9 +66,11 @@ async def serve(
     accounts = Accounts(config, keys.accounts if keys is not None else {config.account_id})
     try:
         await accounts.start()
-        app = build_app(accounts, Gate(gate, config.region, config.account_id))
+        app = build_app(accounts, Gate(gate, config.region, config.account_id), limits)
         tune_collector()
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout_s
+        )
         await runner.setup()
         http1 = runner.server
         assert http1 is not None
@@ -61,13 +79,18 @@ async def serve(
             "http1": len(http1.connections),
             "http2": len(http2.connections),
         }
+        connections = Connections(http1, http2, limits, cap)
         server = await loop.create_server(
-            lambda: ProtocolSniffer(http1, http2), host, port, backlog=1024
+            connections,
+            host,
+            port,
+            backlog=1024,
+            ssl=tls,
+            ssl_handshake_timeout=limits.header_timeout_s if tls else None,
         )
         bound = server.sockets[0].getsockname()[1] if server.sockets else port
-        url = f"http://{host}:{bound}"
         if on_ready is not None:
-            on_ready(url)
+            on_ready(server_url(host, bound, tls is not None))
         try:
             await stop.wait()
         finally:
