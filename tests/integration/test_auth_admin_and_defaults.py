@@ -64,7 +64,7 @@ def test_a_non_loopback_address_is_refused_with_one_line_saying_why(tmp_path):
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr == (
-        "Error: refusing to listen on 0.0.0.0 without --credentials: anyone who can reach it "
+        "shardline: refusing to listen on 0.0.0.0 without --credentials: anyone who can reach it "
         "could read, write and delete every stream (give --credentials FILE, or --insecure to "
         "accept that)\n"
     )

@@ -291,6 +291,7 @@ def serve(
     """
     logs.configure(log_level)
     _check_port(port)
+    keys = _keys(credentials, host, insecure)  # refuse an open server before touching the disk
     _check_data_dir(data_dir)
     try:
         config = RegionConfig(
@@ -317,7 +318,6 @@ def serve(
     except ConfigError as exc:
         fail(str(exc))
 
-    keys = _keys(credentials, host, insecure)
     gate = GateConfig(keys, frozenset(allow_host), frozenset(allow_origin))
     auth = f"credentials {credentials}" if keys is not None else "no credentials"
     limits = ServerLimits(
