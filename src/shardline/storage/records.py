@@ -11,9 +11,21 @@ Write path (PutRecords), as numbered steps:
 4. When the commit lands, move each shard's committed tip forward, clear the
    in-flight counts, and wake anyone waiting for new records.
 
+Each chunk is stored with its CRC32C and the last key of the chunk before it in the
+shard (``prev_key``), both taken in the writer thread inside the commit, so the chain
+follows commit order even when a write fails and is rolled back.
+
 Read path: a reader may only conclude that a *closed* shard is exhausted when no
 write to it is still in flight, checked before it reads; otherwise a record acked a
-moment later would be missed.
+moment later would be missed. Chunks come through ``scan.read_chunks``, which checks
+each one; damage reaches the client as ``DamagedRecords`` (see ``Region.damaged``)
+once the intact records before it have been served:
+
+- a read that meets damaged records after some intact ones returns those, and its
+  NextShardIterator points at the damage;
+- a read that starts at damaged records answers ``InternalFailure`` naming the
+  shard and the damaged range, every time, so nothing is skipped without the client
+  being told; an iterator ``AFTER_SEQUENCE_NUMBER`` the range's end reads on.
 """
 
 from __future__ import annotations
@@ -36,7 +48,10 @@ from shardline.errors import (
 )
 from shardline.storage import chunks
 from shardline.storage.catalog import Shard, Stream, shard_id
+from shardline.storage.checksum import chunk_crc
+from shardline.storage.exceptions import ShardDamage
 from shardline.storage.hashing import MAX_HASH_KEY, hash_key_bytes
+from shardline.storage.scan import ShardReader, read_chunks
 from shardline.storage.sequence import (
     arrival_ms,
     key_for_time,
@@ -44,6 +59,7 @@ from shardline.storage.sequence import (
     now_ms,
     parse_sequence,
 )
+from shardline.storage.stored import OpenedChunk
 
 if TYPE_CHECKING:
     from shardline.storage.region import Region
@@ -219,9 +235,22 @@ class RecordLog:
                 blob = self.region.cipher.seal(stream.key_id or "", blob)
             rows.append((shard.uid, keys[-1], keys[0], key_ref, blob))
             shard.inflight += 1
+        checked = self.region.verify_checksums
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
+            for uid, last_key, first_key, ref, blob in rows:
+                crc = prev = None
+                if checked:
+                    (prev,) = conn.execute(
+                        "SELECT MAX(last_key) FROM chunks WHERE shard_uid=?", (uid,)
+                    ).fetchone()
+                    prev = prev or 0
+                    crc = chunk_crc(uid, first_key, last_key, ref, prev, blob)
+                conn.execute(
+                    "INSERT INTO chunks (shard_uid, last_key, first_key, key_ref, payload, crc, "
+                    "prev_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (uid, last_key, first_key, ref, blob, crc, prev),
+                )
 
         future = asyncio.ensure_future(self.region.engine.write(insert))
 
@@ -319,48 +348,29 @@ class RecordLog:
             )
         # Decided before reading: a closed shard with nothing in flight can gain no records.
         settled = shard.sealed and shard.inflight == 0
-        uid = shard.uid
-
-        key_ids = self.region.key_ids
-        cipher = self.region.cipher
-        where = shard.shard_id
+        reader = ShardReader(
+            shard.uid,
+            self.region.unseal,
+            lambda: stream.trimmed_key,
+            self.region.verify_checksums,
+        )
 
         def fetch(conn: sqlite3.Connection) -> tuple[list[StoredRecord], bool, int]:
-            records: list[StoredRecord] = []
-            size = 0
-            cursor = conn.execute(
-                "SELECT key_ref, payload FROM chunks WHERE shard_uid=? AND last_key>=? "
-                "ORDER BY last_key",
-                (uid, position),
-            )
-            for key_ref, blob in cursor:
-                if key_ref:
-                    blob = cipher.open(key_ids[key_ref], blob, where)
-                keys, partition_keys, payloads = chunks.unpack(blob)
-                first = bisect.bisect_left(keys, position)
-                last = min(len(keys), first + limit - len(records) + 1)
-                piece_keys = keys[first:last]
-                piece_pks = partition_keys[first:last]
-                piece_data = payloads[first:last]
-                piece_size = sum(map(len, piece_data)) + sum(map(len, piece_pks))
-                if len(records) + len(piece_keys) <= limit and (
-                    size + piece_size <= MAX_GET_RECORDS_BYTES
-                ):
-                    # The common case: the whole rest of the chunk fits.
-                    size += piece_size
-                    records.extend(zip(piece_keys, piece_pks, piece_data, repeat(bool(key_ref))))
-                    continue
-                for key, partition_key, data in zip(piece_keys, piece_pks, piece_data, strict=True):
-                    item = len(data) + len(partition_key)
-                    if len(records) == limit or (records and size + item > MAX_GET_RECORDS_BYTES):
-                        return records, True, size
-                    size += item
-                    records.append((key, partition_key, data, bool(key_ref)))
-            return records, False, size
+            batch = _Batch(position, limit)
+            try:
+                read_chunks(conn, reader, position, batch.take)
+            except ShardDamage:
+                if not batch.records:
+                    raise
+                return batch.records, True, batch.size
+            return batch.records, batch.full, batch.size
 
-        records, more, size = await self.region.engine.read(fetch)
+        try:
+            records, more, size = await self.region.engine.read(fetch)
+        except ShardDamage as damage:
+            raise self.region.damaged(stream, shard, damage) from None
         if self.region.throttle is not None:
-            self.region.throttle.charge_read(uid, sum(len(r[2]) for r in records))
+            self.region.throttle.charge_read(shard.uid, sum(len(r[2]) for r in records))
         next_position = records[-1][0] + 1 if records else position
         behind = max(0, now_ms() - arrival_ms(records[-1][0])) if more else 0
         if not records and settled:
@@ -392,3 +402,40 @@ class RecordLog:
             counts.get_records(records, result.size, behind, time.perf_counter() - started)
         if stream.shard_level_metrics:
             counts.read_out(shard.index, records, result.size, behind)
+
+
+class _Batch:
+    """Collects a GetRecords answer from checked chunks: records from ``position`` on,
+    at most ``limit`` of them and 10 MiB (the first record always fits)."""
+
+    def __init__(self, position: int, limit: int) -> None:
+        self.position = position
+        self.limit = limit
+        self.records: list[StoredRecord] = []
+        self.size = 0
+        self.full = False
+
+    def take(self, chunk: OpenedChunk) -> bool:
+        records, limit = self.records, self.limit
+        encrypted = bool(chunk.row.key_ref)
+        first = bisect.bisect_left(chunk.keys, self.position)
+        last = min(len(chunk.keys), first + limit - len(records) + 1)
+        piece_keys = chunk.keys[first:last]
+        piece_pks = chunk.partition_keys[first:last]
+        piece_data = chunk.payloads[first:last]
+        piece_size = sum(map(len, piece_data)) + sum(map(len, piece_pks))
+        if len(records) + len(piece_keys) <= limit and (
+            self.size + piece_size <= MAX_GET_RECORDS_BYTES
+        ):
+            # The common case: the whole rest of the chunk fits.
+            self.size += piece_size
+            records.extend(zip(piece_keys, piece_pks, piece_data, repeat(encrypted)))
+            return False
+        for key, partition_key, data in zip(piece_keys, piece_pks, piece_data, strict=True):
+            item = len(data) + len(partition_key)
+            if len(records) == limit or (records and self.size + item > MAX_GET_RECORDS_BYTES):
+                self.full = True
+                return True
+            self.size += item
+            records.append((key, partition_key, data, encrypted))
+        return False
