@@ -1,6 +1,6 @@
 """Long chaos drills, several seeds, both standby modes: RPO, RTO spread, false failovers.
 
-Runs ``shardline drill --chaos SECONDS --seed S --standby MODE --json`` once per
+Runs ``shardline drill --chaos-s SECONDS --seed S --standby MODE --json`` once per
 seed and mode, one after another (each drill is a whole pipeline of seven
 processes, so two at once would only measure the machine), and reports per run and
 over every failover of every run:
@@ -44,13 +44,13 @@ def run_drill(seconds: float, seed: int, mode: str, window: float) -> dict[str, 
         "-m",
         "shardline",
         "drill",
-        "--chaos",
+        "--chaos-s",
         str(seconds),
         "--seed",
         str(seed),
         "--standby",
         mode,
-        "--window",
+        "--window-s",
         str(window),
         "--json",
     ]

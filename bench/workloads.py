@@ -64,10 +64,14 @@ def cpu_us_per_record(runs: list[dict]) -> float | None:
     return sum(r["server_cpu_s"] for r in runs) / records * 1e6
 
 
-def make_client(endpoint: str):
-    # Epoch timestamps parsed straight to UTC datetimes (shardline.sessions): botocore's
-    # own parser builds a tzlocal per record, two thirds of its cost of a GetRecords
-    # page, which would cap every server's drain at the client's speed.
+def make_client(endpoint: str, key: tuple[str, str] | None = None):
+    """One boto3 client; ``key`` (id, secret) for a server started with --credentials.
+
+    Epoch timestamps are parsed straight to UTC datetimes (shardline.sessions):
+    botocore's own parser builds a tzlocal per record, two thirds of its cost of a
+    GetRecords page, which would cap every server's drain at the client's speed.
+    """
+    key_id, secret = key or ("AKIDSHARDLINEBENCH", "shardline-bench-secret")
     session = botocore.session.get_session()
     factory = session.get_component("response_parser_factory")
     factory.set_parser_defaults(timestamp_parser=parse_timestamp)
@@ -75,8 +79,8 @@ def make_client(endpoint: str):
         "kinesis",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="AKIDSHARDLINEBENCH",
-        aws_secret_access_key="shardline-bench-secret",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         # parameter_validation off: trims ~25% of boto3's own per-call CPU so
         # server differences show more; the requests are valid anyway.
         config=Config(

@@ -28,8 +28,7 @@ if __name__ == "__main__":
     config = ConsumerConfig(
         application_name=f"{stream}-printer",
         stream_name=stream,
-        endpoint_url="http://127.0.0.1:4567",
-        client_options={"aws_access_key_id": "local", "aws_secret_access_key": "local"},
+        endpoint_url="http://127.0.0.1:4567",  # no credentials needed for a local region
         initial_position="TRIM_HORIZON",
     )
     run(config, PrintProcessor)

@@ -2,7 +2,9 @@
 
 Layering (imports point one way):
 
-- ``errors``: the one exception hierarchy, shared by server and clients.
+- ``errors``: the one exception hierarchy, shared by server and clients;
+  ``settings`` validates every config class where it is built; ``credentials``
+  gives clients placeholder keys when no AWS credentials are configured.
 - ``storage``: a region's durable state (SQLite engine, catalog, operations).
 - ``server``: the Kinesis wire protocol in front of ``storage``; imported only by
   the CLI and tests.
@@ -10,7 +12,8 @@ Layering (imports point one way):
 - ``sessions``: the aiobotocore session the toolkit reads records with (cheap
   timestamp parsing), shared by the consumer and the CLI.
 - ``topology``: the TOML file that names regions, streams, stores and the failover
-  policy, shared by every cross-region component.
+  policy, shared by every cross-region component; ``credentials`` holds a region's
+  access key pair, and ``admin`` signs calls to a region's ``/_shardline`` endpoint.
 - the toolkit (``producer``, ``consumer``, ``replication``, ``failover``, ``state``,
   ``sinks``) speaks only the Kinesis API (aiobotocore), and keeps its own state in
   ``stores`` (leases, control store) or in the sink/state stores it is given.

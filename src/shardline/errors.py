@@ -7,6 +7,8 @@ registry maps codes to classes, so the server renders an error and a client turn
 the same code back into the same class::
 
     ShardlineError
+    ├── ConfigError                        a setting is not allowed (key, value, allowed)
+    │   └── TopologyError                  … in the topology file (shardline.topology)
     └── KinesisError                       code, http_status, retriable
         ├── ValidationException             400  constraint violated (model)
         ├── SerializationException          400  body does not match the shapes
@@ -20,7 +22,10 @@ the same code back into the same class::
         ├── AccessDeniedException           400
         ├── KMSNotFoundException / KMSDisabledException / ...  400
         ├── UnknownOperationException       400
-        ├── MissingAuthenticationTokenException  400
+        ├── MissingAuthenticationTokenException  400  request not signed
+        ├── IncompleteSignatureException    400  malformed SigV4 Authorization / query
+        ├── UnrecognizedClientException     400  unknown access key
+        ├── InvalidSignatureException       400  wrong signature, scope or date
         ├── InternalFailure                 500  retriable
         └── ServiceUnavailable              503  retriable
 
@@ -35,6 +40,19 @@ from typing import ClassVar, TypeVar
 
 class ShardlineError(Exception):
     """Root of every error Shardline raises."""
+
+
+class ConfigError(ShardlineError, ValueError):
+    """A setting is not allowed: the message names the key, the bad value and what is.
+
+    Raised where the setting enters (a config class, the topology file, a command
+    option), before any process or connection starts. Also a ``ValueError``.
+    """
+
+    @classmethod
+    def invalid(cls, where: str, key: str, value: object, allowed: str) -> ConfigError:
+        """``{where}{key} = {value!r} is not allowed: it must be {allowed}``."""
+        return cls(f"{where}{key} = {value!r} is not allowed: it must be {allowed}")
 
 
 class KinesisError(ShardlineError):
@@ -156,6 +174,21 @@ class UnknownOperationException(KinesisError):
 @_registered
 class MissingAuthenticationTokenException(KinesisError):
     """The request carries no SigV4 signature (a 400 on the JSON/CBOR envelope)."""
+
+
+@_registered
+class IncompleteSignatureException(KinesisError):
+    """The Authorization header or presigned query lacks or garbles a SigV4 part."""
+
+
+@_registered
+class UnrecognizedClientException(KinesisError):
+    """The access key (or security token) is not one this server knows."""
+
+
+@_registered
+class InvalidSignatureException(KinesisError):
+    """The signature does not match, or its scope or date is not acceptable."""
 
 
 @_registered

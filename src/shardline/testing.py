@@ -7,10 +7,12 @@
   and ``ChildProcess`` any command line, each ready on a line it prints.
 - ``write_topology`` writes a two-region topology file for local regions;
   ``moto_server`` runs a real local DynamoDB/S3 API for the scale backends.
-- ``kinesis_client``, ``wait_active``, ``read_shard``, ``read_stream``: boto3 helpers;
-  ``set_fault`` and ``fault_in_force`` drive a region's fault-injection endpoint;
-  ``scrape_metrics`` reads a ``/metrics`` page; ``wait_for`` polls a condition so a
-  test reads as the specification it checks.
+- ``run_shardline`` runs one ``shardline`` command to its end, as a person would,
+  with no AWS credentials in its environment (``without_aws_credentials``);
+- ``kinesis_client``, ``wait_active``, ``active_consumer``, ``read_shard``,
+  ``read_stream``: boto3 helpers; ``set_fault`` and ``fault_in_force`` drive a
+  region's fault-injection endpoint; ``scrape_metrics`` reads a ``/metrics`` page;
+  ``wait_for`` polls a condition so a test reads as the specification it checks.
 
 Resource handling: use the processes as context managers, or call ``stop()``; a
 process that does not exit on SIGTERM within the timeout is killed.
@@ -18,6 +20,8 @@ process that does not exit on SIGTERM within the timeout is killed.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -29,16 +33,18 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from shardline.admin import AdminClient
+from shardline.credentials import StaticCredentials
 from shardline.errors import ShardlineError
 
 T = TypeVar("T")
 
-_READY = re.compile(r"serving Kinesis API at (http://\S+)")
+_READY = re.compile(r"serving Kinesis API at (https?://\S+)")
 
 
 class ProcessStartError(ShardlineError):
@@ -201,6 +207,47 @@ class ShardlineProcess(ChildProcess):
         )
 
 
+#: Variables through which the AWS credential chain finds credentials.
+_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+)
+
+
+_NO_FILE = "/nonexistent/shardline/aws-credentials"
+
+
+def without_aws_credentials(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) with no AWS credentials to find anywhere."""
+    clean = {k: v for k, v in (env or os.environ).items() if k not in _CREDENTIAL_VARIABLES}
+    clean["AWS_SHARED_CREDENTIALS_FILE"] = _NO_FILE
+    clean["AWS_CONFIG_FILE"] = _NO_FILE
+    clean["AWS_EC2_METADATA_DISABLED"] = "true"
+    return clean
+
+
+def run_shardline(
+    *args: str, stdin: str = "", timeout: float = 120.0, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m shardline ARGS`` to its end; output captured as text.
+
+    The command gets no AWS credentials (see :func:`without_aws_credentials`), as on
+    a machine where nobody configured any.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "shardline", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=without_aws_credentials(),
+    )
+
+
 def write_topology(
     path: Path,
     primary_url: str,
@@ -212,6 +259,7 @@ def write_topology(
     failover: dict[str, Any] | None = None,
     replication: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    region_options: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write a two-region topology file for local regions; returns its path.
 
@@ -219,6 +267,8 @@ def write_topology(
     in ``directory`` (default: next to the file) unless ``stores`` gives the whole
     ``[stores]`` table (DynamoDB, say). ``metrics`` is the ``[metrics]`` table
     (ports of the components' ``/metrics``; ``consumers`` as a region → port dict).
+    ``region_options`` adds keys to a region's table by name, e.g.
+    ``{"west": {"access_key_id": …, "signing_region": …}}``.
     """
 
     def toml(value: Any) -> str:
@@ -229,9 +279,12 @@ def write_topology(
     def table(values: dict[str, Any]) -> str:
         return "".join(f"{key} = {toml(value)}\n" for key, value in values.items())
 
-    text = (
-        f'[[regions]]\nname = "east"\nrole = "primary"\nendpoint_url = "{primary_url}"\n\n'
-        f'[[regions]]\nname = "west"\nrole = "standby"\nendpoint_url = "{standby_url}"\n\n'
+    options = region_options or {}
+    text = "".join(
+        f'[[regions]]\nname = "{name}"\nrole = "{role}"\nendpoint_url = "{url}"\n'
+        + table(options.get(name, {}))
+        + "\n"
+        for name, role, url in (("east", "primary", primary_url), ("west", "standby", standby_url))
     )
     for name, shards in streams.items():
         text += f'[[streams]]\nname = "{name}"\nshards = {shards}\n\n'
@@ -247,20 +300,33 @@ def write_topology(
     return path
 
 
-def kinesis_client(url: str, **config: Any) -> Any:
-    """A boto3 Kinesis client for ``url`` with dummy credentials and no retries."""
+def kinesis_client(
+    url: str,
+    credentials: StaticCredentials | None = None,
+    region_name: str = "us-east-1",
+    *,
+    verify: str | None = None,
+    **config: Any,
+) -> Any:
+    """A boto3 Kinesis client for ``url`` with no retries.
+
+    It signs with ``credentials`` (a key of a server started with ``--credentials``),
+    or with dummy keys that a server without credentials accepts. ``verify``: the CA
+    bundle an ``https://`` region's certificate is checked against.
+    """
     import boto3
     from botocore.config import Config
 
     options: dict[str, Any] = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
     options.update(config)
+    keys = credentials or StaticCredentials("test", "test")
     return boto3.client(
         "kinesis",
         endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        region_name=region_name,
         config=Config(**options),
+        **keys.client_options(),
+        verify=verify,
     )
 
 
@@ -274,6 +340,20 @@ def wait_active(kinesis: Any, name: str, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"stream {name} stuck in {summary['StreamStatus']}")
         time.sleep(0.05)
+
+
+def active_consumer(kinesis: Any, stream_arn: str, name: str, timeout: float = 30.0) -> str:
+    """Register an enhanced fan-out consumer and wait until it is ACTIVE; its ARN."""
+    arn: str = kinesis.register_stream_consumer(StreamARN=stream_arn, ConsumerName=name)[
+        "Consumer"
+    ]["ConsumerARN"]
+
+    def status() -> str:
+        described = kinesis.describe_stream_consumer(ConsumerARN=arn)["ConsumerDescription"]
+        return str(described["ConsumerStatus"])
+
+    wait_for(lambda: status() == "ACTIVE", timeout, what=f"consumer {name} ACTIVE")
+    return arn
 
 
 def read_shard(
@@ -293,30 +373,38 @@ def read_shard(
     raise TimeoutError(f"shard {shard_id} of {name} never caught up")
 
 
-def set_fault(url: str, **fault: Any) -> dict[str, Any]:
-    """Set the server's injected fault (see ``shardline.server.faults``); {} clears it."""
+def set_fault(
+    url: str, *, credentials: StaticCredentials | None = None, **fault: Any
+) -> dict[str, Any]:
+    """Set the server's injected fault (see ``shardline.server.faults``); {} clears it.
 
-    method = "PUT" if fault else "DELETE"
-    body = json.dumps(fault).encode() if fault else None
-    request = urllib.request.Request(f"{url}/_shardline/faults", data=body, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        result: dict[str, Any] = json.loads(response.read())
-    return result
+    The call is signed (``shardline.admin``): with ``credentials``, an admin key of a
+    server started with ``--credentials``. Synchronous, for tests; async code should
+    await ``AdminClient.set_fault`` itself (called from an event loop, this blocks the
+    loop until the call returns, as any blocking call would).
+    """
+    return _blocking(AdminClient(url, credentials).set_fault(fault))
 
 
-def fault_in_force(url: str) -> dict[str, Any]:
+def fault_in_force(url: str, *, credentials: StaticCredentials | None = None) -> dict[str, Any]:
     """The server's injected fault, with ``delayed_calls``: calls its latency holds now."""
-    import json
-    import urllib.request
-
-    with urllib.request.urlopen(f"{url}/_shardline/faults", timeout=10) as response:
-        result: dict[str, Any] = json.loads(response.read())
-    return result
+    return _blocking(AdminClient(url, credentials).fault())
 
 
-def read_stream(url: str, stream: str) -> list[dict[str, Any]]:
+def _blocking(call: Coroutine[Any, Any, T]) -> T:
+    """Run ``call`` to its end from synchronous code, also inside a running event loop
+    (then on a thread of its own, since a loop cannot run two ``asyncio.run``)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(call)
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, call).result()
+
+
+def read_stream(url: str, stream: str, *, verify: str | None = None) -> list[dict[str, Any]]:
     """Every record now in every shard of ``stream`` (each with its ``ShardId``)."""
-    client = kinesis_client(url)
+    client = kinesis_client(url, verify=verify)
     records: list[dict[str, Any]] = []
     for shard in client.list_shards(StreamName=stream)["Shards"]:
         for record in read_shard(client, stream, shard["ShardId"]):

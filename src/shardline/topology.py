@@ -11,8 +11,13 @@ names. Example (every key but the regions has a default)::
 
     [[regions]]
     name = "us-west-2"
-    endpoint_url = "http://127.0.0.1:4568"
+    endpoint_url = "https://127.0.0.1:4568"
+    ca_bundle = "certs/ca.pem"    # trust a region served with --tls-cert
     role = "standby"
+    profile = "standby-admin"                # credentials: a profile, or
+    # access_key_id = "AKSL…"                # a key pair (the server's --credentials)
+    # secret_access_key = "…"
+    signing_region = "us-west-2"             # the server's --region, when it verifies
 
     [[streams]]
     name = "ticker"
@@ -29,63 +34,106 @@ names. Example (every key but the regions has a default)::
 
 Without ``endpoint_url`` a region is AWS itself, so the same file drives a pipeline
 between two real AWS regions (with ``backend = "dynamodb"`` for the stores).
+
+Every table is validated when the file is read (:mod:`shardline.settings`): a
+misspelt mode, a negative interval, ``shards = "two"``, two regions on one
+endpoint or a stream named twice end in one :class:`TopologyError` naming the
+table, the key, the value and what is allowed, before any process starts.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from shardline.errors import ShardlineError
+from shardline.credentials import StaticCredentials, default_client_options
+from shardline.errors import ConfigError
+from shardline.settings import check_endpoint_url, setting, validate
 
 StandbyMode = Literal["cold", "warm"]
 StoreBackend = Literal["sqlite", "dynamodb"]
 ReplicationRetrieval = Literal["auto", "polling", "fanout"]
 
 
-class TopologyError(ShardlineError):
+class TopologyError(ConfigError):
     """The topology file is missing, malformed or inconsistent (fix the file)."""
-
-
-def default_client_options() -> dict[str, Any]:
-    """Credentials for AWS clients.
-
-    The AWS credential chain is used when it is configured (environment variables,
-    a profile, a credentials file); otherwise placeholder keys are passed, which a
-    local region and local DynamoDB/S3 implementations accept. This also keeps
-    botocore from probing the EC2 metadata address when there are no credentials.
-    """
-    configured = (
-        "AWS_ACCESS_KEY_ID" in os.environ
-        or "AWS_PROFILE" in os.environ
-        or Path(
-            os.environ.get("AWS_SHARED_CREDENTIALS_FILE", Path.home() / ".aws" / "credentials")
-        ).exists()
-    )
-    if configured:
-        return {}
-    return {"aws_access_key_id": "shardline", "aws_secret_access_key": "shardline"}
 
 
 @dataclass(frozen=True)
 class RegionSpec:
-    """One region: a name, and where its Kinesis API answers (None: AWS)."""
+    """One region: a name, where its Kinesis API answers (None: AWS), and how to sign.
 
+    Credentials: an access key pair, or a named AWS profile, or neither (the AWS
+    credential chain, or placeholder keys that a local region without
+    ``--credentials`` accepts). A region that verifies signatures also checks their
+    region: set ``signing_region`` to its ``--region``.
+
+    ``ca_bundle`` is a PEM file of the certificate authorities that an
+    ``https://`` endpoint's certificate is checked against (a region served with
+    ``--tls-cert``, whose CA is not in the system's store); relative to the
+    topology file. None: the system's store (or ``$AWS_CA_BUNDLE``).
+    """
+
+    #: The region's name: AWS's region name when ``endpoint_url`` is left out.
     name: str
+    #: One region of the two is the primary (replicated from), the other the standby.
     role: Literal["primary", "standby"]
+    #: Where its Kinesis API answers (``shardline serve``); None: AWS's own endpoint.
     endpoint_url: str | None = None
+    #: An access key pair to sign with (a region that runs ``--credentials``).
+    access_key_id: str | None = None
+    #: The secret of ``access_key_id`` (never shown in a ``repr``).
+    secret_access_key: str | None = field(default=None, repr=False)
+    #: Or a named AWS profile to sign with.
+    profile: str | None = None
+    #: The region in signatures (default: the name for AWS, us-east-1 for local endpoints).
+    signing_region: str | None = None
+    #: PEM file of the CAs an ``https://`` endpoint's certificate is checked against.
+    ca_bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        validate(self, "[regions] ")
+        if self.endpoint_url is not None:
+            check_endpoint_url(self.endpoint_url, "[regions] endpoint_url")
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise TopologyError(
+                f"[regions] region {self.name}: give both access_key_id and secret_access_key, "
+                "or neither"
+            )
+        if self.access_key_id is not None and self.profile is not None:
+            raise TopologyError(
+                f"[regions] region {self.name}: give a key pair or a profile, not both"
+            )
 
     @property
     def region_name(self) -> str:
         """The signing region: the name itself for AWS, a fixed one for local regions."""
+        if self.signing_region is not None:
+            return self.signing_region
         return self.name if self.endpoint_url is None else "us-east-1"
+
+    def credentials(self) -> StaticCredentials | None:
+        """This region's own credentials (None: the chain or placeholders apply)."""
+        if self.access_key_id is not None and self.secret_access_key is not None:
+            return StaticCredentials(self.access_key_id, self.secret_access_key)
+        if self.profile is not None:
+            return StaticCredentials.from_profile(self.profile)
+        return None
+
+    def client_options(self) -> dict[str, Any]:
+        """Credentials and TLS trust for a client of this region."""
+        credentials = self.credentials()
+        options = credentials.client_options() if credentials else default_client_options()
+        if self.ca_bundle is not None:
+            options["verify"] = self.ca_bundle
+        return options
 
     def client_kwargs(self) -> dict[str, Any]:
         """Arguments for an aiobotocore/boto3 Kinesis client of this region."""
-        kwargs: dict[str, Any] = {"region_name": self.region_name, **default_client_options()}
+        kwargs: dict[str, Any] = {"region_name": self.region_name, **self.client_options()}
         if self.endpoint_url is not None:
             kwargs["endpoint_url"] = self.endpoint_url
         return kwargs
@@ -93,24 +141,52 @@ class RegionSpec:
 
 @dataclass(frozen=True)
 class StreamSpec:
+    #: The stream's name, the same in both regions.
     name: str
-    shards: int = 1
+    #: Shards it is created with where it is missing (``shardline up``).
+    shards: int = setting(1, ge=1)
+
+    def __post_init__(self) -> None:
+        validate(self, "[streams] ")
 
 
 @dataclass(frozen=True)
 class StoresSpec:
     """Where the control store and lease tables live."""
 
+    #: "sqlite" (one machine) or "dynamodb" (regions on many hosts, AWS).
     backend: StoreBackend = "sqlite"
+    #: SQLite: where ``control.db`` and ``leases.db`` live (relative to the file).
     directory: Path = Path(".shardline")
     #: DynamoDB: endpoint (None: AWS), region and the prefix of every table name.
     dynamodb_endpoint_url: str | None = None
+    #: DynamoDB: the region of the tables (without ``control_replicas``).
     dynamodb_region: str = "us-east-1"
+    #: DynamoDB: tables are ``<prefix>-control`` and ``<prefix>-<application>``.
     table_prefix: str = "shardline"
     #: Keep the control store in several places (one table per region), so losing a
     #: region loses no decision: each entry is ``{region, endpoint_url}`` (DynamoDB)
     #: or ``{directory}`` (SQLite). Empty: the one store above.
     control_replicas: tuple[dict[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        validate(self, "[stores] ")
+        allowed = {"sqlite": {"directory"}, "dynamodb": {"region", "endpoint_url"}}[self.backend]
+        required = "directory" if self.backend == "sqlite" else "region"
+        seen = set()
+        for replica in self.control_replicas:
+            if not isinstance(replica, dict) or required not in replica or set(replica) - allowed:
+                raise ConfigError.invalid(
+                    "[stores] ",
+                    "control_replicas",
+                    replica,
+                    f"a list of tables with {required!r}"
+                    + (" (and optionally 'endpoint_url')" if self.backend == "dynamodb" else ""),
+                )
+            key = tuple(sorted(replica.items()))
+            if key in seen:
+                raise ConfigError(f"[stores] control_replicas names {replica!r} twice")
+            seen.add(key)
 
 
 @dataclass(frozen=True)
@@ -121,38 +197,48 @@ class ReplicationSpec:
     #: copied back to where it came from (see ``shardline.replication.origin``).
     mark_origin: bool = True
     #: How often watermarks and lag are published to the control store.
-    publish_interval_s: float = 0.5
+    publish_interval_s: float = setting(0.5, gt=0)
+
+    def __post_init__(self) -> None:
+        validate(self, "[replication] ")
 
 
 @dataclass(frozen=True)
 class FailoverSpec:
     """Health and failover policy. Defaults follow the reference architecture."""
 
+    #: "cold": the standby's consumers start on failover; "warm": they process the
+    #: replicated stream all the time.
     standby: StandbyMode = "cold"
     #: Failover when the error rate over the last ``window_s`` reaches ``threshold``.
-    window_s: float = 300.0
-    threshold: float = 0.01
+    window_s: float = setting(300.0, gt=0)
+    #: The error rate (share of failed calls in the window) that makes a region unhealthy.
+    threshold: float = setting(0.01, gt=0, le=1)
     #: Fewer samples than this in the window decide nothing (one failed call of
     #: three is not an outage).
-    min_samples: int = 20
+    min_samples: int = setting(20, ge=1)
     #: Health is evaluated every ``check_interval_s``; a region changes state only
     #: after ``consecutive_checks`` evaluations agree (hysteresis, as in Pulsar's
     #: client failover: Healthy → PreFail → Failed → PreRecover).
-    check_interval_s: float = 1.0
-    consecutive_checks: int = 3
+    check_interval_s: float = setting(1.0, gt=0)
+    #: Evaluations in a row that must agree before a region changes state.
+    consecutive_checks: int = setting(3, ge=1)
     #: The synthetic canary: a put and a get on every region this often, so an
     #: idle pipeline still has samples.
-    canary_interval_s: float = 1.0
+    canary_interval_s: float = setting(1.0, gt=0)
     #: No automatic switch sooner than this after the active region last changed
     #: (flap guard; a failback's later steps switch nothing and do not count).
-    min_switch_interval_s: float = 60.0
+    min_switch_interval_s: float = setting(60.0, ge=0)
     #: Failover starts standby consumers this much earlier than strictly needed,
     #: for clock differences and reporting delays (duplicates, never gaps).
-    start_buffer_s: float = 10.0
+    start_buffer_s: float = setting(10.0, ge=0)
     #: Automatic failover on; False leaves only the manual ``shardline failover``.
     automatic: bool = True
     #: How often producers, consumers and replicators re-read the control state.
-    poll_interval_s: float = 0.5
+    poll_interval_s: float = setting(0.5, gt=0)
+
+    def __post_init__(self) -> None:
+        validate(self, "[failover] ")
 
 
 @dataclass(frozen=True)
@@ -167,12 +253,16 @@ class PipelineSpec:
     #: Where ``shardline up`` keeps regions' data, spools, the sink and logs.
     data_dir: Path = Path(".shardline")
     #: Ticker prices produced per second, over this many symbols.
-    rate: float = 50.0
-    symbols: int = 20
+    rate: float = setting(50.0, gt=0)
+    #: Symbols (partition keys) the ticker prices are spread over.
+    symbols: int = setting(20, ge=1)
     #: Consumer application name (lease tables are named after it).
     application: str = "ticker-app"
     #: Shard lease failover time of the pipeline's workers (KCL default 10 s).
-    lease_failover_s: float = 10.0
+    lease_failover_s: float = setting(10.0, gt=0)
+
+    def __post_init__(self) -> None:
+        validate(self, "[pipeline] ")
 
     @property
     def sink_path(self) -> Path:
@@ -199,18 +289,31 @@ class MetricsSpec:
     metrics (process restarts) at ``/metrics`` too; None lets up pick a free port.
     """
 
+    #: The address every component's metrics listen on.
     host: str = "127.0.0.1"
-    monitor: int | None = None
-    replicator: int | None = None
-    producer: int | None = None
+    #: ``shardline monitor``'s metrics port.
+    monitor: int | None = setting(None, ge=0, le=65535)
+    #: ``shardline replicate``'s metrics port.
+    replicator: int | None = setting(None, ge=0, le=65535)
+    #: The ticker producer's metrics port.
+    producer: int | None = setting(None, ge=0, le=65535)
+    #: Region name → that region's consumer process's metrics port.
     consumers: dict[str, int] = field(default_factory=dict)
-    console: int | None = None
+    #: ``shardline up``'s web console (and its own metrics); None: a free port.
+    console: int | None = setting(None, ge=0, le=65535)
 
     def __post_init__(self) -> None:
+        validate(self, "[metrics] ")
+        for region, port in self.consumers.items():
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+                raise ConfigError.invalid(
+                    "[metrics] ", f"consumers.{region}", port, "an integer >= 0 and <= 65535"
+                )
         ports = [self.monitor, self.replicator, self.producer, self.console]
-        for port in [*ports, *self.consumers.values()]:
-            if port is not None and (not isinstance(port, int) or not 0 <= port <= 65535):
-                raise TopologyError(f"[metrics]: ports are integers from 0 to 65535, not {port!r}")
+        _unique(
+            "[metrics] port",
+            [str(p) for p in [*ports, *self.consumers.values()] if p],  # 0: each a free one
+        )
 
 
 @dataclass(frozen=True)
@@ -226,14 +329,18 @@ class Topology:
     def __post_init__(self) -> None:
         roles = sorted(r.role for r in self.regions)
         if roles != ["primary", "standby"]:
-            raise TopologyError("a topology has exactly one primary and one standby region")
-        if len({r.name for r in self.regions}) != 2:
-            raise TopologyError("region names must differ")
+            raise TopologyError(
+                '[[regions]] a topology has exactly two regions, one with role = "primary" '
+                f'and one with role = "standby" (found roles {roles})'
+            )
+        _unique("[[regions]] name", [r.name for r in self.regions])
+        _unique(
+            "[[regions]] endpoint_url",
+            [_endpoint_key(r.endpoint_url) for r in self.regions if r.endpoint_url is not None],
+        )
         if not self.streams:
-            raise TopologyError("a topology names at least one stream")
-        policy = self.failover
-        if not 0 < policy.threshold <= 1 or policy.window_s <= 0 or policy.consecutive_checks < 1:
-            raise TopologyError("failover: 0 < threshold <= 1, window_s > 0, checks >= 1")
+            raise TopologyError("[[streams]] a topology names at least one stream")
+        _unique("[[streams]] name", [s.name for s in self.streams])
         unknown = set(self.metrics.consumers) - {r.name for r in self.regions}
         if unknown:
             raise TopologyError(f"[metrics] consumers: no region named {sorted(unknown)}")
@@ -267,21 +374,50 @@ class Topology:
         raise TopologyError(f"no stream named {name!r} in the topology")
 
 
-def _build(cls: type[Any], table: dict[str, Any], where: str) -> Any:
+def _unique(what: str, values: list[str]) -> None:
+    """Raise TopologyError when a value appears twice (two regions on one port, …)."""
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise TopologyError(f"{what} {twice[0]!r} is given twice: each must be different")
+
+
+def _endpoint_key(url: str) -> str:
+    """The same listening socket for every spelling of this machine's address."""
+    parts = urlsplit(url)
+    host = "127.0.0.1" if parts.hostname in ("localhost", "127.0.0.1") else parts.hostname
+    return f"{parts.scheme}://{host}:{parts.port}"
+
+
+def _build(cls: type[Any], table: object, where: str) -> Any:
+    if not isinstance(table, dict):
+        raise TopologyError(f"[{where}] must be a table of keys, not {table!r}")
     known = {f.name for f in fields(cls)}
     unknown = set(table) - known
     if unknown:
-        raise TopologyError(f"[{where}]: unknown keys {sorted(unknown)}")
+        raise TopologyError(
+            f"[{where}] unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(known))}"
+        )
+    for item in fields(cls):
+        if item.name not in table and item.default is MISSING and item.default_factory is MISSING:
+            raise TopologyError(f"[{where}] {item.name} is missing")
     try:
         return cls(**table)
-    except TypeError as exc:
-        raise TopologyError(f"[{where}]: {exc}") from exc
+    except ConfigError as exc:
+        raise TopologyError(str(exc)) from None
+
+
+def _tables(document: dict[str, Any], key: str) -> list[Any]:
+    value = document.get(key, [])
+    if not isinstance(value, list):
+        raise TopologyError(f"[[{key}]] must be an array of tables: write [[{key}]] once per entry")
+    return value
 
 
 def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology:
     """Build a :class:`Topology` from a parsed TOML document.
 
-    Relative store directories are taken relative to ``base`` (the file's folder).
+    Relative store directories and CA bundles are taken relative to ``base`` (the
+    file's folder).
     """
     unknown = set(document) - {
         "regions",
@@ -294,23 +430,45 @@ def parse_topology(document: dict[str, Any], base: Path = Path(".")) -> Topology
     }
     if unknown:
         raise TopologyError(f"unknown sections {sorted(unknown)}")
-    stores = dict(document.get("stores", {}))
-    stores["directory"] = base / Path(stores.get("directory", StoresSpec.directory))
-    stores["control_replicas"] = tuple(
-        {**r, "directory": str(base / r["directory"])} if "directory" in r else dict(r)
-        for r in stores.get("control_replicas", ())
-    )
-    pipeline = dict(document.get("pipeline", {}))
-    pipeline["data_dir"] = base / Path(pipeline.get("data_dir", PipelineSpec.data_dir))
+    stores = dict(_table(document, "stores"))
+    stores["directory"] = _under(base, stores.get("directory", StoresSpec.directory))
+    replicas = stores.get("control_replicas", ())
+    if isinstance(replicas, list | tuple):
+        stores["control_replicas"] = tuple(
+            {**r, "directory": str(_under(base, r["directory"]))}
+            if isinstance(r, dict) and "directory" in r
+            else r
+            for r in replicas
+        )
+    pipeline = dict(_table(document, "pipeline"))
+    pipeline["data_dir"] = _under(base, pipeline.get("data_dir", PipelineSpec.data_dir))
+    regions = [
+        {**r, "ca_bundle": str(_under(base, r["ca_bundle"]))}
+        if isinstance(r, dict) and isinstance(r.get("ca_bundle"), str)
+        else r
+        for r in _tables(document, "regions")
+    ]
     return Topology(
-        regions=tuple(_build(RegionSpec, r, "regions") for r in document.get("regions", [])),
-        streams=tuple(_build(StreamSpec, s, "streams") for s in document.get("streams", [])),
+        regions=tuple(_build(RegionSpec, r, "regions") for r in regions),
+        streams=tuple(_build(StreamSpec, s, "streams") for s in _tables(document, "streams")),
         stores=_build(StoresSpec, stores, "stores"),
-        replication=_build(ReplicationSpec, document.get("replication", {}), "replication"),
-        failover=_build(FailoverSpec, document.get("failover", {}), "failover"),
+        replication=_build(ReplicationSpec, _table(document, "replication"), "replication"),
+        failover=_build(FailoverSpec, _table(document, "failover"), "failover"),
         pipeline=_build(PipelineSpec, pipeline, "pipeline"),
-        metrics=_build(MetricsSpec, document.get("metrics", {}), "metrics"),
+        metrics=_build(MetricsSpec, _table(document, "metrics"), "metrics"),
     )
+
+
+def _under(base: Path, value: object) -> object:
+    """A relative path taken from ``base``; anything but a path is left for validation."""
+    return base / value if isinstance(value, str | Path) else value
+
+
+def _table(document: dict[str, Any], key: str) -> dict[str, Any]:
+    value = document.get(key, {})
+    if not isinstance(value, dict):
+        raise TopologyError(f"[{key}] must be a table: write [{key}] and its keys below it")
+    return value
 
 
 def load_topology(path: Path | str) -> Topology:
@@ -322,4 +480,7 @@ def load_topology(path: Path | str) -> Topology:
         raise TopologyError(f"no topology file at {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise TopologyError(f"{path}: {exc}") from exc
-    return parse_topology(document, path.parent)
+    try:
+        return parse_topology(document, path.parent)
+    except TopologyError as exc:
+        raise TopologyError(f"{path}: {exc}") from None

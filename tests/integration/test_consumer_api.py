@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -159,6 +160,53 @@ def test_skip_policy_drops_the_failed_batch_and_goes_on(region, tmp_path: Path):
 
     asyncio.run(scenario())
     assert seen == ["second"]  # "first" was skipped, as the KCL would
+
+
+def test_the_retry_back_off_starts_over_after_a_successful_batch(region, tmp_path: Path, caplog):
+    """A processor that fails now and then waits task_backoff_s after each failure,
+    not twice as long as after the one before (the back-off resets on success)."""
+    stream = new_stream(region.url)
+    failed: set[str] = set()
+    done: list[str] = []
+
+    class FailsOnFirstSight(RecordProcessor):
+        async def process_records(self, batch: ProcessRecordsInput) -> None:
+            values = [r.data.decode() for r in batch.records]
+            fresh = [v for v in values if v not in failed]
+            if fresh:
+                failed.update(fresh)
+                raise RuntimeError(f"first sight of {fresh}")
+            done.extend(values)
+            await batch.checkpointer.checkpoint()
+
+    cfg = config(region.url, stream, task_backoff_s=0.05, max_backoff_s=30.0)
+    scheduler = Scheduler(
+        cfg, FailsOnFirstSight, SQLiteLeaseStore(tmp_path / "l.db", cfg.application_name)
+    )
+
+    async def scenario() -> None:
+        task = asyncio.create_task(scheduler.run())
+        try:
+            for value in ["a", "b", "c", "d"]:  # one at a time: fail, succeed, fail, …
+                put(region.url, stream, [value])
+                deadline = time.monotonic() + 30
+                while value not in done:
+                    assert time.monotonic() < deadline, f"{value} was never processed"
+                    assert not task.done(), task.exception()
+                    await asyncio.sleep(0.05)
+        finally:
+            scheduler.shutdown()
+            await task
+
+    with caplog.at_level(logging.WARNING, logger="shardline.consumer.shard_consumer"):
+        asyncio.run(scenario())
+    delays = [
+        float(r.getMessage().rsplit(" in ", 1)[1].removesuffix(" s"))
+        for r in caplog.records
+        if "restarting the processor" in r.getMessage()
+    ]
+    assert done == ["a", "b", "c", "d"]
+    assert delays == [0.05] * 4
 
 
 def test_metrics_and_finished_lease_cleanup(region, tmp_path: Path):

@@ -206,6 +206,11 @@ def test_a_replicated_store_keeps_deciding_when_one_region_is_lost():
         async with ReplicatedControlStore(replicas, timeout_s=2.0) as store:
             state = await store.initialize(initial_state())
             await store.put_watermarks(1, "east", "orders", [mark("s-0", "7")])
+            for replica in replicas:  # the premise: both replicas took both writes
+                assert await replica.get_state() == state
+                assert (await replica.get_watermarks("east", "orders"))[
+                    "s-0"
+                ].sequence_number == "7"
             east.kill()  # SIGKILL: the primary region's replica is gone
             decided = state.successor("east lost", active_region="west", replication=None)
             await store.transition(state, decided)
@@ -224,6 +229,27 @@ def test_a_replicated_store_keeps_deciding_when_one_region_is_lost():
     finally:
         east.stop()
         west.stop()
+
+
+def test_creating_the_replicas_tables_is_not_held_to_the_per_call_timeout(dynamodb_url):
+    """Making a table takes longer than a live replica's answer to a call; a fresh
+    replica must not be taken for a lost one (that made the test above flaky)."""
+    tables = [f"control{uuid.uuid4().hex[:8]}" for _ in range(2)]
+
+    async def scenario() -> None:
+        replicas = [
+            DynamoDBControlStore(t, endpoint_url=dynamodb_url, client_options=CREDENTIALS)
+            for t in tables
+        ]
+        async with ReplicatedControlStore(replicas, timeout_s=0.001):
+            pass
+        for table in tables:  # each table exists: reading it works
+            async with DynamoDBControlStore(
+                table, endpoint_url=dynamodb_url, client_options=CREDENTIALS
+            ) as replica:
+                assert await replica.get_state() is None
+
+    asyncio.run(scenario())
 
 
 def test_a_replica_that_missed_decisions_is_brought_up_to_date(tmp_path):

@@ -52,7 +52,7 @@ def run_drill(*args: str, timeout: float = 400) -> tuple[int, list[dict]]:
 )
 def test_a_short_drill_loses_nothing_and_shows_no_duplicates(standby, kills):
     code, reports = run_drill(
-        "--standby", standby, "--window", "6", "--warmup", "2", "--hold", "2", *kills
+        "--standby", standby, "--window-s", "6", "--warmup-s", "2", "--hold-s", "2", *kills
     )
     (report,) = reports
     assert report["standby"] == standby
@@ -77,8 +77,8 @@ CHAOS_SEED = 652
 
 def test_a_seeded_chaos_drill_loses_nothing_and_shows_no_duplicates():
     code, reports = run_drill(
-        "--chaos", "80", "--seed", str(CHAOS_SEED), "--standby", "cold", "--window", "6",
-        "--max-rto", "60", timeout=600,
+        "--chaos-s", "80", "--seed", str(CHAOS_SEED), "--standby", "cold", "--window-s", "6",
+        "--max-rto-s", "60", timeout=600,
     )  # fmt: skip
     (report,) = reports
     assert report["seed"] == CHAOS_SEED

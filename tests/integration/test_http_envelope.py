@@ -6,6 +6,9 @@ Recorded AWS behaviour these tests pin down:
   with ``Access-Control-Allow-Origin: *``, ``Access-Control-Max-Age: 172800`` and the
   requested headers and method echoed; the real request still needs its signature and
   its answer carries ``Access-Control-Allow-Origin`` and ``-Expose-Headers``.
+  Shardline's own rule on top: without ``--credentials`` (where any signature passes)
+  only pages from loopback origins, or ``--allow-origin`` ones, are granted CORS; with
+  credentials every origin is, as on AWS.
 - Every answer carries ``x-amzn-RequestId`` and ``x-amz-id-2`` (a preflight only the
   request id).
 - XML errors come without a ``Content-Type``.
@@ -33,8 +36,11 @@ AUTH = (
 )
 JSON_11 = "application/x-amz-json-1.1"
 EXPOSED = "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date"
+#: A page served from this machine: granted CORS even without credentials.
+LOCAL_PAGE = "http://localhost:8080"
+FOREIGN_PAGE = "https://console.example.com"
 PREFLIGHT = {
-    "Origin": "https://console.example.com",
+    "Origin": LOCAL_PAGE,
     "Access-Control-Request-Method": "POST",
     "Access-Control-Request-Headers": "authorization,content-type,x-amz-date,x-amz-target",
 }
@@ -93,7 +99,7 @@ def test_preflight_is_allowed_without_a_signature(region: RegionProcess) -> None
 
 
 def test_preflight_without_requested_headers_echoes_nothing(region: RegionProcess) -> None:
-    answer = http1(region.url, "OPTIONS", {"Origin": "null"})
+    answer = http1(region.url, "OPTIONS", {"Origin": "http://127.0.0.1"})
     assert answer.status == 200
     assert answer.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-headers" not in answer.headers
@@ -110,7 +116,7 @@ def test_preflight_over_http2(region: RegionProcess) -> None:
 
 
 def test_cross_origin_call_still_needs_its_signature(region: RegionProcess) -> None:
-    headers = kinesis_headers("ListStreams", signed=False, Origin="https://console.example.com")
+    headers = kinesis_headers("ListStreams", signed=False, Origin=LOCAL_PAGE)
     answer = http1(region.url, "POST", headers, b"{}")
     assert answer.status == 400
     assert json.loads(answer.body) == {
@@ -122,7 +128,7 @@ def test_cross_origin_call_still_needs_its_signature(region: RegionProcess) -> N
 
 
 def test_signed_cross_origin_call_is_served_with_cors_headers(region: RegionProcess) -> None:
-    headers = kinesis_headers("ListStreams", Origin="https://console.example.com")
+    headers = kinesis_headers("ListStreams", Origin=LOCAL_PAGE)
     answer = http1(region.url, "POST", headers, b"{}")
     assert answer.status == 200
     assert "StreamNames" in json.loads(answer.body)
@@ -257,3 +263,32 @@ def test_application_json_gets_the_legacy_envelope(region, operation, body, expe
     assert answer.status == 404
     assert answer.headers["content-type"] == "application/json"
     assert answer.body == expected
+
+
+def test_without_credentials_a_foreign_page_gets_no_cors(region: RegionProcess) -> None:
+    """Any signature passes without credentials: a page elsewhere must not call in."""
+    answer = http1(region.url, "OPTIONS", {**PREFLIGHT, "Origin": FOREIGN_PAGE})
+    assert answer.status == 403
+    assert b"--allow-origin" in answer.body
+    assert "access-control-allow-origin" not in answer.headers
+    for opaque in ("null", "file://"):
+        assert http1(region.url, "OPTIONS", {"Origin": opaque}).status == 403
+    # A request that skipped the preflight is served, but its answer is unreadable
+    # to the page: no CORS headers.
+    served = http1(region.url, "POST", kinesis_headers("ListStreams", Origin=FOREIGN_PAGE), b"{}")
+    assert served.status == 200
+    assert "access-control-allow-origin" not in served.headers
+
+
+def test_allow_origin_grants_a_named_page(fresh_region) -> None:
+    server = fresh_region("--allow-origin", FOREIGN_PAGE)
+    answer = http1(server.url, "OPTIONS", {**PREFLIGHT, "Origin": FOREIGN_PAGE})
+    assert answer.status == 200
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert http1(server.url, "OPTIONS", {"Origin": "https://other.example.com"}).status == 403
+
+
+def test_with_credentials_every_origin_is_granted_as_on_aws(secure_region) -> None:
+    answer = http1(secure_region.url, "OPTIONS", {**PREFLIGHT, "Origin": FOREIGN_PAGE})
+    assert answer.status == 200
+    assert answer.headers["access-control-allow-origin"] == "*"

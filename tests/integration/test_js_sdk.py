@@ -4,58 +4,63 @@ The SDK runs as a real Node process (``tests/interop/kinesis_js_sdk.mjs``, insta
 from npm with its lock file) against a real ``shardline serve``, with only the
 endpoint changed. Before the server spoke HTTP/2 the SDK's very first call failed
 with ``ERR_HTTP2_ERROR``, as it does against kinesalite.
+
+Every test runs twice: over plain HTTP/2 (prior knowledge) and over HTTPS, where
+the SDK agrees on HTTP/2 by ALPN and trusts the region's local CA through
+``NODE_EXTRA_CA_CERTS``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shardline.server.certs import create_local_certificates
 from shardline.testing import RegionProcess, kinesis_client
 
-INTEROP = Path(__file__).resolve().parents[1] / "interop"
 SCRIPT = "kinesis_js_sdk.mjs"
 
 
-@pytest.fixture(scope="module")
-def js_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding the script and the SDK, installed exactly as locked."""
-    npm = shutil.which("npm")
-    assert npm is not None, "these tests need Node.js and npm on PATH"
-    directory = tmp_path_factory.mktemp("js-sdk")
-    for name in ("package.json", "package-lock.json", SCRIPT):
-        shutil.copy(INTEROP / name, directory / name)
-    subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=directory,
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
-    return directory
+@pytest.fixture(scope="module", params=["http", "https"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str | None]]:
+    """The region's URL and the CA bundle that trusts it (None over plain HTTP)."""
+    if request.param == "http":
+        yield request.getfixturevalue("region").url, None
+        return
+    certs = create_local_certificates(tmp_path_factory.mktemp("certs"))
+    tls = ("--tls-cert", str(certs.cert), "--tls-key", str(certs.key))
+    with RegionProcess(tmp_path_factory.mktemp("tls-region"), *tls) as region:
+        yield region.url, str(certs.ca)
 
 
 @pytest.fixture(scope="module")
-def run(js_sdk: Path, region: RegionProcess) -> dict[str, Any]:
+def run(js_sdk: Path, served: tuple[str, str | None]) -> dict[str, Any]:
     """Run the script once; every test reads its part of what the SDK saw."""
+    url, ca = served
     stream = f"js-{uuid.uuid4().hex[:10]}"
     node = shutil.which("node")
     assert node is not None
+    env = dict(os.environ, NODE_EXTRA_CA_CERTS=ca) if ca else None
     result = subprocess.run(
-        [node, SCRIPT, region.url, stream],
+        [node, SCRIPT, url, stream],
         cwd=js_sdk,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     outcome: dict[str, Any] = json.loads(result.stdout)
@@ -70,8 +75,11 @@ def test_the_sdk_creates_a_stream_and_puts_records_over_http2(run: dict[str, Any
     assert sorted(polled) == sorted([f"batch-{i}" for i in range(100)] + ["single"])
 
 
-def test_what_the_sdk_put_is_what_boto3_reads(run: dict[str, Any], region: RegionProcess) -> None:
-    kinesis = kinesis_client(region.url)
+def test_what_the_sdk_put_is_what_boto3_reads(
+    run: dict[str, Any], served: tuple[str, str | None]
+) -> None:
+    url, ca = served
+    kinesis = kinesis_client(url, verify=ca)
     for shard_id, records in run["polled"].items():
         iterator = kinesis.get_shard_iterator(
             StreamName=run["stream"], ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"

@@ -29,6 +29,7 @@ from shardline.producer import (
     RecordExpiredError,
     RecordFailedError,
     SyncProducer,
+    dead_letters,
     envelope,
 )
 from shardline.testing import kinesis_client
@@ -232,16 +233,16 @@ def test_a_record_not_stored_within_its_ttl_fails_as_expired():
     assert not any(a.ambiguous for a in attempts)
 
 
-def test_a_missing_stream_fails_the_record_and_empties_the_spool(region, tmp_path):
+def test_a_missing_stream_fails_the_record_and_keeps_it_as_a_dead_letter(region, tmp_path):
     spool = tmp_path / "spool.sqlite"
     outcomes = asyncio.run(
         put_all(Destination("no-such-stream", region.url), config(spool_path=spool), _records(3))
     )
     assert all(isinstance(o.error, RecordFailedError) for o in outcomes)
     assert outcomes[0].attempts[0].error_code == "ResourceNotFoundException"
-    from producer_helpers import spool_depth
-
-    assert spool_depth(spool) == 0
+    contents = dead_letters.inspect(spool)
+    assert (contents.waiting, contents.dead) == (0, 3)
+    assert all("ResourceNotFoundException" in d.reason for d in contents.dead_letters)
 
 
 def test_put_refuses_records_kinesis_would_refuse(region):

@@ -17,10 +17,14 @@ import {
 } from '@aws-sdk/client-kinesis';
 
 const [endpoint, stream] = process.argv.slice(2);
+// A region started with --credentials needs a key it knows; others accept any.
 const client = new KinesisClient({
   region: 'us-east-1',
   endpoint,
-  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  credentials: {
+    accessKeyId: process.env.SHARDLINE_ACCESS_KEY_ID ?? 'local',
+    secretAccessKey: process.env.SHARDLINE_SECRET_ACCESS_KEY ?? 'local',
+  },
 });
 const text = (bytes) => Buffer.from(bytes).toString('utf8');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

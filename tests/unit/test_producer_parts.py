@@ -17,11 +17,12 @@ from botocore.exceptions import (
 )
 from prometheus_client import CollectorRegistry
 
-from shardline.producer import ProducerConfig, SpoolLockedError, envelope
+from shardline.producer import Destination, ProducerConfig, SpoolLockedError, envelope
 from shardline.producer.metrics import ProducerMetrics
 from shardline.producer.predictor import ShardMap
 from shardline.producer.retry import Backoff, call_failure, entry_failure
 from shardline.producer.spool import Spool
+from shardline.producer.spool_file import SpoolBinding
 
 # -- envelope ---------------------------------------------------------------------
 
@@ -186,6 +187,8 @@ def test_gauges_read_live_values():
 
 # -- spool ------------------------------------------------------------------------
 
+HERE = SpoolBinding.of(Destination("s", "http://127.0.0.1:1"))
+
 
 def _rows(spool: Spool, count: int) -> list[tuple[int, str, str, str | None, bytes]]:
     return [(row, f"{row:032x}", f"k{row}", None, b"d%d" % row) for row in spool.allocate(count)]
@@ -193,7 +196,7 @@ def _rows(spool: Spool, count: int) -> list[tuple[int, str, str, str | None, byt
 
 def test_spool_commits_before_append_resolves_and_survives_reopening(tmp_path: Path):
     async def first() -> None:
-        spool = Spool(tmp_path / "s.sqlite")
+        spool = Spool(tmp_path / "s.sqlite", HERE)
         await spool.append(_rows(spool, 5))
         assert spool.depth == 5
         # committed: another connection sees the rows at once
@@ -203,7 +206,7 @@ def test_spool_commits_before_append_resolves_and_survives_reopening(tmp_path: P
         await spool.close()
 
     async def second() -> None:
-        spool = Spool(tmp_path / "s.sqlite")
+        spool = Spool(tmp_path / "s.sqlite", HERE)
         assert spool.depth == 3
         pending = await spool.pending(0, 2)
         assert [p.row_id for p in pending] == [3, 4]
@@ -218,11 +221,11 @@ def test_spool_commits_before_append_resolves_and_survives_reopening(tmp_path: P
 
 def test_a_second_producer_cannot_open_a_held_spool(tmp_path: Path):
     async def run() -> None:
-        spool = Spool(tmp_path / "s.sqlite")
+        spool = Spool(tmp_path / "s.sqlite", HERE)
         with pytest.raises(SpoolLockedError):
-            Spool(tmp_path / "s.sqlite")
+            Spool(tmp_path / "s.sqlite", HERE)
         await spool.close()
-        again = Spool(tmp_path / "s.sqlite")  # the lock went with the first one
+        again = Spool(tmp_path / "s.sqlite", HERE)  # the lock went with the first one
         await again.close()
 
     asyncio.run(run())

@@ -70,12 +70,12 @@ def test_an_unknown_section_is_refused() -> None:
     ],
 )
 def test_an_unknown_key_is_refused_naming_its_section(section: str, value: Any) -> None:
-    with pytest.raises(TopologyError, match=rf"\[{section}\]: unknown keys"):
+    with pytest.raises(TopologyError, match=rf"\[{section}\] unknown keys"):
         parse_topology(document(**{section: value}))
 
 
 def test_a_missing_required_key_is_a_topology_error() -> None:
-    with pytest.raises(TopologyError, match=r"\[streams\]"):
+    with pytest.raises(TopologyError, match=r"\[streams\] name is missing"):
         parse_topology(document(streams=[{"shards": 2}]))
 
 
@@ -90,13 +90,13 @@ def test_a_missing_required_key_is_a_topology_error() -> None:
 )
 def test_exactly_one_primary_and_one_standby_are_required(roles: tuple[str, ...]) -> None:
     regions = [{"name": f"r{i}", "role": role} for i, role in enumerate(roles)]
-    with pytest.raises(TopologyError, match="exactly one primary and one standby"):
+    with pytest.raises(TopologyError, match='one with role = "primary" and one with role'):
         parse_topology(document(regions=regions))
 
 
 def test_the_two_regions_need_different_names() -> None:
     regions = [{"name": "east", "role": "primary"}, {"name": "east", "role": "standby"}]
-    with pytest.raises(TopologyError, match="names must differ"):
+    with pytest.raises(TopologyError, match="name 'east' is given twice"):
         parse_topology(document(regions=regions))
 
 
@@ -145,6 +145,101 @@ def test_control_replicas_make_a_replicated_control_store(tmp_path: Path) -> Non
     assert isinstance(store, ReplicatedControlStore) and len(store.replicas) == 2
 
 
+@pytest.mark.parametrize(
+    ("sections", "message"),
+    [
+        (
+            {"failover": {"standby": "hot"}},
+            "[failover] standby = 'hot' is not allowed: it must be one of 'cold', 'warm'",
+        ),
+        (
+            {"stores": {"backend": "postgres"}},
+            "[stores] backend = 'postgres' is not allowed: it must be one of 'sqlite', 'dynamodb'",
+        ),
+        (
+            {"replication": {"retrieval": "magic"}},
+            "[replication] retrieval = 'magic' is not allowed: "
+            "it must be one of 'auto', 'polling', 'fanout'",
+        ),
+        (
+            {"streams": [{"name": "ticker", "shards": -3}]},
+            "[streams] shards = -3 is not allowed: it must be an integer >= 1",
+        ),
+        (
+            {"streams": [{"name": "ticker", "shards": "two"}]},
+            "[streams] shards = 'two' is not allowed: it must be an integer >= 1",
+        ),
+        (
+            {"failover": {"check_interval_s": -1}},
+            "[failover] check_interval_s = -1 is not allowed: it must be a number > 0",
+        ),
+        (
+            {"failover": {"threshold": 5}},
+            "[failover] threshold = 5 is not allowed: it must be a number > 0 and <= 1",
+        ),
+        (
+            {"failover": {"automatic": "yes"}},
+            "[failover] automatic = 'yes' is not allowed: it must be true or false",
+        ),
+        (
+            {"streams": [{"name": "ticker"}, {"name": "ticker", "shards": 2}]},
+            "[[streams]] name 'ticker' is given twice",
+        ),
+        (
+            {
+                "regions": [
+                    {"name": "east", "role": "primary", "endpoint_url": "http://127.0.0.1:4567"},
+                    {"name": "west", "role": "standby", "endpoint_url": "http://localhost:4567"},
+                ]
+            },
+            "[[regions]] endpoint_url 'http://127.0.0.1:4567' is given twice",
+        ),
+        (
+            {
+                "regions": [
+                    {"name": "east", "role": "primary", "endpoint_url": "http://127.0.0.1:99999"},
+                    TWO_REGIONS[1],
+                ]
+            },
+            "[regions] endpoint_url = 'http://127.0.0.1:99999' is not allowed",
+        ),
+        (
+            {"stores": {"control_replicas": [{"directory": "a"}, {"directory": "a"}]}},
+            "control_replicas names",
+        ),
+        ({"failover": ["standby"]}, "[failover] must be a table"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_key_the_value_and_what_is_allowed(
+    sections: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TopologyError) as refused:
+        parse_topology(document(**sections))
+    assert message in str(refused.value)
+
+
+def test_the_file_named_in_an_error_is_the_one_read(tmp_path: Path) -> None:
+    path = tmp_path / "shardline.toml"
+    path.write_text(
+        '[[regions]]\nname = "east"\nrole = "primary"\n\n'
+        '[[regions]]\nname = "west"\nrole = "standby"\n\n'
+        '[[streams]]\nname = "ticker"\nshards = "two"\n'
+    )
+    with pytest.raises(TopologyError, match=rf"^{path}: \[streams\] shards = 'two'"):
+        load_topology(path)
+
+
+def test_a_region_ca_bundle_is_relative_to_the_file_and_verifies_its_clients() -> None:
+    regions = [
+        {**TWO_REGIONS[0], "endpoint_url": "https://127.0.0.1:4567", "ca_bundle": "certs/ca.pem"},
+        TWO_REGIONS[1],
+    ]
+    topology = parse_topology(document(regions=regions), Path("/etc/shardline"))
+    assert topology.primary.ca_bundle == "/etc/shardline/certs/ca.pem"
+    assert topology.primary.client_kwargs()["verify"] == "/etc/shardline/certs/ca.pem"
+    assert "verify" not in topology.standby.client_kwargs()  # the system's trust store
+
+
 def test_metrics_ports_are_off_unless_the_file_names_them() -> None:
     assert parse_topology(document()).metrics == MetricsSpec()
     metrics = {"monitor": 9464, "consumers": {"west": 0}, "console": 8080}
@@ -160,7 +255,12 @@ def test_metrics_ports_are_off_unless_the_file_names_them() -> None:
 
 @pytest.mark.parametrize(
     "metrics",
-    [{"monitor": 70000}, {"replicator": "9464"}, {"consumers": {"north": 9464}}],
+    [
+        {"monitor": 70000},
+        {"replicator": "9464"},
+        {"consumers": {"north": 9464}},
+        {"monitor": 9464, "producer": 9464},
+    ],
 )
 def test_bad_metrics_ports_are_refused(metrics: dict[str, Any]) -> None:
     with pytest.raises(TopologyError):

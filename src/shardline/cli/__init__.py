@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from shardline import __version__
+from shardline.cli.certs import certs
 from shardline.cli.console import console_command
 from shardline.cli.ha import (
     failback_command,
@@ -14,10 +15,12 @@ from shardline.cli.ha import (
     replicate,
     status,
 )
+from shardline.cli.keys import keys
 from shardline.cli.pipeline import drill, ticker_group, up
 from shardline.cli.put import put
 from shardline.cli.serve import serve
 from shardline.cli.snapshot import snapshot
+from shardline.cli.spool import spool
 from shardline.cli.tail import tail
 
 
@@ -28,7 +31,9 @@ def main() -> None:
 
 
 main.add_command(serve)
+main.add_command(keys)
 main.add_command(put)
+main.add_command(spool)
 main.add_command(tail)
 main.add_command(replicate)
 main.add_command(monitor)
@@ -41,3 +46,4 @@ main.add_command(console_command)
 main.add_command(drill)
 main.add_command(ticker_group, name="ticker")
 main.add_command(snapshot)
+main.add_command(certs)

@@ -1,7 +1,8 @@
 """Cross-region commands: replicate, monitor, failover, failback, status.
 
-All of them read the topology file (``--topology``, default ``shardline.toml`` or
-``$SHARDLINE_TOPOLOGY``) and talk to the control store it names.
+All of them read the topology file (``--topology``; by default
+``$SHARDLINE_TOPOLOGY``, else ``./shardline.toml``, else the one ``shardline up``
+wrote, ``.shardline/shardline.toml``) and talk to the control store it names.
 """
 
 from __future__ import annotations
@@ -12,17 +13,22 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from shardline import logs
+from shardline.admin import AdminError
+from shardline.cli.common import config_default, fail, seconds_option
+from shardline.consumer.config import ConsumerConfig
 from shardline.failover.decisions import initial_state
 from shardline.failover.failback import FailbackError, failback
 from shardline.failover.metrics import MonitorCollector
 from shardline.failover.monitor import Monitor, manual_failover
 from shardline.metrics.http import serving_metrics
-from shardline.pipeline.drill import set_fault
+from shardline.pipeline.drill import admin_of
+from shardline.pipeline.status import REPORT_KINDS, STALE_AFTER_S, freshest
 from shardline.replication.metrics import ReplicationCollector
 from shardline.replication.replicator import Replicator
 from shardline.stores.control import ControlStore, StaleEpochError
@@ -33,24 +39,41 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
+#: Where a topology file is looked for when none is named, in order.
+TOPOLOGY_CANDIDATES = ("shardline.toml", ".shardline/shardline.toml")
+
+
+def _default_topology() -> str:
+    for candidate in TOPOLOGY_CANDIDATES:
+        if Path(candidate).is_file():
+            return candidate
+    return TOPOLOGY_CANDIDATES[0]
+
+
 def topology_option(command: _F) -> _F:
     return click.option(
         "--topology",
         "-t",
         "topology_path",
-        default="shardline.toml",
+        default=_default_topology,
         envvar="SHARDLINE_TOPOLOGY",
-        show_default=True,
+        show_default="$SHARDLINE_TOPOLOGY, else ./shardline.toml, else .shardline/shardline.toml",
         type=click.Path(dir_okay=False),
         help="The topology file (regions, streams, stores, failover policy).",
     )(command)
 
 
 def _load(path: str) -> Topology:
+    """The topology at ``path``; a missing or invalid file ends the command in one line."""
+    if not Path(path).is_file():
+        fail(
+            f"no topology file at {path}; pass -t FILE (looked for "
+            f"{' and '.join(TOPOLOGY_CANDIDATES)}; `shardline up` writes the second)"
+        )
     try:
         return load_topology(path)
     except TopologyError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(str(exc))
 
 
 def _announce(component: str) -> Callable[[str], None]:
@@ -78,10 +101,9 @@ def _run_until_signal(
 @topology_option
 @logs.log_format_option
 @click.option("--stream", default=None, help="Stream to replicate (default: the first).")
-@click.option(
+@seconds_option(
     "--lease-failover-s",
-    default=10.0,
-    show_default=True,
+    default=config_default(ConsumerConfig, "failover_time_s"),
     help="How long a dead replicator's shard leases take to expire (KCL failover time).",
 )
 def replicate(topology_path: str, stream: str | None, lease_failover_s: float) -> None:
@@ -135,7 +157,12 @@ def monitor(topology_path: str) -> None:
 @click.command("failover")
 @topology_option
 @click.option("--to", "to_region", default=None, help="Region to activate (default: the other).")
-@click.option("--reason", default="manual failover", show_default=True)
+@click.option(
+    "--reason",
+    default="manual failover",
+    show_default=True,
+    help="Why, as recorded with the decision (shown by `shardline status`).",
+)
 def failover_command(topology_path: str, to_region: str | None, reason: str) -> None:
     """Make the other region active now (a manual failover decision)."""
     topology = _load(topology_path)
@@ -159,8 +186,20 @@ def failover_command(topology_path: str, to_region: str | None, reason: str) -> 
 @click.option("--region", "region_name", required=True, help="The region to break or mend.")
 @click.option("--outage", is_flag=True, help="Refuse every call with 503.")
 @click.option("--error-rate", type=click.FloatRange(0, 1), default=None, help="Fail this share.")
-@click.option("--status", type=click.Choice(["500", "503"]), default="503", show_default=True)
-@click.option("--latency-ms", type=click.IntRange(0, 600_000), default=None, help="Delay calls.")
+@click.option(
+    "--status",
+    type=click.Choice(["500", "503"]),
+    default="503",
+    show_default=True,
+    help="With --error-rate: the HTTP status of the failed calls (InternalFailure or "
+    "ServiceUnavailable).",
+)
+@seconds_option(
+    "--latency-s",
+    default=None,
+    help="Delay every call this long (up to 600).",
+    ms_aliases=("--latency-ms",),
+)
 @click.option("--operation", "operations", multiple=True, help="Only these operations.")
 @click.option("--clear", is_flag=True, help="Remove the fault: back to normal.")
 def fault_command(
@@ -169,14 +208,15 @@ def fault_command(
     outage: bool,
     error_rate: float | None,
     status: str,
-    latency_ms: int | None,
+    latency_s: float | None,
     operations: tuple[str, ...],
     clear: bool,
 ) -> None:
     """Inject a fault into a region that `shardline serve` runs (for drills), or --clear it.
 
     Uses the region's /_shardline/faults endpoint, as `shardline drill` and the
-    console do.
+    console do, signed with the region's credentials from the topology (a region
+    started with --credentials answers admin keys only).
     """
     region = _load(topology_path).region(region_name)
     if region.endpoint_url is None:
@@ -184,13 +224,18 @@ def fault_command(
     fault: dict[str, Any] = {"outage": outage} if outage else {}
     if error_rate is not None:
         fault |= {"error_rate": error_rate, "status": int(status)}
-    if latency_ms is not None:
-        fault["latency_ms"] = latency_ms
+    if latency_s is not None:
+        if latency_s > 600:
+            fail(f"--latency-s {latency_s:g} is too long: at most 600")
+        fault["latency_ms"] = round(latency_s * 1000)
     if operations:
         fault["operations"] = list(operations)
     if clear == bool(fault):
-        raise click.UsageError("give --clear, or a fault (--outage, --error-rate, --latency-ms)")
-    set_fault(region.endpoint_url, None if clear else fault)
+        raise click.UsageError("give --clear, or a fault (--outage, --error-rate, --latency-s)")
+    try:
+        asyncio.run(admin_of(region).set_fault(None if clear else fault))
+    except (AdminError, OSError) as exc:
+        raise click.ClickException(f"{region_name}: {exc}") from None
     click.echo(
         f"{region_name}: " + ("fault cleared" if clear else f"fault set {json.dumps(fault)}")
     )
@@ -198,7 +243,12 @@ def fault_command(
 
 @click.command("failback")
 @topology_option
-@click.option("--drain-timeout-s", default=600.0, show_default=True)
+@seconds_option(
+    "--drain-timeout-s",
+    default=600.0,
+    help="Longest wait for producers to move and the standby's consumers to drain; "
+    "run the command again to resume after it.",
+)
 def failback_command(topology_path: str, drain_timeout_s: float) -> None:
     """Return to the primary region step by step (resumable: run it again to continue)."""
     topology = _load(topology_path)
@@ -212,27 +262,14 @@ def failback_command(topology_path: str, drain_timeout_s: float) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
-@click.command()
-@topology_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def status(topology_path: str, as_json: bool) -> None:
-    """Show the control state and what every component last reported."""
-    topology = _load(topology_path)
+def _report_line(kind: str, component: str, body: dict[str, Any]) -> str:
+    age = body["age_s"]
+    summary = {k: v for k, v in body.items() if k not in ("shards", "calls", "decisions", "age_s")}
+    when = f"STALE, {age:.0f} s old" if age >= STALE_AFTER_S else f"{age:.1f} s ago"
+    return f"{kind:10} {component} ({when}): {json.dumps(summary, default=str)}"
 
-    async def work(store: ControlStore) -> dict[str, Any]:
-        state = await store.get_state()
-        reports: dict[str, Any] = {}
-        for kind in ("controller", "replicator", "consumer", "producer"):
-            reports[kind] = {
-                r.component: {**r.body, "age_s": round(time.time() - r.updated_at, 1)}
-                for r in await store.get_reports(kind)
-            }
-        return {"state": state.to_doc() if state else None, "reports": reports}
 
-    document = asyncio.run(_with_store(topology, work))
-    if as_json:
-        click.echo(json.dumps(document, indent=2, default=str))
-        return
+def _print_status(document: dict[str, Any]) -> None:
     state = document["state"]
     if state is None:
         click.echo("no control state yet (start `shardline monitor`)")
@@ -243,7 +280,44 @@ def status(topology_path: str, as_json: bool) -> None:
         "replication: "
         + (f"{replication['source']} -> {replication['target']}" if replication else "off")
     )
+    controllers = [{"component": c, **b} for c, b in document["reports"]["controller"].items()]
+    controller = freshest(controllers)
+    if controller is not None:
+        health = ", ".join(
+            f"{name} {h['state']}" for name, h in controller.get("regions", {}).items()
+        )
+        stale = (
+            " (STALE: the monitor is not reporting)" if controller["age_s"] >= STALE_AFTER_S else ""
+        )
+        click.echo(f"region health: {health}, from {controller['component']}{stale}")
     for kind, by_component in document["reports"].items():
-        for component, body in sorted(by_component.items()):
-            summary = {k: v for k, v in body.items() if k not in ("shards", "calls", "decisions")}
-            click.echo(f"{kind:10} {component}: {json.dumps(summary, default=str)}")
+        for component, body in sorted(by_component.items(), key=lambda item: item[1]["age_s"]):
+            click.echo(_report_line(kind, component, body))
+
+
+@click.command()
+@topology_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def status(topology_path: str, as_json: bool) -> None:
+    """Show the control state and what every component last reported (freshest first).
+
+    Region health comes from the freshest controller report; reports older than
+    10 s are marked STALE with their age (their component has stopped reporting).
+    """
+    topology = _load(topology_path)
+
+    async def work(store: ControlStore) -> dict[str, Any]:
+        state = await store.get_state()
+        reports: dict[str, Any] = {}
+        for kind in REPORT_KINDS:
+            reports[kind] = {
+                r.component: {**r.body, "age_s": round(time.time() - r.updated_at, 1)}
+                for r in await store.get_reports(kind)
+            }
+        return {"state": state.to_doc() if state else None, "reports": reports}
+
+    document = asyncio.run(_with_store(topology, work))
+    if as_json:
+        click.echo(json.dumps(document, indent=2, default=str))
+    else:
+        _print_status(document)

@@ -14,15 +14,17 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import click
 from rich.console import Console
 from rich.live import Live
 
 from shardline import logs
+from shardline.cli.common import config_default, fail, seconds_option
 from shardline.cli.ha import topology_option
 from shardline.console import serving_console, supervised
+from shardline.console.processes import ProcessSource
 from shardline.pipeline import ticker
 from shardline.pipeline.chaos import ChaosOptions, ChaosReport, attach_chaos, run_chaos
 from shardline.pipeline.drill import (
@@ -34,47 +36,133 @@ from shardline.pipeline.drill import (
     attach_drill,
     run_drill,
 )
-from shardline.pipeline.launch import default_topology, launch
+from shardline.pipeline.folder import FolderInUseError, StaleProcessesError, clear_stale
+from shardline.pipeline.launch import LaunchError, default_topology, launch
 from shardline.pipeline.metrics import SupervisorCollector
-from shardline.pipeline.status import collect, render
+from shardline.pipeline.status import Footer, collect, render
 from shardline.pipeline.supervisor import Supervisor
+from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for
-from shardline.topology import StandbyMode, TopologyError, load_topology
+from shardline.topology import PipelineSpec, StandbyMode, Topology, TopologyError, load_topology
 
 log = logging.getLogger(__name__)
 
 
-def _until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
-    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop``."""
+def _until_signal(
+    main: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+    signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> None:
+    """Run ``main(stop)``; each of ``signals`` sets ``stop``."""
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
     asyncio.run(runner())
 
 
+def _say(console: Console, text: str) -> None:
+    """Print, unless the terminal is gone (after SIGHUP, writing to it fails)."""
+    with contextlib.suppress(OSError):
+        console.print(text)
+
+
+def _status_command(path: Path) -> str:
+    """How to see this pipeline's state from another terminal."""
+    if path.resolve() == (Path(".shardline") / "shardline.toml").resolve():
+        return "shardline status"
+    return f"shardline status -t {path}"
+
+
+async def _show_status(
+    topology: Topology,
+    store: ControlStore,
+    processes: ProcessSource,
+    footer: Footer,
+    console: Console,
+    stop: asyncio.Event,
+    until: float,
+) -> None:
+    """The live view, refreshed every second until ``stop`` (or the ``until`` time)."""
+    before = None
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+        while not stop.is_set() and time.monotonic() < until:
+            now = await collect(topology, store)
+            live.update(render(topology, now, before, processes(), footer))
+            before = now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+
+async def _run_up(
+    path: Path,
+    topology: Topology,
+    supervisor: Supervisor,
+    stop: asyncio.Event,
+    duration_s: float | None,
+    stop_stale: bool,
+) -> None:
+    console = Console()
+    try:
+        await clear_stale(topology.pipeline.data_dir, stop_stale)
+        _say(console, f"starting the pipeline of {path} …")
+        await launch(path, supervisor)
+        until = float("inf") if duration_s is None else time.monotonic() + duration_s
+        ports = topology.metrics
+        processes = supervised(supervisor)
+        async with (
+            control_store_for(topology.stores) as store,
+            serving_console(
+                topology,
+                store,
+                processes,
+                ports.host,
+                ports.console,
+                [SupervisorCollector(supervisor)],
+            ) as console_url,
+        ):
+            _say(console, f"console at {console_url}")
+            footer = Footer(
+                topology.pipeline.data_dir, supervisor.logs, _status_command(path), console_url
+            )
+            with contextlib.suppress(OSError):  # the terminal went away: stop all the same
+                await _show_status(topology, store, processes, footer, console, stop, until)
+    finally:
+        _say(console, "\nstopping every process …")
+        await supervisor.stop()
+        _say(console, "stopped.")
+
+
 @click.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False, exists=True))
 @click.option(
     "--data-dir",
-    default=".shardline",
+    default=str(config_default(PipelineSpec, "data_dir")),
     show_default=True,
     type=click.Path(file_okay=False),
     help="Without CONFIG: where the default topology, regions, sink and logs live.",
 )
-@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@seconds_option(
+    "--duration-s", default=None, help="Stop after this many seconds.", aliases=("--duration",)
+)
+@click.option(
+    "--stop-stale",
+    is_flag=True,
+    help="Stop processes an earlier run in this folder left behind, instead of refusing.",
+)
 @logs.log_format_option
-def up(config: str | None, data_dir: str, duration: float | None) -> None:
+def up(config: str | None, data_dir: str, duration_s: float | None, stop_stale: bool) -> None:
     """Run the whole pipeline locally: regions, replicator, monitor, producer, consumers.
 
     Without CONFIG it runs the stock-ticker reference pipeline on embedded defaults
-    (two regions on free ports, cold standby). Processes that crash are restarted;
-    Ctrl-C stops everything cleanly. The web console is served on 127.0.0.1 (the
-    topology's [metrics] console port, else a free one) and its URL printed.
+    (two regions on free ports, cold standby). Processes that crash are restarted.
+    Ctrl-C, SIGTERM or closing the terminal (SIGHUP) stops everything cleanly; the
+    children also die with `up` if it is killed. One `up` per folder. The web
+    console is served on 127.0.0.1 (the topology's [metrics] console port, else a
+    free one) and its URL printed.
     """
     logs.configure(logging.WARNING)
     if config is not None:
@@ -84,49 +172,21 @@ def up(config: str | None, data_dir: str, duration: float | None) -> None:
         path = existing if existing.exists() else default_topology(Path(data_dir))
     try:
         topology = load_topology(path)
-    except TopologyError as exc:
-        raise click.ClickException(str(exc)) from exc
-    console = Console()
+        supervisor = Supervisor(topology.pipeline.data_dir)
+    except (TopologyError, FolderInUseError) as exc:
+        fail(str(exc))
 
     async def main(stop: asyncio.Event) -> None:
-        supervisor = Supervisor(topology.pipeline.data_dir)
-        try:
-            console.print(f"starting the pipeline of {path} …")
-            await launch(path, supervisor)
-            deadline = None if duration is None else time.monotonic() + duration
-            ports = topology.metrics
-            async with (
-                control_store_for(topology.stores) as store,
-                serving_console(
-                    topology,
-                    store,
-                    supervised(supervisor),
-                    ports.host,
-                    ports.console,
-                    [SupervisorCollector(supervisor)],
-                ) as console_url,
-            ):
-                console.print(f"console at {console_url}", soft_wrap=True)
-                before = None
-                with Live(console=console, refresh_per_second=2, transient=False) as live:
-                    while not stop.is_set():
-                        now = await collect(topology, store)
-                        processes = {
-                            name: (c.pid, c.restarts, c.alive)
-                            for name, c in supervisor.children.items()
-                        }
-                        live.update(render(topology, now, before, processes))
-                        before = now
-                        if deadline is not None and time.monotonic() > deadline:
-                            break
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), 1.0)
-        finally:
-            console.print("\nstopping every process …")
-            await supervisor.stop()
-            console.print("stopped.")
+        await _run_up(path, topology, supervisor, stop, duration_s, stop_stale)
 
-    _until_signal(main)
+    try:
+        _until_signal(main, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+    except (StaleProcessesError, LaunchError) as exc:
+        fail(str(exc))
+
+
+def _drill_default(name: str) -> Any:
+    return config_default(DrillOptions, name)
 
 
 @click.command()
@@ -139,73 +199,65 @@ def up(config: str | None, data_dir: str, duration: float | None) -> None:
 )
 @click.option(
     "--fault",
-    type=click.Choice(["outage", "error-rate"]),
+    type=click.Choice(get_args(Fault)),
     default=None,
     help="The fault injected into the primary: every call refused (outage, the default) "
-    "or 50% of calls failed (error-rate). Not with --chaos.",
+    "or 50% of calls failed (error-rate). Not with --chaos-s.",
 )
 @click.option(
     "--kill",
     "kills",
     multiple=True,
     type=click.Choice(KILLABLE),
-    help="SIGKILL this component before the fault (repeatable). Not with --chaos.",
+    help="SIGKILL this component before the fault (repeatable). Not with --chaos-s.",
 )
-@click.option(
-    "--chaos",
-    "chaos_s",
-    type=click.FloatRange(min=1),
+@seconds_option(
+    "--chaos-s",
     default=None,
-    help="Instead of one fault: random faults for this many seconds (outages, error rates, "
+    minimum=1.0,
+    help="Instead of one fault: random faults for this long (outages, error rates, "
     "latency, SIGKILLs of any component), failing back whenever the primary is healthy.",
+    aliases=("--chaos",),
 )
 @click.option(
     "--seed",
     type=int,
     default=None,
-    help="With --chaos: the schedule's seed (printed, so a failing run can be replayed). "
+    help="With --chaos-s: the schedule's seed (printed, so a failing run can be replayed). "
     "Default: a random one.",
 )
-@click.option(
-    "--max-rto",
-    "max_rto_s",
-    type=click.FloatRange(min=0),
+@seconds_option(
+    "--max-rto-s",
     default=10.0,
-    show_default=True,
-    help="With --chaos: a failover slower than this (seconds) fails the drill.",
+    help="With --chaos-s: a failover slower than this fails the drill.",
+    aliases=("--max-rto",),
 )
-@click.option(
-    "--window",
-    "window_s",
-    type=float,
-    default=10.0,
-    show_default=True,
-    help="Failover policy window, seconds (the reference policy's is 300).",
+@seconds_option(
+    "--window-s",
+    default=_drill_default("window_s"),
+    help="The failover policy's error-rate window (the reference policy uses 300 s).",
+    aliases=("--window",),
 )
-@click.option(
-    "--warmup",
-    "warmup_s",
-    type=float,
-    default=5.0,
-    show_default=True,
-    help="Seconds of traffic before the fault.",
+@seconds_option(
+    "--warmup-s",
+    default=_drill_default("warmup_s"),
+    help="How long records flow before the kills and the fault.",
+    aliases=("--warmup",),
 )
-@click.option(
-    "--hold",
-    "hold_s",
-    type=float,
-    default=5.0,
-    show_default=True,
-    help="Seconds the standby serves before the fault is cleared.",
+@seconds_option(
+    "--hold-s",
+    default=_drill_default("hold_s"),
+    help="How long the standby serves after the failover before the fault is cleared.",
+    aliases=("--hold",),
 )
 @click.option(
     "--rate",
-    type=float,
-    default=100.0,
+    type=click.FloatRange(min=0, min_open=True),
+    default=_drill_default("rate"),
     show_default=True,
     help="Records the producer puts per second.",
 )
-@click.option("--no-failback", is_flag=True, help="Stop after the failover. Not with --chaos.")
+@click.option("--no-failback", is_flag=True, help="Stop after the failover. Not with --chaos-s.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON.")
 @click.option(
     "--data-dir",
@@ -239,18 +291,20 @@ def drill(
     """Inject a region outage into a pipeline; report RPO, RTO, duplicates.
 
     By default the drill starts a pipeline of its own (once per standby mode);
-    with --attach it drills the one a `shardline up` is running. With --chaos it
+    with --attach it drills the one a `shardline up` is running. With --chaos-s it
     injects random faults for that long instead of one.
 
     Exits with status 1 when an acknowledged record was lost, a duplicate became
-    visible in the sink, or an item did not end at its newest tick (with --chaos
+    visible in the sink, or an item did not end at its newest tick (with --chaos-s
     also: a failover slower than --max-rto, or a layout that was not restored).
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     if chaos_s is not None and (fault or kills or no_failback):
-        raise click.UsageError("--chaos draws its own faults: drop --fault, --kill, --no-failback")
+        raise click.UsageError(
+            "--chaos-s draws its own faults: drop --fault, --kill, --no-failback"
+        )
     if chaos_s is None and seed is not None:
-        raise click.UsageError("--seed goes with --chaos")
+        raise click.UsageError("--seed goes with --chaos-s")
     modes: list[StandbyMode] = (
         ["cold", "warm"] if standby == "both" and attach is None else [cast(StandbyMode, standby)]
     )
@@ -344,7 +398,7 @@ def ticker_produce(topology_path: str) -> None:
 @ticker_group.command("consume")
 @topology_option
 @logs.log_format_option
-@click.option("--region", required=True)
+@click.option("--region", required=True, help="The region (of the topology) to consume in.")
 def ticker_consume(topology_path: str, region: str) -> None:
     """Write ticker prices to the sink whenever REGION's consumers should run."""
     logs.configure(logging.INFO)

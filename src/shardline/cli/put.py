@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
+import logging
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,9 +18,18 @@ import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from shardline.cli.common import endpoint_options
-from shardline.producer import Destination, Producer, ProducerConfig, PutOutcome, Record
-from shardline.topology import default_client_options
+from shardline.cli.common import config_default, endpoint_options, fail, seconds_option
+from shardline.cli.preflight import PreflightError, check_stream
+from shardline.producer import (
+    Destination,
+    Producer,
+    ProducerConfig,
+    PutOutcome,
+    Record,
+    SpoolError,
+    dead_letters,
+)
+from shardline.producer.spool_file import SpoolBinding
 
 
 @dataclass
@@ -27,12 +37,15 @@ class _Tally:
     read: int = 0
     stored: int = 0
     failed: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
 
     def count(self, future: asyncio.Future[PutOutcome]) -> None:
-        if future.result().succeeded:
+        outcome = future.result()
+        if outcome.succeeded:
             self.stored += 1
         else:
             self.failed += 1
+            self.reasons[str(outcome.error)] += 1
 
 
 def _read_lines(source: BinaryIO, limit: int) -> list[bytes]:
@@ -80,33 +93,91 @@ class _Display:
             self._progress.stop()
 
 
+def _announce_leftovers(spool: Path, destination: Destination) -> None:
+    """Say that records an earlier run left in the spool go first (or refuse, below)."""
+    if not spool.exists():
+        return
+    for group in dead_letters.inspect(spool, limit=0).groups:
+        if group.binding == SpoolBinding.of(destination) and group.waiting:
+            click.echo(
+                f"re-sending {group.waiting:,} records left in {spool} by an earlier run "
+                f"to {destination}, before the new ones",
+                err=True,
+            )
+
+
+async def _send(
+    producer: Producer, source: BinaryIO, options: _Options, tally: _Tally, display: _Display
+) -> None:
+    """Accept every line, then wait up to the timeout for the outcomes."""
+    while lines := await asyncio.to_thread(_read_lines, source, options.chunk):
+        key = options.partition_key
+        records = [Record(line, key or uuid.uuid4().hex) for line in lines]
+        for future in await producer.put_many(records):
+            future.add_done_callback(tally.count)
+        tally.read += len(lines)
+        display.show()
+    deadline = time.monotonic() + options.timeout_s
+    while producer.pending and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            await producer.flush(timeout=min(0.25, max(deadline - time.monotonic(), 0.01)))
+        display.show()
+    await asyncio.sleep(0)  # let the last outcome callbacks run
+
+
 async def _put(
     source: BinaryIO,
     destination: Destination,
     config: ProducerConfig,
-    partition_key: str | None,
-    chunk: int,
+    options: _Options,
     console: Console | None,
-) -> tuple[_Tally, float]:
+) -> tuple[_Tally, float, int]:
+    """Returns the tally, the seconds taken and the records left unsent."""
+    await check_stream(
+        destination.stream_name,
+        destination.endpoint_url,
+        destination.region_name,
+        options.timeout_s,
+    )
+    if config.spool_path is not None:
+        _announce_leftovers(config.spool_path, destination)
     tally = _Tally()
     begin = time.monotonic()
-    async with Producer(destination, config) as producer:
-        display = _Display(console, f"put → {destination}", tally)
-        try:
-            while lines := await asyncio.to_thread(_read_lines, source, chunk):
-                records = [Record(line, partition_key or uuid.uuid4().hex) for line in lines]
-                for future in await producer.put_many(records):
-                    future.add_done_callback(tally.count)
-                tally.read += len(lines)
-                display.show()
-            while producer.pending:
-                with contextlib.suppress(TimeoutError):
-                    await producer.flush(timeout=0.25)
-                display.show()
-            await asyncio.sleep(0)  # let the last outcome callbacks run
-        finally:
-            display.stop()
-    return tally, time.monotonic() - begin
+    producer = await Producer(destination, config).start()
+    display = _Display(console, f"put → {destination}", tally)
+    try:
+        await _send(producer, source, options, tally, display)
+    finally:
+        display.stop()
+        unsent = producer.pending
+        await producer.close(timeout=0)
+    return tally, time.monotonic() - begin, unsent
+
+
+@dataclass(frozen=True)
+class _Options:
+    partition_key: str | None
+    chunk: int
+    timeout_s: float
+
+
+def _summarize(tally: _Tally, seconds: float, unsent: int, spool: Path | None) -> str:
+    """One line for the record counts, one per distinct failure, one for what is left."""
+    lines = [
+        f"{tally.stored:,} of {tally.read:,} records stored in {seconds:.2f} s"
+        + (f", {tally.failed:,} failed" if tally.failed else "")
+    ]
+    kept = f", kept as dead letters in {spool} (`shardline spool` lists them)" if spool else ""
+    for reason, count in tally.reasons.most_common():
+        lines.append(f"  {count:,} failed: {reason}{kept}")
+    if unsent:
+        where = (
+            f"stay in {spool}; the next `shardline put` to this stream sends them first"
+            if spool
+            else "were dropped (--no-spool)"
+        )
+        lines.append(f"  {unsent:,} not stored in time {where}")
+    return "\n".join(lines)
 
 
 @click.command("put")
@@ -137,9 +208,10 @@ async def _put(
 @click.option(
     "--spool",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=lambda: os.environ.get("SHARDLINE_SPOOL", "shardline-spool.sqlite"),
+    default=lambda: config_default(ProducerConfig, "spool_path"),
     show_default="$SHARDLINE_SPOOL or ./shardline-spool.sqlite",
-    help="Durable spool: lines not yet stored are sent by the next `put` on the same spool.",
+    help="Durable spool: lines not yet stored are sent by the next `put` to the same "
+    "stream on the same spool; `shardline spool` shows what it holds.",
 )
 @click.option(
     "--no-spool", is_flag=True, help="Keep records in memory only (faster; a crash loses them)."
@@ -150,6 +222,12 @@ async def _put(
     show_default=True,
     type=click.IntRange(1, 100_000),
     help="Lines read and accepted at once (one spool commit each).",
+)
+@seconds_option(
+    "--timeout-s",
+    default=30.0,
+    help="How long to wait for the endpoint to answer, and for records to be stored once "
+    "the input has ended; records not stored by then stay in the spool.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on standard output.")
@@ -164,41 +242,49 @@ def put(
     spool: Path,
     no_spool: bool,
     chunk: int,
+    timeout_s: float,
     quiet: bool,
     as_json: bool,
 ) -> None:
     """Put every line of standard input into STREAM as one record (newline removed).
 
-    Progress goes to standard error. Exits with status 1 if any record could not be
+    Progress goes to standard error. Records an earlier run left in the spool for
+    the same stream are sent first. Exits with status 1 if any record could not be
     stored.
     """
+    # The summary below reports failures once; the producer's own log lines would
+    # repeat them per call.
+    logging.getLogger("shardline").setLevel(logging.CRITICAL)
     config = ProducerConfig(
         aggregation=aggregate,
         ordering="per-key" if ordered else "unordered",
         record_ids=record_ids,
         spool_path=None if no_spool else spool,
-        client_options=default_client_options(),
     )
     destination = Destination(stream, endpoint_url=endpoint_url, region_name=region)
     console = None if quiet else Console(stderr=True)
-    tally, seconds = asyncio.run(
-        _put(sys.stdin.buffer, destination, config, partition_key, chunk, console)
-    )
+    options = _Options(partition_key, chunk, timeout_s)
+    try:
+        tally, seconds, unsent = asyncio.run(
+            _put(sys.stdin.buffer, destination, config, options, console)
+        )
+    except (PreflightError, SpoolError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        where = f"stay in {spool} for the next `put`" if not no_spool else "are lost"
+        fail(f"interrupted: records not yet stored {where}", 130)
     summary = {
         "stream": stream,
         "read": tally.read,
         "stored": tally.stored,
         "failed": tally.failed,
+        "unsent": unsent,
         "seconds": round(seconds, 3),
         "records_per_s": round(tally.stored / seconds, 1) if seconds else 0.0,
     }
     if as_json:
         click.echo(json.dumps(summary))
-    elif not quiet:
-        click.echo(
-            f"{tally.stored:,} of {tally.read:,} records stored in {seconds:.2f} s"
-            + (f", {tally.failed:,} failed" if tally.failed else ""),
-            err=True,
-        )
-    if tally.failed:
+    elif not quiet or tally.failed or unsent:
+        click.echo(_summarize(tally, seconds, unsent, config.spool_path), err=True)
+    if tally.failed or unsent:
         sys.exit(1)

@@ -1,18 +1,58 @@
-"""``shardline serve``: run one region (a Kinesis-compatible server)."""
+"""``shardline serve``: run one region (a Kinesis-compatible server).
+
+Defaults come from :class:`~shardline.storage.config.RegionConfig`. Mistakes an
+operator makes when starting a server (a port in use or out of range, a data
+directory that is a file or cannot be written) end in one line saying what to do.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import ssl
+import tempfile
 from pathlib import Path
+from typing import Any, get_args
 
 import click
 
 from shardline import logs
+from shardline.cli.common import config_default, fail, seconds_option
+from shardline.errors import ConfigError
+from shardline.server.auth.gate import GateConfig, is_loopback
+from shardline.server.auth.keys import CredentialsError, KeyStore, load_keys
+from shardline.server.limits import MIB, ServerLimits
 from shardline.server.runner import serve as run_server
+from shardline.server.tls import TlsConfigError, TlsFiles, server_context
 from shardline.storage.config import RegionConfig
+from shardline.storage.engine import Durability
 
 READY_PREFIX = "shardline: serving Kinesis API at "
+
+
+def _default(name: str) -> Any:
+    return config_default(RegionConfig, name)
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    """Create ``data_dir`` if missing and prove it takes files, or end in one line."""
+    if data_dir.exists() and not data_dir.is_dir():
+        fail(f"--data-dir {data_dir} is a file, not a directory: pass a directory")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        fail(
+            f"cannot use --data-dir {data_dir}: {exc.strerror or exc}; pass a directory you "
+            "can write to (it is created if missing)"
+        )
+
+
+def _check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        fail(f"--port {port} is out of range: use 1..65535, or 0 to pick a free port")
 
 
 @click.command()
@@ -22,80 +62,76 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     default=4567,
     show_default=True,
     type=int,
-    help="Port to listen on; 0 picks a free port (the ready line prints it).",
+    help="Port to listen on (1..65535); 0 picks a free port (the ready line prints it).",
 )
 @click.option(
     "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=lambda: os.environ.get("SHARDLINE_DATA_DIR", "shardline-data"),
     show_default="$SHARDLINE_DATA_DIR or ./shardline-data",
-    help="Directory holding the streams database and the master key.",
+    help="Directory holding the streams database and the master key (created if missing).",
 )
-@click.option("--region", default="us-east-1", show_default=True, help="Region name in ARNs.")
-@click.option("--account-id", default="000000000000", show_default=True, help="Account id in ARNs.")
+@click.option("--region", default=_default("region"), show_default=True, help="Region in ARNs.")
+@click.option(
+    "--account-id", default=_default("account_id"), show_default=True, help="Account id in ARNs."
+)
 @click.option(
     "--durability",
-    type=click.Choice(["fsync", "process"]),
-    default="fsync",
+    type=click.Choice(get_args(Durability)),
+    default=_default("durability"),
     show_default=True,
     help="fsync: an acknowledged record survives power loss; "
     "process: it survives a crash of this process only (faster on slow disks).",
 )
 @click.option(
     "--shard-limit",
-    default=20000,
+    default=_default("shard_limit"),
     show_default=True,
-    type=int,
+    type=click.IntRange(min=1),
     help="Open shards allowed in the account (AWS's default quota in large regions).",
 )
-@click.option(
-    "--create-delay-ms",
-    default=500,
-    show_default=True,
-    type=int,
-    help="How long a new stream stays CREATING.",
+@seconds_option(
+    "--create-delay-s",
+    default=_default("create_delay_s"),
+    help="How long a new stream stays CREATING (tests use 0).",
+    ms_aliases=("--create-delay-ms",),
 )
-@click.option(
-    "--delete-delay-ms",
-    default=500,
-    show_default=True,
-    type=int,
+@seconds_option(
+    "--delete-delay-s",
+    default=_default("delete_delay_s"),
     help="How long a deleted stream stays DELETING.",
+    ms_aliases=("--delete-delay-ms",),
 )
-@click.option(
-    "--update-delay-ms",
-    default=500,
-    show_default=True,
-    type=int,
+@seconds_option(
+    "--update-delay-s",
+    default=_default("update_delay_s"),
     help="How long a stream stays UPDATING after a reshard or configuration change.",
+    ms_aliases=("--update-delay-ms",),
 )
 @click.option(
     "--enforce-throughput/--no-enforce-throughput",
-    default=False,
+    default=_default("enforce_throughput"),
     show_default=True,
     help="Throttle each shard at Kinesis's limits (1,000 rec/s and 1 MiB/s in; 5 reads/s and "
     "2 MiB/s out) with ProvisionedThroughputExceededException.",
 )
-@click.option(
-    "--retention-hour-seconds",
-    default=3600.0,
-    show_default=True,
-    type=float,
+@seconds_option(
+    "--retention-hour-s",
+    default=_default("retention_hour_s"),
     help="Length of one retention hour; shrink it in tests to watch trimming happen.",
+    aliases=("--retention-hour-seconds",),
 )
-@click.option(
-    "--trim-interval-seconds",
-    default=60.0,
-    show_default=True,
-    type=float,
+@seconds_option(
+    "--trim-interval-s",
+    default=_default("trim_interval_s"),
     help="How often records past the retention period are deleted.",
+    aliases=("--trim-interval-seconds",),
 )
-@click.option(
-    "--subscription-seconds",
-    default=300.0,
-    show_default=True,
-    type=float,
+@seconds_option(
+    "--subscription-lifetime-s",
+    default=_default("subscription_lifetime_s"),
     help="Lifetime of one SubscribeToShard stream (AWS: 5 minutes).",
+    aliases=("--subscription-seconds",),
 )
 @click.option(
     "--master-key-file",
@@ -105,17 +141,90 @@ READY_PREFIX = "shardline: serving Kinesis API at "
     "created on first start).",
 )
 @click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="PEM certificate (chain): serve HTTPS on the port, HTTP/2 by ALPN "
+    "(`shardline certs create DIR` makes one). Needs --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="PEM private key of --tls-cert.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Open connections allowed; at the cap a new one replaces the longest idle "
+    "[default: as many as the open-file limit allows].",
+)
+@seconds_option(
+    "--header-timeout-s",
+    default=ServerLimits.header_timeout_s,
+    minimum=0.001,
+    help="A request head must arrive within this long of its first byte.",
+    aliases=("--header-timeout-seconds",),
+)
+@seconds_option(
+    "--idle-timeout-s",
+    default=ServerLimits.idle_timeout_s,
+    minimum=0.001,
+    help="Close a connection with no request in progress after this long; "
+    "also the longest a request body may stop flowing.",
+    aliases=("--idle-timeout-seconds",),
+)
+@click.option(
+    "--body-budget-mb",
+    type=click.IntRange(min=16),
+    default=ServerLimits.body_budget_bytes // MIB,
+    show_default=True,
+    help="Request bodies held in memory at once, across all connections; "
+    "beyond it calls get 503 ServiceUnavailable (retriable).",
+)
+@click.option(
     "--metrics/--no-metrics",
-    default=True,
+    default=_default("metrics"),
     show_default=True,
     help="Count stream and shard metrics for GET /metrics (loopback callers only). "
     "--no-metrics exists to measure what counting costs.",
+)
+@click.option(
+    "--credentials",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file of access keys (`shardline keys create` writes it). Every request must "
+    "then carry a valid SigV4 signature by one of them, and each key's account is kept apart. "
+    "Without it the server is for local development: loopback only, any signature accepted.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Without --credentials, listen on a non-loopback --host anyway (anyone who can reach "
+    "the port can then read, write and delete every stream).",
+)
+@click.option(
+    "--allow-host",
+    multiple=True,
+    metavar="NAME",
+    help="Without --credentials, also answer requests whose Host header is NAME (by default "
+    "only 127.0.0.1, localhost and [::1]: a defence against DNS rebinding). Repeatable.",
+)
+@click.option(
+    "--allow-origin",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Without --credentials, also grant CORS to web pages of ORIGIN (scheme://host[:port]); "
+    "by default only pages from loopback origins may call cross-origin, since without "
+    "credentials any signature passes. Repeatable.",
 )
 @click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="Least severe log messages written to standard error.",
 )
 @logs.log_format_option
 def serve(
@@ -124,17 +233,27 @@ def serve(
     data_dir: Path,
     region: str,
     account_id: str,
-    durability: str,
+    durability: Durability,
     shard_limit: int,
-    create_delay_ms: int,
-    delete_delay_ms: int,
-    update_delay_ms: int,
+    create_delay_s: float,
+    delete_delay_s: float,
+    update_delay_s: float,
     enforce_throughput: bool,
-    retention_hour_seconds: float,
-    trim_interval_seconds: float,
-    subscription_seconds: float,
+    retention_hour_s: float,
+    trim_interval_s: float,
+    subscription_lifetime_s: float,
     master_key_file: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    max_connections: int | None,
+    header_timeout_s: float,
+    idle_timeout_s: float,
+    body_budget_mb: int,
     metrics: bool,
+    credentials: Path | None,
+    insecure: bool,
+    allow_host: tuple[str, ...],
+    allow_origin: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
@@ -143,24 +262,84 @@ def serve(
     ``boto3.client("kinesis", endpoint_url="http://127.0.0.1:4567")``.
     """
     logs.configure(log_level)
-    config = RegionConfig(
-        data_dir=data_dir,
-        region=region,
-        account_id=account_id,
-        durability="fsync" if durability == "fsync" else "process",
-        shard_limit=shard_limit,
-        create_delay_s=create_delay_ms / 1000,
-        delete_delay_s=delete_delay_ms / 1000,
-        update_delay_s=update_delay_ms / 1000,
-        enforce_throughput=enforce_throughput,
-        retention_hour_s=retention_hour_seconds,
-        trim_interval_s=trim_interval_seconds,
-        subscription_lifetime_s=subscription_seconds,
-        master_key_path=master_key_file,
-        metrics=metrics,
+    _check_port(port)
+    keys = _keys(credentials, host, insecure)  # refuse an open server before touching the disk
+    _check_data_dir(data_dir)
+    try:
+        config = RegionConfig(
+            data_dir=data_dir,
+            region=region,
+            account_id=account_id,
+            durability=durability,
+            shard_limit=shard_limit,
+            create_delay_s=create_delay_s,
+            delete_delay_s=delete_delay_s,
+            update_delay_s=update_delay_s,
+            enforce_throughput=enforce_throughput,
+            retention_hour_s=retention_hour_s,
+            trim_interval_s=trim_interval_s,
+            subscription_lifetime_s=subscription_lifetime_s,
+            master_key_path=master_key_file,
+            metrics=metrics,
+        )
+    except ConfigError as exc:
+        fail(str(exc))
+
+    gate = GateConfig(keys, frozenset(allow_host), frozenset(allow_origin))
+    auth = f"credentials {credentials}" if keys is not None else "no credentials"
+    limits = ServerLimits(
+        body_budget_bytes=body_budget_mb * MIB,
+        header_timeout_s=header_timeout_s,
+        idle_timeout_s=idle_timeout_s,
+        max_connections=max_connections,
     )
+    tls = _tls_context(tls_cert, tls_key)
+    if tls is None and not is_loopback(host):
+        click.echo(
+            f"shardline: warning: serving plain HTTP on {host}: anyone who can reach the port "
+            "reads what travels on it; serve HTTPS with --tls-cert/--tls-key "
+            "(docs/security.md)",
+            err=True,
+        )
 
     def ready(url: str) -> None:
-        click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir})")
+        click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir}, {auth})")
 
-    asyncio.run(run_server(config, host, port, on_ready=ready))
+    try:
+        asyncio.run(
+            run_server(config, host, port, on_ready=ready, gate=gate, limits=limits, tls=tls)
+        )
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        fail(
+            f"port {port} on {host} is already in use (another `shardline serve`?); stop "
+            "that process, or pass another --port (--port 0 picks a free one)"
+        )
+
+
+def _keys(credentials: Path | None, host: str, insecure: bool) -> KeyStore | None:
+    """The keys to verify signatures with; refuses an open non-loopback server."""
+    if credentials is None:
+        if not is_loopback(host) and not insecure:
+            fail(
+                f"refusing to listen on {host or 'every address'} without --credentials: anyone "
+                "who can reach it could read, write and delete every stream (give --credentials "
+                "FILE, or --insecure to accept that)"
+            )
+        return None
+    try:
+        return load_keys(credentials)
+    except CredentialsError as exc:
+        fail(str(exc))
+
+
+def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    try:
+        return server_context(TlsFiles(cert, key))
+    except TlsConfigError as exc:
+        fail(str(exc))

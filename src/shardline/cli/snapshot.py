@@ -22,15 +22,15 @@ from aiobotocore.session import get_session
 from rich.console import Console
 from rich.table import Table
 
-from shardline.cli.common import endpoint_options
+from shardline.cli.common import endpoint_options, seconds_option
 from shardline.consumer.shard_sync import list_all_shards
+from shardline.credentials import default_client_options as client_options
 from shardline.state import KeyRing, SnapshotInfo, Snapshots, open_store
 from shardline.state.snapshots import RestoreType
 from shardline.state.standby import StandbyRestore
 from shardline.state.standby import restore_in_region as standby_restore
 from shardline.state.stores.base import ObjectStore
 from shardline.stores.leases import LeaseStore
-from shardline.topology import default_client_options as client_options
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T")
@@ -262,12 +262,11 @@ async def _open_shards(stream: str, endpoint_url: str, region: str) -> list[dict
 @click.option("--target-s3-endpoint-url", default=None, help="S3 endpoint of the target store.")
 @click.option("--target-app", default=None, help="The standby's application name [--app].")
 @click.option("--snapshot", "snapshot_name", default=None, help="Restore this snapshot instead.")
-@click.option(
-    "--buffer-seconds",
-    type=float,
+@seconds_option(
+    "--buffer-s",
     default=60.0,
-    show_default=True,
     help="Start this much before the latest applied record's arrival (skew, reordering).",
+    aliases=("--buffer-seconds",),
 )
 @_state_options
 def restore_in_region(
@@ -278,7 +277,7 @@ def restore_in_region(
     target_s3_endpoint_url: str | None,
     target_app: str | None,
     snapshot_name: str | None,
-    buffer_seconds: float,
+    buffer_s: float,
     application: str,
     store: str,
     s3_endpoint_url: str | None,
@@ -318,7 +317,7 @@ def restore_in_region(
                 keys,
                 target_application=target_app,
                 snapshot=snapshot_name,
-                buffer=dt.timedelta(seconds=buffer_seconds),
+                buffer=dt.timedelta(seconds=buffer_s),
             )
         finally:
             await source.close()

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 import json
 from typing import Any
 
 import click
 
-from shardline.cli.common import endpoint_options
+from shardline.cli.common import endpoint_options, fail, seconds_option
+from shardline.cli.preflight import PreflightError, check_stream
 from shardline.consumer.config import ConsumerConfig, InitialPosition
 from shardline.consumer.positions import Position
 from shardline.consumer.tail import TailedRecord, tail_records
 from shardline.sessions import reader_session
-from shardline.topology import default_client_options
 
 
 def _render(record: TailedRecord, as_json: bool) -> str:
@@ -111,12 +110,17 @@ _POSITIONS: dict[str, InitialPosition] = {
     default=None,
     help="Stop after printing this many records (default: run until interrupted).",
 )
-@click.option(
-    "--poll-interval",
-    type=click.FloatRange(min=0.2),
+@seconds_option(
+    "--poll-interval-s",
     default=0.5,
-    show_default=True,
-    help="Pause after an empty read of a shard, in seconds (floor 0.2, as in the KCL).",
+    minimum=0.2,
+    help="Pause after an empty read of a shard (floor 0.2, as in the KCL).",
+    aliases=("--poll-interval",),
+)
+@seconds_option(
+    "--timeout-s",
+    default=10.0,
+    help="How long to wait for the endpoint to answer before giving up.",
 )
 @click.option(
     "--json",
@@ -132,7 +136,8 @@ def tail(
     start: str,
     timestamp: dt.datetime | None,
     count: int | None,
-    poll_interval: float,
+    poll_interval_s: float,
+    timeout_s: float,
     as_json: bool,
 ) -> None:
     """Print STREAM's records as they arrive, one line per user record.
@@ -148,10 +153,18 @@ def tail(
         stream,
         endpoint_url=endpoint_url,
         region_name=region,
-        client_options=default_client_options(),
         initial_position=position,
         initial_timestamp=timestamp,
-        idle_time_between_reads_s=poll_interval,
+        idle_time_between_reads_s=poll_interval_s,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_tail(config, Position(position), count, as_json))
+
+    async def main() -> None:
+        await check_stream(stream, endpoint_url, region, timeout_s)
+        await _tail(config, Position(position), count, as_json)
+
+    try:
+        asyncio.run(main())
+    except PreflightError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass

@@ -14,7 +14,8 @@ FILE`` serves it for a pipeline run elsewhere. Modules:
 
 from __future__ import annotations
 
-from shardline.console.processes import ProcessView, from_up_json, supervised
+from shardline.console.processes import from_up_json, supervised
 from shardline.console.server import serving_console
+from shardline.pipeline.status import ProcessView
 
 __all__ = ["ProcessView", "from_up_json", "serving_console", "supervised"]

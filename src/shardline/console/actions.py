@@ -2,8 +2,9 @@
 
 Each runs the same code as its command: :func:`~shardline.failover.monitor.manual_failover`
 (``shardline failover``), :func:`~shardline.failover.failback.failback`
-(``shardline failback``) and :func:`~shardline.pipeline.drill.set_fault`
-(``shardline fault``). The page asks for a confirmation before it calls any of them.
+(``shardline failback``) and the region's signed admin client
+(:func:`~shardline.pipeline.drill.admin_of`, as ``shardline fault``). The page asks
+for a confirmation before it calls any of them.
 
 Failback waits for the primary to be healthy and for the standby to drain, which
 can take minutes, so it runs as a background task whose progress lines (the ones
@@ -20,14 +21,14 @@ import contextlib
 import json
 import logging
 import time
-import urllib.error
 from dataclasses import dataclass, field
 from typing import Any
 
+from shardline.admin import AdminError
 from shardline.errors import ShardlineError
 from shardline.failover.failback import failback
 from shardline.failover.monitor import manual_failover
-from shardline.pipeline.drill import set_fault
+from shardline.pipeline.drill import admin_of
 from shardline.stores.control import ControlStore
 from shardline.topology import Topology
 
@@ -97,9 +98,9 @@ class Actions:
         if region.endpoint_url is None:
             return ActionResult(False, f"{region_name} is an AWS region: faults exist only locally")
         try:
-            await asyncio.to_thread(set_fault, region.endpoint_url, fault)
-        except urllib.error.HTTPError as exc:
-            return ActionResult(False, f"{region_name} refused the fault: {exc.read().decode()}")
+            await admin_of(region).set_fault(fault)
+        except AdminError as exc:
+            return ActionResult(False, f"{region_name} refused the fault: {exc}")
         except OSError as exc:
             return ActionResult(False, f"{region_name} did not answer: {exc}")
         done = "fault cleared" if fault is None else f"fault set: {json.dumps(fault)}"

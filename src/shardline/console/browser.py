@@ -18,7 +18,8 @@ from shardline.consumer.config import ConsumerConfig
 from shardline.consumer.positions import Position
 from shardline.consumer.shard_sync import list_all_shards
 from shardline.consumer.tail import TailedRecord, tail_records
-from shardline.topology import RegionSpec, default_client_options
+from shardline.credentials import default_client_options
+from shardline.topology import RegionSpec
 
 #: A region that does not answer within this long is reported unreachable.
 TIMEOUT_S = 3.0

@@ -17,43 +17,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from shardline.pipeline.supervisor import Supervisor
+from shardline.pipeline.status import ProcessView
+from shardline.pipeline.supervisor import Supervisor, last_line
 
-#: How much of a log's end is read to find its last line.
-TAIL_BYTES = 4096
-
-ProcessSource = Callable[[], list["ProcessView"]]
-
-
-@dataclass(frozen=True)
-class ProcessView:
-    name: str
-    pid: int | None
-    restarts: int
-    alive: bool
-    last_line: str
-
-
-def last_line(path: Path) -> str:
-    """The last non-empty line of a log file ("" when there is none)."""
-    try:
-        with path.open("rb") as log:
-            log.seek(0, os.SEEK_END)
-            log.seek(max(0, log.tell() - TAIL_BYTES))
-            lines = log.read().decode("utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return ""
-    line = next((text.strip() for text in reversed(lines) if text.strip()), "")
-    if line.startswith("{"):
-        try:
-            entry = json.loads(line)
-            return f"{entry.get('level', '')} {entry.get('message', line)}".strip()
-        except (json.JSONDecodeError, AttributeError):
-            pass
-    return line
+ProcessSource = Callable[[], list[ProcessView]]
 
 
 def supervised(supervisor: Supervisor) -> ProcessSource:
@@ -66,7 +35,7 @@ def supervised(supervisor: Supervisor) -> ProcessSource:
                 child.pid,
                 child.restarts,
                 child.alive,
-                last_line(supervisor.logs / f"{name}.log"),
+                last_line(supervisor.log_of(name)),
             )
             for name, child in supervisor.children.items()
         ]

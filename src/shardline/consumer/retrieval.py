@@ -67,6 +67,10 @@ class Backoff:
 
     async def wait(self) -> None:
         await asyncio.sleep(self.current)
+        self.grow()
+
+    def grow(self) -> None:
+        """One more failure in a row: the next wait is twice as long (up to the limit)."""
         self.current = min(self.current * 2, self.limit)
 
     def reset(self) -> None:

@@ -155,6 +155,9 @@ class ShardConsumer:
         self.processor: RecordProcessor | None = None
         self.checkpointer: Checkpointer | None = None
         self._release_cooldown = 0.0
+        #: Pause before a failed processor is started again; doubles per failure in
+        #: a row (KCL taskBackoffTimeMillis).
+        self._backoff = Backoff(config.task_backoff_s, config.max_backoff_s)
         self._hash_range = (
             (int(lease.starting_hash_key), int(lease.ending_hash_key))
             if lease.starting_hash_key is not None and lease.ending_hash_key is not None
@@ -192,15 +195,20 @@ class ShardConsumer:
             while not await self._parents_done():
                 if await self._wait_or_stop(self.config.parent_shard_poll_interval_s):
                     break
-            backoff = Backoff(self.config.task_backoff_s, self.config.max_backoff_s)
             while not self._stop.is_set():
                 try:
                     await self._process_once()
                     break
                 except _Restart:
-                    if await self._wait_or_stop(backoff.current):
+                    delay = self._backoff.current
+                    log.warning(
+                        "%s: restarting the processor from the last checkpoint in %.2f s",
+                        self.shard_id,
+                        delay,
+                    )
+                    if await self._wait_or_stop(delay):
                         break
-                    backoff.current = min(backoff.current * 2, backoff.limit)
+                    self._backoff.grow()
         except LeaseLostError:
             self.stop(Reason.LEASE_LOST)
         except Exception:
@@ -265,6 +273,8 @@ class ShardConsumer:
                     raise
                 except Exception as exc:
                     await self._processor_failed("process_records", exc, checkpointer)
+                else:
+                    self._backoff.reset()  # failures in a row ended: next one waits the least
                 self.metrics.processed(len(records))
             if fetched.millis_behind_latest is not None:
                 self.metrics.processed_through(
@@ -350,7 +360,7 @@ class ShardConsumer:
                 log.error("shard_ended on %s: %r; retrying", self.shard_id, exc)
                 if await self._wait_or_stop(backoff.current):
                     return
-                backoff.current = min(backoff.current * 2, backoff.limit)
+                backoff.grow()
         self.stop(Reason.SHARD_END)
 
     async def _shut_down(self) -> None:

@@ -41,7 +41,7 @@ from shardline.failover.health import HealthCounts, health_report
 from shardline.failover.watch import StateWatcher
 from shardline.stores.control import ControlStore, ControlStoreError, Generation, Report
 from shardline.stores.factory import lease_store_for
-from shardline.topology import Topology, default_client_options
+from shardline.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class RegionConsumer:
             self.stream,
             endpoint_url=self.region.endpoint_url,
             region_name=self.region.region_name,
-            client_options=default_client_options(),
+            client_options=self.region.client_options(),
             initial_position=start.kind,
             initial_timestamp=dt.datetime.fromtimestamp(start.timestamp, dt.UTC)
             if start.timestamp is not None

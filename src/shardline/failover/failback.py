@@ -80,7 +80,10 @@ async def wait_monitor_healthy(
         if all(state == "HEALTHY" for state in states):
             return
         if not announced:
-            say(f"step 0: waiting for the monitor to see {primary} healthy ({states[0]})")
+            say(
+                f"step 0: {primary} passes the canary; waiting until the monitor's verdict"
+                f" turns HEALTHY too (still {states[0]} from the outage's window)"
+            )
             announced = True
         if time.monotonic() > deadline:
             raise FailbackError(

@@ -37,13 +37,14 @@ import time
 from collections.abc import Iterable
 from types import TracebackType
 
+from shardline.credentials import default_client_options
 from shardline.failover.health import HealthCounts, health_report
 from shardline.failover.watch import StateWatcher
 from shardline.producer import Destination, Producer, ProducerConfig, PutOutcome
 from shardline.producer.exceptions import ProducerClosedError
 from shardline.producer.records import Record
 from shardline.stores.control import ControlState, ControlStore, ControlStoreError, Report
-from shardline.topology import Topology, default_client_options
+from shardline.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,9 @@ class FailoverProducer:
 
     def destination_for(self, region: str) -> Destination:
         spec = self.topology.region(region)
-        return Destination(self.stream, spec.endpoint_url, spec.region_name)
+        return Destination(
+            self.stream, spec.endpoint_url, spec.region_name, spec.credentials(), spec.ca_bundle
+        )
 
     async def start(self) -> FailoverProducer:
         """Steps 1 and 2: wait for a control state, then start the producer there."""
@@ -96,7 +99,11 @@ class FailoverProducer:
             await asyncio.sleep(self.watcher.poll_interval_s)
         options = {**default_client_options(), **self.config.client_options}
         config = dataclasses.replace(self.config, client_options=options)
-        producer = Producer(self.destination_for(state.active_region), config)
+        producer = Producer(
+            self.destination_for(state.active_region),
+            config,
+            spool_destinations=[self.destination_for(r.name) for r in self.topology.regions],
+        )
         producer.hold_acknowledged_by(self._holds(state))
         producer.metrics.call_observers.append(self._observe_call)
         await producer.start()

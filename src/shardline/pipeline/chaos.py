@@ -1,4 +1,4 @@
-"""``shardline drill --chaos``: many random faults over minutes, then the usual verdict.
+"""``shardline drill --chaos-s``: many random faults over minutes, then the usual verdict.
 
 A single-fault drill proves one failover. Real regional failures are partial and
 come in clusters, and what they break is the order of things: an acknowledgement
@@ -56,14 +56,15 @@ from shardline.pipeline.chaos_plan import (
 )
 from shardline.pipeline.drill import (
     REPORT_FILE,
+    admin_of,
     drill_topology,
     first_processed_after,
-    inject,
     render_sink,
     warm_up,
 )
 from shardline.pipeline.handle import PipelineHandle, Timeline, attached_pipeline, own_pipeline
 from shardline.pipeline.verification import SinkVerdict, acknowledged_records, verify_sink
+from shardline.settings import setting, validate
 from shardline.stores.control import ControlState, ControlStore, ControlStoreError
 from shardline.stores.factory import control_store_for
 
@@ -76,22 +77,21 @@ WATCH_INTERVAL_S = 0.25
 
 @dataclass(frozen=True)
 class ChaosOptions:
-    duration_s: float
-    seed: int
+    duration_s: float = setting(gt=0)
+    seed: int = setting(ge=0)
     standby: Literal["cold", "warm"] = "cold"
     #: The failover policy's window (drills shorten the reference 300 s).
-    window_s: float = 10.0
-    rate: float = 100.0
+    window_s: float = setting(10.0, gt=0)
+    rate: float = setting(100.0, gt=0)
     shape: ChaosShape = field(default_factory=ChaosShape)
     #: A failover whose RTO exceeds this fails the drill.
-    max_rto_s: float = 10.0
-    step_timeout_s: float = 120.0
+    max_rto_s: float = setting(10.0, ge=0)
+    step_timeout_s: float = setting(120.0, gt=0)
     #: How long step 3 may take.
-    restore_timeout_s: float = 300.0
+    restore_timeout_s: float = setting(300.0, gt=0)
 
     def __post_init__(self) -> None:
-        if self.duration_s <= 0:
-            raise ValueError(f"chaos duration must be positive, got {self.duration_s}")
+        validate(self)
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ class ChaosReport:
             lines += ["", f"  error: {self.error}"]
         lines += [
             "",
-            f"  replay: shardline drill --chaos {self.duration_s:g} --seed {self.seed} "
+            f"  replay: shardline drill --chaos-s {self.duration_s:g} --seed {self.seed} "
             f"--standby {self.standby}",
             "",
             "PASSED" if self.passed else "FAILED",
@@ -251,7 +251,7 @@ async def _chaos(
         options.seed, options.duration_s, options.standby, options.window_s, options.max_rto_s
     )
     timeline.say(
-        f"chaos seed {options.seed} (replay: shardline drill --chaos {options.duration_s:g} "
+        f"chaos seed {options.seed} (replay: shardline drill --chaos-s {options.duration_s:g} "
         f"--seed {options.seed} --standby {options.standby})"
     )
     schedule = plan(
@@ -359,10 +359,10 @@ class _ChaosRun:
 
     async def _set_network_fault(self, fault: PlannedFault | None) -> bool:
         """Set (or clear) the primary's fault; False when its server did not answer."""
-        endpoint = self.topology.primary.endpoint_url
-        assert endpoint is not None
         try:
-            await inject(endpoint, fault.body() if fault is not None else None)
+            await admin_of(self.topology.primary).set_fault(
+                fault.body() if fault is not None else None
+            )
         except OSError as exc:
             self.timeline.mark(f"could not set the primary's fault ({exc}); skipped")
             self.in_force = None
@@ -374,7 +374,7 @@ class _ChaosRun:
         for region in self.topology.regions:
             if region.endpoint_url is not None:
                 with contextlib.suppress(OSError):
-                    await inject(region.endpoint_url, None)
+                    await admin_of(region).set_fault(None)
         self.in_force = None
 
     # -- the failback driver ------------------------------------------------------------

@@ -25,6 +25,9 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from shardline.errors import ConfigError
+from shardline.settings import validate
+
 FaultKind = Literal["outage", "error-rate", "latency", "kill"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("outage", "error-rate", "latency", "kill")
 #: How often each kind is drawn (kills are the most varied, so the most frequent).
@@ -47,12 +50,15 @@ class ChaosShape:
     first_after_s: float = 5.0
 
     def __post_init__(self) -> None:
+        validate(self)
         for name in ("gap_s", "fault_s", "error_rate", "latency_ms"):
             low, high = getattr(self, name)
             if not 0 <= low <= high:
-                raise ValueError(f"chaos {name} must be a range low <= high, got {low}..{high}")
+                raise ConfigError.invalid(
+                    "ChaosShape.", name, (low, high), "a range (low, high) with 0 <= low <= high"
+                )
         if self.gap_s[0] <= 0:
-            raise ValueError("chaos gap_s must be positive")
+            raise ConfigError.invalid("ChaosShape.", "gap_s", self.gap_s, "a positive range")
 
 
 @dataclass(frozen=True)

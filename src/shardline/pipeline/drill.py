@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from shardline.admin import AdminClient
+from shardline.errors import ConfigError
 from shardline.failover.failback import failback
 from shardline.pipeline.handle import (
     DrillError,
@@ -61,8 +62,10 @@ from shardline.pipeline.verification import (
     query,
     verify_sink,
 )
+from shardline.settings import setting, validate
 from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for
+from shardline.topology import RegionSpec
 
 Fault = Literal["outage", "error-rate"]
 
@@ -76,17 +79,30 @@ REPORT_FILE = "drill-report.json"
 
 @dataclass(frozen=True)
 class DrillOptions:
+    #: The standby mode of the drill's pipeline.
     standby: Literal["cold", "warm"] = "cold"
+    #: "outage": every call to the primary refused; "error-rate": half of them fail.
     fault: Fault = "outage"
+    #: Components to SIGKILL before the fault (each one of :data:`KILLABLE`).
     kills: tuple[str, ...] = ()
     #: The failover policy's window (the reference default is 300 s; drills shorten it).
-    window_s: float = 10.0
-    warmup_s: float = 5.0
-    hold_s: float = 5.0
-    rate: float = 100.0
+    window_s: float = setting(10.0, gt=0)
+    #: How long records flow before the kills and the fault.
+    warmup_s: float = setting(5.0, ge=0)
+    #: How long the standby runs after the failover before the fault is cleared.
+    hold_s: float = setting(5.0, ge=0)
+    #: Ticks produced per second.
+    rate: float = setting(100.0, gt=0)
+    #: Fail back to the primary after the failover (and verify after it).
     failback: bool = True
     #: Longest wait for any one step before the drill gives up.
-    step_timeout_s: float = 120.0
+    step_timeout_s: float = setting(120.0, gt=0)
+
+    def __post_init__(self) -> None:
+        validate(self)
+        for kill in self.kills:
+            if kill not in KILLABLE:
+                raise ConfigError.invalid("DrillOptions.", "kills", kill, f"one of {KILLABLE}")
 
 
 @dataclass
@@ -146,22 +162,11 @@ def render_sink(sink: SinkVerdict | None) -> list[str]:
     return lines
 
 
-def set_fault(endpoint: str, fault: dict[str, Any] | None) -> None:
-    """Set (or with None clear) a region's injected fault via its admin endpoint.
-
-    Blocking (urllib): call it in a thread from an event loop (:func:`inject`).
-    """
-    body = json.dumps(fault).encode() if fault else None
-    request = urllib.request.Request(
-        f"{endpoint}/_shardline/faults", data=body, method="PUT" if fault else "DELETE"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        response.read()
-
-
-async def inject(endpoint: str, fault: dict[str, Any] | None) -> None:
-    """:func:`set_fault` without blocking the event loop."""
-    await asyncio.to_thread(set_fault, endpoint, fault)
+def admin_of(region: RegionSpec) -> AdminClient:
+    """The admin endpoint of a topology region, its calls signed with that region's
+    credentials (a region started with ``--credentials`` answers admin keys only)."""
+    assert region.endpoint_url is not None, "drills inject faults into local regions"
+    return AdminClient(region.endpoint_url, region.credentials(), region.region_name)
 
 
 def drill_topology(
@@ -280,9 +285,8 @@ async def _fault_and_recovery(
         await asyncio.sleep(1.0)
     lags = [r.body.get("lag_ms", 0) for r in await store.get_reports("replicator")]
     report.replication_lag_at_fault_ms = max(lags, default=0)
-    assert primary.endpoint_url is not None
     fault = {"outage": True} if options.fault == "outage" else {"error_rate": 0.5, "status": 500}
-    await inject(primary.endpoint_url, fault)
+    await admin_of(primary).set_fault(fault)
     fault_at = timeline.mark(f"fault injected in {primary.name}: {options.fault}")
 
     async def failed_over() -> bool:
@@ -302,7 +306,7 @@ async def _fault_and_recovery(
     report.rto_s = recovered_at - fault_at
     timeline.mark(f"first new record processed in {standby.name}", at=recovered_at)
     await asyncio.sleep(options.hold_s)
-    await inject(primary.endpoint_url, None)
+    await admin_of(primary).set_fault(None)
     timeline.mark(f"fault cleared in {primary.name}")
     if options.failback:
         await failback(topology, store, say=timeline.note)

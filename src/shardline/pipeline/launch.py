@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
+from shardline.errors import ShardlineError
 from shardline.failover.decisions import initial_state
-from shardline.pipeline.supervisor import Supervisor
+from shardline.pipeline.supervisor import Child, Supervisor, last_line
 from shardline.stores.factory import control_store_for
 from shardline.topology import RegionSpec, Topology, load_topology
 
@@ -111,8 +112,19 @@ def shardline_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "shardline", *args]
 
 
-async def wait_answering(region: RegionSpec, timeout: float = REGION_START_TIMEOUT_S) -> None:
-    """Wait until ``region``'s Kinesis API answers ListStreams."""
+class LaunchError(ShardlineError):
+    """A process of the pipeline could not start; the message quotes its log."""
+
+
+async def wait_answering(
+    region: RegionSpec, timeout: float = REGION_START_TIMEOUT_S, child: Child | None = None
+) -> None:
+    """Wait until ``region``'s Kinesis API answers ListStreams.
+
+    Raises :class:`LaunchError` as soon as ``child`` (the region's ``shardline
+    serve``, when this machine runs it) exits, quoting its last log line (say, a
+    port already in use), or after ``timeout`` seconds.
+    """
     deadline = asyncio.get_running_loop().time() + timeout
     async with get_session().create_client("kinesis", **region.client_kwargs()) as client:
         while True:
@@ -120,8 +132,16 @@ async def wait_answering(region: RegionSpec, timeout: float = REGION_START_TIMEO
                 await client.list_streams()
                 return
             except Exception:
+                if child is not None and child.log_path and (child.restarts or not child.alive):
+                    log = child.log_path
+                    raise LaunchError(
+                        f"region {region.name} did not start: {last_line(log)} (log: {log})"
+                    ) from None
                 if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(f"region {region.name} did not answer") from None
+                    raise LaunchError(
+                        f"region {region.name} did not answer at {region.endpoint_url} "
+                        f"within {timeout:g} s"
+                    ) from None
                 await asyncio.sleep(0.2)
 
 
@@ -146,10 +166,11 @@ async def launch(topology_path: Path, supervisor: Supervisor) -> Topology:
     topology = load_topology(topology_path)
     data_dir = topology.pipeline.data_dir
     path = str(topology_path)
+    served: dict[str, Child] = {}
     for region in topology.regions:
         port = local_port(region)
         if port is not None:
-            supervisor.start(
+            served[region.name] = supervisor.start(
                 f"region-{region.name}",
                 shardline_command(
                     "serve",
@@ -166,7 +187,7 @@ async def launch(topology_path: Path, supervisor: Supervisor) -> Topology:
                 ),
             )
     for region in topology.regions:
-        await wait_answering(region)
+        await wait_answering(region, child=served.get(region.name))
         await ensure_streams(topology, region)
     async with control_store_for(topology.stores) as store:
         await store.initialize(initial_state(topology))

@@ -7,9 +7,17 @@ after a back-off (1 s, doubling to 10 s; reset once a child has lived 30 s), unt
 were restarted, is kept in ``<data_dir>/up.json`` so that ``shardline drill`` can
 SIGKILL a component of a pipeline that ``shardline up`` runs in another terminal.
 
-Resource handling: :meth:`Supervisor.stop` sends SIGTERM to every child in reverse
-start order (so producers and consumers finish before the regions they use) and
-SIGKILLs those that have not exited after ``stop_timeout_s``.
+Children die with the supervisor: each is started through
+:mod:`shardline.pipeline.tether` in a session of its own, so Ctrl-C in the terminal
+reaches only the supervisor, and a supervisor that dies any other way (SIGKILL, a
+closed terminal) takes its children with it (they get SIGTERM).
+
+Resource handling: a supervisor owns its data directory (:mod:`.folder`: one
+supervisor per folder, an exclusive lock held until :meth:`Supervisor.stop`).
+:meth:`Supervisor.stop` sends SIGTERM to every child in reverse start order (so
+producers and consumers finish before the regions they use), SIGKILLs those that
+have not exited after ``stop_timeout_s``, then removes ``up.json`` and releases the
+folder.
 """
 
 from __future__ import annotations
@@ -21,10 +29,14 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from shardline.pipeline import tether
+from shardline.pipeline.folder import STATE_NAME, lock_folder
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +44,8 @@ CHECK_INTERVAL_S = 0.5
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 10.0
 HEALTHY_AFTER_S = 30.0
+#: How much of a log's end is read for its last line.
+_LOG_TAIL_BYTES = 4096
 
 
 @dataclass
@@ -45,6 +59,8 @@ class Child:
     next_start: float = 0.0
     backoff: float = BACKOFF_INITIAL_S
     log_file: IO[bytes] | None = None
+    #: Where its output goes (set when it is first started).
+    log_path: Path | None = None
 
     @property
     def pid(self) -> int | None:
@@ -55,16 +71,50 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
 
+def last_line(path: Path) -> str:
+    """The last non-empty line of a log file ("" when there is none).
+
+    A JSON log line (``--log-format json``) shows its level and message.
+    """
+    try:
+        with path.open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - _LOG_TAIL_BYTES))
+            lines = log.read().decode("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    line = next((text.strip() for text in reversed(lines) if text.strip()), "")
+    if line.startswith("{"):
+        try:
+            entry = json.loads(line)
+            return f"{entry.get('level', '')} {entry.get('message', line)}".strip()
+        except (json.JSONDecodeError, AttributeError):
+            pass
+    return line
+
+
 class Supervisor:
-    """Starts children, restarts the ones that die, stops them all (module doc)."""
+    """Starts children, restarts the ones that die, stops them all (module doc).
+
+    Raises :class:`~shardline.pipeline.folder.FolderInUseError` when another
+    supervisor owns ``data_dir``.
+    """
 
     def __init__(self, data_dir: Path, stop_timeout_s: float = 15.0) -> None:
+        self._folder_lock = lock_folder(data_dir)
         self.data_dir = data_dir
         self.logs = data_dir / "logs"
         self.stop_timeout_s = stop_timeout_s
         self.children: dict[str, Child] = {}
         self._stopping = False
+        #: Whether this supervisor wrote up.json: only then may it remove it (a run
+        #: refused for stale processes must leave their record for the next try).
+        self._wrote_state = False
         self._watcher: asyncio.Task[None] | None = None
+
+    def log_of(self, name: str) -> Path:
+        """Where child ``name``'s output goes."""
+        return self.logs / f"{name}.log"
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         """Start a child now and supervise it from then on."""
@@ -78,15 +128,16 @@ class Supervisor:
     def _spawn(self, child: Child) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         if child.log_file is None:
-            child.log_file = open(self.logs / f"{child.name}.log", "ab")  # noqa: SIM115
+            child.log_path = self.log_of(child.name)
+            child.log_file = open(child.log_path, "ab")  # noqa: SIM115
         env = dict(os.environ, PYTHONUNBUFFERED="1", **child.env)
         child.process = subprocess.Popen(
-            child.argv,
+            [sys.executable, tether.__file__, str(os.getpid()), *child.argv],
             stdout=child.log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            start_new_session=True,  # Ctrl-C in the terminal reaches only the supervisor
+            start_new_session=True,  # Ctrl-C and a closed terminal reach only the supervisor
         )
         child.started_at = time.monotonic()
         self._save()
@@ -138,8 +189,10 @@ class Supervisor:
         for child in self.children.values():
             if child.log_file is not None:
                 child.log_file.close()
-        with contextlib.suppress(FileNotFoundError):
-            (self.data_dir / "up.json").unlink()
+        if self._wrote_state:
+            with contextlib.suppress(FileNotFoundError):
+                (self.data_dir / STATE_NAME).unlink()
+        self._folder_lock.close()
 
     async def stop_child(self, name: str) -> None:
         """Stop one child gracefully and stop supervising it."""
@@ -165,16 +218,17 @@ class Supervisor:
             },
         }
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        path = self.data_dir / "up.json"
+        path = self.data_dir / STATE_NAME
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(document, indent=2))
         temporary.replace(path)
+        self._wrote_state = True
 
 
 def running_children(data_dir: Path) -> dict[str, int]:
     """Pids of the children a ``shardline up`` in ``data_dir`` runs (empty if none)."""
     try:
-        document = json.loads((data_dir / "up.json").read_text())
+        document = json.loads((data_dir / STATE_NAME).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
     return {name: c["pid"] for name, c in document["children"].items() if c.get("pid")}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shardline.credentials import StaticCredentials
+
 
 @dataclass(frozen=True)
 class Destination:
@@ -13,6 +15,7 @@ class Destination:
 
         Destination("orders", endpoint_url="http://127.0.0.1:4567")
         Destination("orders", region_name="eu-west-1")          # AWS itself
+        Destination("orders", "https://127.0.0.1:4567", ca_bundle="certs/ca.pem")
 
     The producer's destination can change at run time
     (:meth:`shardline.producer.Producer.switch_destination`); the failover controller
@@ -23,6 +26,12 @@ class Destination:
     #: None means AWS's own endpoint for ``region_name``.
     endpoint_url: str | None = None
     region_name: str = "us-east-1"
+    #: Keys for this destination, over the producer's ``client_options`` (a region
+    #: that verifies signatures may know other keys than its peer region).
+    credentials: StaticCredentials | None = None
+    #: PEM file of the CAs an ``https://`` endpoint's certificate is checked against
+    #: (None: the system's store or ``$AWS_CA_BUNDLE``).
+    ca_bundle: str | None = None
 
     def __str__(self) -> str:
         where = self.endpoint_url or f"aws:{self.region_name}"

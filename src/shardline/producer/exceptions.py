@@ -7,18 +7,21 @@ ShardlineError
     │   └── RecordExpiredError  not acknowledged within record_ttl_s (no spool)
     ├── ProducerClosedError     put() after close()
     └── SpoolError              the spool cannot be used
-        └── SpoolLockedError    another producer holds the spool
+        ├── SpoolLockedError    another producer holds the spool
+        └── SpoolBoundError     the spool holds records for another destination
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shardline.errors import ShardlineError
 
 if TYPE_CHECKING:
     from shardline.producer.records import Attempt
+    from shardline.producer.spool_file import SpoolBinding
 
 
 class ProducerError(ShardlineError):
@@ -33,8 +36,9 @@ class RecordFailedError(ProducerError):
     """The producer gave a record up; ``attempts`` says what each try met.
 
     Raised for errors Kinesis marks non-retriable (e.g. the stream does not exist or
-    access is denied). The record is removed from the spool: re-put it once the cause
-    is fixed.
+    access is denied). A spooled record stays in the spool as a dead letter:
+    ``shardline spool`` lists it and ``shardline spool resend`` sends it again once
+    the cause is fixed.
     """
 
     def __init__(self, message: str, attempts: Sequence[Attempt] = ()) -> None:
@@ -60,3 +64,28 @@ class SpoolLockedError(SpoolError):
     Two producers on one spool would send its records twice. Give each producer its
     own ``spool_path``, or stop the other process first.
     """
+
+
+class SpoolBoundError(SpoolError):
+    """The spool holds records not yet stored that belong to another destination.
+
+    A producer never sends them to its own destination instead. ``leftovers`` lists
+    each other binding with its record count; the message says how to send them
+    where they belong (``shardline spool resend``) or drop them.
+    """
+
+    def __init__(
+        self, path: Path, binding: SpoolBinding, leftovers: list[tuple[SpoolBinding, int]]
+    ) -> None:
+        waiting = "; ".join(
+            f"{count} record{'s' if count != 1 else ''} for {where}" for where, count in leftovers
+        )
+        super().__init__(
+            f"spool {path} holds {waiting}, not yet stored; they are never sent to {binding}. "
+            f"Send them where they belong with `shardline spool resend --spool {path}`, "
+            f"drop them with `shardline spool discard --spool {path}`, "
+            "or give this producer another spool"
+        )
+        self.path = path
+        self.binding = binding
+        self.leftovers = leftovers

@@ -20,7 +20,8 @@ Life of a record:
    :meth:`Producer.hold_acknowledged_by`).
    Throttled or failed: the record goes back to the front of its shard's queue
    and the shard backs off. Given up (non-retriable error, or TTL without spool):
-   the future resolves with ``succeeded=False`` and the error.
+   the future resolves with ``succeeded=False`` and the error, and a spooled
+   record stays in the spool as a dead letter (``shardline spool`` lists it).
 
 Futures always resolve with a :class:`PutOutcome` (they never raise), so producers
 that do not wait for every outcome see no "exception never retrieved" noise.
@@ -65,6 +66,7 @@ from shardline.producer.ratelimit import ShardRateLimiter
 from shardline.producer.records import Attempt, PendingRecord, PutOutcome, Record
 from shardline.producer.retry import Backoff, Failure, call_failure, entry_failure
 from shardline.producer.spool import Spool
+from shardline.producer.spool_file import SpoolBinding
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +151,15 @@ class Producer:
         config: ProducerConfig | None = None,
         *,
         registry: CollectorRegistry = DEFAULT_REGISTRY,
+        spool_destinations: Iterable[Destination] = (),
     ) -> None:
         self.config = config = config or ProducerConfig()
         self._destination = destination
+        #: Where the spool's records may go: this destination, and the others named
+        #: (a FailoverProducer names its stream in every region). See spool_file.
+        self._binding = SpoolBinding.of(destination, *spool_destinations)
+        self._burying: dict[str, list[int]] = {}
+        self._given_up: dict[str, int] = {}
         self.metrics = ProducerMetrics(config.name, registry)
         limiter = ShardRateLimiter(config.rate_limit_percent) if config.rate_limit_percent else None
         self._batcher = Batcher(config, limiter)
@@ -197,7 +205,9 @@ class Producer:
             return self
         config = self.config
         if config.spool_path is not None:
-            self._spool = await asyncio.to_thread(Spool, config.spool_path, config.spool_durability)
+            self._spool = await asyncio.to_thread(
+                Spool, config.spool_path, self._binding, config.spool_durability
+            )
         spool = self._spool
         self.metrics.track(
             lambda: len(self._outstanding), lambda: spool.depth if spool is not None else 0
@@ -396,6 +406,7 @@ class Producer:
                 if old is not None:
                     await old.aclose()
                 self._destination = destination
+                await self._rebind_spool(destination)
                 self._predictor.reset()
                 await self._predictor.refresh(self._client, destination.stream_name)
                 self._rebucket()
@@ -547,8 +558,14 @@ class Producer:
 
     async def _recover(self, spool: Spool) -> None:
         """Re-send what a previous producer left in the spool, before any new record."""
+        log.warning(
+            "producer %s: re-sending %d records left in spool %s to %s",
+            self.config.name,
+            spool.depth,
+            spool.path,
+            self._destination,
+        )
         after = 0
-        total = 0
         loop = asyncio.get_running_loop()
         while rows := await spool.pending(after, _RECOVERY_PAGE):
             now = time.monotonic()
@@ -570,9 +587,15 @@ class Producer:
             self._reserve(batch)
             self._admit(batch)
             after = rows[-1].row_id
-            total += len(rows)
-        log.info("producer %s: re-sending %d records from spool", self.config.name, total)
         self._recovered.set()
+
+    async def _rebind_spool(self, destination: Destination) -> None:
+        """Waiting records follow an explicit switch to a destination outside the binding."""
+        if self._binding.admits(destination):
+            return
+        self._binding = SpoolBinding.of(destination)
+        if self._spool is not None:
+            await self._spool.rebind(self._binding)
 
     # -- sending --------------------------------------------------------------------
 
@@ -590,8 +613,12 @@ class Producer:
             ),
             **config.client_options,
         }
+        if destination.credentials is not None:
+            options.update(destination.credentials.client_options())
         if destination.endpoint_url is not None:
             options["endpoint_url"] = destination.endpoint_url
+        if destination.ca_bundle is not None:
+            options["verify"] = destination.ca_bundle
         self._client = await stack.enter_async_context(
             get_session().create_client("kinesis", **options)
         )
@@ -782,11 +809,34 @@ class Producer:
         self._give_up(record, error, code="RecordExpired")
 
     def _give_up(self, record: PendingRecord, error: RecordFailedError, code: str) -> None:
+        """Fail the record's outcome; a spooled record stays in the spool as a dead letter.
+
+        Records given up together (one call's worth) are logged as one line and
+        buried in one spool commit, once the current step of the event loop is done.
+        """
         self.metrics.failed(code, 1)
-        log.error("giving up record %s: %s", record.record_id, error)
         self._finish(record, error=error)
+        reason = str(error)
+        if not self._given_up:
+            asyncio.get_running_loop().call_soon(self._report_given_up)
+        self._given_up[reason] = self._given_up.get(reason, 0) + 1
         if self._spool is not None and record.spooled:
-            self._spool.remove([record.seq])
+            self._burying.setdefault(reason, []).append(record.seq)
+
+    def _report_given_up(self) -> None:
+        for reason, count in self._given_up.items():
+            rows = self._burying.get(reason, [])
+            kept = (
+                f"; {len(rows)} kept as dead letters in spool {self._spool.path}"
+                " (`shardline spool` lists them, `shardline spool resend` sends them again)"
+                if rows and self._spool is not None
+                else ""
+            )
+            log.error("gave up %d records: %s%s", count, reason, kept)
+            if rows and self._spool is not None:
+                self._spool.bury(rows, reason)
+        self._given_up.clear()
+        self._burying.clear()
 
     def _finish(
         self,

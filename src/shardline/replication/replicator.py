@@ -39,7 +39,7 @@ from shardline.replication.copier import CopyingProcessor
 from shardline.replication.progress import ReplicationProgress
 from shardline.stores.control import ControlStore, Replication
 from shardline.stores.factory import lease_store_for
-from shardline.topology import Topology, default_client_options
+from shardline.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class Replicator:
             self.stream,
             endpoint_url=source.endpoint_url,
             region_name=source.region_name,
-            client_options=default_client_options(),
+            client_options=source.client_options(),
             initial_position=start.kind,
             initial_timestamp=dt.datetime.fromtimestamp(start.timestamp, dt.UTC)
             if start.timestamp is not None

@@ -3,28 +3,34 @@
 For every request, as numbered steps (the order decides which error a bad request
 gets, so it follows AWS):
 
-0. A CORS preflight (``OPTIONS`` with ``Origin``) is answered at once (``cors``):
+0. Without credentials, the ``Host`` must be a loopback name or an allowed one
+   (``auth.gate``, against DNS rebinding): anything else is a 403 with an XML body.
+1. A CORS preflight (``OPTIONS`` with ``Origin``) is answered at once (``cors``):
    browsers never sign a preflight, so it comes before any authentication.
-1. Only POST is an API call; anything else is a 403 with an XML body.
-2. The Content-Type picks the codec (JSON 1.1 or CBOR 1.1). ``application/json`` is
+2. Only POST is an API call; anything else is a 403 with an XML body.
+3. The Content-Type picks the codec (JSON 1.1 or CBOR 1.1). ``application/json`` is
    answered in Coral's older JSON RPC envelope, as AWS answers it.
-3. ``X-Amz-Target`` must name a Kinesis operation (``UnknownOperationException``).
-4. An injected fault, if one is set (``faults``), delays or fails the call.
-5. The body is decoded (``SerializationException``); AWS reads it before the signature.
-6. The request must be signed (``MissingAuthenticationTokenException``); the
-   signature itself is not checked, as no credentials exist locally.
-7. The input is validated against the service model (``ValidationException``).
-8. The handler runs; any ``KinesisError`` it raises is rendered with its code and
-   status, and anything else becomes a logged ``InternalFailure`` (500), never a
-   dropped connection, so one bad request cannot disturb another.
+4. ``X-Amz-Target`` must name a Kinesis operation (``UnknownOperationException``).
+5. An injected fault, if one is set (``faults``), delays or fails the call.
+6. The body is decoded (``SerializationException``); AWS reads it before the signature.
+7. The request is authenticated (``auth.gate``): unsigned is
+   ``MissingAuthenticationTokenException``; with credentials the SigV4 signature is
+   verified (``auth.sigv4``) and names the caller.
+8. The input is validated against the service model (``ValidationException``).
+9. The call is routed to the account it acts on and authorized there
+   (``targets``, ``auth.access``): ``AccessDeniedException`` when refused.
+10. The handler runs; any ``KinesisError`` it raises is rendered with its code and
+    status, and anything else becomes a logged ``InternalFailure`` (500), never a
+    dropped connection, so one bad request cannot disturb another.
 
 Every answer, success or error, carries ``x-amzn-RequestId`` and ``x-amz-id-2`` (a
 preflight only the first, as on AWS), plus the CORS headers when the request came
 from a browser.
 
-The steps work on a transport-neutral ``ApiCall`` and answer an ``ApiReply`` or an
-``OpenSubscription``, so HTTP/1.1 (aiohttp, here) and HTTP/2 (``http2``) serve the
-same API with the same errors.
+The steps work on a transport-neutral ``HttpRequest`` and answer an ``ApiReply`` or
+an ``OpenSubscription``, so HTTP/1.1 (aiohttp, here) and HTTP/2 (``http2``) serve the
+same API with the same errors. ``/_shardline/*`` (faults) passes step 0 and then
+``Gate.admit_admin`` instead of the Kinesis steps.
 """
 
 from __future__ import annotations
@@ -34,9 +40,10 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from xml.sax.saxutils import escape
 
 import orjson
 from aiohttp import hdrs, web
@@ -44,40 +51,35 @@ from aiohttp import hdrs, web
 from shardline.errors import (
     InternalFailure,
     KinesisError,
-    MissingAuthenticationTokenException,
     SerializationException,
+    ServiceUnavailable,
     UnknownOperationException,
 )
 from shardline.server import cors, faults, model, protocol
+from shardline.server.accounts import Accounts
+from shardline.server.auth.access import authorize
+from shardline.server.auth.gate import Gate, admin_error_body
+from shardline.server.bodies import held_body
+from shardline.server.connections import track_requests
 from shardline.server.faults import FaultInjector
 from shardline.server.handlers import Handler, load_all
+from shardline.server.limits import BodyBudget, ServerLimits
 from shardline.server.metrics import PATH as METRICS_PATH
 from shardline.server.metrics import RegionCollector, metrics_handler, metrics_registry
+from shardline.server.request import HttpRequest
 from shardline.server.subscribe import OpenSubscription, Subscription
+from shardline.server.targets import route
 from shardline.storage.region import Region
 
 log = logging.getLogger(__name__)
 
 TARGET_PREFIX = "Kinesis_20131202."
-#: Largest request body accepted: a 10 MiB record, base64-encoded, with room to spare.
-MAX_BODY_BYTES = 16 * 1024 * 1024
-REGION_KEY = web.AppKey("region", Region)
+ADMIN_PREFIX = "/_shardline/"
+Handler_ = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Served by AWS under an older envelope, never as the Kinesis API (step 2).
 LEGACY_JSON_TYPE = "application/json"
 #: Random bytes behind an ``x-amz-id-2`` (AWS's decode to 72-80 bytes).
 EXTENDED_ID_BYTES = 72
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    """One HTTP request, as far as the Kinesis envelope cares."""
-
-    method: str
-    #: Case-insensitive, as HTTP header names are.
-    headers: Mapping[str, str]
-    #: Whether the query string carries a presigned-URL signature.
-    presigned: bool
-    body: bytes
 
 
 @dataclass(frozen=True)
@@ -91,14 +93,14 @@ class ApiReply:
 
 def _xml_error(status: int, code: str, message: str | None) -> ApiReply:
     """AWS's XML error body; it comes without a Content-Type, as AWS sends it."""
-    inner = f"\n  <Message>{message}</Message>\n" if message else None
+    inner = f"\n  <Message>{escape(message)}</Message>\n" if message else None
     body = f"<{code}>{inner}</{code}>\n" if inner else f"<{code}/>\n"
     return ApiReply(status, {}, body.encode())
 
 
-def _not_an_api_call(call: ApiCall) -> ApiReply:
-    """Step 1: a method other than POST."""
-    if _signed(call):
+def _not_an_api_call(call: HttpRequest) -> ApiReply:
+    """Step 2: a method other than POST."""
+    if call.signed:
         return _xml_error(
             403,
             "AccessDeniedException",
@@ -108,7 +110,7 @@ def _not_an_api_call(call: ApiCall) -> ApiReply:
 
 
 def _legacy_json_envelope(body: bytes) -> ApiReply:
-    """Step 2 for ``Content-Type: application/json``: Coral's JSON 1.0 RPC envelope.
+    """Step 3 for ``Content-Type: application/json``: Coral's JSON 1.0 RPC envelope.
 
     AWS does not serve Kinesis under that content type. It answers 404 in the envelope
     of its older JSON RPC protocol: ``SerializationException`` when the body is not a
@@ -127,10 +129,6 @@ def _legacy_json_envelope(body: bytes) -> ApiReply:
     return ApiReply(404, {"Content-Type": LEGACY_JSON_TYPE}, orjson.dumps(payload))
 
 
-def _signed(call: ApiCall) -> bool:
-    return "Authorization" in call.headers or call.presigned
-
-
 def _error_body(error: KinesisError) -> dict[str, Any]:
     body: dict[str, Any] = {"__type": error.code}
     if error.message:
@@ -140,30 +138,18 @@ def _error_body(error: KinesisError) -> dict[str, Any]:
     return body
 
 
-def identify(reply_headers: dict[str, str], call_headers: Mapping[str, str]) -> None:
-    """Add what every answer carries: a request id, an extended id, and CORS headers."""
-    reply_headers["x-amzn-RequestId"] = str(uuid.uuid4())
-    reply_headers["x-amz-id-2"] = base64.b64encode(os.urandom(EXTENDED_ID_BYTES)).decode("ascii")
-    reply_headers.update(cors.response_headers(call_headers))
-
-
-def too_large(call_headers: Mapping[str, str]) -> ApiReply:
-    """The answer to a body over ``MAX_BODY_BYTES``: 413 and no body, as AWS answers."""
-    reply = ApiReply(413, {}, b"")
-    identify(reply.headers, call_headers)
-    return reply
-
-
 class KinesisApp:
-    """Dispatches Kinesis API calls to the operation handlers of one region."""
+    """Dispatches Kinesis API calls to the operation handlers of each account's region."""
 
-    def __init__(self, region: Region) -> None:
-        self.region = region
+    def __init__(self, accounts: Accounts, gate: Gate, limits: ServerLimits | None = None) -> None:
+        self.accounts = accounts
+        self.gate = gate
         self.handlers: dict[str, Handler] = load_all()
         self.operations = model.operation_names()
         self.faults = FaultInjector()
-        #: Bytes of request bodies received and not yet answered (HTTP/1.1 and /2).
-        self.held_body_bytes = 0
+        self.limits = limits or ServerLimits()
+        #: Request bodies held across the server, HTTP/1.1 and HTTP/2 together.
+        self.budget = BodyBudget(self.limits.body_budget_bytes)
 
     def _reply(self, codec: protocol.Protocol, status: int, payload: Any) -> ApiReply:
         # An operation without output answers with an empty body, as AWS does.
@@ -175,20 +161,54 @@ class KinesisApp:
         reply.headers["x-amzn-ErrorType"] = error.code
         return reply
 
-    async def answer(self, call: ApiCall) -> ApiReply | OpenSubscription:
+    def refuse(self, headers: Mapping[str, str], error: KinesisError) -> ApiReply:
+        """An error answer to a request whose body was never read (the budget is full)."""
+        codec = protocol.protocol_for(headers.get("Content-Type")) or "json"
+        reply = self._error(codec, error)
+        self.stamp(reply.headers, headers)
+        return reply
+
+    async def answer(self, call: HttpRequest) -> ApiReply | OpenSubscription:
         """Run one API call through the envelope's steps (module docstring)."""
+        refused_host = self.gate.host_refusal(call)
+        if refused_host is not None:
+            return _xml_error(403, "AccessDeniedException", refused_host)
         if cors.is_preflight(call.method, call.headers):
-            headers = {
-                "x-amzn-RequestId": str(uuid.uuid4()),
-                **cors.preflight_headers(call.headers),
-            }
-            return ApiReply(200, headers, b"")
+            return self._preflight(call.headers)
         outcome = await self._dispatch(call)
-        identify(outcome.headers, call.headers)
+        self.stamp(outcome.headers, call.headers)
         return outcome
 
-    async def _dispatch(self, call: ApiCall) -> ApiReply | OpenSubscription:
-        """Steps 1-3: the method, the Content-Type and the target."""
+    def _preflight(self, headers: Mapping[str, str]) -> ApiReply:
+        origin = headers["Origin"]
+        if not self.gate.origin_allowed(origin):
+            return _xml_error(
+                403,
+                "AccessDeniedException",
+                f"Origin {origin!r} may not call this server: without --credentials only "
+                "pages from loopback origins may; add others with --allow-origin ORIGIN.",
+            )
+        return ApiReply(
+            200, {"x-amzn-RequestId": str(uuid.uuid4()), **cors.preflight_headers(headers)}, b""
+        )
+
+    def stamp(self, reply_headers: dict[str, str], call_headers: Mapping[str, str]) -> None:
+        """Ids on every answer, and CORS headers for an allowed cross-origin caller."""
+        reply_headers["x-amzn-RequestId"] = str(uuid.uuid4())
+        extended = base64.b64encode(os.urandom(EXTENDED_ID_BYTES)).decode("ascii")
+        reply_headers["x-amz-id-2"] = extended
+        origin = call_headers.get("Origin")
+        if origin is not None and self.gate.origin_allowed(origin):
+            reply_headers.update(cors.response_headers(call_headers))
+
+    def too_large(self, call_headers: Mapping[str, str]) -> ApiReply:
+        """A body over ``ServerLimits.max_body_bytes``: 413 and no body, as AWS answers."""
+        reply = ApiReply(413, {}, b"")
+        self.stamp(reply.headers, call_headers)
+        return reply
+
+    async def _dispatch(self, call: HttpRequest) -> ApiReply | OpenSubscription:
+        """Steps 2-4: the method, the Content-Type and the target."""
         if call.method != "POST":
             return _not_an_api_call(call)
         content_type = call.headers.get("Content-Type")
@@ -218,9 +238,9 @@ class KinesisApp:
             return self._error(codec, InternalFailure())
 
     async def _call(
-        self, call: ApiCall, operation: str, codec: protocol.Protocol
+        self, call: HttpRequest, operation: str, codec: protocol.Protocol
     ) -> ApiReply | OpenSubscription:
-        """Steps 3-8 for a request in a codec Kinesis speaks; errors raise."""
+        """Steps 4-10 for a request in a codec Kinesis speaks; errors raise."""
         handler = self.handlers.get(operation)
         if handler is None and operation != "SubscribeToShard":
             raise UnknownOperationException()
@@ -230,33 +250,34 @@ class KinesisApp:
         raw = protocol.decode(codec, call.body)
         if not isinstance(raw, dict):
             raise SerializationException()
-        if not _signed(call):
-            raise MissingAuthenticationTokenException("Missing Authentication Token")
+        caller = self.gate.authenticate(call)
         params = model.parse_input(operation, raw, codec)
+        routed = route(self.accounts, caller, operation, params)
+        authorize(caller, f"kinesis:{operation}", routed.target)
         if handler is None:
-            config = self.region.config
-            subscription = Subscription(
-                self.region, codec, config.subscription_lifetime_s, config.subscription_heartbeat_s
-            )
-            return subscription.open(params)
-        result = await handler(self.region, params)
+            return self._subscribe(routed.region, codec, params)
+        result = await handler(routed.region, params)
         return self._reply(codec, 200, result)
+
+    def _subscribe(
+        self, region: Region, codec: protocol.Protocol, params: dict[str, Any]
+    ) -> OpenSubscription:
+        config = region.config
+        subscription = Subscription(
+            region, codec, config.subscription_lifetime_s, config.subscription_heartbeat_s
+        )
+        return subscription.open(params)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The HTTP/1.1 front: an aiohttp request in, its answer out."""
         try:
-            body = await request.read()
+            async with held_body(request, self.budget, self.limits) as body:
+                call = HttpRequest(request.method, request.raw_path, request.headers, body)
+                outcome: ApiReply | OpenSubscription = await self.answer(call)
         except web.HTTPRequestEntityTooLarge:
-            outcome: ApiReply | OpenSubscription = too_large(request.headers)
-        else:
-            call = ApiCall(
-                request.method, request.headers, "X-Amz-Algorithm" in request.query, body
-            )
-            self.held_body_bytes += len(body)
-            try:
-                outcome = await self.answer(call)
-            finally:
-                self.held_body_bytes -= len(body)
+            outcome = self.too_large(request.headers)
+        except ServiceUnavailable as exc:
+            outcome = self.refuse(request.headers, exc)
         if isinstance(outcome, ApiReply):
             kind = web.Response if "Content-Type" in outcome.headers else _BareResponse
             return kind(status=outcome.status, body=outcome.body, headers=outcome.headers)
@@ -266,6 +287,35 @@ class KinesisApp:
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
+
+    async def handle_admin(self, request: web.Request) -> web.StreamResponse:
+        """``/_shardline/*``: the Host check, then only admins (``Gate.admit_admin``)."""
+        call = HttpRequest(request.method, request.raw_path, request.headers, await request.read())
+        refused_host = self.gate.host_refusal(call)
+        if refused_host is not None:
+            return web.json_response(
+                {"error": refused_host, "code": "AccessDeniedException"}, status=403
+            )
+        try:
+            self.gate.admit_admin(call, request.remote)
+        except KinesisError as exc:
+            return web.json_response(admin_error_body(exc), status=403)
+        if request.path == faults.PATH:
+            return await self.faults.handle(request)
+        return web.json_response({"error": f"no admin endpoint at {request.path}"}, status=404)
+
+
+def _host_checked(gate: Gate, handler: Handler_) -> Handler_:
+    """``handler`` behind the Host check (step 0), for endpoints outside the envelope."""
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        call = HttpRequest(request.method, request.raw_path, request.headers, b"")
+        refused_host = gate.host_refusal(call)
+        if refused_host is not None:
+            return web.Response(status=403, text=refused_host + "\n")
+        return await handler(request)
+
+    return checked
 
 
 class _BareResponse(web.Response):
@@ -300,21 +350,25 @@ KINESIS_KEY = web.AppKey("kinesis", KinesisApp)
 COLLECTOR_KEY = web.AppKey("metrics", RegionCollector)
 
 
-def build_app(region: Region) -> web.Application:
-    """The aiohttp application serving the Kinesis API for ``region``.
+def build_app(
+    accounts: Accounts, gate: Gate, limits: ServerLimits | None = None
+) -> web.Application:
+    """The aiohttp application serving the Kinesis API for every account in ``accounts``.
 
     The ``KinesisApp`` behind it is kept under ``KINESIS_KEY``, so that HTTP/2
-    connections reach the same handlers and the same injected faults; the metrics
+    connections reach the same handlers, injected faults and body budget; the metrics
     collector under ``COLLECTOR_KEY``, so the runner can tell it about connections.
+    The metrics are those of the home account (``Accounts.home``).
     """
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app[REGION_KEY] = region
-    kinesis = KinesisApp(region)
+    limits = limits or ServerLimits()
+    app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[track_requests])
+    kinesis = KinesisApp(accounts, gate, limits)
     app[KINESIS_KEY] = kinesis
-    collector = RegionCollector(region, lambda: kinesis.held_body_bytes)
+    collector = RegionCollector(accounts.home, lambda: kinesis.budget.held)
     app[COLLECTOR_KEY] = collector
     app.on_response_prepare.append(_drop_default_content_type)
-    app.router.add_route("*", faults.PATH, kinesis.faults.handle)
-    app.router.add_route("*", METRICS_PATH, metrics_handler(metrics_registry(collector)))
+    app.router.add_route("*", ADMIN_PREFIX + "{tail:.*}", kinesis.handle_admin)
+    metrics = metrics_handler(metrics_registry(collector))
+    app.router.add_route("*", METRICS_PATH, _host_checked(gate, metrics))
     app.router.add_route("*", "/{tail:.*}", kinesis.handle)
     return app

@@ -8,15 +8,22 @@ server that answers only HTTP/1.1 fails those clients outright, as kinesalite do
 
 How, as numbered steps:
 
-1. ``ProtocolSniffer`` reads a new connection's first bytes. The HTTP/2 preface
-   (``PRI * HTTP/2.0``…) hands the connection to ``Http2Connection``; anything else
-   to aiohttp's HTTP/1.1 protocol, which then owns the socket as if it had accepted it.
+1. ``connections.ConnectionGuard`` gives a connection to HTTP/2 when TLS's ALPN
+   chose ``h2`` or, in plain text, when it opens with the HTTP/2 preface.
 2. ``Http2Connection`` runs the ``h2`` state machine. Each request stream collects its
-   headers and body, then becomes one ``ApiCall`` for ``KinesisApp.answer`` — the
+   headers and body, then becomes one ``HttpRequest`` for ``KinesisApp.answer`` — the
    same envelope, handlers and errors as HTTP/1.1.
 3. A reply is sent as HEADERS + DATA within the peer's flow-control windows. A
    SubscribeToShard streams its events as DATA frames on its stream until it ends;
    a stream reset or a lost connection ends only that subscription.
+
+Limits, so one connection cannot take the server's memory (issue 13): at most
+``MAX_CONCURRENT_STREAMS`` streams at once (RFC 9113 recommends no fewer than 100);
+a frame longer than the agreed maximum, or a header block over
+``MAX_HEADER_BLOCK`` bytes, ends the connection *before* it is buffered (h2 itself
+buffers a whole frame, up to 16 MiB, before checking its length); each DATA frame
+is reserved from the server-wide body budget, and a stream beyond it is answered
+503 ``ServiceUnavailable``, beyond its size limit 413, its data dropped as it arrives.
 
 The admin endpoint (``faults``) stays HTTP/1.1: it is for our own tools.
 """
@@ -26,8 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from urllib.parse import parse_qs, urlsplit
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -42,59 +47,29 @@ from h2.events import (
     StreamReset,
     WindowUpdated,
 )
-from h2.exceptions import H2Error, ProtocolError
+from h2.exceptions import FrameTooLargeError, H2Error, ProtocolError
+from h2.frame_buffer import FrameBuffer
 from h2.settings import SettingCodes
 from hyperframe.frame import Frame, GoAwayFrame
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from shardline.server.app import MAX_BODY_BYTES, ApiCall, ApiReply, KinesisApp, too_large
+from shardline.server.app import ApiReply, KinesisApp
+from shardline.server.connections import ConnectionGuard
+from shardline.server.request import HttpRequest
 
 log = logging.getLogger(__name__)
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #: Per-stream receive window: a 5 MiB PutRecords arrives in a few round trips.
 STREAM_WINDOW = 1024 * 1024
-#: Connection receive window, shared by the streams.
-CONNECTION_WINDOW = 16 * 1024 * 1024
-MAX_CONCURRENT_STREAMS = 128
-
-
-class ProtocolSniffer(asyncio.Protocol):
-    """Gives a new connection to HTTP/2 or HTTP/1.1 by its first bytes (step 1)."""
-
-    def __init__(
-        self,
-        http1: Callable[[], asyncio.BaseProtocol],
-        http2: Callable[[], asyncio.BaseProtocol],
-    ) -> None:
-        self._http1 = http1
-        self._http2 = http2
-        self._transport: asyncio.Transport | None = None
-        self._seen = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._seen += data
-        length = min(len(self._seen), len(PREFACE))
-        if self._seen[:length] != PREFACE[:length]:
-            self._hand_over(self._http1())
-        elif length == len(PREFACE):
-            self._hand_over(self._http2())
-        # else: a prefix of the preface so far; wait for more bytes
-
-    def _hand_over(self, protocol: asyncio.BaseProtocol) -> None:
-        transport = self._transport
-        assert transport is not None
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
-        assert isinstance(protocol, asyncio.Protocol)
-        protocol.data_received(self._seen)
-
-    def eof_received(self) -> bool:
-        return False  # closed before saying which protocol: just close
+#: Connection receive window, shared by the streams: four streams' worth, so a few
+#: large uploads proceed at once while one connection never has more than this in
+#: flight towards the server.
+CONNECTION_WINDOW = 4 * STREAM_WINDOW
+MAX_CONCURRENT_STREAMS = 100
+#: Largest header block (HEADERS + CONTINUATION frames) accepted before decoding;
+#: a signed Kinesis request's headers take about 1 KiB.
+MAX_HEADER_BLOCK = 64 * 1024
+_FRAME_HEADER = 9
 
 
 class Http2Server:
@@ -105,8 +80,8 @@ class Http2Server:
         #: The open connections (their count is a metric).
         self.connections: set[Http2Connection] = set()
 
-    def __call__(self) -> Http2Connection:
-        return Http2Connection(self.app, self.connections)
+    def __call__(self, guard: ConnectionGuard) -> Http2Connection:
+        return Http2Connection(self.app, self.connections, guard)
 
     def close(self) -> None:
         """Say GOAWAY on every open connection and close it."""
@@ -115,25 +90,51 @@ class Http2Server:
 
 
 class _Request:
-    """One request stream being received."""
+    """One request stream being received, and the body bytes it holds of the budget."""
 
     def __init__(self, headers: list[tuple[str, str]]) -> None:
         self.pseudo = {name: value for name, value in headers if name.startswith(":")}
         self.headers = CIMultiDict((n, v) for n, v in headers if not n.startswith(":"))
+        # RFC 9113 §8.3.1: ``:authority`` stands for Host. SigV4 clients sign it as
+        # ``host`` (botocore) or as ``:authority`` itself (the JS SDK v3), so keep both.
+        authority = self.pseudo.get(":authority")
+        if authority is not None:
+            self.headers[":authority"] = authority
+            if "Host" not in self.headers:
+                self.headers["Host"] = authority
         self.body = bytearray()
-        self.too_large = False
-        #: Bytes of this body counted in ``KinesisApp.held_body_bytes``.
         self.held = 0
+        #: The answer already decided (413, 503): the rest of the body is dropped.
+        self.refusal: ApiReply | None = None
 
-    def call(self) -> ApiCall:
-        query = parse_qs(urlsplit(self.pseudo.get(":path", "/")).query, keep_blank_values=True)
-        presigned = "X-Amz-Algorithm" in query
-        return ApiCall(
+    def call(self) -> HttpRequest:
+        body, self.body = bytes(self.body), bytearray()  # moved, still reserved
+        return HttpRequest(
             self.pseudo.get(":method", ""),
+            self.pseudo.get(":path", "/"),
             CIMultiDictProxy(self.headers),
-            presigned,
-            bytes(self.body),
+            body,
         )
+
+
+class _CheckedFrameBuffer(FrameBuffer):
+    """h2's frame buffer, but a frame's length is checked as soon as its header is in.
+
+    Why: h2 waits for a whole frame before comparing its declared length with the
+    maximum, so a peer declaring a 16 MiB frame made the server buffer 16 MiB.
+    A header block split over CONTINUATION frames is also held to
+    ``MAX_HEADER_BLOCK`` bytes (h2 allows 64 frames of up to 16 KiB each).
+    Error handling: raises ``FrameTooLargeError``, which h2 turns into a GOAWAY
+    (FRAME_SIZE_ERROR) before the connection closes.
+    """
+
+    def __next__(self) -> Frame:
+        if len(self._data) >= _FRAME_HEADER:
+            self._validate_frame_length(int.from_bytes(self._data[:3], "big"))
+        held = sum(len(frame.data) for frame in self._headers_buffer)
+        if held > MAX_HEADER_BLOCK:
+            raise FrameTooLargeError(f"header block over {MAX_HEADER_BLOCK} bytes")
+        return super().__next__()
 
 
 class _GracefulH2Connection(H2Connection):
@@ -145,6 +146,10 @@ class _GracefulH2Connection(H2Connection):
     starts, so without this a reply larger than one flow-control window, or any
     SubscribeToShard event after the first, would be cut off.
     """
+
+    def __init__(self, config: H2Configuration) -> None:
+        super().__init__(config)
+        self.incoming_buffer = _CheckedFrameBuffer(server=not config.client_side)
 
     def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list[Frame], list[Event]]:
         if frame.error_code != ErrorCodes.NO_ERROR:
@@ -159,9 +164,12 @@ class _GracefulH2Connection(H2Connection):
 class Http2Connection(asyncio.Protocol):
     """One HTTP/2 connection: the ``h2`` state machine plus a task per request (steps 2-3)."""
 
-    def __init__(self, app: KinesisApp, registry: set[Http2Connection]) -> None:
+    def __init__(
+        self, app: KinesisApp, registry: set[Http2Connection], guard: ConnectionGuard
+    ) -> None:
         self._app = app
         self._registry = registry
+        self._guard = guard
         self._h2 = _GracefulH2Connection(
             H2Configuration(client_side=False, header_encoding="utf-8")
         )
@@ -217,6 +225,7 @@ class Http2Connection(asyncio.Protocol):
         self._registry.discard(self)
         for request in self._requests.values():
             self._release(request)
+        self._requests.clear()
         self._gone.update(self._tasks)
         self._writable.set()
         self._window_changed.set()
@@ -228,6 +237,7 @@ class Http2Connection(asyncio.Protocol):
             assert event.stream_id is not None and event.headers is not None
             headers = [(str(n), str(v)) for n, v in event.headers]
             self._requests[event.stream_id] = _Request(headers)
+            self._guard.progress()
         elif isinstance(event, DataReceived):
             assert event.stream_id is not None and event.data is not None
             self._receive_body(event.stream_id, event.data, event.flow_controlled_length or 0)
@@ -236,9 +246,9 @@ class Http2Connection(asyncio.Protocol):
             self._start(event.stream_id)
         elif isinstance(event, StreamReset):
             assert event.stream_id is not None
-            reset = self._requests.pop(event.stream_id, None)
-            if reset is not None:
-                self._release(reset)
+            dropped = self._requests.pop(event.stream_id, None)
+            if dropped is not None:
+                self._release(dropped)
             if event.stream_id in self._tasks:
                 self._gone.add(event.stream_id)
                 self._window_changed.set()
@@ -254,32 +264,44 @@ class Http2Connection(asyncio.Protocol):
     def _receive_body(self, stream_id: int, data: bytes, flow_controlled: int) -> None:
         request = self._requests.get(stream_id)
         if request is not None:
-            if len(request.body) + len(data) > MAX_BODY_BYTES:
-                request.too_large = True
-                request.body.clear()
-                self._release(request)
-            elif not request.too_large:
-                request.body += data
-                request.held += len(data)
-                self._app.held_body_bytes += len(data)
-        # Give the window back at once: the size limit, not the window, bounds a body.
+            self._guard.progress()
+            if request.refusal is None:
+                self._hold(request, data)
+        # Give the window back at once: the budget and the size limit, not the
+        # window, bound what a body holds.
         with contextlib.suppress(H2Error):
             self._h2.acknowledge_received_data(flow_controlled, stream_id)
 
+    def _hold(self, request: _Request, data: bytes) -> None:
+        """Keep ``data`` of a body within the size limit and the server's budget."""
+        limits, budget = self._app.limits, self._app.budget
+        if len(request.body) + len(data) > limits.max_body_bytes:
+            request.refusal = self._app.too_large(request.headers)
+        elif budget.reserve(len(data)):
+            request.held += len(data)
+            request.body += data
+            return
+        else:
+            request.refusal = self._app.refuse(request.headers, budget.refusal())
+        self._release(request)
+
     def _release(self, request: _Request) -> None:
-        self._app.held_body_bytes -= request.held
+        self._app.budget.release(request.held)
         request.held = 0
+        request.body = bytearray()
 
     def _start(self, stream_id: int) -> None:
         request = self._requests.pop(stream_id, None)
         if request is None:
             return
+        self._guard.request_started()
         task = asyncio.get_running_loop().create_task(self._respond(stream_id, request))
         self._tasks[stream_id] = task
         task.add_done_callback(lambda _: self._finished(stream_id))
 
     def _finished(self, stream_id: int) -> None:
         self._tasks.pop(stream_id, None)
+        self._guard.request_finished()
         if self._peer_done and not self._tasks:
             self._close_transport()
 
@@ -287,8 +309,8 @@ class Http2Connection(asyncio.Protocol):
 
     async def _respond(self, stream_id: int, request: _Request) -> None:
         try:
-            if request.too_large:
-                await self._reply(stream_id, too_large(request.headers))
+            if request.refusal is not None:
+                await self._reply(stream_id, request.refusal)
                 return
             outcome = await self._app.answer(request.call())
             if isinstance(outcome, ApiReply):

@@ -73,15 +73,45 @@ def _keep_epoch_tag(value: Any, immutable: bool) -> cbor2.CBORTag:
     return cbor2.CBORTag(1, value)
 
 
+def _refuse_tag(value: Any, immutable: bool) -> Any:
+    """A tag no Kinesis shape uses and that costs the server to honour.
+
+    Bignums (tags 2, 3) become integers of any size, which cost quadratic time to
+    print in a message; shared values (tags 28, 29) can build a structure that
+    contains itself. AWS's deserializer knows neither, so the body is unreadable.
+    """
+    raise ValueError("unsupported CBOR tag")
+
+
+_CBOR_DECODERS = {
+    1: _keep_epoch_tag,
+    2: _refuse_tag,
+    3: _refuse_tag,
+    28: _refuse_tag,
+    29: _refuse_tag,
+}
+
+
 def decode(protocol: Protocol, body: bytes) -> Any:
-    """Parse a request body; an unreadable body is a ``SerializationException``."""
+    """Parse a request body; an unreadable body is a ``SerializationException``.
+
+    Error handling: whatever a hostile body makes the decoder raise (a timestamp
+    past year 9999, a refused tag, nesting too deep) is the client's error, a 400
+    with nothing logged, never a 500 with a traceback.
+    """
     if not body:
         return {}
     try:
         if protocol == "json":
             return orjson.loads(body)
-        return _from_cbor(cbor2.loads(body, semantic_decoders={1: _keep_epoch_tag}))
-    except (orjson.JSONDecodeError, cbor2.CBORDecodeError, ValueError):
+        return _from_cbor(cbor2.loads(body, semantic_decoders=_CBOR_DECODERS))
+    except (
+        orjson.JSONDecodeError,
+        cbor2.CBORDecodeError,
+        ValueError,
+        OverflowError,
+        OSError,
+    ):
         raise SerializationException() from None
 
 
@@ -93,6 +123,7 @@ def _from_cbor(value: Any) -> Any:
         return [_from_cbor(v) for v in value]
     if isinstance(value, cbor2.CBORTag):
         if value.tag == 1 and isinstance(value.value, int | float):
+            # Out of datetime's range raises OverflowError/OSError/ValueError: see decode.
             return dt.datetime.fromtimestamp(value.value / 1000, dt.UTC)
         return value.value
     return value

@@ -1,9 +1,11 @@
 """Run a region server until asked to stop.
 
 ``serve`` reports the bound address once the socket listens (so callers can bind
-port 0 and learn the port), answers HTTP/1.1 and HTTP/2 on that one port
-(``http2``), and on SIGTERM/SIGINT stops accepting requests, lets the
-writer commit what it holds, and closes the database.
+port 0 and learn the port), answers HTTP/1.1 and HTTP/2 on that one port, in plain
+text or over TLS (``connections``, ``http2``, ``tls``), within the limits of
+``ServerLimits``, and on SIGTERM/SIGINT stops accepting requests, lets the
+writers commit what they hold, and closes the databases (one per account:
+``accounts``).
 """
 
 from __future__ import annotations
@@ -12,14 +14,24 @@ import asyncio
 import contextlib
 import gc
 import signal
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
 
+from shardline.server.accounts import Accounts
 from shardline.server.app import COLLECTOR_KEY, KINESIS_KEY, build_app
-from shardline.server.http2 import Http2Server, ProtocolSniffer
+from shardline.server.auth.gate import Gate, GateConfig
+from shardline.server.connections import Connections
+from shardline.server.http2 import Http2Server
+from shardline.server.limits import ServerLimits, connection_cap, raise_fd_limit
 from shardline.storage.config import RegionConfig
-from shardline.storage.region import Region
+
+
+def server_url(host: str, port: int, tls: bool) -> str:
+    """The URL clients use: ``https`` with TLS, an IPv6 address in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
 async def serve(
@@ -28,23 +40,37 @@ async def serve(
     port: int = 4567,
     on_ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
+    gate: GateConfig | None = None,
+    *,
+    limits: ServerLimits | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Serve the Kinesis API for ``config`` on ``host:port`` until ``stop`` is set.
 
-    Resource handling: the region (and its database) is closed on the way out, also
-    when serving fails.
+    ``gate`` says how callers authenticate (default: no credentials, loopback Host
+    names only); with credentials, each account a key names gets its own catalog.
+
+    Resource handling: the soft open-file limit is raised to the hard limit first
+    (``limits.raise_fd_limit``); every account's database is closed on the way out,
+    also when serving fails.
     """
+    gate = gate or GateConfig()
+    limits = limits or ServerLimits()
+    cap = connection_cap(limits, raise_fd_limit())
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    region = Region(config)
+    keys = gate.keys
+    accounts = Accounts(config, keys.accounts if keys is not None else {config.account_id})
     try:
-        await region.start()
+        await accounts.start()
+        app = build_app(accounts, Gate(gate, config.region, config.account_id), limits)
         tune_collector()
-        app = build_app(region)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout_s
+        )
         await runner.setup()
         http1 = runner.server
         assert http1 is not None
@@ -53,13 +79,18 @@ async def serve(
             "http1": len(http1.connections),
             "http2": len(http2.connections),
         }
+        connections = Connections(http1, http2, limits, cap)
         server = await loop.create_server(
-            lambda: ProtocolSniffer(http1, http2), host, port, backlog=1024
+            connections,
+            host,
+            port,
+            backlog=1024,
+            ssl=tls,
+            ssl_handshake_timeout=limits.header_timeout_s if tls else None,
         )
         bound = server.sockets[0].getsockname()[1] if server.sockets else port
-        url = f"http://{host}:{bound}"
         if on_ready is not None:
-            on_ready(url)
+            on_ready(server_url(host, bound, tls is not None))
         try:
             await stop.wait()
         finally:
@@ -67,7 +98,7 @@ async def serve(
             http2.close()
             await runner.cleanup()
     finally:
-        await region.close()
+        await accounts.close()
 
 
 #: Allocations between young-generation collections (Python's default is 700).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shardline.settings import setting, validate
 from shardline.state.crypto import KeyRing
 from shardline.state.stores import ObjectStore, open_store
 
@@ -23,28 +24,27 @@ class StateConfig:
     application_name: str
     #: A directory, or ``s3://bucket/prefix``.
     store_url: str = "shardline-state"
-    #: S3 only: endpoint (a local S3 API, another region) and ``region_name`` /
-    #: ``client_options`` for the client.
+    #: S3 only: the store's endpoint (a local S3 API, another region).
     store_endpoint_url: str | None = None
+    #: S3 only: ``region_name`` and ``client_options`` for the store's client.
     store_options: dict[str, Any] = field(default_factory=dict)
     #: A second store every checkpoint is also written to (e.g. the standby region's
     #: bucket), so state survives the loss of the first store's region. A failed
     #: replica write is logged and counted, never fatal.
     replica_store_url: str | None = None
+    #: S3 only: the replica store's endpoint.
     replica_endpoint_url: str | None = None
+    #: S3 only: ``region_name`` and ``client_options`` for the replica's client.
     replica_options: dict[str, Any] = field(default_factory=dict)
     #: Managed Flink's default interval is 60 s.
-    checkpoint_interval_s: float = 60.0
+    checkpoint_interval_s: float = setting(60.0, gt=0)
     #: Flink retains 1; 2 keeps a fallback when the newest fails verification.
-    retained_checkpoints: int = 2
+    retained_checkpoints: int = setting(2, ge=1)
     #: Master keys; None stores state unencrypted (SHA-256 checked only).
     keys: KeyRing | None = None
 
     def __post_init__(self) -> None:
-        if self.checkpoint_interval_s <= 0:
-            raise ValueError("checkpoint_interval_s must be positive")
-        if self.retained_checkpoints < 1:
-            raise ValueError("retained_checkpoints must be at least 1")
+        validate(self)
 
     def open_store(self) -> ObjectStore:
         return open_store(self.store_url, self.store_endpoint_url, **self.store_options)

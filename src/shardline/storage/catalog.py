@@ -171,6 +171,8 @@ class Consumer:
     created_s: int
     status: Literal["CREATING", "DELETING", "ACTIVE"] = "CREATING"
     tags: dict[str, str] = field(default_factory=dict)
+    #: A resource policy (JSON text), e.g. to let another account subscribe.
+    resource_policy: str | None = None
 
     def arn(self, stream_arn: str) -> str:
         return f"{stream_arn}/consumer/{self.name}:{self.created_s}"
@@ -181,6 +183,7 @@ class Consumer:
             "created": self.created_s,
             "status": self.status,
             "tags": self.tags,
+            "policy": self.resource_policy,
         }
 
     @classmethod
@@ -190,6 +193,7 @@ class Consumer:
             created_s=doc["created"],
             status=doc["status"],
             tags=doc.get("tags", {}),
+            resource_policy=doc.get("policy"),
         )
 
 

@@ -15,19 +15,21 @@ returned as garbage.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
+import re2
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shardline.errors import InternalFailure, KMSNotFoundException
+from shardline.storage.files import FILE_MODE
 
 AWS_MANAGED_KEY = "alias/aws/kinesis"
 _NONCE = 12
-_KEY_ID = re.compile(
+#: Matched with RE2 (linear time), like every pattern applied to request input.
+_KEY_ID = re2.compile(
     r"alias/[a-zA-Z0-9/_-]{1,250}"
     r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|mrk-[0-9a-fA-F]{32}"
@@ -36,16 +38,22 @@ _KEY_ID = re.compile(
 
 
 def load_master_key(path: Path) -> bytes:
-    """Read the master key, creating it (mode 0600) on first use."""
+    """Read the master key, creating it on first use; either way it is left mode 0600.
+
+    Error handling: a key that is not 32 bytes, or whose mode cannot be made 0600
+    (another user owns it), stops the region with the reason.
+    """
     if path.exists():
         key = path.read_bytes()
         if len(key) != 32:
             raise InternalFailure(f"Master key {path} must hold exactly 32 bytes.")
+        os.chmod(path, FILE_MODE)
         return key
     path.parent.mkdir(parents=True, exist_ok=True)
     key = os.urandom(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), FILE_MODE)
         handle.write(key)
         handle.flush()
         os.fsync(handle.fileno())

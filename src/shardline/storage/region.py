@@ -42,6 +42,7 @@ from shardline.storage.config import RegionConfig
 from shardline.storage.consumers import Consumers
 from shardline.storage.crypto import RecordCipher, check_key_id, load_master_key
 from shardline.storage.engine import StorageEngine
+from shardline.storage.files import secure_data_dir, warn_if_key_beside_data
 from shardline.storage.hashing import even_ranges
 from shardline.storage.iterators import TokenSigner
 from shardline.storage.metrics import SHARD_LEVEL_METRICS, RegionMetrics
@@ -67,6 +68,7 @@ class Region:
 
     def __init__(self, config: RegionConfig) -> None:
         self.config = config
+        secure_data_dir(config.data_dir, config.database_path)
         self.engine = StorageEngine(config.database_path, config.durability)
         self.streams: dict[str, Stream] = {}
         self.cipher = RecordCipher(load_master_key(config.key_path))
@@ -78,6 +80,7 @@ class Region:
         self.key_refs: dict[str, int] = {}
         self.key_ids: dict[int, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._key_placement_checked = False
         self.signer = TokenSigner(self.engine.run_now(self._load))
 
     # -- start-up and shutdown ---------------------------------------------------------
@@ -119,7 +122,15 @@ class Region:
                 await self._purge(stream)
             elif stream.status != "ACTIVE":
                 await self._become_active(stream)
+        self._check_key_placement()
         self._spawn(self._trim_loop())
+
+    def _check_key_placement(self) -> None:
+        """Warn once if an encrypted stream's master key sits beside its data."""
+        encrypted = any(s.encryption == "KMS" for s in self.streams.values())
+        if encrypted and not self._key_placement_checked:
+            self._key_placement_checked = True
+            warn_if_key_beside_data(self.config.key_path, self.config.data_dir)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -567,6 +578,7 @@ class Region:
             check_key_id(key_id)
             await self._key_ref(key_id)
             stream.encryption, stream.key_id = "KMS", key_id
+            self._check_key_placement()
         else:
             if stream.encryption == "NONE":
                 return
@@ -596,10 +608,6 @@ class Region:
         stream.shard_level_metrics = [m for m in SHARD_LEVEL_METRICS if m in current]
         await self.persist(stream)
         return before
-
-    async def set_resource_policy(self, stream: Stream, policy: str | None) -> None:
-        stream.resource_policy = policy
-        await self.persist(stream)
 
     # -- account settings and warm throughput ---------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Any
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shardline.credentials import default_client_options
 from shardline.errors import ShardlineError
 
 #: How long :meth:`DynamoDBTable.create` waits for ACTIVE (DynamoDB usually needs
@@ -52,7 +53,7 @@ class DynamoDBTable:
         self._options = {
             "endpoint_url": endpoint_url,
             "region_name": region_name,
-            **(client_options or {}),
+            **(default_client_options() if client_options is None else client_options),
         }
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shardline.credentials import default_client_options
+from shardline.errors import ConfigError
 from shardline.stores.control import ControlStore
 from shardline.stores.dynamodb_control import DynamoDBControlStore
 from shardline.stores.dynamodb_leases import DynamoDBLeaseStore
@@ -11,7 +13,14 @@ from shardline.stores.leases import LeaseStore
 from shardline.stores.replicated_control import ReplicatedControlStore
 from shardline.stores.sqlite_control import SQLiteControlStore
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
-from shardline.topology import StoresSpec, default_client_options
+from shardline.topology import StoresSpec
+
+
+def _unknown_backend(spec: StoresSpec) -> ConfigError:
+    """A backend this factory does not know is an error, never DynamoDB by default
+    (a typo must not send the control state to AWS). StoresSpec refuses it already;
+    this guards specs built around its validation."""
+    return ConfigError.invalid("[stores] ", "backend", spec.backend, "one of 'sqlite', 'dynamodb'")
 
 
 def control_store_for(spec: StoresSpec) -> ControlStore:
@@ -38,12 +47,14 @@ def _control_store(
 ) -> ControlStore:
     if spec.backend == "sqlite":
         return SQLiteControlStore(directory / "control.db")
-    return DynamoDBControlStore(
-        f"{spec.table_prefix}-control",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        client_options=default_client_options(),
-    )
+    if spec.backend == "dynamodb":
+        return DynamoDBControlStore(
+            f"{spec.table_prefix}-control",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            client_options=default_client_options(),
+        )
+    raise _unknown_backend(spec)
 
 
 def lease_store_for(spec: StoresSpec, application: str) -> LeaseStore:
@@ -52,6 +63,8 @@ def lease_store_for(spec: StoresSpec, application: str) -> LeaseStore:
     application too)."""
     if spec.backend == "sqlite":
         return SQLiteLeaseStore(spec.directory / "leases.db", application)
+    if spec.backend != "dynamodb":
+        raise _unknown_backend(spec)
     return DynamoDBLeaseStore(
         f"{spec.table_prefix}-{application}",
         endpoint_url=spec.dynamodb_endpoint_url,

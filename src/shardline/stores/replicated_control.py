@@ -3,6 +3,12 @@ region does not lose the failover authority's decisions.
 
 Rules, as numbered steps:
 
+0. **Set up** (:meth:`ReplicatedControlStore.ensure_table`): every replica creates
+   its table, each within ``setup_timeout_s``. Creating a table is slow by nature
+   (DynamoDB takes seconds to make one ACTIVE; the first call also builds the
+   client), so it is not held to ``timeout_s``, which is meant to tell a lost
+   region from a live one on every later call. A replica whose setup fails is
+   logged and skipped, as a lost one would be.
 1. **Read**: ask every replica (each within ``timeout_s``); the answer is the state
    with the highest epoch among those that answered. A replica that is behind (it
    was unreachable when a decision was written) is brought up to date on the way,
@@ -46,21 +52,34 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Longest a replica may take to set up its table: DynamoDB's own wait for ACTIVE
+#: (:mod:`shardline.stores.dynamodb_table`) plus the time to build a client.
+SETUP_TIMEOUT_S = 75.0
+
 
 class ReplicatedControlStore(ControlStore):
     """One control store over ``replicas`` (see the module docstring)."""
 
-    def __init__(self, replicas: list[ControlStore], timeout_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        replicas: list[ControlStore],
+        timeout_s: float = 3.0,
+        setup_timeout_s: float = SETUP_TIMEOUT_S,
+    ) -> None:
         if not replicas:
             raise ValueError("a replicated control store needs at least one replica")
         self.replicas = replicas
         self.timeout_s = timeout_s
+        self.setup_timeout_s = setup_timeout_s
 
-    async def _each(self, call: Callable[[ControlStore], Awaitable[T]]) -> list[T | BaseException]:
+    async def _each(
+        self, call: Callable[[ControlStore], Awaitable[T]], timeout_s: float | None = None
+    ) -> list[T | BaseException]:
         """``call`` on every replica at once; errors and timeouts come back as values."""
+        limit = self.timeout_s if timeout_s is None else timeout_s
 
         async def bounded(replica: ControlStore) -> T:
-            return await asyncio.wait_for(call(replica), self.timeout_s)
+            return await asyncio.wait_for(call(replica), limit)
 
         return await asyncio.gather(*(bounded(r) for r in self.replicas), return_exceptions=True)
 
@@ -77,7 +96,9 @@ class ReplicatedControlStore(ControlStore):
         return answers
 
     async def ensure_table(self) -> None:
-        self._answers(await self._each(lambda r: r.ensure_table()), "ensure_table")
+        """Step 0."""
+        results = await self._each(lambda r: r.ensure_table(), self.setup_timeout_s)
+        self._answers(results, "ensure_table")
 
     async def close(self) -> None:
         await asyncio.gather(*(r.close() for r in self.replicas), return_exceptions=True)

@@ -16,9 +16,9 @@ from shardline import aggregation, logs
 from shardline.console.actions import Actions
 from shardline.console.browser import record_doc
 from shardline.console.feed import FeedSources, decisions, drill_report
-from shardline.console.processes import last_line
 from shardline.console.server import build_console, serving_console
 from shardline.consumer.tail import open_record
+from shardline.pipeline.supervisor import last_line
 from shardline.producer import envelope
 from shardline.replication import origin
 from shardline.stores.control import DECISION, Report

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from shardline.errors import (
+    InvalidArgumentException,
     ProvisionedThroughputExceededException,
     ResourceNotFoundException,
 )
@@ -132,10 +133,25 @@ async def get_shard_iterator(region: Region, p: dict[str, Any]) -> dict[str, Any
     return {"ShardIterator": iterator}
 
 
+def _check_iterator_stream(region: Region, arn: str | None, iterator_stream: str) -> None:
+    """A GetRecords that names a stream must name the iterator's own stream.
+
+    Why: access to a stream is decided on the ARN a request names, so an iterator
+    of stream A read with ``StreamARN`` = stream B would let B's permissions read
+    A's records. AWS refuses the call; so does Shardline, before reading anything.
+    """
+    if arn is not None and region.stream_name({"StreamARN": arn}) != iterator_stream:
+        raise InvalidArgumentException(
+            f"The shard iterator is for stream {iterator_stream}, not for the stream of "
+            f"StreamARN {arn}. Use the StreamARN of the stream the iterator was created for."
+        )
+
+
 @operation("GetRecords")
 async def get_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     state = region.signer.open_iterator(p["ShardIterator"].strip('"'))
+    _check_iterator_stream(region, p.get("StreamARN"), state.stream_name)
     stream = region.streams.get(state.stream_name)
     shard = stream.shards.get(state.shard_index) if stream is not None else None
     if stream is None or shard is None or stream.created_ms != state.stream_created_ms:

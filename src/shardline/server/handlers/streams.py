@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shardline.errors import InvalidArgumentException, ResourceNotFoundException
+from shardline.server.auth.policy import PolicyError, parse_policy
 from shardline.server.handlers import operation
 from shardline.server.handlers.shapes import (
     encryption,
@@ -13,7 +14,7 @@ from shardline.server.handlers.shapes import (
     stream_summary,
     warm_throughput,
 )
-from shardline.storage.catalog import Stream, parse_shard_id
+from shardline.storage.catalog import Consumer, Stream, parse_shard_id
 from shardline.storage.region import Region
 
 DESCRIBE_STREAM_DEFAULT_LIMIT = 100
@@ -178,28 +179,53 @@ async def describe_limits(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _policy_stream(region: Region, arn: str) -> Stream:
-    stream = region.streams.get(region.stream_name({"StreamARN": arn}))
-    if stream is None:
-        raise ResourceNotFoundException(f"Resource {arn} not found.")
-    return stream
+class _PolicyHolder:
+    """The stream or consumer a ResourceARN names, whose resource policy is read or set."""
+
+    def __init__(self, region: Region, arn: str) -> None:
+        self.region = region
+        self.consumer: Consumer | None = None
+        if "/consumer/" in arn:
+            try:
+                self.stream, self.consumer = region.consumers.find(consumer_arn=arn)
+            except ResourceNotFoundException:
+                raise ResourceNotFoundException(f"Resource {arn} not found.") from None
+            self.arn = self.consumer.arn(self.stream.arn)
+        else:
+            stream = region.streams.get(region.stream_name({"StreamARN": arn}))
+            if stream is None:
+                raise ResourceNotFoundException(f"Resource {arn} not found.")
+            self.stream, self.arn = stream, stream.arn
+
+    @property
+    def policy(self) -> str | None:
+        holder = self.consumer or self.stream
+        return holder.resource_policy
+
+    async def set_policy(self, policy: str | None) -> None:
+        holder = self.consumer or self.stream
+        holder.resource_policy = policy
+        await self.region.persist(self.stream)
 
 
 @operation("PutResourcePolicy")
 async def put_resource_policy(region: Region, p: dict[str, Any]) -> None:
-    stream = _policy_stream(region, p["ResourceARN"])
-    await region.set_resource_policy(stream, p["Policy"])
+    holder = _PolicyHolder(region, p["ResourceARN"])
+    try:
+        parse_policy(p["Policy"], "resource")
+    except PolicyError as exc:
+        raise InvalidArgumentException(str(exc)) from None
+    await holder.set_policy(p["Policy"])
 
 
 @operation("GetResourcePolicy")
 async def get_resource_policy(region: Region, p: dict[str, Any]) -> dict[str, Any]:
-    stream = _policy_stream(region, p["ResourceARN"])
-    return {"Policy": stream.resource_policy or "{}"}
+    return {"Policy": _PolicyHolder(region, p["ResourceARN"]).policy or "{}"}
 
 
 @operation("DeleteResourcePolicy")
 async def delete_resource_policy(region: Region, p: dict[str, Any]) -> None:
-    stream = _policy_stream(region, p["ResourceARN"])
-    if stream.resource_policy is None:
-        raise ResourceNotFoundException(f"No resource policy found for resource {stream.arn}.")
-    await region.set_resource_policy(stream, None)
+    holder = _PolicyHolder(region, p["ResourceARN"])
+    if holder.policy is None:
+        raise ResourceNotFoundException(f"No resource policy found for resource {holder.arn}.")
+    await holder.set_policy(None)

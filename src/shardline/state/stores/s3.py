@@ -17,6 +17,7 @@ from typing import Any
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shardline.credentials import default_client_options
 from shardline.state.exceptions import StateNotFoundError, StateStoreError
 from shardline.state.stores.base import ObjectStore
 
@@ -39,7 +40,7 @@ class S3Store(ObjectStore):
         self.url = f"s3://{bucket}/{self.prefix}"
         self._endpoint_url = endpoint_url
         self._region = region_name
-        self._options = client_options or {}
+        self._options = default_client_options() if client_options is None else client_options
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
 
