@@ -38,7 +38,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
-from typing import TYPE_CHECKING
+from operator import add
+from typing import TYPE_CHECKING, NamedTuple
 
 from shardline.errors import (
     InvalidArgumentException,
@@ -70,9 +71,12 @@ MAX_PUT_RECORDS_BYTES = 10 * 1024 * 1024
 MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class PutOutcome:
-    """One entry's result: a sequence key on a shard, or an error code and message."""
+class PutOutcome(NamedTuple):
+    """One entry's result: a sequence key on a shard, or an error code and message.
+
+    A named tuple, not a dataclass: a PutRecords call makes up to 500 of them, and a
+    frozen dataclass costs several times as much to build.
+    """
 
     shard_index: int = 0
     key: int = 0
@@ -94,6 +98,14 @@ class ReadResult:
     size: int = 0
 
 
+def _too_large(limit: int, number: int, single: bool) -> ValidationException:
+    member = "data" if single else f"records.{number}.member.data"
+    return ValidationException(
+        f"1 validation error detected: Value at '{member}' failed to satisfy "
+        f"constraint: Member must have length less than or equal to {limit}."
+    )
+
+
 class RecordLog:
     """Puts records into shards and reads them back, for one region."""
 
@@ -113,24 +125,67 @@ class RecordLog:
         """
         started = time.perf_counter()
         stream = self.region.readable(name)
+        datas, keys, explicits = zip(*entries, strict=True) if entries else ((), (), ())
+        encoded = [key.encode("utf-8") for key in keys]
+        sizes = list(map(add, map(len, datas), map(len, encoded)))
+        if any(explicit is not None for explicit in explicits):
+            hashes = self._explicit_hashes(stream, encoded, sizes, explicits, single)
+        else:
+            self._check_sizes(stream, sizes, single)
+            md5 = hashlib.md5
+            hashes = [md5(key).digest() for key in encoded]
+        total = sum(sizes)
+        if total > MAX_PUT_RECORDS_BYTES:
+            raise InvalidArgumentException(
+                f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit"
+            )
+        route = stream.route
+        shards = [route(hashed) for hashed in hashes]
+        admitted = self._admit(shards, sizes) if self.region.throttle is not None else None
+        outcomes, batches = self._assign(stream, shards, encoded, datas, admitted)
+        throttled = [
+            (shard, size)
+            for shard, size, ok in zip(shards, sizes, admitted or (), strict=False)
+            if not ok
+        ]
+        stored = len(entries) - len(throttled)
+        try:
+            if batches:
+                await self._commit(stream, batches)
+        except KinesisError:
+            self._count_put(stream, single, 0, 0, throttled, stored, started)
+            raise
+        size = total - sum(size for _, size in throttled)
+        self._count_put(stream, single, stored, size, throttled, 0, started)
+        if stream.shard_level_metrics:
+            self._count_shards_in(stream, batches)
+        return outcomes, stream
+
+    def _check_sizes(self, stream: Stream, sizes: list[int], single: bool) -> None:
+        """Refuse the call at its first record over the stream's record size limit."""
         limit = stream.max_record_size_kib * 1024
-        total = 0
-        encoded_keys: list[bytes] = []
+        if sizes and max(sizes) > limit:
+            number = next(i for i, size in enumerate(sizes, 1) if size > limit)
+            raise _too_large(limit, number, single)
+
+    def _explicit_hashes(
+        self,
+        stream: Stream,
+        encoded: list[bytes],
+        sizes: list[int],
+        explicits: tuple[str | None, ...],
+        single: bool,
+    ) -> list[bytes]:
+        """Hash keys when some entries name one; the first bad record, in order, fails."""
+        limit = stream.max_record_size_kib * 1024
         hashes: list[bytes] = []
-        md5 = hashlib.md5
-        for number, (data, partition_key, explicit) in enumerate(entries, 1):
-            encoded = partition_key.encode("utf-8")
-            size = len(data) + len(encoded)
+        for number, (key, size, explicit) in enumerate(
+            zip(encoded, sizes, explicits, strict=True), 1
+        ):
             if size > limit:
-                member = "data" if single else f"records.{number}.member.data"
-                raise ValidationException(
-                    f"1 validation error detected: Value at '{member}' failed to satisfy "
-                    f"constraint: Member must have length less than or equal to {limit}."
-                )
-            total += size
-            encoded_keys.append(encoded)
+                raise _too_large(limit, number, single)
             if explicit is None:
-                hashes.append(md5(encoded).digest())
+                hashes.append(hashlib.md5(key).digest())
                 continue
             value = int(explicit)
             if value > MAX_HASH_KEY:
@@ -139,54 +194,58 @@ class RecordLog:
                     f"[0, 2^128-1]. Specified value was {explicit}"
                 )
             hashes.append(hash_key_bytes(value))
-        if total > MAX_PUT_RECORDS_BYTES:
-            raise InvalidArgumentException(
-                f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit"
-            )
+        return hashes
+
+    def _admit(self, shards: list[Shard], sizes: list[int]) -> list[bool]:
+        """Which records the per-shard write limits let through (throttling on)."""
+        throttle = self.region.throttle
+        assert throttle is not None
+        return [
+            throttle.admit_write(shard.uid, size) for shard, size in zip(shards, sizes, strict=True)
+        ]
+
+    def _assign(
+        self,
+        stream: Stream,
+        shards: list[Shard],
+        encoded: list[bytes],
+        datas: tuple[bytes, ...],
+        admitted: list[bool] | None,
+    ) -> tuple[list[PutOutcome], list[tuple[Shard, list[int], list[bytes], list[bytes]]]]:
+        """Sequence keys for the admitted records, consecutive from the stream's counter
+        (``sequence.next_key`` gives each record of one call its predecessor + 1), and
+        one chunk per shard."""
+        count = len(shards) if admitted is None else sum(admitted)
+        first = next_key(stream.last_key, now_ms())
+        keys = iter(range(first, first + count))
+        if count:
+            stream.last_key = first + count - 1
         outcomes: list[PutOutcome] = []
         batches: dict[int, tuple[Shard, list[int], list[bytes], list[bytes]]] = {}
-        clock = now_ms()
-        last = stream.last_key
-        throttle = self.region.throttle
-        route = stream.route
-        throttled: list[tuple[Shard, int]] = []
-        for (data, _, _), encoded, hashed in zip(entries, encoded_keys, hashes, strict=True):
-            shard = route(hashed)
-            if throttle is not None and not throttle.admit_write(
-                shard.uid, len(data) + len(encoded)
-            ):
-                throttled.append((shard, len(data) + len(encoded)))
-                outcomes.append(
-                    PutOutcome(
-                        error_code="ProvisionedThroughputExceededException",
-                        error_message=(
-                            f"Rate exceeded for shard {shard.shard_id} in stream {name} under "
-                            f"account {self.region.account}."
-                        ),
-                    )
-                )
+        for position, (shard, key_bytes, data) in enumerate(
+            zip(shards, encoded, datas, strict=True)
+        ):
+            if admitted is not None and not admitted[position]:
+                outcomes.append(self._throttled(stream, shard))
                 continue
-            last = next_key(last, clock)
+            key = next(keys)
             batch = batches.get(shard.uid)
             if batch is None:
                 batch = batches[shard.uid] = (shard, [], [], [])
-            batch[1].append(last)
-            batch[2].append(encoded)
+            batch[1].append(key)
+            batch[2].append(key_bytes)
             batch[3].append(data)
-            outcomes.append(PutOutcome(shard.index, last))
-        stream.last_key = last
-        stored = len(entries) - len(throttled)
-        try:
-            if batches:
-                await self._commit(stream, list(batches.values()))
-        except KinesisError:
-            self._count_put(stream, single, 0, 0, throttled, stored, started)
-            raise
-        size = total - sum(size for _, size in throttled)
-        self._count_put(stream, single, stored, size, throttled, 0, started)
-        if stream.shard_level_metrics:
-            self._count_shards_in(stream, batches.values())
-        return outcomes, stream
+            outcomes.append(PutOutcome(shard.index, key))
+        return outcomes, list(batches.values())
+
+    def _throttled(self, stream: Stream, shard: Shard) -> PutOutcome:
+        return PutOutcome(
+            error_code="ProvisionedThroughputExceededException",
+            error_message=(
+                f"Rate exceeded for shard {shard.shard_id} in stream {stream.name} under "
+                f"account {self.region.account}."
+            ),
+        )
 
     def _count_shards_in(
         self, stream: Stream, batches: Iterable[tuple[Shard, list[int], list[bytes], list[bytes]]]
