@@ -184,10 +184,19 @@ def cycles(edges: Iterable[tuple[str, str]]) -> set[frozenset[str]]:
     return found
 
 
+def describe(item: object) -> str:
+    """``a -> b`` for an import, ``a <-> b <-> c`` for a cycle."""
+    if isinstance(item, tuple):
+        return " -> ".join(item)
+    if isinstance(item, frozenset):
+        return " <-> ".join(sorted(item))
+    return str(item)
+
+
 def difference(found: set[T], known: Iterable[T], what: str) -> list[str]:
     """Messages for what is found but not known, and known but no longer found."""
-    new = sorted(map(str, found - set(known)))
-    gone = sorted(map(str, set(known) - found))
+    new = sorted(map(describe, found - set(known)))
+    gone = sorted(map(describe, set(known) - found))
     return [f"new {what}: {item}" for item in new] + [
         f"{what} gone, remove it from the known list: {item}" for item in gone
     ]
@@ -213,7 +222,8 @@ def test_no_import_runs_from_a_lower_layer_to_a_higher_one() -> None:
         for found in all_imports()
         if layer[unit(found.imported)] > layer[unit(found.importer)]
     }
-    assert difference(set(upward), KNOWN_LAYER_VIOLATIONS, "upward import") == [], upward
+    lines = {f"{describe(edge)}: line {line}" for edge, line in upward.items()}
+    assert difference(set(upward), KNOWN_LAYER_VIOLATIONS, "upward import") == [], lines
 
 
 def test_no_two_packages_import_each_other() -> None:
