@@ -95,6 +95,7 @@ EXPECTED: dict[str, set[str]] = {
         "Record",
         "RecordExpiredError",
         "RecordFailedError",
+        "SpoolBoundError",
         "SpoolError",
         "SpoolLockedError",
         "SyncProducer",
