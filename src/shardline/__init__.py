@@ -2,7 +2,8 @@
 
 Layering (imports point one way):
 
-- ``errors``: the one exception hierarchy, shared by server and clients;
+- ``errors``: the one exception hierarchy and the one answer to "retry this?",
+  shared by server and clients; ``backoff`` the one jittered back-off;
   ``settings`` validates every config class where it is built; ``credentials``
   gives clients placeholder keys when no AWS credentials are configured.
 - ``storage``: a region's durable state (SQLite engine, catalog, operations).
