@@ -42,8 +42,9 @@ class Backoff:
         jitter: float = 0.0,
         rng: random.Random | None = None,
     ) -> None:
-        if initial_s <= 0 or max_s <= 0:
-            raise ConfigError.invalid("Backoff.", "initial_s", (initial_s, max_s), "both > 0")
+        for key, value in (("initial_s", initial_s), ("max_s", max_s)):
+            if value < 0:
+                raise ConfigError.invalid("Backoff.", key, value, ">= 0 seconds")
         if not 0.0 <= jitter <= 1.0:
             raise ConfigError.invalid("Backoff.", "jitter", jitter, "between 0 and 1")
         self.initial_s = initial_s
