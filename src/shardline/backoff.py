@@ -53,6 +53,12 @@ class Backoff:
         self._rng = rng or random.Random()
         self._failures = 0
 
+    @classmethod
+    def for_attempts(cls, initial_s: float, attempts: int, *, jitter: float = 0.5) -> Backoff:
+        """A back-off for a loop of ``attempts`` tries, capped at the pause the last
+        one calls for (so the cap never cuts the doubling short)."""
+        return cls(initial_s, initial_s * 2.0 ** max(attempts - 1, 0), jitter=jitter)
+
     @property
     def failures(self) -> int:
         """Failures in a row counted by :meth:`next_delay` since the last reset."""

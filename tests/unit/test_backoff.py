@@ -47,6 +47,11 @@ def test_the_stateless_delay_leaves_the_count_alone():
     assert backoff.failures == 0
 
 
+def test_a_loop_of_attempts_doubles_all_the_way_to_its_last_pause():
+    backoff = Backoff.for_attempts(0.02, 8, jitter=0.0)
+    assert [backoff.next_delay() for _ in range(8)] == [0.02 * 2**n for n in range(8)]
+
+
 def test_a_long_failure_streak_does_not_overflow():
     assert Backoff(0.05, 2.0).delay(10_000) == 2.0
 

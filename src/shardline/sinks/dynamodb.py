@@ -186,7 +186,7 @@ class DynamoDBSink(IdempotentSink):
         return ledger, item
 
     async def _write_one(self, ledger: dict[str, Any], item: dict[str, Any]) -> WriteOutcome:
-        backoff = Backoff(_BASE_DELAY_S, _BASE_DELAY_S * 2 ** (_ATTEMPTS - 1), jitter=0.5)
+        backoff = Backoff.for_attempts(_BASE_DELAY_S, _ATTEMPTS)
         for _ in range(_ATTEMPTS):
             try:
                 await self._items.call(

@@ -146,7 +146,7 @@ class PostgresSink(IdempotentSink):
             for record in batch
         ]
         async with self._lock:
-            backoff = Backoff(_BASE_DELAY_S, _BASE_DELAY_S * 2 ** (_ATTEMPTS - 1), jitter=0.5)
+            backoff = Backoff.for_attempts(_BASE_DELAY_S, _ATTEMPTS)
             for _ in range(_ATTEMPTS):
                 try:
                     return await self._transaction(params)
