@@ -152,6 +152,9 @@ class KinesisError(ShardlineError):
     #: The body's key for the text: Coral spells it with a capital M for
     #: serialization errors only.
     message_key: ClassVar[str] = "message"
+    #: Its name in a SubscribeToShard event stream, where the service model names it
+    #: otherwise (None: the same as ``code``).
+    event_stream_code: ClassVar[str | None] = None
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
@@ -235,6 +238,8 @@ _E = TypeVar("_E", bound=type["KinesisError"])
 def _registered(cls: _E) -> _E:
     cls.code = cls.__name__
     _REGISTRY[cls.code] = cls
+    if cls.event_stream_code is not None:
+        _REGISTRY[cls.event_stream_code] = cls
     return cls
 
 
@@ -357,10 +362,7 @@ class InternalFailure(KinesisError):
 
     http_status = 500
     retriable = True
-
-
-#: Its name inside a SubscribeToShard event stream.
-_REGISTRY["InternalFailureException"] = InternalFailure
+    event_stream_code = "InternalFailureException"
 
 
 class DamagedRecords(InternalFailure):

@@ -95,6 +95,7 @@ def test_kms_codes_follow_the_aws_documentation():
 
 def test_the_event_stream_name_of_an_internal_failure_is_the_same_class():
     assert error_class_for("InternalFailureException") is InternalFailure
+    assert DamagedRecords.event_stream_code == "InternalFailureException"
     assert error_class_for("com.amazon.coral.service#InternalFailure") is InternalFailure
 
 
