@@ -238,8 +238,9 @@ _E = TypeVar("_E", bound=type["KinesisError"])
 def _registered(cls: _E) -> _E:
     cls.code = cls.__name__
     _REGISTRY[cls.code] = cls
-    if cls.event_stream_code is not None:
-        _REGISTRY[cls.event_stream_code] = cls
+    alias = cls.__dict__.get("event_stream_code")
+    if alias is not None:
+        _REGISTRY[alias] = cls
     return cls
 
 
