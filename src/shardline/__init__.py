@@ -6,10 +6,11 @@ it, counting every import: at module level, inside a function, and under
 two packages import each other. ``tests/unit/test_layering.py`` checks this list
 against the real imports, and fails on a package or module it does not name.
 
-1. ``errors``, ``settings``, ``credentials``: the one exception hierarchy, shared by
-   server and clients; ``settings`` validates every config class where it is built;
-   ``credentials`` holds access key pairs and gives clients placeholder keys when no
-   AWS credentials are configured.
+1. ``errors``, ``backoff``, ``settings``, ``credentials``: the one exception hierarchy
+   and the one answer to "retry this?", shared by server and clients; ``backoff`` the
+   one jittered back-off every retry loop waits by; ``settings`` validates every
+   config class where it is built; ``credentials`` holds access key pairs and gives
+   clients placeholder keys when no AWS credentials are configured.
 2. ``aggregation``, ``sessions``, ``metrics``, ``logs``: what every client shares:
    the KPL aggregate format, the aiobotocore session the toolkit reads records with
    (cheap timestamp parsing), Prometheus families and the ``/metrics`` endpoint, and
