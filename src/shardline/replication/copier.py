@@ -30,11 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shardline import aggregation
 from shardline.consumer.checkpoint import Checkpointer
 from shardline.consumer.processor import InitializationInput, ProcessRecordsInput, RecordProcessor
 from shardline.consumer.records import ConsumerRecord
-from shardline.replication import origin
+from shardline.framing import aggregation, origin
 from shardline.replication.progress import ReplicationProgress
 
 log = logging.getLogger(__name__)
