@@ -8,14 +8,18 @@ Layering (imports point one way):
 - ``storage``: a region's durable state (SQLite engine, catalog, operations).
 - ``server``: the Kinesis wire protocol in front of ``storage``; imported only by
   the CLI and tests.
-- ``aggregation``: the KPL aggregate format, shared by producer and consumer.
-- ``sessions``: the aiobotocore session the toolkit reads records with (cheap
-  timestamp parsing), shared by the consumer and the CLI.
+- ``framing``: how records are framed inside Kinesis data (the replication origin
+  marker, the KPL aggregate, the record-id envelope), written by the producer and
+  replicator and opened by the consumer, the tail and the sinks.
+- ``kinesis``: the toolkit's wire layer: client construction (``Endpoint``,
+  ``connect``), ``list_all_shards`` with parsed ``ShardInfo``, and waits for
+  ACTIVE; ``sessions`` is the aiobotocore session it reads records with (cheap
+  timestamp parsing).
 - ``topology``: the TOML file that names regions, streams, stores and the failover
   policy, shared by every cross-region component; ``credentials`` holds a region's
   access key pair, and ``admin`` signs calls to a region's ``/_shardline`` endpoint.
 - the toolkit (``producer``, ``consumer``, ``replication``, ``failover``, ``state``,
-  ``sinks``) speaks only the Kinesis API (aiobotocore), and keeps its own state in
+  ``sinks``) speaks only the Kinesis API, through ``kinesis``, and keeps its own state in
   ``stores`` (leases, control store) or in the sink/state stores it is given.
   ``metrics`` (Prometheus families and the ``/metrics`` endpoint) and ``logs`` (text
   or JSON log lines) serve all of it.
