@@ -7,15 +7,15 @@ from typing import Any
 
 from shardline.consumer.config import ConsumerConfig
 from shardline.consumer.positions import Position
-from shardline.consumer.tail import QUEUE_RECORDS, tail_records
+from shardline.consumer.tail import tail_records
 from shardline.kinesis import connect, wait_stream_active
 from shardline.testing import RegionProcess
 
 #: In the upper shard's range: the key stays in one shard's order before and after.
 HASH_KEY = str(2**127 + 5)
-#: More than the tail's queue holds, so the upper shard's reader is still busy when
-#: the lower shard ends.
-BEFORE = QUEUE_RECORDS + 500
+#: Records in the upper shard before the merge, read one per GetRecords call, so its
+#: reader is still busy long after the (empty) lower shard ends.
+BEFORE = 600
 
 
 async def _put(client: Any, stream: str, payloads: list[bytes]) -> None:
@@ -35,7 +35,7 @@ def test_a_merge_child_found_while_tailing_waits_for_both_parents(
     its records come after every record of the parent still being read."""
     stream = make_stream(2)
     config = ConsumerConfig(
-        "tail-test", stream, endpoint_url=region.url, idle_time_between_reads_s=0.2
+        "tail-test", stream, endpoint_url=region.url, max_records=1, idle_time_between_reads_s=0.2
     )
     before = [f"b{i}".encode() for i in range(BEFORE)]
 
