@@ -58,7 +58,7 @@ from typing import Any
 
 from fanout_bench import percentile
 
-from shardline.replication import origin
+from shardline.framing import origin
 from shardline.stores.control import ControlState, Report
 from shardline.stores.factory import control_store_for
 from shardline.testing import (

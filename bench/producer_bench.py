@@ -28,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from shardline import aggregation
+from shardline.framing import aggregation
 from shardline.producer import Destination, Producer, ProducerConfig, Record
 from shardline.testing import RegionProcess, kinesis_client, read_shard, wait_active
 

@@ -11,10 +11,12 @@ against the real imports, and fails on a package or module it does not name.
    one jittered back-off every retry loop waits by; ``settings`` validates every
    config class where it is built; ``credentials`` holds access key pairs and gives
    clients placeholder keys when no AWS credentials are configured.
-2. ``aggregation``, ``sessions``, ``metrics``, ``logs``: what every client shares:
-   the KPL aggregate format, the aiobotocore session the toolkit reads records with
-   (cheap timestamp parsing), Prometheus families and the ``/metrics`` endpoint, and
-   text or JSON log lines.
+2. ``framing``, ``kinesis``, ``sessions``, ``metrics``, ``logs``: what every client
+   shares: how records are framed inside Kinesis data (origin marker, KPL aggregate,
+   record-id envelope), the toolkit's wire layer (clients, shard listings, waits for
+   ACTIVE), the aiobotocore session the toolkit reads records with (cheap timestamp
+   parsing), Prometheus families and the ``/metrics`` endpoint, and text or JSON log
+   lines.
 3. ``topology``, ``admin``: the TOML file that names regions, streams, stores and the
    failover policy, shared by every cross-region component; ``admin`` signs calls to
    a region's ``/_shardline`` endpoint.

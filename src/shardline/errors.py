@@ -37,7 +37,8 @@ same code back into the same class (:func:`error_class_for`)::
     │   │   └── DamagedRecords                500  stored records damaged (Shardline only)
     │   └── ServiceUnavailable                503  retriable
     ├── AdminError                           a /_shardline call failed        (admin)
-    ├── MalformedAggregateError              a KPL aggregate is corrupt      (aggregation)
+    ├── MalformedAggregateError              a KPL aggregate is corrupt      (framing.aggregation)
+    ├── NotActiveError                       not ACTIVE in time (also a TimeoutError)  (kinesis)
     ├── CredentialsNotFound                  no access key for a region      (credentials)
     ├── StorageError                         a region's data directory       (storage.exceptions)
     │   ├── ChunkFault

@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 
 from shardline.credentials import StaticCredentials, default_client_options
 from shardline.errors import ConfigError
+from shardline.kinesis import Endpoint
 from shardline.settings import check_endpoint_url, setting, validate
 
 StandbyMode = Literal["cold", "warm"]
@@ -131,12 +132,9 @@ class RegionSpec:
             options["verify"] = self.ca_bundle
         return options
 
-    def client_kwargs(self) -> dict[str, Any]:
-        """Arguments for an aiobotocore/boto3 Kinesis client of this region."""
-        kwargs: dict[str, Any] = {"region_name": self.region_name, **self.client_options()}
-        if self.endpoint_url is not None:
-            kwargs["endpoint_url"] = self.endpoint_url
-        return kwargs
+    def endpoint(self) -> Endpoint:
+        """Where and how a Kinesis client reaches this region (see :mod:`shardline.kinesis`)."""
+        return Endpoint(self.region_name, self.endpoint_url, self.client_options())
 
 
 @dataclass(frozen=True)
@@ -194,7 +192,7 @@ class ReplicationSpec:
     #: "auto" uses enhanced fan-out when the source region offers it.
     retrieval: ReplicationRetrieval = "auto"
     #: Wrap replicated records with their origin region so a record is never
-    #: copied back to where it came from (see ``shardline.replication.origin``).
+    #: copied back to where it came from (see ``shardline.framing.origin``).
     mark_origin: bool = True
     #: How often watermarks and lag are published to the control store.
     publish_interval_s: float = setting(0.5, gt=0)

@@ -27,7 +27,8 @@ from pathlib import Path
 from shardline.consumer import ProcessRecordsInput, RecordProcessor
 from shardline.failover.consumer import RegionConsumer
 from shardline.failover.producer import FailoverProducer
-from shardline.producer import ProducerConfig, envelope
+from shardline.framing import envelope
+from shardline.producer import ProducerConfig
 from shardline.stores.factory import control_store_for
 from shardline.topology import load_topology
 

@@ -7,8 +7,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shardline import aggregation
-from shardline.producer import Destination, Producer, ProducerConfig, PutOutcome, Record, envelope
+from shardline.framing import aggregation, envelope
+from shardline.producer import Destination, Producer, ProducerConfig, PutOutcome, Record
 from shardline.testing import kinesis_client, wait_active
 
 CREDS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}

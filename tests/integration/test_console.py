@@ -26,9 +26,8 @@ from browser import chromium, console_errors, screenshot
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from shardline import aggregation
+from shardline.framing import aggregation, envelope
 from shardline.pipeline.launch import default_topology
-from shardline.producer import envelope
 from shardline.testing import (
     ShardlineProcess,
     kinesis_client,

@@ -19,7 +19,7 @@ import ha_worker
 import pytest
 from live_files import complete_lines, read_jsonl
 
-from shardline.replication import origin
+from shardline.framing import origin
 from shardline.stores.control import ControlState
 from shardline.stores.sqlite_control import SQLiteControlStore
 from shardline.testing import (

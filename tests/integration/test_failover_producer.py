@@ -27,8 +27,8 @@ from shardline.failover.decisions import (
     stop_draining,
 )
 from shardline.failover.producer import FailoverProducer
-from shardline.producer import ProducerConfig, PutOutcome, envelope
-from shardline.replication import origin
+from shardline.framing import envelope, origin
+from shardline.producer import ProducerConfig, PutOutcome
 from shardline.stores.control import ControlState, ControlStore
 from shardline.stores.sqlite_control import SQLiteControlStore
 from shardline.testing import (

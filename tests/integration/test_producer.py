@@ -19,7 +19,7 @@ from aws_kinesis_agg.deaggregator import iter_deaggregate_records
 from live_files import read_jsonl
 from producer_helpers import config, new_stream, put_all, raw_records, user_payloads
 
-from shardline import aggregation
+from shardline.framing import aggregation, envelope
 from shardline.producer import (
     Destination,
     InvalidRecordError,
@@ -30,7 +30,6 @@ from shardline.producer import (
     RecordFailedError,
     SyncProducer,
     dead_letters,
-    envelope,
 )
 from shardline.testing import kinesis_client
 

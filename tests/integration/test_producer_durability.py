@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from producer_helpers import config, new_stream, raw_records, spool_depth, user_payloads
 
-from shardline import aggregation
+from shardline.framing import aggregation
 from shardline.producer import Destination, Producer, Record
 
 WORKER = Path(__file__).with_name("producer_worker.py")

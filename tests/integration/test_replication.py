@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from shardline import aggregation
-from shardline.replication import origin
+from shardline.framing import aggregation, origin
 from shardline.stores.factory import control_store_for
 from shardline.testing import ShardlineProcess, kinesis_client, read_stream, wait_active, wait_for
 from shardline.topology import load_topology

@@ -27,8 +27,8 @@ from producer_helpers import config as producer_config
 from prometheus_client import CollectorRegistry
 from test_aws_cli import Cli
 
+from shardline.framing import origin
 from shardline.producer import Destination, SyncProducer
-from shardline.replication import origin
 from shardline.server.certs import LocalCertificates, create_local_certificates
 from shardline.testing import (
     RegionProcess,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shardline.aggregation import AGGREGATE_PARTITION_KEY, deaggregate, hash_key_of
+from shardline.framing.aggregation import AGGREGATE_PARTITION_KEY, deaggregate, hash_key_of
 from shardline.producer.batching import Batcher
 from shardline.producer.config import ProducerConfig
 from shardline.producer.ratelimit import ShardRateLimiter

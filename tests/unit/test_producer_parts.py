@@ -16,7 +16,9 @@ from botocore.exceptions import (
 )
 from prometheus_client import CollectorRegistry
 
-from shardline.producer import Destination, ProducerConfig, SpoolLockedError, envelope
+from shardline.framing import envelope
+from shardline.kinesis import ShardInfo
+from shardline.producer import Destination, ProducerConfig, SpoolLockedError
 from shardline.producer.metrics import ProducerMetrics
 from shardline.producer.predictor import ShardMap
 from shardline.producer.retry import call_failure, entry_failure
@@ -135,14 +137,16 @@ def _shard(shard_id: str, low: int, high: int, closed: bool = False) -> dict[str
 
 
 def test_shard_map_predicts_by_open_ranges_and_knows_closed_ones():
-    shards = ShardMap.from_list_shards(
-        [_shard("p", 0, 99, closed=True), _shard("a", 0, 49), _shard("b", 50, 99)]
+    shards = ShardMap(
+        ShardInfo.from_wire(s)
+        for s in [_shard("p", 0, 99, closed=True), _shard("a", 0, 49), _shard("b", 50, 99)]
     )
     assert [shards.shard_for(h) for h in (0, 49, 50, 99)] == ["a", "a", "b", "b"]
     assert shards.shard_for(100) is None
     assert shards.range_of("p") == (0, 99)
-    assert shards == ShardMap.from_list_shards(
-        [_shard("b", 50, 99), _shard("a", 0, 49), _shard("p", 0, 99, True)]
+    assert shards == ShardMap(
+        ShardInfo.from_wire(s)
+        for s in [_shard("b", 50, 99), _shard("a", 0, 49), _shard("p", 0, 99, True)]
     )
     assert len(ShardMap([])) == 0 and len(shards) == 2
 
@@ -243,5 +247,5 @@ def test_producer_package_exports_exactly_its_all():
         for name, value in vars(package).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
-    assert sorted(package.__all__) == sorted(public | {"envelope"})
+    assert sorted(package.__all__) == sorted(public)
     assert package.__all__ == sorted(package.__all__)

@@ -236,8 +236,8 @@ def test_a_region_ca_bundle_is_relative_to_the_file_and_verifies_its_clients() -
     ]
     topology = parse_topology(document(regions=regions), Path("/etc/shardline"))
     assert topology.primary.ca_bundle == "/etc/shardline/certs/ca.pem"
-    assert topology.primary.client_kwargs()["verify"] == "/etc/shardline/certs/ca.pem"
-    assert "verify" not in topology.standby.client_kwargs()  # the system's trust store
+    assert topology.primary.endpoint().client_kwargs()["verify"] == "/etc/shardline/certs/ca.pem"
+    assert "verify" not in topology.standby.endpoint().client_kwargs()  # the system's trust store
 
 
 def test_metrics_ports_are_off_unless_the_file_names_them() -> None:

@@ -33,14 +33,14 @@ def test_a_key_pair_and_signing_region_reach_the_clients() -> None:
     )
     east = topology.primary
     assert east.credentials() == StaticCredentials("AKSLEXAMPLE000000001", "s" * 40)
-    kwargs = east.client_kwargs()
+    kwargs = east.endpoint().client_kwargs()
     assert kwargs["region_name"] == "eu-west-1"
     assert kwargs["aws_access_key_id"] == "AKSLEXAMPLE000000001"
     assert kwargs["aws_secret_access_key"] == "s" * 40
     assert "s" * 40 not in repr(east)
     # a local region without its own keys keeps the placeholders and us-east-1
     assert topology.standby.credentials() is None
-    assert topology.standby.client_kwargs()["region_name"] == "us-east-1"
+    assert topology.standby.endpoint().client_kwargs()["region_name"] == "us-east-1"
 
 
 def test_a_profile_is_read_from_the_aws_files(

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from shardline.credentials import default_client_options
 from shardline.errors import ShardlineError
+from shardline.kinesis import Endpoint, connect, quick_config
 
 #: Pause between tries while nothing listens at the endpoint.
 _RETRY_S = 0.5
@@ -43,11 +41,8 @@ async def check_stream(
     is still CREATING; a missing stream or a refused request fails at once.
     """
     deadline = time.monotonic() + timeout_s
-    config = AioConfig(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10)
-    options = {"region_name": region, "config": config, **default_client_options()}
-    if endpoint_url is not None:
-        options["endpoint_url"] = endpoint_url
-    async with get_session().create_client("kinesis", **options) as client:
+    config = quick_config(2, 10)
+    async with connect(Endpoint(region, endpoint_url), config=config) as client:
         while True:
             hint = "wait for it, or pass --timeout-s to wait longer"
             try:

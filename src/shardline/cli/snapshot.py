@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from aiobotocore.session import get_session
 from rich.console import Console
 from rich.table import Table
 
 from shardline.cli.common import endpoint_options, seconds_option
-from shardline.consumer.shard_sync import list_all_shards
 from shardline.credentials import default_client_options as client_options
+from shardline.kinesis import Endpoint, ShardInfo, connect, list_all_shards
 from shardline.state import KeyRing, SnapshotInfo, Snapshots, open_store
 from shardline.state.snapshots import RestoreType
 from shardline.state.standby import StandbyRestore
@@ -244,10 +243,8 @@ def restore(
         _show([info], as_json)
 
 
-async def _open_shards(stream: str, endpoint_url: str, region: str) -> list[dict[str, Any]]:
-    async with get_session().create_client(
-        "kinesis", endpoint_url=endpoint_url, region_name=region, **client_options()
-    ) as kinesis:
+async def _open_shards(stream: str, endpoint_url: str, region: str) -> list[ShardInfo]:
+    async with connect(Endpoint(region, endpoint_url)) as kinesis:
         return await list_all_shards(kinesis, stream, {"Type": "AT_LATEST"})
 
 

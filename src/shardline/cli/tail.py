@@ -20,7 +20,7 @@ from shardline.cli.preflight import PreflightError, check_stream
 from shardline.consumer.config import ConsumerConfig, InitialPosition
 from shardline.consumer.positions import Position
 from shardline.consumer.tail import TailedRecord, tail_records
-from shardline.sessions import reader_session
+from shardline.kinesis import connect
 
 
 def _render(record: TailedRecord, as_json: bool) -> str:
@@ -48,12 +48,7 @@ def _render(record: TailedRecord, as_json: bool) -> str:
 
 async def _tail(config: ConsumerConfig, start: Position, count: int | None, as_json: bool) -> int:
     printed = 0
-    async with reader_session().create_client(
-        "kinesis",
-        endpoint_url=config.endpoint_url,
-        region_name=config.region_name,
-        **config.client_options,
-    ) as client:
+    async with connect(config.endpoint(), reader=True) as client:
         records = tail_records(client, config, start)
         try:
             async for record in records:

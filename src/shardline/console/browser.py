@@ -11,40 +11,27 @@ import base64
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
-
 from shardline.consumer.config import ConsumerConfig
 from shardline.consumer.positions import Position
-from shardline.consumer.shard_sync import list_all_shards
 from shardline.consumer.tail import TailedRecord, tail_records
 from shardline.credentials import default_client_options
+from shardline.kinesis import ShardInfo, connect, list_all_shards, quick_config
 from shardline.topology import RegionSpec
 
 #: A region that does not answer within this long is reported unreachable.
 TIMEOUT_S = 3.0
 
 
-def _client_config() -> AioConfig:
-    return AioConfig(
-        retries={"max_attempts": 1, "mode": "standard"},
-        connect_timeout=TIMEOUT_S,
-        read_timeout=TIMEOUT_S,
-    )
-
-
-def shard_doc(shard: dict[str, Any]) -> dict[str, Any]:
+def shard_doc(shard: ShardInfo) -> dict[str, Any]:
     """One shard as the page shows it: id, parents, hash range, sequence range."""
-    sequences = shard["SequenceNumberRange"]
-    hashes = shard["HashKeyRange"]
     return {
-        "id": shard["ShardId"],
-        "parent": shard.get("ParentShardId"),
-        "adjacent_parent": shard.get("AdjacentParentShardId"),
-        "hash_range": [hashes["StartingHashKey"], hashes["EndingHashKey"]],
-        "starting_sequence": sequences["StartingSequenceNumber"],
-        "ending_sequence": sequences.get("EndingSequenceNumber"),
-        "open": "EndingSequenceNumber" not in sequences,
+        "id": shard.shard_id,
+        "parent": shard.parent,
+        "adjacent_parent": shard.adjacent_parent,
+        "hash_range": [str(shard.starting_hash_key), str(shard.ending_hash_key)],
+        "starting_sequence": shard.starting_sequence,
+        "ending_sequence": shard.ending_sequence,
+        "open": shard.is_open,
     }
 
 
@@ -62,14 +49,12 @@ async def _stream_names(client: Any) -> list[str]:
 async def describe_region(region: RegionSpec) -> dict[str, Any]:
     """Every stream of ``region`` with its shards (raises on an unreachable region)."""
     streams = []
-    async with get_session().create_client(
-        "kinesis", config=_client_config(), **region.client_kwargs()
-    ) as client:
+    async with connect(region.endpoint(), config=quick_config(TIMEOUT_S)) as client:
         for name in await _stream_names(client):
             summary = (await client.describe_stream_summary(StreamName=name))[
                 "StreamDescriptionSummary"
             ]
-            shards = await list_all_shards(client, name, None)
+            shards = await list_all_shards(client, name)
             streams.append(
                 {
                     "name": name,
@@ -112,9 +97,7 @@ async def tail(region: RegionSpec, stream: str) -> AsyncGenerator[dict[str, Any]
         client_options=default_client_options(),
         idle_time_between_reads_s=0.5,
     )
-    async with get_session().create_client(
-        "kinesis", config=_client_config(), **region.client_kwargs()
-    ) as client:
+    async with connect(region.endpoint(), config=quick_config(TIMEOUT_S)) as client:
         records = tail_records(client, config, Position("LATEST"))
         try:
             async for record in records:

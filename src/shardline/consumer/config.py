@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from shardline.credentials import default_client_options
 from shardline.errors import ConfigError
+from shardline.kinesis import Endpoint
 from shardline.settings import setting, validate
 
 InitialPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
@@ -101,6 +102,10 @@ class ConsumerConfig:
                 "ConsumerConfig.initial_timestamp = None is not allowed with "
                 "initial_position 'AT_TIMESTAMP': give the time to start at"
             )
+
+    def endpoint(self) -> Endpoint:
+        """Where and how the Kinesis client reaches the stream's region."""
+        return Endpoint(self.region_name, self.endpoint_url, self.client_options)
 
     @property
     def renewal_interval_s(self) -> float:

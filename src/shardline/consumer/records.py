@@ -20,7 +20,7 @@ class ConsumerRecord:
     explicit_hash_key: str | None = None
     aggregated: bool = False
     #: The region the record was first written to, when a replicator copied it here
-    #: (see :mod:`shardline.replication.origin`); None for records written here.
+    #: (see :mod:`shardline.framing.origin`); None for records written here.
     origin_region: str | None = None
 
     @property

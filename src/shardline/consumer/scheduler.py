@@ -35,7 +35,7 @@ from shardline.consumer.processor import RecordProcessor
 from shardline.consumer.retrieval import FanOutRetriever, PollingRetriever
 from shardline.consumer.shard_consumer import Reason, ShardConsumer
 from shardline.consumer.shard_sync import sync_shards
-from shardline.sessions import reader_session
+from shardline.kinesis import connect, wait_consumer_active
 from shardline.stores.leases import Lease, LeaseStore, LeaseStoreError
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
 
@@ -156,15 +156,7 @@ class Scheduler:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceInUseException":
                 raise
-        for _ in range(600):
-            described = await self._client.describe_stream_consumer(
-                StreamARN=stream_arn, ConsumerName=name
-            )
-            description = described["ConsumerDescription"]
-            if description["ConsumerStatus"] == "ACTIVE":
-                return str(description["ConsumerARN"])
-            await asyncio.sleep(0.1)
-        raise TimeoutError(f"stream consumer {name} did not become ACTIVE")
+        return await wait_consumer_active(self._client, stream_arn, name)
 
     # -- running -----------------------------------------------------------------------
 
@@ -172,14 +164,7 @@ class Scheduler:
         """Work until :meth:`shutdown` is called (or the task is cancelled)."""
         config = self.config
         async with contextlib.AsyncExitStack() as stack:
-            self._client = await stack.enter_async_context(
-                reader_session().create_client(
-                    "kinesis",
-                    endpoint_url=config.endpoint_url,
-                    region_name=config.region_name,
-                    **config.client_options,
-                )
-            )
+            self._client = await stack.enter_async_context(connect(config.endpoint(), reader=True))
             stack.push_async_callback(self.store.close)
             await self.store.ensure_table()
             if config.retrieval == "fanout":

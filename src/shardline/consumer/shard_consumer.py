@@ -30,7 +30,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from shardline import aggregation
 from shardline.backoff import Backoff
 from shardline.consumer.checkpoint import Checkpointer
 from shardline.consumer.config import ConsumerConfig
@@ -45,7 +44,9 @@ from shardline.consumer.processor import (
 )
 from shardline.consumer.records import ConsumerRecord
 from shardline.consumer.retrieval import Fetched
-from shardline.replication import origin
+from shardline.consumer.shard_sync import lease_for
+from shardline.framing import aggregation, origin
+from shardline.kinesis import ShardInfo
 from shardline.stores.leases import TRIM_HORIZON, Lease, LeaseStore
 
 log = logging.getLogger(__name__)
@@ -332,17 +333,10 @@ class ShardConsumer:
     async def _finish_shard(
         self, processor: RecordProcessor, fetched: Fetched, checkpointer: Checkpointer
     ) -> None:
-        children = frozenset(child["ShardId"] for child in fetched.children)
-        for child in fetched.children:
-            await self.store.create_if_absent(
-                Lease(
-                    key=child["ShardId"],
-                    checkpoint=TRIM_HORIZON,
-                    parents=frozenset(child.get("ParentShards", [])),
-                    starting_hash_key=child["HashKeyRange"]["StartingHashKey"],
-                    ending_hash_key=child["HashKeyRange"]["EndingHashKey"],
-                )
-            )
+        listed = [ShardInfo.from_wire(child) for child in fetched.children]
+        children = frozenset(child.shard_id for child in listed)
+        for child in listed:
+            await self.store.create_if_absent(lease_for(child, TRIM_HORIZON))
         if children:
             await self.coordinator.record_children(self.shard_id, self.token, children)
         checkpointer.reached_shard_end()

@@ -18,35 +18,20 @@ import logging
 from typing import Any
 
 from shardline.consumer.config import ConsumerConfig
+from shardline.kinesis import ShardInfo, list_all_shards
 from shardline.stores.leases import TRIM_HORIZON, Lease, LeaseStore
 
 log = logging.getLogger(__name__)
 
 
-async def list_all_shards(
-    client: Any, stream: str, shard_filter: dict[str, Any] | None
-) -> list[dict[str, Any]]:
-    shards: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"StreamName": stream}
-    if shard_filter is not None:
-        params["ShardFilter"] = shard_filter
-    while True:
-        page = await client.list_shards(**params)
-        shards += page.get("Shards", [])
-        token = page.get("NextToken")
-        if not token:
-            return shards
-        params = {"NextToken": token}
-
-
-def _lease_for(shard: dict[str, Any], checkpoint: str) -> Lease:
-    parents = {shard.get("ParentShardId"), shard.get("AdjacentParentShardId")} - {None}
+def lease_for(shard: ShardInfo, checkpoint: str) -> Lease:
+    """A new lease of ``shard``, to start reading at ``checkpoint``."""
     return Lease(
-        key=shard["ShardId"],
+        key=shard.shard_id,
         checkpoint=checkpoint,
-        parents=frozenset(p for p in parents if p is not None),
-        starting_hash_key=shard["HashKeyRange"]["StartingHashKey"],
-        ending_hash_key=shard["HashKeyRange"]["EndingHashKey"],
+        parents=shard.parents,
+        starting_hash_key=str(shard.starting_hash_key),
+        ending_hash_key=str(shard.ending_hash_key),
     )
 
 
@@ -59,21 +44,20 @@ async def sync_shards(client: Any, store: LeaseStore, config: ConsumerConfig) ->
         if config.initial_position == "AT_TIMESTAMP":
             shard_filter = {"Type": "AT_TIMESTAMP", "Timestamp": config.initial_timestamp}
         for shard in await list_all_shards(client, config.stream_name, shard_filter):
-            if await store.create_if_absent(_lease_for(shard, config.initial_position)):
+            if await store.create_if_absent(lease_for(shard, config.initial_position)):
                 created += 1
         return created
     shards = await list_all_shards(client, config.stream_name, None)
-    listed = {shard["ShardId"] for shard in shards}
+    listed = {shard.shard_id for shard in shards}
     children: dict[str, set[str]] = {}
     for shard in shards:
-        for parent in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")):
-            if parent is not None:
-                children.setdefault(parent, set()).add(shard["ShardId"])
+        for parent in shard.parents:
+            children.setdefault(parent, set()).add(shard.shard_id)
     for shard in shards:
-        key = shard["ShardId"]
+        key = shard.shard_id
         if key in leases or any(child in leases for child in children.get(key, ())):
             continue
-        lease = _lease_for(shard, TRIM_HORIZON)
+        lease = lease_for(shard, TRIM_HORIZON)
         parents_done = all(
             (parent in leases and leases[parent].finished)
             or (parent not in leases and parent not in listed)

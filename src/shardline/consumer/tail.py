@@ -23,13 +23,11 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
-from shardline import aggregation
 from shardline.consumer.config import ConsumerConfig
 from shardline.consumer.positions import Position
 from shardline.consumer.retrieval import PollingRetriever
-from shardline.consumer.shard_sync import list_all_shards
-from shardline.producer import envelope
-from shardline.replication import origin
+from shardline.framing import aggregation, envelope, origin
+from shardline.kinesis import ShardInfo, list_all_shards
 
 #: User records read ahead of the reader, at most (readers wait beyond it).
 QUEUE_RECORDS = 1000
@@ -87,12 +85,9 @@ class _Lineage:
     started: set[str] = field(default_factory=set)
     ended: set[str] = field(default_factory=set)
 
-    def learn(self, shard: dict[str, Any]) -> None:
-        shard_id = shard["ShardId"]
-        parents = {shard.get("ParentShardId"), shard.get("AdjacentParentShardId")}
-        self.parents.setdefault(shard_id, set()).update(p for p in parents if p)
-        key_range = shard["HashKeyRange"]
-        self.ranges[shard_id] = (int(key_range["StartingHashKey"]), int(key_range["EndingHashKey"]))
+    def learn(self, shard: ShardInfo) -> None:
+        self.parents.setdefault(shard.shard_id, set()).update(shard.parents)
+        self.ranges[shard.shard_id] = shard.hash_range
 
     def ready(self) -> list[str]:
         """Shards not started whose listed parents have all ended."""
@@ -115,8 +110,8 @@ async def tail_records(
     lineage = _Lineage()
     queue: asyncio.Queue[TailedRecord] = asyncio.Queue(QUEUE_RECORDS)
     tasks: set[asyncio.Task[None]] = set()
-    for shard in await list_all_shards(client, config.stream_name, None):
-        if start.sequence == "LATEST" and "EndingSequenceNumber" in shard["SequenceNumberRange"]:
+    for shard in await list_all_shards(client, config.stream_name):
+        if start.sequence == "LATEST" and not shard.is_open:
             continue  # a closed shard gets no new records
         lineage.learn(shard)
     # A child shard found while tailing is read from its start (its parent's
@@ -132,7 +127,7 @@ async def tail_records(
             if fetched.shard_end:
                 lineage.ended.add(shard_id)
                 for child in fetched.children:
-                    lineage.learn(child)
+                    lineage.learn(ShardInfo.from_wire(child))
                 launch(later)
 
     def launch(position: Position) -> None:

@@ -21,10 +21,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shardline.consumer.shard_sync import list_all_shards
 from shardline.errors import ShardlineError
 from shardline.failover.decisions import (
     failback_switch,
@@ -34,6 +32,7 @@ from shardline.failover.decisions import (
 )
 from shardline.failover.monitor import canary_client_config, canary_round, ensure_canary_stream
 from shardline.failover.producer import STALE_AFTER_S
+from shardline.kinesis import connect, list_all_shards
 from shardline.stores.control import ControlState, ControlStore, Report
 from shardline.topology import Topology
 
@@ -48,9 +47,7 @@ class FailbackError(ShardlineError):
 async def check_primary(topology: Topology) -> None:
     """Raise :class:`FailbackError` unless the primary passes a few canary rounds."""
     primary = topology.primary
-    async with get_session().create_client(
-        "kinesis", config=canary_client_config(), **primary.client_kwargs()
-    ) as client:
+    async with connect(primary.endpoint(), config=canary_client_config()) as client:
         try:
             await ensure_canary_stream(client)
             for _ in range(HEALTHY_ROUNDS):
@@ -158,15 +155,13 @@ def drained(
 async def open_shards(topology: Topology, region: str, stream: str) -> list[str]:
     """The ids of ``stream``'s open shards in ``region``: the ones a drain must cover."""
     try:
-        async with get_session().create_client(
-            "kinesis", **topology.region(region).client_kwargs()
-        ) as client:
+        async with connect(topology.region(region).endpoint()) as client:
             shards = await list_all_shards(client, stream, {"Type": "AT_LATEST"})
     except (BotoCoreError, ClientError) as exc:
         raise FailbackError(
             f"cannot list the shards of {stream} in {region} ({exc}); run failback again"
         ) from exc
-    return [shard["ShardId"] for shard in shards]
+    return [shard.shard_id for shard in shards]
 
 
 async def drain(

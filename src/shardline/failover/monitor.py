@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 
 from shardline.failover.decisions import failover, initial_state
 from shardline.failover.health import (
@@ -50,6 +49,7 @@ from shardline.failover.health import (
     verdict,
     window_totals,
 )
+from shardline.kinesis import connect, quick_config, wait_stream_active
 from shardline.stores.control import (
     ControlState,
     ControlStore,
@@ -110,12 +110,11 @@ class Monitor:
         """Monitor (and decide) until :meth:`stop`."""
         state = await self.store.initialize(initial_state(self.topology))
         log.info("control state: epoch %d, active %s", state.epoch, state.active_region)
-        session = get_session()
         config = canary_client_config()
         async with contextlib.AsyncExitStack() as stack:
             for watch in self.regions.values():
                 watch.client = await stack.enter_async_context(
-                    session.create_client("kinesis", config=config, **watch.spec.client_kwargs())
+                    connect(watch.spec.endpoint(), config=config)
                 )
             canary = asyncio.create_task(self._canary_loop())
             try:
@@ -265,11 +264,7 @@ async def manual_failover(
 
 def canary_client_config() -> AioConfig:
     """One attempt, short timeouts: a slow answer is a failed sample."""
-    return AioConfig(
-        retries={"max_attempts": 1, "mode": "standard"},
-        connect_timeout=CANARY_TIMEOUT_S,
-        read_timeout=CANARY_TIMEOUT_S,
-    )
+    return quick_config(CANARY_TIMEOUT_S)
 
 
 async def ensure_canary_stream(client: Any) -> None:
@@ -277,11 +272,7 @@ async def ensure_canary_stream(client: Any) -> None:
     async with asyncio.timeout(CANARY_TIMEOUT_S * 5):
         with contextlib.suppress(client.exceptions.ResourceInUseException):
             await client.create_stream(StreamName=CANARY_STREAM, ShardCount=1)
-        while True:
-            summary = await client.describe_stream_summary(StreamName=CANARY_STREAM)
-            if summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
-                return
-            await asyncio.sleep(0.1)
+        await wait_stream_active(client, CANARY_STREAM, timeout_s=CANARY_TIMEOUT_S * 5)
 
 
 async def canary_round(client: Any, counts: HealthCounts | None = None) -> None:

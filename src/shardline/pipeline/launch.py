@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from shardline.errors import ShardlineError
 from shardline.failover.decisions import initial_state
+from shardline.kinesis import connect, wait_stream_active
 from shardline.pipeline.supervisor import Child, Supervisor, last_line
 from shardline.stores.factory import control_store_for
 from shardline.topology import RegionSpec, Topology, load_topology
@@ -126,7 +126,7 @@ async def wait_answering(
     port already in use), or after ``timeout`` seconds.
     """
     deadline = asyncio.get_running_loop().time() + timeout
-    async with get_session().create_client("kinesis", **region.client_kwargs()) as client:
+    async with connect(region.endpoint()) as client:
         while True:
             try:
                 await client.list_streams()
@@ -147,18 +147,14 @@ async def wait_answering(
 
 async def ensure_streams(topology: Topology, region: RegionSpec) -> None:
     """Create the topology's streams in ``region`` where missing; wait until ACTIVE."""
-    async with get_session().create_client("kinesis", **region.client_kwargs()) as client:
+    async with connect(region.endpoint()) as client:
         for stream in topology.streams:
             try:
                 await client.create_stream(StreamName=stream.name, ShardCount=stream.shards)
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ResourceInUseException":
                     raise
-            for _ in range(600):
-                summary = await client.describe_stream_summary(StreamName=stream.name)
-                if summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
-                    break
-                await asyncio.sleep(0.1)
+            await wait_stream_active(client, stream.name)
 
 
 async def launch(topology_path: Path, supervisor: Supervisor) -> Topology:

@@ -1,15 +1,14 @@
 """A Kinesis producer with the KPL's batching and aggregation and a durable spool.
 
 Modules, one job each: ``config`` (settings with KPL defaults), ``destination``
-(where records go), ``records`` (what goes in and comes out), ``envelope`` (the
-record-id envelope), ``predictor`` (shard map from ListShards), ``batching``
-(per-shard queues into PutRecords calls, aggregation), ``ratelimit`` (per-shard
-limits), ``retry`` (what failures mean, back-off), ``spool`` (SQLite spool),
-``metrics`` (KPL-named metrics and the error-rate window), ``producer`` (the async
-producer), ``sync`` (the blocking facade), ``exceptions``.
+(where records go), ``records`` (what goes in and comes out), ``predictor`` (shard
+map from ListShards), ``batching`` (per-shard queues into PutRecords calls,
+aggregation), ``ratelimit`` (per-shard limits), ``retry`` (what failures mean,
+back-off), ``spool`` (SQLite spool), ``metrics`` (KPL-named metrics and the
+error-rate window), ``producer`` (the async producer), ``sync`` (the blocking
+facade), ``exceptions``. Records are framed by :mod:`shardline.framing`.
 """
 
-from shardline.producer import envelope
 from shardline.producer.config import ProducerConfig
 from shardline.producer.destination import Destination
 from shardline.producer.exceptions import (
@@ -45,5 +44,4 @@ __all__ = [
     "SpoolLockedError",
     "SyncProducer",
     "WindowStats",
-    "envelope",
 ]

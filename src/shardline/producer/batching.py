@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from shardline.aggregation import (
+from shardline.framing.aggregation import (
     AGGREGATE_PARTITION_KEY,
     DIGEST_SIZE,
     MAGIC,

@@ -93,7 +93,7 @@ class ProducerConfig:
     #: of the producer process only (no fsync per commit; faster on slow disks).
     spool_durability: SpoolDurability = "fsync"
     #: Wrap each record's data in the record-id envelope
-    #: (:mod:`shardline.producer.envelope`) so idempotent sinks can deduplicate.
+    #: (:mod:`shardline.framing.envelope`) so idempotent sinks can deduplicate.
     #: Off by default: payloads stay exactly as given.
     record_ids: bool = False
     #: Backpressure: put() waits while this many records (or bytes) are unacknowledged.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from shardline.credentials import StaticCredentials
+from shardline.kinesis import Endpoint
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,12 @@ class Destination:
     #: PEM file of the CAs an ``https://`` endpoint's certificate is checked against
     #: (None: the system's store or ``$AWS_CA_BUNDLE``).
     ca_bundle: str | None = None
+
+    def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
+        """Where and how to reach this destination; ``options``: the producer's client_options."""
+        return Endpoint(
+            self.region_name, self.endpoint_url, options, self.credentials, self.ca_bundle
+        )
 
     def __str__(self) -> str:
         where = self.endpoint_url or f"aws:{self.region_name}"

@@ -17,45 +17,23 @@ import asyncio
 import bisect
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
+from shardline.kinesis import ShardInfo, list_all_shards
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ShardRange:
-    shard_id: str
-    starting_hash_key: int
-    ending_hash_key: int
-    is_open: bool
 
 
 class ShardMap:
     """Hash-key ranges of a stream's shards; prediction uses the open ones."""
 
-    def __init__(self, shards: Iterable[ShardRange]) -> None:
+    def __init__(self, shards: Iterable[ShardInfo]) -> None:
         listed = list(shards)
-        self._ranges = {s.shard_id: (s.starting_hash_key, s.ending_hash_key) for s in listed}
+        self._ranges = {s.shard_id: s.hash_range for s in listed}
         opened = sorted((s for s in listed if s.is_open), key=lambda s: s.starting_hash_key)
         self._starts = [s.starting_hash_key for s in opened]
         self._open = opened
-
-    @classmethod
-    def from_list_shards(cls, shards: Iterable[Mapping[str, Any]]) -> ShardMap:
-        """Build from ListShards ``Shards`` entries (closed shards have an ending sequence)."""
-        return cls(
-            [
-                ShardRange(
-                    shard["ShardId"],
-                    int(shard["HashKeyRange"]["StartingHashKey"]),
-                    int(shard["HashKeyRange"]["EndingHashKey"]),
-                    "EndingSequenceNumber" not in shard["SequenceNumberRange"],
-                )
-                for shard in shards
-            ]
-        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ShardMap):
@@ -81,17 +59,6 @@ class ShardMap:
 
 
 EMPTY_MAP = ShardMap([])
-
-
-async def list_shard_map(client: Any, stream_name: str) -> ShardMap:
-    """Every shard of ``stream_name`` via ListShards, following NextToken pages."""
-    shards: list[dict[str, Any]] = []
-    page = await client.list_shards(StreamName=stream_name)
-    shards.extend(page["Shards"])
-    while page.get("NextToken"):
-        page = await client.list_shards(NextToken=page["NextToken"])
-        shards.extend(page["Shards"])
-    return ShardMap.from_list_shards(shards)
 
 
 class ShardPredictor:
@@ -128,7 +95,7 @@ class ShardPredictor:
     async def _fetch(self, client: Any, stream_name: str) -> ShardMap:
         self._last = time.monotonic()
         try:
-            fresh = await list_shard_map(client, stream_name)
+            fresh = ShardMap(await list_all_shards(client, stream_name))
             if fresh != self.map:  # keep the object: the producer re-buckets on a new one
                 self.map = fresh
         except Exception as exc:  # any failure: keep predicting with what we have

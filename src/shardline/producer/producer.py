@@ -43,14 +43,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry
 
-from shardline.aggregation import MAX_HASH_KEY
 from shardline.backoff import Backoff
-from shardline.producer import envelope
+from shardline.framing import envelope
+from shardline.framing.aggregation import MAX_HASH_KEY
+from shardline.kinesis import connect, quick_config
 from shardline.producer.batching import Batch, Batcher, Entry, ShardKey
 from shardline.producer.config import ProducerConfig
 from shardline.producer.destination import Destination
@@ -604,25 +603,14 @@ class Producer:
     async def _connect(self, destination: Destination) -> None:
         config = self.config
         stack = contextlib.AsyncExitStack()
-        options: dict[str, Any] = {
-            "region_name": destination.region_name,
-            "config": AioConfig(
-                retries={"max_attempts": 1, "mode": "standard"},
-                max_pool_connections=config.max_connections,
-                connect_timeout=config.connect_timeout_s,
-                read_timeout=config.request_timeout_s,
-                parameter_validation=False,
-            ),
-            **config.client_options,
-        }
-        if destination.credentials is not None:
-            options.update(destination.credentials.client_options())
-        if destination.endpoint_url is not None:
-            options["endpoint_url"] = destination.endpoint_url
-        if destination.ca_bundle is not None:
-            options["verify"] = destination.ca_bundle
+        client_config = quick_config(
+            config.connect_timeout_s,
+            config.request_timeout_s,
+            max_connections=config.max_connections,
+            validate=False,
+        )
         self._client = await stack.enter_async_context(
-            get_session().create_client("kinesis", **options)
+            connect(destination.endpoint(config.client_options), config=client_config)
         )
         self._client_stack = stack
 

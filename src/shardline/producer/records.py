@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from shardline.aggregation import hash_key_of
+from shardline.framing.aggregation import hash_key_of
 from shardline.producer.destination import Destination
 from shardline.producer.exceptions import ProducerError
 

@@ -30,12 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shardline import aggregation
 from shardline.backoff import Backoff
 from shardline.consumer.checkpoint import Checkpointer
 from shardline.consumer.processor import InitializationInput, ProcessRecordsInput, RecordProcessor
 from shardline.consumer.records import ConsumerRecord
-from shardline.replication import origin
+from shardline.framing import aggregation, origin
 from shardline.replication.progress import ReplicationProgress
 
 log = logging.getLogger(__name__)

@@ -29,12 +29,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from shardline.consumer.config import ConsumerConfig, Retrieval
 from shardline.consumer.scheduler import Scheduler
 from shardline.failover.watch import StateWatcher
+from shardline.kinesis import connect, list_all_shards
 from shardline.replication.copier import CopyingProcessor
 from shardline.replication.progress import ReplicationProgress
 from shardline.stores.control import ControlStore, Replication
@@ -181,10 +181,9 @@ class Replicator:
         replication, progress = run.replication, run.progress
         source = self.topology.region(replication.source)
         target = self.topology.region(replication.target)
-        session = get_session()
         async with (
-            session.create_client("kinesis", **source.client_kwargs()) as source_client,
-            session.create_client("kinesis", **target.client_kwargs()) as target_client,
+            connect(source.endpoint()) as source_client,
+            connect(target.endpoint()) as target_client,
         ):
             config = self._config(replication, await self._retrieval(source_client))
             ranges = await _shard_ranges(source_client, self.stream)
@@ -234,24 +233,9 @@ class Replicator:
 
 async def _shard_ranges(client: Any, stream: str) -> dict[str, tuple[int, int]]:
     """Every shard's hash key range (for the explicit-hash-key rule of the copier)."""
-    ranges: dict[str, tuple[int, int]] = {}
-    token: str | None = None
-    while True:
-        try:
-            page = await (
-                client.list_shards(NextToken=token)
-                if token
-                else client.list_shards(StreamName=stream)
-            )
-        except ClientError as exc:
-            log.warning("listing shards of %s failed: %s", stream, exc)
-            return ranges
-        for shard in page["Shards"]:
-            key_range = shard["HashKeyRange"]
-            ranges[shard["ShardId"]] = (
-                int(key_range["StartingHashKey"]),
-                int(key_range["EndingHashKey"]),
-            )
-        token = page.get("NextToken")
-        if not token:
-            return ranges
+    try:
+        shards = await list_all_shards(client, stream)
+    except ClientError as exc:
+        log.warning("listing shards of %s failed: %s", stream, exc)
+        return {}
+    return {shard.shard_id: shard.hash_range for shard in shards}

@@ -41,7 +41,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from shardline.consumer.records import ConsumerRecord
-from shardline.producer import envelope
+from shardline.framing import envelope
 from shardline.sinks.exceptions import (
     InvalidSinkRecordError,
     MissingRecordIdError,
@@ -155,7 +155,7 @@ class SinkRecord:
         """Build the sink record for a consumed record.
 
         The record id comes from the producer's envelope (see
-        :mod:`shardline.producer.envelope`), ``parse`` turns the payload behind it into
+        :mod:`shardline.framing.envelope`), ``parse`` turns the payload behind it into
         ``(item_key, event_time_ms, attributes)``, and ``region`` is the consuming
         region. Raises :class:`MissingRecordIdError` when the record has no envelope:
         a sequence number would not do, because it differs between regions and the

@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
-from shardline.aggregation import hash_key_of
 from shardline.consumer.positions import TRIM_HORIZON_POSITION, Position
 from shardline.consumer.records import ConsumerRecord
+from shardline.framing.aggregation import hash_key_of
 from shardline.state.exceptions import StateIntegrityError
 
 

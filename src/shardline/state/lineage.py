@@ -23,7 +23,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from shardline.aggregation import hash_key_of
+from shardline.framing.aggregation import hash_key_of
 from shardline.state.checkpoints import Restored
 from shardline.state.keyed import KeyedState
 

@@ -22,10 +22,11 @@ standby consumer uses as ``initial_timestamp`` with a fresh lease table.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from shardline.consumer.positions import Position
+from shardline.kinesis import ShardInfo
 from shardline.state.checkpoints import CheckpointSeries, Restored, latest_checkpoints
 from shardline.state.crypto import KeyRing
 from shardline.state.keyed import KeyedState, ShardState
@@ -53,7 +54,7 @@ async def restore_in_region(
     source: ObjectStore,
     application: str,
     target: ObjectStore,
-    target_shards: list[dict[str, Any]],
+    target_shards: Sequence[ShardInfo],
     keys: KeyRing | None,
     *,
     target_application: str | None = None,
@@ -64,8 +65,9 @@ async def restore_in_region(
 ) -> StandbyRestore:
     """Write the source state into ``target`` for the shards of another stream.
 
-    ``target_shards`` is the target stream's ListShards output; closed shards are
-    ignored. ``target_keys`` defaults to ``keys`` (the standby may hold its own).
+    ``target_shards`` is the target stream's shards
+    (:func:`shardline.kinesis.list_all_shards`); closed shards are ignored.
+    ``target_keys`` defaults to ``keys`` (the standby may hold its own).
     """
     if snapshot is not None:
         snapshots = Snapshots(source, application, keys)
@@ -79,19 +81,14 @@ async def restore_in_region(
     written: dict[str, int] = {}
     app = target_application or application
     for shard in target_shards:
-        if "EndingSequenceNumber" in shard.get("SequenceNumberRange", {}):
+        if not shard.is_open:
             continue
-        shard_id = shard["ShardId"]
-        hash_range = (
-            int(shard["HashKeyRange"]["StartingHashKey"]),
-            int(shard["HashKeyRange"]["EndingHashKey"]),
-        )
+        shard_id, hash_range = shard.shard_id, shard.hash_range
         series = CheckpointSeries(target, app, shard_id, target_keys or keys)
         _, every = await series.listing()
         part = keyed.in_range(*hash_range)
         state = ShardState(shard_id, KeyedState(part), value, position, timestamp)
         payload = state.serialize()
-        parents = {shard.get("ParentShardId"), shard.get("AdjacentParentShardId")} - {None}
         manifest = Manifest(
             application=app,
             shard_id=shard_id,
@@ -100,7 +97,7 @@ async def restore_in_region(
             position=position,
             last_arrival=timestamp,
             finished=False,
-            parents=tuple(sorted(str(p) for p in parents)),
+            parents=tuple(sorted(shard.parents)),
             hash_range=hash_range,
             keys=len(part),
             state_size=0,

@@ -12,15 +12,14 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from shardline import aggregation, logs
+from shardline import logs
 from shardline.console.actions import Actions
 from shardline.console.browser import record_doc
 from shardline.console.feed import FeedSources, decisions, drill_report
 from shardline.console.server import build_console, serving_console
 from shardline.consumer.tail import open_record
+from shardline.framing import aggregation, envelope, origin
 from shardline.pipeline.supervisor import last_line
-from shardline.producer import envelope
-from shardline.replication import origin
 from shardline.stores.control import DECISION, Report
 from shardline.topology import parse_topology
 

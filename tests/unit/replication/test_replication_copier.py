@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from shardline import aggregation
 from shardline.consumer.records import ConsumerRecord
-from shardline.replication import origin
+from shardline.framing import aggregation, origin
 from shardline.replication.copier import (
     MAX_CALL_BYTES,
     MAX_CALL_RECORDS,

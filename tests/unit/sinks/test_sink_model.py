@@ -11,7 +11,7 @@ import pytest
 import shardline.sinks
 from shardline.consumer import ConsumerRecord
 from shardline.errors import ShardlineError
-from shardline.producer import envelope
+from shardline.framing import envelope
 from shardline.sinks import (
     InvalidSinkRecordError,
     MissingRecordIdError,

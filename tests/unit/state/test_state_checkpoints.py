@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shardline.aggregation import hash_key_of
 from shardline.consumer.positions import Position
+from shardline.framing.aggregation import hash_key_of
 from shardline.state import (
     CheckpointSeries,
     KeyedState,

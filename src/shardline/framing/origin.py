@@ -1,7 +1,7 @@
 """The origin marker: which region a replicated record was first written to.
 
 Kinesis records have no headers, so, like the record-id envelope
-(:mod:`shardline.producer.envelope`), the marker travels in the data. The
+(:mod:`shardline.framing.envelope`), the marker travels in the data. The
 replicator wraps each record it copies::
 
     8F 53 4C 02  ||  origin name length (1 byte)  ||  origin name (UTF-8)  ||  data

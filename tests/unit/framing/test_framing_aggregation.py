@@ -10,7 +10,7 @@ import pytest
 from aws_kinesis_agg.aggregator import RecordAggregator
 from aws_kinesis_agg.deaggregator import iter_deaggregate_records
 
-from shardline.aggregation import (
+from shardline.framing.aggregation import (
     DIGEST_SIZE,
     MAGIC,
     AggregateSizer,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shardline.replication import origin
+from shardline.framing import origin
 
 
 @pytest.mark.parametrize("data", [b"", b"payload", origin.MAGIC + b"looks like a marker"])
