@@ -303,9 +303,8 @@ def _serve(o: ServeOptions) -> None:
     """Check the command line and the data directory, then run the server until stopped."""
     logs.configure(o.log_level)
     _check_port(o.port)
-    keys = _keys(
-        o.credentials, o.host, o.insecure
-    )  # refuse an open server before touching the disk
+    # Refuse an open server before touching the disk.
+    keys = _keys(o.credentials, o.host, o.insecure)
     _check_data_dir(o.data_dir)
     config = _region_config(o)
     gate = GateConfig(keys, frozenset(o.allow_host), frozenset(o.allow_origin))
