@@ -168,7 +168,7 @@ async def consume(
                 "idle_time_between_reads_s": 0.2,
             },
             report_interval_s=0.5,
-            report_extra=lambda: {"sink": _counts(sink)},
+            sink=sink,
         )
         ports = topology.metrics
         collectors = [SinkCollector(sink, TABLE), FollowerCollector(consumer)]
@@ -182,8 +182,3 @@ async def consume(
 
 def _announce(component: str) -> Callable[[str], None]:
     return lambda url: log.info("%s serves metrics at %s", component, url)
-
-
-def _counts(sink: SQLiteSink) -> dict[str, int]:
-    counts = sink.counts
-    return {"applied": counts.applied, "stale": counts.stale, "duplicates": counts.duplicates}
