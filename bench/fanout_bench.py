@@ -3,9 +3,12 @@
 Workloads (1 shard, boto3 clients, everything on 127.0.0.1):
 
 1. latency: a producer writes ``--rate`` records/s for ``--seconds`` (PutRecords batches
-   every 10 ms, each record carrying its send time); a SubscribeToShard subscriber and
-   a GetRecords poller (sleeping ``--poll-ms`` after an empty read, the KCL's floor is
-   200 ms) each report put→receive latency p50/p99.
+   every 10 ms, each record carrying its send time), once for a SubscribeToShard
+   subscriber and once for a GetRecords poller (sleeping ``--poll-ms`` after an empty
+   read, the KCL's floor is 200 ms); each reports put→receive latency p50/p99. The
+   receiver runs in a process of its own, so that neither the producer nor the other
+   receiver holds the interpreter lock when a record arrives (that wait, up to 5 ms
+   per switch, would be measured as delivery latency).
 2. drain: ``--backlog`` records already stored; records/s delivered to one
    subscription vs one polling loop.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import struct
 import sys
 import tempfile
@@ -24,7 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shardline.testing import RegionProcess, kinesis_client, wait_active
+from shardline.testing import RegionProcess, wait_active
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workloads import make_client  # noqa: E402
 
 _STAMP = struct.Struct(">q")
 
@@ -34,8 +41,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+def bench_client(url: str) -> Any:
+    """A boto3 client that parses epoch timestamps cheaply (see workloads.make_client)."""
+    return make_client(url)
+
+
 def produce(url: str, stream: str, rate: int, seconds: float, stop: threading.Event) -> int:
-    client = kinesis_client(url)
+    client = bench_client(url)
     per_tick = max(1, rate // 100)
     sent = 0
     start = time.perf_counter()
@@ -59,14 +71,9 @@ def latency_ms(record: dict[str, Any]) -> float:
 
 
 def subscribe_latencies(
-    url: str,
-    consumer_arn: str,
-    expected: int,
-    seconds: float,
-    ready: threading.Event,
-    out: list[float],
+    url: str, consumer_arn: str, expected: int, seconds: float, ready: Any, out: Any
 ) -> None:
-    client = kinesis_client(url)
+    client = bench_client(url)
     stream = client.subscribe_to_shard(
         ConsumerARN=consumer_arn,
         ShardId="shardId-000000000000",
@@ -74,79 +81,70 @@ def subscribe_latencies(
     )["EventStream"]
     deadline = time.monotonic() + seconds + 10
     ready.set()
+    latencies: list[float] = []
     try:
         for event in stream:
             for record in event["SubscribeToShardEvent"]["Records"]:
-                out.append(latency_ms(record))
-            if len(out) >= expected or time.monotonic() > deadline:
-                return
+                latencies.append(latency_ms(record))
+            if len(latencies) >= expected or time.monotonic() > deadline:
+                break
     finally:
         stream.close()
+        out.put(latencies)
 
 
 def poll_latencies(
-    url: str,
-    stream_name: str,
-    expected: int,
-    seconds: float,
-    poll_ms: int,
-    ready: threading.Event,
-    out: list[float],
+    url: str, stream_name: str, poll_ms: int, expected: int, seconds: float, ready: Any, out: Any
 ) -> None:
-    client = kinesis_client(url)
+    client = bench_client(url)
     iterator = client.get_shard_iterator(
         StreamName=stream_name, ShardId="shardId-000000000000", ShardIteratorType="LATEST"
     )["ShardIterator"]
     deadline = time.monotonic() + seconds + 10
     ready.set()
-    while len(out) < expected and time.monotonic() < deadline:
+    latencies: list[float] = []
+    while len(latencies) < expected and time.monotonic() < deadline:
         result = client.get_records(ShardIterator=iterator)
-        out.extend(latency_ms(r) for r in result["Records"])
+        latencies.extend(latency_ms(r) for r in result["Records"])
         iterator = result["NextShardIterator"]
         if not result["Records"]:
             time.sleep(poll_ms / 1000)
+    out.put(latencies)
 
 
-def run_latency(url: str, consumer_arn: str, rate: int, seconds: float, poll_ms: int) -> dict:
+def measure(url: str, receiver: Any, args: tuple, rate: int, seconds: float) -> dict:
+    """Run ``receiver`` in its own process while this one produces; its latencies."""
+    context = multiprocessing.get_context("spawn")
+    ready, out = context.Event(), context.Queue()
     expected = rate * int(seconds)
-    pushed: list[float] = []
-    polled: list[float] = []
-    ready = [threading.Event(), threading.Event()]
-    threads = [
-        threading.Thread(
-            target=subscribe_latencies,
-            args=(url, consumer_arn, expected, seconds, ready[0], pushed),
-        ),
-        threading.Thread(
-            target=poll_latencies, args=(url, "bench", expected, seconds, poll_ms, ready[1], polled)
-        ),
-    ]
-    for thread in threads:
-        thread.start()
-    for event in ready:
-        event.wait(10)
-    time.sleep(0.5)
-    sent = produce(url, "bench", rate, seconds, threading.Event())
-    for thread in threads:
-        thread.join(seconds + 15)
+    process = context.Process(target=receiver, args=(url, *args, expected, seconds, ready, out))
+    process.start()
+    try:
+        if not ready.wait(60):
+            raise TimeoutError("the receiver did not start")
+        time.sleep(0.5)
+        sent = produce(url, "bench", rate, seconds, threading.Event())
+        latencies = out.get(timeout=seconds + 30)
+    finally:
+        process.join(30)
+        if process.is_alive():
+            process.kill()
     return {
         "sent": sent,
-        "push": {
-            "received": len(pushed),
-            "p50_ms": percentile(pushed, 0.5),
-            "p99_ms": percentile(pushed, 0.99),
-        },
-        "poll": {
-            "received": len(polled),
-            "p50_ms": percentile(polled, 0.5),
-            "p99_ms": percentile(polled, 0.99),
-            "idle_ms": poll_ms,
-        },
+        "received": len(latencies),
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
     }
 
 
+def run_latency(url: str, consumer_arn: str, rate: int, seconds: float, poll_ms: int) -> dict:
+    push = measure(url, subscribe_latencies, (consumer_arn,), rate, seconds)
+    poll = measure(url, poll_latencies, ("bench", poll_ms), rate, seconds)
+    return {"sent": push["sent"], "push": push, "poll": dict(poll, idle_ms=poll_ms)}
+
+
 def run_drain(url: str, consumer_arn: str, backlog: int) -> dict:
-    client = kinesis_client(url)
+    client = bench_client(url)
     client.create_stream(StreamName="drain", ShardCount=1)
     wait_active(client, "drain")
     arn = client.describe_stream_summary(StreamName="drain")["StreamDescriptionSummary"][
@@ -199,7 +197,7 @@ def main() -> None:
             Path(tmp), "--create-delay-ms", "0", "--subscription-seconds", "300"
         ) as region,
     ):
-        client = kinesis_client(region.url)
+        client = bench_client(region.url)
         client.create_stream(StreamName="bench", ShardCount=1)
         wait_active(client, "bench")
         arn = client.describe_stream_summary(StreamName="bench")["StreamDescriptionSummary"][

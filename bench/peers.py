@@ -3,6 +3,7 @@
 Each target is a local process listening on a free 127.0.0.1 port:
 
 * shardline      ``shardline serve --host 127.0.0.1 --port P --data-dir D``
+* shardline-process  the same with ``--durability process`` (no fsync per commit)
 * kinesalite     npm ``kinesalite`` 3.3.x (in-memory store, its default)
 * kinesis-local  npm ``kinesis-local`` 0.6.x (kinesis-mock compiled to JS)
 * moto           ``python -m moto.server`` under ``ulimit -v 4000000``
@@ -39,9 +40,10 @@ DEFAULT_PEERS_DIR = BENCH_DIR / ".peers"
 
 NPM_SPECS = {"kinesalite": "kinesalite@~3.3.0", "kinesis-local": "kinesis-local@~0.6.0"}
 MOTO_SPEC = "moto[server]>=5,<6"
+PYSPY_SPEC = "py-spy>=0.4,<0.5"
 MOTO_ULIMIT_KB = 4_000_000
 
-ALL_TARGETS = ["shardline", "kinesalite", "kinesis-local", "moto", "stub"]
+ALL_TARGETS = ["shardline", "shardline-process", "kinesalite", "kinesis-local", "moto", "stub"]
 
 
 class Unavailable(Exception):
@@ -60,9 +62,11 @@ def force_loopback_js() -> Path:
     env = os.environ.get("SHARDLINE_SHARED")
     if env:
         candidates.append(Path(env) / "tools" / "force-loopback.js")
-    candidates.append(
-        Path(__file__).resolve().parents[2] / "shared" / "tools" / "force-loopback.js"
-    )
+    # the shared folder sits beside the repository, or beside the folder of worktrees
+    candidates += [
+        parent / "shared" / "tools" / "force-loopback.js"
+        for parent in Path(__file__).resolve().parents[2:4]
+    ]
     for c in candidates:
         if c.is_file():
             return c
@@ -216,6 +220,28 @@ def ensure_moto(peers_dir: Path, log=print):
     if not ver:
         raise Unavailable("moto installed but moto.server does not import")
     return str(venv_py), ver
+
+
+def ensure_pyspy(peers_dir: Path = DEFAULT_PEERS_DIR, log=print) -> str:
+    """Path of a ``py-spy`` executable: on PATH, or installed into its own venv under
+    ``peers_dir`` (the profiler is a bench tool, never a project dependency)."""
+    found = shutil.which("py-spy")
+    if found:
+        return found
+    venv = peers_dir / "pyspy-venv"
+    exe = venv / "bin" / "py-spy"
+    if exe.exists():
+        return str(exe)
+    log(f"installing {PYSPY_SPEC} into {venv} ...")
+    try:
+        res = _run_quiet([sys.executable, "-m", "venv", str(venv)], timeout=300)
+        if res.returncode == 0:
+            res = _run_quiet([str(venv / "bin" / "pip"), "install", "-q", PYSPY_SPEC], timeout=600)
+    except subprocess.TimeoutExpired:
+        raise Unavailable("pip install py-spy timed out") from None
+    if res.returncode != 0 or not exe.exists():
+        raise Unavailable(f"pip install py-spy failed: {res.stdout.strip()[-300:]}")
+    return str(exe)
 
 
 def shardline_command(override: str | None) -> list[str]:
@@ -398,8 +424,10 @@ def prepare(
     """Build (but do not start) the Target for ``name``; raises Unavailable."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=str(base_tmp)))
     port = free_port()
-    if name == "shardline":
+    if name in ("shardline", "shardline-process"):
         prefix = shardline_command(shardline_cmd)
+        if name == "shardline-process":
+            shardline_args = f"{shardline_args or ''} --durability process"
         data_dir = workdir / "data"
         data_dir.mkdir()
         env = {}

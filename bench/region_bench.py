@@ -31,20 +31,45 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers  # noqa: E402
+from multiclient import run_multi  # noqa: E402
 from peers import ALL_TARGETS, Unavailable  # noqa: E402
 from workloads import WORKLOADS, Settings, make_client  # noqa: E402
 
 # (key, label, format, direction) ; direction: +1 higher is better, -1 lower is better, 0 info only
 METRICS = [
     ("put_batched_rps", "a. PutRecords 500x100B  rec/s", "int", +1),
+    ("put_batched_p50_ms", "a. PutRecords p50 per call ms", "ms", -1),
+    ("put_batched_p99_ms", "a. PutRecords p99 per call ms", "ms", -1),
+    ("cpu_put_us", "a. server CPU per record  us", "us", -1),
     ("get_drain_rps", "b. GetRecords drain     rec/s", "int", +1),
+    ("get_page_p50_ms", "b. GetRecords p50 per page ms", "ms", 0),
+    ("cpu_get_us", "b. server CPU per record  us", "us", -1),
+    ("cpu_put_get_us", "a+b. server CPU put+get   us", "us", -1),
+    ("fanout_rps", "e. SubscribeToShard x4   rec/s", "int", +1),
+    ("cpu_fanout_us", "e. server CPU per record  us", "us", -1),
     ("put_single_rps", "c. PutRecord single    rec/s", "int", +1),
     ("put_single_p50_ms", "c. PutRecord p50          ms", "ms", -1),
+    ("cpu_single_us", "c. server CPU per record  us", "us", -1),
     ("lat_start_ms", "d. PutRecords p50 empty   ms", "ms", -1),
     ("lat_end_ms", "d. PutRecords p50 filled  ms", "ms", -1),
     ("lat_growth", "d. latency growth filled/empty", "x", -1),
     ("fill_stored", "d. records stored when measured", "int", 0),
     ("fill_rps", "d. fill rate             rec/s", "int", +1),
+    ("cpu_fill_us", "d. server CPU per record  us", "us", -1),
+]
+
+#: ``--clients N``: N producer processes (see multiclient.py), aggregation off and on.
+MULTI_METRICS = [
+    (f"multi_{mode}_{key}", f"{label} {title}", kind, direction)
+    for mode, label in (("plain", "plain     "), ("agg", "aggregated"))
+    for key, title, kind, direction in (
+        ("sat_rps", "saturation  rec/s", "int", +1),
+        ("cpu_us", "server CPU/rec us", "us", -1),
+        ("p50_50_ms", "p50 @50%       ms", "ms", -1),
+        ("p99_50_ms", "p99 @50%       ms", "ms", -1),
+        ("p50_90_ms", "p50 @90%       ms", "ms", -1),
+        ("p99_90_ms", "p99 @90%       ms", "ms", -1),
+    )
 ]
 
 
@@ -56,7 +81,7 @@ def fmt(value, kind: str) -> str:
         return "-"
     if kind == "int":
         return f"{value:,.0f}"
-    if kind == "ms":
+    if kind in ("ms", "us"):
         return f"{value:.2f}"
     if kind == "x":
         return f"{value:.2f}x"
@@ -127,32 +152,17 @@ def run_target(name: str, settings: Settings, args, base_tmp: Path, log, result:
         client = make_client(target.endpoint)
         # CPU accounting, to flag runs disturbed by other work on the machine
         t_wall, t_busy = time.monotonic(), peers.machine_busy_seconds()
-        t_self, t_srv = sum(os.times()[:2]), target.cpu_seconds()
+        # this process and the children it waited for (multi-client workers)
+        t_self, t_srv = sum(os.times()[:4]), target.cpu_seconds()
         if name == "stub":
             settings = dataclasses.replace(settings, stores_data=False)
-        rng = random.Random(settings.seed)
-        for wl_name, fn in WORKLOADS:
-            if wl_name == "fill" and args.skip_fill:
-                continue
-            try:
-                part = fn(client, settings, rng, log)
-                result["metrics"].update(part["metrics"])
-                result["runs"].update(part["runs"])
-                result["errors"] += part["errors"]
-                result["notes"] += part["notes"]
-            except Exception as exc:
-                msg = f"{wl_name}: {type(exc).__name__}: {str(exc)[:200]}"
-                result["errors"].append(msg)
-                log(f"    error in {msg}")
-            if not target.alive():
-                result["errors"].append(
-                    f"server process exited (code {target.proc.returncode}): {target.log_tail(400)}"
-                )
-                log("    server exited; skipping its remaining workloads")
-                break
+        if args.clients:
+            _run_multi_client(target, args, log, result)
+        else:
+            _run_workloads(target, client, settings, args, log, result)
         wall = time.monotonic() - t_wall
         srv = target.cpu_seconds() - t_srv
-        me = sum(os.times()[:2]) - t_self
+        me = sum(os.times()[:4]) - t_self
         other = peers.machine_busy_seconds() - t_busy - srv - me
         if wall > 0:
             result["cpu"] = {
@@ -182,14 +192,64 @@ def run_target(name: str, settings: Settings, args, base_tmp: Path, log, result:
     return result
 
 
-def print_report(results: list[dict], settings: Settings) -> None:
+def _run_multi_client(target, args, log, result: dict) -> None:
+    """``--clients N``: the multi-client rounds (multiclient.py) against ``target``."""
+    try:
+        part = run_multi(
+            target.endpoint,
+            args.clients,
+            args.multi_seconds,
+            target.cpu_seconds,
+            log,
+            gc_freeze=args.worker_gc == "freeze",
+        )
+        result["metrics"].update(part["metrics"])
+        result["runs"].update(part["runs"])
+    except Exception as exc:
+        result["errors"].append(f"multi-client: {type(exc).__name__}: {str(exc)[:200]}")
+        log(f"    error in multi-client: {exc}")
+
+
+def _run_workloads(target, client, settings: Settings, args, log, result: dict) -> None:
+    """The single-client workloads in turn; a workload's failure is recorded, not fatal."""
+    rng = random.Random(settings.seed)
+    for wl_name, fn in WORKLOADS:
+        if wl_name in args.skip:
+            continue
+        try:
+            part = fn(client, settings, rng, log, target.cpu_seconds)
+            result["metrics"].update(part["metrics"])
+            result["runs"].update(part["runs"])
+            result["errors"] += part["errors"]
+            result["notes"] += part["notes"]
+        except Exception as exc:
+            msg = f"{wl_name}: {type(exc).__name__}: {str(exc)[:200]}"
+            result["errors"].append(msg)
+            log(f"    error in {msg}")
+        if not target.alive():
+            result["errors"].append(
+                f"server process exited (code {target.proc.returncode}): {target.log_tail(400)}"
+            )
+            log("    server exited; skipping its remaining workloads")
+            break
+
+
+def print_report(results: list[dict], settings: Settings, args) -> None:
     ok = [r for r in results if r["status"] != "unavailable"]
+    metrics = MULTI_METRICS if args.clients else METRICS
     print()
-    print(
-        f"== Shardline region bench: medians of {settings.repeats} repeats;"
-        f" {settings.batches} x PutRecords({settings.batch_size} x {settings.record_size}B);"
-        f" fill {settings.fill:,} =="
-    )
+    if args.clients:
+        print(
+            f"== Shardline region bench, multi-client: {args.clients} producer processes"
+            f" (gc {args.worker_gc}), {args.multi_seconds:.0f} s per round, 4 shards,"
+            f" {settings.record_size}B records =="
+        )
+    else:
+        print(
+            f"== Shardline region bench: medians of {settings.repeats} repeats;"
+            f" {settings.batches} x PutRecords({settings.batch_size} x {settings.record_size}B);"
+            f" fill {settings.fill:,} =="
+        )
     for r in results:
         if r["status"] == "unavailable":
             print(f"  {r['target']:<14} unavailable: {r.get('reason', '?')[:300]}")
@@ -206,7 +266,7 @@ def print_report(results: list[dict], settings: Settings) -> None:
     print()
     headers = ["metric"] + [r["target"] for r in ok]
     rows = []
-    for key, label, kind, _ in METRICS:
+    for key, label, kind, _ in metrics:
         vals = [r["metrics"].get(key) for r in ok]
         if all(v is None for v in vals):
             continue
@@ -226,7 +286,7 @@ def print_report(results: list[dict], settings: Settings) -> None:
         "/" + r["target"] + (" (ceiling)" if r["target"] == "stub" else "") for r in peers_ok
     ]
     rows = []
-    for key, label, _kind, direction in METRICS:
+    for key, label, _kind, direction in metrics:
         if direction == 0:
             continue
         s = sl["metrics"].get(key)
@@ -240,7 +300,7 @@ def print_report(results: list[dict], settings: Settings) -> None:
     print(render_table(headers, rows))
 
 
-def ratios(results: list[dict]) -> dict:
+def ratios(results: list[dict], metrics: list) -> dict:
     sl = next(
         (r for r in results if r["target"] == "shardline" and r["status"] != "unavailable"), None
     )
@@ -251,7 +311,7 @@ def ratios(results: list[dict]) -> dict:
         if r["target"] == "shardline" or r["status"] == "unavailable":
             continue
         d = {}
-        for key, _, _, direction in METRICS:
+        for key, _, _, direction in metrics:
             s, p = sl["metrics"].get(key), r["metrics"].get(key)
             if direction and s is not None and p:
                 d[key] = s / p
@@ -269,7 +329,10 @@ def parse_args(argv=None):
         help="comma list from: {} (default: all, in that order)".format(",".join(ALL_TARGETS)),
     )
     ap.add_argument(
-        "--batches", type=int, default=40, help="PutRecords calls per repeat in (a) [40]"
+        "--batches",
+        type=int,
+        default=100,
+        help="PutRecords calls per repeat in (a), and stored for (e) [100]",
     )
     ap.add_argument(
         "--repeats", type=int, default=3, help="repeats of (a)(b)(c); medians reported [3]"
@@ -281,7 +344,7 @@ def parse_args(argv=None):
         "--single-calls", type=int, default=1000, help="PutRecord calls per repeat in (c) [1000]"
     )
     ap.add_argument(
-        "--latency-calls", type=int, default=40, help="PutRecords calls per (d) sample [40]"
+        "--latency-calls", type=int, default=100, help="PutRecords calls per (d) sample [100]"
     )
     ap.add_argument(
         "--time-cap", type=float, default=60.0, help="seconds cap of each timed loop [60]"
@@ -290,6 +353,23 @@ def parse_args(argv=None):
         "--fill-cap", type=float, default=120.0, help="seconds cap of the (d) fill phase [120]"
     )
     ap.add_argument("--skip-fill", action="store_true", help="skip workload (d)")
+    ap.add_argument("--skip-fanout", action="store_true", help="skip workload (e)")
+    ap.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="multi-client mode: N producer processes instead of the workloads [off]",
+    )
+    ap.add_argument(
+        "--multi-seconds", type=float, default=10.0, help="seconds per multi-client round [10]"
+    )
+    ap.add_argument(
+        "--worker-gc",
+        choices=["freeze", "default"],
+        default="freeze",
+        help="multi-client workers: gc.freeze() after start-up, as docs/performance.md"
+        " advises for producer applications, or Python's defaults [freeze]",
+    )
     ap.add_argument(
         "--startup-timeout", type=float, default=90.0, help="seconds to wait for a server [90]"
     )
@@ -311,6 +391,9 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args(argv)
     args.target_list = [t.strip() for t in args.targets.split(",") if t.strip()]
+    args.skip = {"fill"} if args.skip_fill else set()
+    if args.skip_fanout:
+        args.skip.add("fanout")
     bad = [t for t in args.target_list if t not in ALL_TARGETS]
     if bad:
         ap.error("unknown target(s) {}; known: {}".format(", ".join(bad), ", ".join(ALL_TARGETS)))
@@ -362,12 +445,16 @@ def main(argv=None) -> int:
         peers.stop_all()
         shutil.rmtree(base_tmp, ignore_errors=True)
 
-    print_report(results, settings)
+    print_report(results, settings, args)
     if args.json:
         import boto3
 
         doc = {
             "settings": settings.__dict__,
+            "clients": args.clients,
+            "multi_seconds": args.multi_seconds if args.clients else None,
+            "worker_gc": args.worker_gc if args.clients else None,
+            "load_average": os.getloadavg(),
             "started": started,
             "duration_s": round(time.time() - started, 1),
             "host": {
@@ -377,7 +464,7 @@ def main(argv=None) -> int:
                 "cpus": os.cpu_count(),
             },
             "results": results,
-            "ratios": ratios(results),
+            "ratios": ratios(results, MULTI_METRICS if args.clients else METRICS),
         }
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(doc, indent=2, default=str))

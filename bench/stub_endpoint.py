@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import signal
 import time
@@ -55,19 +56,28 @@ class Stub:
             )
         return shards
 
+    @staticmethod
+    def _shard_of(entry: dict) -> str:
+        """The shard a real server routes ``entry`` to (MD5 of the partition key, or
+        the explicit hash key), so that a producer's shard prediction holds."""
+        explicit = entry.get("ExplicitHashKey")
+        if explicit is not None:
+            value = int(explicit)
+        else:
+            key = str(entry.get("PartitionKey", "")).encode()
+            value = int.from_bytes(hashlib.md5(key).digest(), "big")
+        return SHARD_IDS[min(value // HASH_SPAN, SHARD_COUNT - 1)]
+
     def handle(self, target: str, body: dict):
         """Return (status, payload) for the operation named by X-Amz-Target."""
         op = target.rsplit(".", 1)[-1]
         name = body.get("StreamName") or "stub"
         if op == "PutRecords":
             recs = body.get("Records") or []
-            out = []
-            n = len(SHARD_IDS)
-            for i in range(len(recs)):
-                out.append({"SequenceNumber": self._next_seq(), "ShardId": SHARD_IDS[i % n]})
+            out = [{"SequenceNumber": self._next_seq(), "ShardId": self._shard_of(r)} for r in recs]
             return 200, {"FailedRecordCount": 0, "Records": out}
         if op == "PutRecord":
-            return 200, {"ShardId": SHARD_IDS[0], "SequenceNumber": self._next_seq()}
+            return 200, {"ShardId": self._shard_of(body), "SequenceNumber": self._next_seq()}
         if op == "GetRecords":
             return 200, {
                 "Records": [],

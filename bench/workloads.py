@@ -2,30 +2,40 @@
 
 Every loop is bounded by a call count and by a wall-clock cap, and reports
 how far it got when the cap stops it.
+
+Each workload also reads the server process's CPU time (``server_cpu``, utime +
+stime from ``/proc/PID/stat``) just before and after its timed part, and reports
+the server's CPU microseconds per record beside throughput and latency.
 """
 
 from __future__ import annotations
 
 import random
 import statistics
+import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from shardline.sessions import parse_timestamp
 
 
 @dataclass
 class Settings:
-    batches: int = 40  # (a) PutRecords calls per repeat
+    batches: int = 100  # (a) PutRecords calls per repeat
     repeats: int = 3  # (a)(b)(c) repeats; medians are reported
     batch_size: int = 500  # records per PutRecords call
     record_size: int = 100  # bytes of data per record
     shards: int = 4
     single_calls: int = 1000  # (c) PutRecord calls per repeat
-    latency_calls: int = 40  # (d) PutRecords calls per latency sample
+    latency_calls: int = 100  # (d) PutRecords calls per latency sample
     fill: int = 1_000_000  # (d) records to store before the 2nd sample
     time_cap: float = 60.0  # seconds, each timed loop
     fill_cap: float = 120.0  # seconds, the (d) fill phase
@@ -33,10 +43,39 @@ class Settings:
     stores_data: bool = True  # False for the stub: drains are expected to be empty
 
 
+#: Reads the server process's CPU seconds so far (utime + stime).
+ServerCpu = Callable[[], float]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (nearest rank) of ``values``; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def cpu_us_per_record(runs: list[dict]) -> float | None:
+    """Server CPU microseconds per record over all ``runs`` (each with ``server_cpu_s``
+    and ``records``): summed, because one run is only a few clock ticks of CPU."""
+    records = sum(r["records"] for r in runs)
+    if not records:
+        return None
+    return sum(r["server_cpu_s"] for r in runs) / records * 1e6
+
+
 def make_client(endpoint: str, key: tuple[str, str] | None = None):
-    """One boto3 client; ``key`` (id, secret) for a server started with --credentials."""
+    """One boto3 client; ``key`` (id, secret) for a server started with --credentials.
+
+    Epoch timestamps are parsed straight to UTC datetimes (shardline.sessions):
+    botocore's own parser builds a tzlocal per record, two thirds of its cost of a
+    GetRecords page, which would cap every server's drain at the client's speed.
+    """
     key_id, secret = key or ("AKIDSHARDLINEBENCH", "shardline-bench-secret")
-    return boto3.client(
+    session = botocore.session.get_session()
+    factory = session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=parse_timestamp)
+    return boto3.Session(botocore_session=session).client(
         "kinesis",
         endpoint_url=endpoint,
         region_name="us-east-1",
@@ -101,6 +140,7 @@ def _put_batches(
     calls: int,
     cap: float,
     latencies: list[float] | None = None,
+    per_shard: Counter | None = None,
 ) -> dict:
     ok = failed = done = 0
     t0 = time.monotonic()
@@ -114,6 +154,8 @@ def _put_batches(
         if latencies is not None:
             latencies.append(time.perf_counter() - c0)
         f = resp.get("FailedRecordCount", 0) or 0
+        if per_shard is not None:
+            per_shard.update(r["ShardId"] for r in resp["Records"] if "ShardId" in r)
         failed += f
         ok += len(batch) - f
         done += 1
@@ -128,7 +170,8 @@ def _put_batches(
 
 
 def drain(client, stream: str, cap: float, limit: int = 10000) -> dict:
-    """Read every shard from TRIM_HORIZON until caught up; returns counts and time."""
+    """Read every shard from TRIM_HORIZON until caught up; returns counts, time and
+    the latency of every GetRecords call that returned records."""
     t0 = time.monotonic()
     deadline = t0 + cap
     shards = []
@@ -142,6 +185,7 @@ def drain(client, stream: str, cap: float, limit: int = 10000) -> dict:
         kwargs = {"NextToken": token}
     records = calls = 0
     capped = False
+    latencies: list[float] = []
     for shard in shards:
         it = client.get_shard_iterator(
             StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
@@ -151,9 +195,13 @@ def drain(client, stream: str, cap: float, limit: int = 10000) -> dict:
             if time.monotonic() > deadline:
                 capped = True
                 break
+            c0 = time.perf_counter()
             resp = client.get_records(ShardIterator=it, Limit=limit)
+            elapsed = time.perf_counter() - c0
             calls += 1
             n = len(resp.get("Records", []))
+            if n:
+                latencies.append(elapsed)
             records += n
             it = resp.get("NextShardIterator")
             if n == 0:
@@ -171,6 +219,7 @@ def drain(client, stream: str, cap: float, limit: int = 10000) -> dict:
         "shards": len(shards),
         "seconds": time.monotonic() - t0,
         "capped": capped,
+        "latencies_ms": [x * 1000 for x in latencies],
     }
 
 
@@ -179,15 +228,21 @@ def _median(xs):
     return statistics.median(xs) if xs else None
 
 
-def run_put_and_drain(client, settings: Settings, rng: random.Random, log) -> dict:
+def run_put_and_drain(
+    client, settings: Settings, rng: random.Random, log, server_cpu: ServerCpu
+) -> dict:
     """(a) batched put, then (b) drain of the same stream; ``repeats`` streams."""
     batches = make_batches(min(settings.batches, 200), settings, rng)
     puts, drains, errors = [], [], []
+    put_lat: list[float] = []
     for r in range(settings.repeats):
         name = _stream_name(f"bench-put-{r}")
         try:
             create_stream(client, name, settings.shards)
-            res = _put_batches(client, name, batches, settings.batches, settings.time_cap)
+            cpu0 = server_cpu()
+            res = _put_batches(client, name, batches, settings.batches, settings.time_cap, put_lat)
+            res["server_cpu_s"] = server_cpu() - cpu0
+            res["records"] = res["records_ok"]
             res["rps"] = res["records_ok"] / res["seconds"] if res["seconds"] > 0 else None
             puts.append(res)
             cap = " (time cap)" if res["capped"] else ""
@@ -199,7 +254,9 @@ def run_put_and_drain(client, settings: Settings, rng: random.Random, log) -> di
             errors.append(f"put: {_short(exc)}")
             continue
         try:
+            cpu0 = server_cpu()
             d = drain(client, name, settings.time_cap)
+            d["server_cpu_s"] = server_cpu() - cpu0
             d["expected"] = res["records_ok"]
             d["rps"] = (
                 d["records"] / d["seconds"] if settings.stores_data and d["seconds"] > 0 else None
@@ -212,6 +269,28 @@ def run_put_and_drain(client, settings: Settings, rng: random.Random, log) -> di
             )
         except Exception as exc:
             errors.append(f"drain: {_short(exc)}")
+    notes = _put_drain_notes(puts, drains, settings)
+    get_lat = [x for d in drains for x in d["latencies_ms"]]
+    put_cpu = cpu_us_per_record(puts)
+    get_cpu = cpu_us_per_record(drains) if settings.stores_data else None
+    return {
+        "metrics": {
+            "put_batched_rps": _median([p["rps"] for p in puts]),
+            "put_batched_p50_ms": _ms(percentile(put_lat, 0.5)),
+            "put_batched_p99_ms": _ms(percentile(put_lat, 0.99)),
+            "get_drain_rps": _median([d["rps"] for d in drains]),
+            "get_page_p50_ms": percentile(get_lat, 0.5),
+            "cpu_put_us": put_cpu,
+            "cpu_get_us": get_cpu,
+            "cpu_put_get_us": put_cpu + get_cpu if put_cpu and get_cpu else None,
+        },
+        "runs": {"put": puts, "drain": drains, "put_latencies_ms": [x * 1000 for x in put_lat]},
+        "errors": errors,
+        "notes": notes,
+    }
+
+
+def _put_drain_notes(puts: list[dict], drains: list[dict], settings: Settings) -> list[str]:
     notes = []
     mism = [d for d in drains if d["records"] != d["expected"]] if settings.stores_data else []
     if mism:
@@ -224,18 +303,16 @@ def run_put_and_drain(client, settings: Settings, rng: random.Random, log) -> di
     if any(p["records_failed"] for p in puts):
         failed = sum(p["records_failed"] for p in puts)
         notes.append(f"PutRecords partial failures: {failed} records")
-    return {
-        "metrics": {
-            "put_batched_rps": _median([p["rps"] for p in puts]),
-            "get_drain_rps": _median([d["rps"] for d in drains]),
-        },
-        "runs": {"put": puts, "drain": drains},
-        "errors": errors,
-        "notes": notes,
-    }
+    return notes
 
 
-def run_single_puts(client, settings: Settings, rng: random.Random, log) -> dict:
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def run_single_puts(
+    client, settings: Settings, rng: random.Random, log, server_cpu: ServerCpu
+) -> dict:
     """(c) single PutRecord calls, ``single_calls`` per repeat."""
     name = _stream_name("bench-single")
     create_stream(client, name, settings.shards)
@@ -246,6 +323,7 @@ def run_single_puts(client, settings: Settings, rng: random.Random, log) -> dict
     for r in range(settings.repeats):
         lat = []
         t0 = time.monotonic()
+        cpu0 = server_cpu()
         deadline = t0 + settings.time_cap
         try:
             for i in range(settings.single_calls):
@@ -261,6 +339,8 @@ def run_single_puts(client, settings: Settings, rng: random.Random, log) -> dict
         if lat:
             run = {
                 "calls": len(lat),
+                "records": len(lat),
+                "server_cpu_s": server_cpu() - cpu0,
                 "seconds": elapsed,
                 "rps": len(lat) / elapsed,
                 "p50_ms": statistics.median(lat) * 1000,
@@ -276,6 +356,7 @@ def run_single_puts(client, settings: Settings, rng: random.Random, log) -> dict
         "metrics": {
             "put_single_rps": _median([r["rps"] for r in runs]),
             "put_single_p50_ms": _median([r["p50_ms"] for r in runs]),
+            "cpu_single_us": cpu_us_per_record(runs),
         },
         "runs": {"single": runs},
         "errors": errors,
@@ -283,7 +364,9 @@ def run_single_puts(client, settings: Settings, rng: random.Random, log) -> dict
     }
 
 
-def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> dict:
+def run_latency_vs_size(
+    client, settings: Settings, rng: random.Random, log, server_cpu: ServerCpu
+) -> dict:
     """(d) PutRecords latency on an empty stream vs. after filling it."""
     name = _stream_name("bench-fill")
     create_stream(client, name, settings.shards)
@@ -304,6 +387,7 @@ def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> 
     fill_capped = False
     fill_error = None
     last_report = t0
+    fill_cpu0 = server_cpu()
     try:
         while stored < settings.fill:
             if time.monotonic() > deadline:
@@ -324,6 +408,7 @@ def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> 
         fill_error = _short(exc)
         errors.append(f"fill: {fill_error}")
     fill_s = time.monotonic() - t0
+    fill_cpu_s = server_cpu() - fill_cpu0
     fill_rps = (stored - res["records_ok"]) / fill_s if fill_s > 0 and fill_calls else None
     if fill_capped:
         notes.append(
@@ -352,6 +437,11 @@ def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> 
             "lat_growth": growth,
             "fill_stored": stored_at_end,
             "fill_rps": fill_rps,
+            "cpu_fill_us": (
+                fill_cpu_s / (stored_at_end - res["records_ok"]) * 1e6
+                if stored_at_end > res["records_ok"]
+                else None
+            ),
         },
         "runs": {
             "fill": {
@@ -370,6 +460,138 @@ def run_latency_vs_size(client, settings: Settings, rng: random.Random, log) -> 
     }
 
 
+def _wait_consumer_active(client, arn: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.describe_stream_consumer(ConsumerARN=arn)["ConsumerDescription"][
+            "ConsumerStatus"
+        ]
+        if status == "ACTIVE":
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"consumer {arn} not ACTIVE after {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def subscribe_drain(client, consumer: str, shard: str, expected: int, deadline: float) -> int:
+    """SubscribeToShard from TRIM_HORIZON until ``expected`` records arrived (or the
+    deadline passed); returns how many did."""
+    got = 0
+    position = {"Type": "TRIM_HORIZON"}
+    # a subscription ends after 5 minutes (AWS) or earlier on some servers: go on from
+    # the continuation sequence number, as a real consumer would
+    while got < expected and time.monotonic() < deadline:
+        events = client.subscribe_to_shard(
+            ConsumerARN=consumer, ShardId=shard, StartingPosition=position
+        )["EventStream"]
+        try:
+            for event in events:
+                body = event.get("SubscribeToShardEvent")
+                if body is None:
+                    continue
+                got += len(body["Records"])
+                if body.get("ContinuationSequenceNumber"):
+                    position = {
+                        "Type": "AFTER_SEQUENCE_NUMBER",
+                        "SequenceNumber": body["ContinuationSequenceNumber"],
+                    }
+                if got >= expected or time.monotonic() > deadline:
+                    break
+        finally:
+            events.close()
+    return got
+
+
+def _fanout_reader(client, consumer, shard, expected, deadline, counts, errors) -> None:
+    try:
+        counts[shard] = subscribe_drain(client, consumer, shard, expected, deadline)
+    except Exception as exc:
+        errors.append(f"fanout {shard}: {_short(exc)}")
+
+
+def _fanout_round(
+    client, consumer: str, per_shard: Counter, settings: Settings, server_cpu, errors: list
+) -> dict:
+    """One SubscribeToShard per shard, all at once, until each has its records."""
+    counts: dict[str, int] = {}
+    deadline = time.monotonic() + settings.time_cap
+    threads = [
+        threading.Thread(
+            target=_fanout_reader,
+            args=(client, consumer, shard, expected, deadline, counts, errors),
+        )
+        for shard, expected in per_shard.items()
+    ]
+    cpu0, t0 = server_cpu(), time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(settings.time_cap + 30)
+    elapsed = time.monotonic() - t0
+    got = sum(counts.values())
+    return {
+        "records": got,
+        "expected": sum(per_shard.values()),
+        "seconds": elapsed,
+        "server_cpu_s": server_cpu() - cpu0,
+        "rps": got / elapsed if elapsed > 0 else None,
+    }
+
+
+def _register(client, arn: str, name: str) -> str | None:
+    """A new ACTIVE consumer's ARN; None when the server has no enhanced fan-out."""
+    try:
+        consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "UnknownOperationException":
+            raise
+        return None
+    arn = consumer["Consumer"]["ConsumerARN"]
+    _wait_consumer_active(client, arn)
+    return arn
+
+
+def run_fanout(client, settings: Settings, rng: random.Random, log, server_cpu: ServerCpu) -> dict:
+    """(e) enhanced fan-out: one stream of ``batches`` PutRecords calls, read back
+    ``repeats`` times by SubscribeToShard on every shard at once (a thread each)."""
+    if not settings.stores_data:
+        return {"metrics": {}, "runs": {}, "errors": [], "notes": []}
+    name = _stream_name("bench-fanout")
+    create_stream(client, name, settings.shards)
+    batches = make_batches(min(settings.batches, 200), settings, rng)
+    per_shard: Counter = Counter()
+    _put_batches(client, name, batches, settings.batches, settings.time_cap, None, per_shard)
+    arn = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    runs: list[dict] = []
+    errors: list[str] = []
+    for r in range(settings.repeats):
+        consumer = _register(client, arn, f"bench-{r}")
+        if consumer is None:
+            note = "no enhanced fan-out (RegisterStreamConsumer is an unknown operation)"
+            return {"metrics": {}, "runs": {}, "errors": [], "notes": [note]}
+        run = _fanout_round(client, consumer, per_shard, settings, server_cpu, errors)
+        runs.append(run)
+        log(
+            f"    e[{r}] fan-out {run['records']:7d} rec in {run['seconds']:6.2f}s"
+            f" = {run['rps'] or 0:9.0f} rec/s ({len(per_shard)} subscriptions)"
+        )
+        if errors:
+            break
+    return {
+        "metrics": {
+            "fanout_rps": _median([r["rps"] for r in runs if r["records"]]),
+            "cpu_fanout_us": cpu_us_per_record(runs),
+        },
+        "runs": {"fanout": runs},
+        "errors": errors,
+        "notes": [
+            f"fan-out read {r['records']} of {r['expected']} records"
+            for r in runs
+            if r["records"] != r["expected"]
+        ],
+    }
+
+
 def _short(exc: BaseException, n: int = 200) -> str:
     s = f"{type(exc).__name__}: {exc}"
     return s if len(s) <= n else s[: n - 3] + "..."
@@ -377,6 +599,7 @@ def _short(exc: BaseException, n: int = 200) -> str:
 
 WORKLOADS = [
     ("put+drain", run_put_and_drain),
+    ("fanout", run_fanout),
     ("single", run_single_puts),
     ("fill", run_latency_vs_size),
 ]

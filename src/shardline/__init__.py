@@ -9,6 +9,8 @@ Layering (imports point one way):
 - ``server``: the Kinesis wire protocol in front of ``storage``; imported only by
   the CLI and tests.
 - ``aggregation``: the KPL aggregate format, shared by producer and consumer.
+- ``sessions``: the aiobotocore session the toolkit reads records with (cheap
+  timestamp parsing), shared by the consumer and the CLI.
 - ``topology``: the TOML file that names regions, streams, stores and the failover
   policy, shared by every cross-region component; ``credentials`` holds a region's
   access key pair, and ``admin`` signs calls to a region's ``/_shardline`` endpoint.

@@ -27,6 +27,7 @@ the same code back into the same class::
         ├── UnrecognizedClientException     400  unknown access key
         ├── InvalidSignatureException       400  wrong signature, scope or date
         ├── InternalFailure                 500  retriable
+        │   └── DamagedRecords              500  stored records damaged (Shardline only)
         └── ServiceUnavailable              503  retriable
 
 Why one registry: the server, the producer's retry policy and the consumer's
@@ -35,6 +36,7 @@ error handling all need the same answer to "is this retriable?".
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, TypeVar
 
 
@@ -197,6 +199,47 @@ class InternalFailure(KinesisError):
 
     http_status = 500
     retriable = True
+
+
+class DamagedRecords(InternalFailure):
+    """Stored records of a shard are damaged on disk and cannot be served.
+
+    AWS has no such case, so the wire code stays ``InternalFailure`` (any client
+    handles it); the message names the damaged range in one fixed form, which
+    :meth:`parse` reads back, so a consumer can tell it from a passing failure and
+    read on with an iterator ``AFTER_SEQUENCE_NUMBER`` the range's last number.
+    Retrying the same position gets the same answer: the records are lost on this
+    region (``shardline verify`` lists them; a replica may still hold them).
+    """
+
+    _FORM = re.compile(
+        r"Records (?P<first>\d+) to (?P<last>\d+) of (?P<shard>shardId-\d+) "
+        r"in stream (?P<stream>\S+) are damaged"
+    )
+
+    def __init__(
+        self, stream: str, shard_id: str, first_sequence: str, last_sequence: str, cause: str
+    ) -> None:
+        super().__init__(
+            f"Records {first_sequence} to {last_sequence} of {shard_id} in stream {stream} "
+            f"are damaged on disk ({cause}) and cannot be served. Get a shard iterator "
+            f"AFTER_SEQUENCE_NUMBER {last_sequence} to read past them; the region's operator "
+            "can list the damage with `shardline verify`."
+        )
+        self.stream = stream
+        self.shard_id = shard_id
+        self.first_sequence = first_sequence
+        self.last_sequence = last_sequence
+        self.cause = cause
+
+    @classmethod
+    def parse(cls, message: str) -> DamagedRecords | None:
+        """The damage an ``InternalFailure`` message reports, or None for any other."""
+        match = cls._FORM.search(message)
+        if match is None:
+            return None
+        cause = message[match.end() :].partition("(")[2].partition(")")[0]
+        return cls(match["stream"], match["shard"], match["first"], match["last"], cause)
 
 
 @_registered

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 
@@ -15,6 +16,8 @@ from shardline.consumer.positions import (
     TRIM_HORIZON_POSITION,
     Position,
 )
+from shardline.consumer.records import ConsumerRecord
+from shardline.consumer.shard_consumer import _after
 from shardline.stores.leases import Lease
 
 
@@ -91,3 +94,16 @@ def test_max_leases_per_worker_caps_the_target():
     leases = [_lease(k, None) for k in "abcdef"]
     decided = plan(leases, {}, "w1", 2, 1)
     assert len(decided.take) == 2
+
+
+def _record(sequence: str, sub: int = 0) -> ConsumerRecord:
+    arrival = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    return ConsumerRecord(sequence, sub, "k", b"", arrival)
+
+
+def test_a_batch_drops_only_the_head_already_delivered():
+    batch = [_record("10", 0), _record("10", 1), _record("10", 2), _record("11")]
+    assert _after(batch, Position("10", 1)) == batch[2:]
+    assert _after(batch, Position("9")) == batch
+    assert _after(batch, Position("11")) == []
+    assert _after(batch, TRIM_HORIZON_POSITION) == batch

@@ -15,6 +15,7 @@ from shardline.errors import (
 )
 from shardline.server import model, protocol
 from shardline.storage.crypto import RecordCipher
+from shardline.storage.exceptions import ChunkFault
 
 
 def test_validation_lists_every_violation_in_aws_format():
@@ -47,13 +48,30 @@ def test_wrong_wire_types_are_serialization_errors():
         )
 
 
-def test_put_records_fast_path_matches_the_generic_converter():
+def test_put_records_entries_are_the_same_tuples_on_every_path():
     records = [{"Data": base64.b64encode(b"abc").decode(), "PartitionKey": "k"}]
     params = model.parse_input("PutRecords", {"StreamName": "s", "Records": records}, "json")
-    assert params["Records"] == [{"Data": b"abc", "PartitionKey": "k"}]
+    assert params["Records"] == [(b"abc", "k", None)]
     with_hash = [dict(records[0], ExplicitHashKey="12")]
     params = model.parse_input("PutRecords", {"StreamName": "s", "Records": with_hash}, "json")
-    assert params["Records"] == [{"Data": b"abc", "PartitionKey": "k", "ExplicitHashKey": "12"}]
+    assert params["Records"] == [(b"abc", "k", "12")]
+    cbor_records = [{"Data": b"abc", "PartitionKey": "k"}]
+    params = model.parse_input("PutRecords", {"StreamName": "s", "Records": cbor_records}, "cbor")
+    assert params["Records"] == [(b"abc", "k", None)]
+
+
+@pytest.mark.parametrize("text", ["QR==", "QUJ=", "QUJDRB==", "QUJDREF="])
+def test_padding_that_hides_set_bits_is_refused_as_aws_does(text):
+    body = {"StreamName": "s", "Records": [{"Data": text, "PartitionKey": "k"}]}
+    with pytest.raises(SerializationException, match="Invalid last non-pad Base64 character"):
+        model.parse_input("PutRecords", body, "json")
+
+
+@pytest.mark.parametrize("data", [b"", b"A", b"AB", b"ABC", bytes(range(256))])
+def test_canonical_base64_of_any_length_is_accepted(data):
+    text = base64.b64encode(data).decode()
+    body = {"StreamName": "s", "Records": [{"Data": text, "PartitionKey": "k"}]}
+    assert model.parse_input("PutRecords", body, "json")["Records"] == [(data, "k", None)]
 
 
 def test_cbor_timestamps_are_tag_1_epoch_milliseconds_both_ways():
@@ -79,9 +97,9 @@ def test_error_registry_maps_codes_to_classes():
 def test_tampered_ciphertext_is_refused():
     cipher = RecordCipher(b"k" * 32)
     sealed = bytearray(cipher.seal("alias/a", b"payload"))
-    assert cipher.open("alias/a", bytes(sealed), "here") == b"payload"
+    assert cipher.open("alias/a", bytes(sealed)) == b"payload"
     sealed[-1] ^= 1
-    with pytest.raises(InternalFailure):
-        cipher.open("alias/a", bytes(sealed), "here")
-    with pytest.raises(InternalFailure):
-        cipher.open("alias/other", cipher.seal("alias/a", b"payload"), "here")
+    with pytest.raises(ChunkFault):
+        cipher.open("alias/a", bytes(sealed))
+    with pytest.raises(ChunkFault):
+        cipher.open("alias/other", cipher.seal("alias/a", b"payload"))

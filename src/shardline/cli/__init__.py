@@ -15,6 +15,7 @@ from shardline.cli.ha import (
     replicate,
     status,
 )
+from shardline.cli.integrity import recover_command, verify_command
 from shardline.cli.keys import keys
 from shardline.cli.pipeline import drill, ticker_group, up
 from shardline.cli.put import put
@@ -47,3 +48,5 @@ main.add_command(drill)
 main.add_command(ticker_group, name="ticker")
 main.add_command(snapshot)
 main.add_command(certs)
+main.add_command(verify_command)
+main.add_command(recover_command)

@@ -26,9 +26,12 @@ from shardline.server.limits import MIB, ServerLimits
 from shardline.server.runner import serve as run_server
 from shardline.server.tls import TlsConfigError, TlsFiles, server_context
 from shardline.storage.config import RegionConfig
-from shardline.storage.engine import Durability
+from shardline.storage.engine import Durability, WalPolicy
+from shardline.storage.exceptions import DataDirUnusable, StartupRefused
 
 READY_PREFIX = "shardline: serving Kinesis API at "
+#: Benchmark only: store and serve chunks without checksums, to measure their cost.
+UNCHECKED_ENV = "SHARDLINE_BENCH_UNCHECKED"
 
 
 def _default(name: str) -> Any:
@@ -38,7 +41,10 @@ def _default(name: str) -> Any:
 def _check_data_dir(data_dir: Path) -> None:
     """Create ``data_dir`` if missing and prove it takes files, or end in one line."""
     if data_dir.exists() and not data_dir.is_dir():
-        fail(f"--data-dir {data_dir} is a file, not a directory: pass a directory")
+        fail(
+            f"--data-dir {data_dir} is a file, not a directory: pass a directory",
+            DataDirUnusable.exit_status,
+        )
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=data_dir):
@@ -46,7 +52,8 @@ def _check_data_dir(data_dir: Path) -> None:
     except OSError as exc:
         fail(
             f"cannot use --data-dir {data_dir}: {exc.strerror or exc}; pass a directory you "
-            "can write to (it is created if missing)"
+            "can write to (it is created if missing)",
+            DataDirUnusable.exit_status,
         )
 
 
@@ -139,6 +146,20 @@ def _check_port(port: int) -> None:
     default=None,
     help="32-byte key that protects encrypted streams (default: DATA_DIR/master.key, "
     "created on first start).",
+)
+@click.option(
+    "--wal-autocheckpoint-pages",
+    default=config_default(WalPolicy, "autocheckpoint_pages"),
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Copy the write-ahead log into the database once it holds this many pages (0: "
+    "never by size). Smaller bounds what a damaged log can lose; see docs/integrity.md.",
+)
+@seconds_option(
+    "--checkpoint-after-s",
+    default=config_default(WalPolicy, "checkpoint_after_s"),
+    help="Also copy it once the oldest commit only the log holds is this old and no write "
+    "is waiting (0: only by size).",
 )
 @click.option(
     "--tls-cert",
@@ -243,6 +264,8 @@ def serve(
     trim_interval_s: float,
     subscription_lifetime_s: float,
     master_key_file: Path | None,
+    wal_autocheckpoint_pages: int,
+    checkpoint_after_s: float,
     tls_cert: Path | None,
     tls_key: Path | None,
     max_connections: int | None,
@@ -260,6 +283,11 @@ def serve(
 
     Point any Kinesis client at it with only the endpoint changed, e.g.
     ``boto3.client("kinesis", endpoint_url="http://127.0.0.1:4567")``.
+
+    If the data directory cannot be used safely (damaged database or write-ahead log,
+    wrong master key, directory locked or unusable) it prints one line saying what to
+    do and exits with status 65 (damaged data), 73 (unusable directory), 75 (in use by
+    another process) or 78 (wrong master key); see docs/integrity.md.
     """
     logs.configure(log_level)
     _check_port(port)
@@ -281,6 +309,11 @@ def serve(
             subscription_lifetime_s=subscription_lifetime_s,
             master_key_path=master_key_file,
             metrics=metrics,
+            wal=WalPolicy(
+                autocheckpoint_pages=wal_autocheckpoint_pages,
+                checkpoint_after_s=checkpoint_after_s or None,
+            ),
+            verify_checksums=os.environ.get(UNCHECKED_ENV) != "1",
         )
     except ConfigError as exc:
         fail(str(exc))
@@ -309,6 +342,8 @@ def serve(
         asyncio.run(
             run_server(config, host, port, on_ready=ready, gate=gate, limits=limits, tls=tls)
         )
+    except StartupRefused as refused:
+        fail(str(refused), refused.exit_status)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise

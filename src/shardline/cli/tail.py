@@ -14,13 +14,13 @@ import json
 from typing import Any
 
 import click
-from aiobotocore.session import get_session
 
 from shardline.cli.common import endpoint_options, fail, seconds_option
 from shardline.cli.preflight import PreflightError, check_stream
 from shardline.consumer.config import ConsumerConfig, InitialPosition
 from shardline.consumer.positions import Position
 from shardline.consumer.tail import TailedRecord, tail_records
+from shardline.sessions import reader_session
 
 
 def _render(record: TailedRecord, as_json: bool) -> str:
@@ -48,7 +48,7 @@ def _render(record: TailedRecord, as_json: bool) -> str:
 
 async def _tail(config: ConsumerConfig, start: Position, count: int | None, as_json: bool) -> int:
     printed = 0
-    async with get_session().create_client(
+    async with reader_session().create_client(
         "kinesis",
         endpoint_url=config.endpoint_url,
         region_name=config.region_name,

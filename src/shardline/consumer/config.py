@@ -16,6 +16,7 @@ from shardline.settings import setting, validate
 InitialPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
 Retrieval = Literal["polling", "fanout"]
 OnProcessorError = Literal["retry", "skip", "release"]
+OnDamagedRecords = Literal["skip", "retry"]
 
 
 def _default_worker_id() -> str:
@@ -84,6 +85,12 @@ class ConsumerConfig:
     #: "skip" drops the batch and goes on (the KCL's behaviour); "release" gives the
     #: shard's lease up so another worker tries.
     on_processor_error: OnProcessorError = "retry"
+    #: What a reader does when the region reports stored records damaged (a Shardline
+    #: region only; AWS has no such case): "skip" (default) logs an error naming the
+    #: range, counts it (DamagedRangesSkipped) and reads on after it, since the
+    #: region has lost them and asking again cannot bring them back; "retry" keeps
+    #: asking with back-off, for an operator who will restore the region.
+    on_damaged_records: OnDamagedRecords = "skip"
     #: Call process_records for empty batches too (KCL option of the same name).
     call_process_records_even_for_empty_list: bool = False
 

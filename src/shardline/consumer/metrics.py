@@ -44,6 +44,12 @@ class _Family:
             _LABELS,
             registry=registry,
         )
+        self.damaged = Counter(
+            "DamagedRangesSkipped",
+            "Ranges of records the region reported damaged, which the reader skipped.",
+            (*_LABELS, "shard"),
+            registry=registry,
+        )
 
 
 _FAMILIES = FamilyCache(_Family)
@@ -105,3 +111,6 @@ class ConsumerMetrics:
 
     def processor_failed(self) -> None:
         self._family.failures.labels(*self._labels).inc()
+
+    def damaged_range_skipped(self, shard_id: str) -> None:
+        self._family.damaged.labels(*self._labels, shard_id).inc()

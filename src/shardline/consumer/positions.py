@@ -8,7 +8,7 @@ sub-sequence number (the index of a user record inside a KPL aggregate).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import total_ordering
+from functools import cached_property, total_ordering
 
 from shardline.stores.leases import AT_TIMESTAMP, LATEST, SHARD_END, TRIM_HORIZON
 
@@ -27,7 +27,11 @@ class Position:
     def is_sentinel(self) -> bool:
         return self.sequence in _SENTINEL_RANK
 
+    @cached_property
     def _key(self) -> tuple[int, int, int]:
+        # Cached: a consumer compares every record's position with the last one it
+        # delivered, and parsing a 56-digit sequence number each time was a large
+        # share of its per-record cost.
         rank = _SENTINEL_RANK.get(self.sequence)
         if rank is not None:
             return (rank, 0, 0)
@@ -36,7 +40,7 @@ class Position:
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Position):
             return NotImplemented
-        return self._key() < other._key()
+        return self._key < other._key
 
     def __str__(self) -> str:
         return self.sequence if self.is_sentinel or not self.sub else f"{self.sequence}.{self.sub}"

@@ -8,7 +8,9 @@ user records are dropped by sub-sequence number.
 
 Error handling: expired iterators are renewed from the last record seen; throttling
 and transient errors back off and retry; a fan-out subscription that ends (every
-5 minutes on AWS) is renewed from its continuation sequence number.
+5 minutes on AWS) is renewed from its continuation sequence number. Records a
+Shardline region reports damaged (``DamagedRecords``) are skipped with an error in
+the log, unless ``on_damaged_records`` is "retry".
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shardline.consumer.config import ConsumerConfig
 from shardline.consumer.metrics import ConsumerMetrics
 from shardline.consumer.positions import Position
+from shardline.errors import DamagedRecords
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ def _retriable(exc: Exception) -> bool:
                 "ProvisionedThroughputExceededException",
                 "LimitExceededException",
                 "InternalFailure",
+                "InternalFailureException",  # its name in a SubscribeToShard event stream
                 "ServiceUnavailable",
                 "ExpiredIteratorException",
                 "KMSThrottlingException",
@@ -94,6 +98,31 @@ def _retriable(exc: Exception) -> bool:
             or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
         )
     return isinstance(exc, BotoCoreError | OSError | asyncio.TimeoutError)
+
+
+def _skippable_damage(
+    exc: Exception, config: ConsumerConfig, metrics: ConsumerMetrics | None
+) -> DamagedRecords | None:
+    """The damage a region reported, if the reader should read on past it (logged)."""
+    if config.on_damaged_records != "skip" or not isinstance(exc, ClientError):
+        return None
+    error = exc.response.get("Error", {})
+    if error.get("Code") not in ("InternalFailure", "InternalFailureException"):
+        return None
+    damage = DamagedRecords.parse(str(error.get("Message", "")))
+    if damage is not None:
+        log.error(
+            "%s of stream %s: records %s to %s are damaged on the region (%s) and are "
+            "skipped; reading on after them",
+            damage.shard_id,
+            damage.stream,
+            damage.first_sequence,
+            damage.last_sequence,
+            damage.cause,
+        )
+        if metrics is not None:
+            metrics.damaged_range_skipped(damage.shard_id)
+    return damage
 
 
 class PollingRetriever:
@@ -111,8 +140,10 @@ class PollingRetriever:
         self._shard_id = shard_id
         self._metrics = metrics
 
-    async def _iterator(self, start: Position) -> str:
+    async def _iterator(self, start: Position, after: bool = False) -> str:
         arguments = _start_arguments(start, self._config)
+        if after:
+            arguments["Type"] = "AFTER_SEQUENCE_NUMBER"
         params: dict[str, Any] = {
             "StreamName": self._config.stream_name,
             "ShardId": self._shard_id,
@@ -129,10 +160,12 @@ class PollingRetriever:
         backoff = Backoff(self._config.task_backoff_s, self._config.max_backoff_s)
         resume = start
         iterator: str | None = None
+        past = False  # the next iterator starts after ``resume`` (past damaged records)
         while True:
             try:
                 if iterator is None:
-                    iterator = await self._iterator(resume)
+                    iterator = await self._iterator(resume, after=past)
+                    past = False
                 asked_at = time.time()
                 result = await self._client.get_records(
                     ShardIterator=iterator, Limit=self._config.max_records
@@ -140,6 +173,10 @@ class PollingRetriever:
             except Exception as exc:
                 if self._metrics is not None:
                     self._metrics.read(ok=False)
+                damage = _skippable_damage(exc, self._config, self._metrics)
+                if damage is not None:
+                    resume, iterator, past = Position(damage.last_sequence), None, True
+                    continue
                 if not _retriable(exc):
                     raise
                 log.warning("GetRecords on %s: %s; backing off", self._shard_id, exc)
@@ -257,6 +294,13 @@ class FanOutRetriever:
             except Exception as exc:
                 if self._metrics is not None:
                     self._metrics.read(ok=False)
+                damage = _skippable_damage(exc, self._config, self._metrics)
+                if damage is not None:
+                    position = {
+                        "Type": "AFTER_SEQUENCE_NUMBER",
+                        "SequenceNumber": damage.last_sequence,
+                    }
+                    continue
                 if not _retriable(exc):
                     await events.put(exc)
                     return

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from shardline.consumer.config import ConsumerConfig
@@ -36,6 +35,7 @@ from shardline.consumer.processor import RecordProcessor
 from shardline.consumer.retrieval import FanOutRetriever, PollingRetriever
 from shardline.consumer.shard_consumer import Reason, ShardConsumer
 from shardline.consumer.shard_sync import sync_shards
+from shardline.sessions import reader_session
 from shardline.stores.leases import Lease, LeaseStore, LeaseStoreError
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
 
@@ -173,7 +173,7 @@ class Scheduler:
         config = self.config
         async with contextlib.AsyncExitStack() as stack:
             self._client = await stack.enter_async_context(
-                get_session().create_client(
+                reader_session().create_client(
                     "kinesis",
                     endpoint_url=config.endpoint_url,
                     region_name=config.region_name,

@@ -3,9 +3,12 @@
 Each :class:`Child` is one command line; its output goes to ``<logs>/<name>.log``.
 The supervisor checks every ``CHECK_INTERVAL_S`` and starts a dead child again
 after a back-off (1 s, doubling to 10 s; reset once a child has lived 30 s), until
-:meth:`Supervisor.stop`. Which processes run, with which pids and how often they
-were restarted, is kept in ``<data_dir>/up.json`` so that ``shardline drill`` can
-SIGKILL a component of a pipeline that ``shardline up`` runs in another terminal.
+:meth:`Supervisor.stop`. A child that exits with a status saying a restart cannot
+help (``FINAL_EXIT_STATUSES``: a region refusing damaged data, an unusable data
+directory or a wrong key) is left stopped, with its last line in the log. Which
+processes run, with which pids and how often they were restarted, is kept in
+``<data_dir>/up.json`` so that ``shardline drill`` can SIGKILL a component of a
+pipeline that ``shardline up`` runs in another terminal.
 
 Children die with the supervisor: each is started through
 :mod:`shardline.pipeline.tether` in a session of its own, so Ctrl-C in the terminal
@@ -44,6 +47,11 @@ CHECK_INTERVAL_S = 0.5
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 10.0
 HEALTHY_AFTER_S = 30.0
+#: Exit statuses (sysexits.h) after which starting the same command again would only
+#: fail the same way: 65 EX_DATAERR, 73 EX_CANTCREAT, 78 EX_CONFIG. A region exits
+#: with them when it refuses its data directory (docs/integrity.md); 75 EX_TEMPFAIL
+#: (directory in use) is worth retrying.
+FINAL_EXIT_STATUSES = frozenset({65, 73, 78})
 #: How much of a log's end is read for its last line.
 _LOG_TAIL_BYTES = 4096
 
@@ -150,6 +158,16 @@ class Supervisor:
                     continue
                 if child.next_start == 0.0:
                     code = child.process.returncode if child.process else None
+                    if code in FINAL_EXIT_STATUSES:
+                        child.next_start = float("inf")
+                        log.error(
+                            "%s exited with status %s, which a restart cannot fix; not "
+                            "restarting it: %s",
+                            child.name,
+                            code,
+                            last_line(child.log_path) if child.log_path else "",
+                        )
+                        continue
                     lived = now - child.started_at
                     if lived >= HEALTHY_AFTER_S:
                         child.backoff = BACKOFF_INITIAL_S

@@ -55,14 +55,16 @@ class Entry:
     data: bytes
     partition_key: str
     explicit_hash_key: str | None
+    #: Bytes Kinesis counts (data + UTF-8 partition key); set once, read on every
+    #: batching decision.
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = len(self.data) + len(self.partition_key.encode())
 
     @property
     def aggregated(self) -> bool:
         return len(self.records) > 1
-
-    @property
-    def size(self) -> int:
-        return len(self.data) + len(self.partition_key.encode())
 
 
 @dataclass(slots=True, eq=False)

@@ -107,6 +107,21 @@ class _Held:
     sent_at: float
 
 
+@dataclass(slots=True)
+class _Stored:
+    """What one call stored, counted for the metrics once per call (not per record:
+    three labelled Prometheus updates per record were a sixth of the producer's CPU)."""
+
+    entries: int = 0
+    users: int = 0
+    data_bytes: int = 0
+
+    def add(self, entry: Entry) -> None:
+        self.entries += 1
+        self.users += len(entry.records)
+        self.data_bytes += sum(len(r.data) for r in entry.records)
+
+
 @dataclass(slots=True, eq=False)
 class _FlushWaiter:
     newest: int
@@ -711,6 +726,7 @@ class Producer:
             shard_map = self._applied_map
         failed_shards: set[ShardKey] = set()
         acknowledged: list[int] = []
+        stored = _Stored()
         for entry, result, failure in outcomes:
             if result is not None and entry.aggregated and result["ShardId"] != entry.shard_id:
                 # KCL-style readers drop an aggregate holding a record outside the
@@ -723,6 +739,7 @@ class Producer:
             if failure is None:
                 assert result is not None
                 self._stored(entry, result, destination, started, duration)
+                stored.add(entry)
                 if destination in self._holding:
                     sequence = int(result["SequenceNumber"])
                     for r in entry.records:
@@ -755,6 +772,8 @@ class Producer:
                 self.metrics.retried(len(retry))
                 self._batcher.requeue(retry, entry.shard_id)
             failed_shards.add(entry.shard_id)
+        if stored.entries:
+            self.metrics.stored(name, stored.users, stored.data_bytes, stored.entries)
         self._forget(acknowledged)
         now = time.monotonic()
         for shard_id in batch.shards:
@@ -782,9 +801,6 @@ class Producer:
                 sub_sequence_number=index if aggregated else None,
                 destination=destination,
             )
-        self.metrics.stored(
-            str(destination), len(entry.records), sum(len(r.data) for r in entry.records), 1
-        )
 
     def _expire(self, record: PendingRecord) -> None:
         error = RecordExpiredError(

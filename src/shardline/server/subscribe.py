@@ -17,6 +17,9 @@ Protocol, as numbered steps:
 
 Error handling: a failure after step 3 is sent as an exception event; a client that
 disconnects only ends its own subscription. The slot is released in every case.
+The event's ``:exception-type`` is a member of the model's SubscribeToShardEventStream,
+which names an internal failure ``InternalFailureException`` (the JSON error code is
+``InternalFailure``); SDKs read the code and message of members only.
 """
 
 from __future__ import annotations
@@ -176,7 +179,12 @@ class Subscription:
 
     async def _fail(self, channel: EventChannel, error: KinesisError) -> None:
         body = self._encode({"message": error.message})
-        await channel.send(eventstream.exception(error.code, body, self.content_type))
+        code = _EVENT_STREAM_CODES.get(error.code, error.code)
+        await channel.send(eventstream.exception(code, body, self.content_type))
+
+
+#: Error codes whose event-stream exception has another name in the service model.
+_EVENT_STREAM_CODES = {"InternalFailure": "InternalFailureException"}
 
 
 class EventChannel(Protocol):

@@ -1,7 +1,12 @@
 """Durable storage behind a region: shard logs, the stream catalog and retention.
 
 Layering: ``engine`` owns the SQLite file (one writer thread with group commit,
-reader threads); ``catalog`` keeps streams and shards in memory and persists them
-through the engine; ``region`` implements the Kinesis operations on top of both.
-Nothing here knows about HTTP or wire encodings.
+reader threads; ``schema`` its tables and their upgrade); ``catalog`` keeps streams
+and shards in memory and persists them through the engine; ``region`` implements the
+Kinesis operations on top of both, ``records`` the data plane. Every chunk a read
+serves passes ``stored.open_chunk`` (its CRC32C from ``checksum``, its encryption,
+its keys), reached through ``scan``, which reads around damage. ``integrity`` reads
+SQLite's files directly: the checks before a region opens its directory
+(``preflight``), and ``shardline verify`` / ``shardline recover``. Nothing here knows
+about HTTP or wire encodings.
 """

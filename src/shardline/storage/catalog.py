@@ -215,6 +215,8 @@ class Stream:
     resource_policy: str | None = None
     next_shard_index: int = 0
     last_key: int = 0
+    #: Chunks with keys below this may have been deleted by retention (see ``scan``).
+    trimmed_key: int = 0
     #: A lineage change waiting for the stream to become ACTIVE.
     pending: Reshard | None = None
     #: Warm throughput of an on-demand stream (MiB/s): the target asked for, and what
@@ -264,6 +266,7 @@ class Stream:
                 "policy": self.resource_policy,
                 "next_shard": self.next_shard_index,
                 "last_key": self.last_key,
+                "trimmed": self.trimmed_key,
                 "pending": reshard_to_doc(self.pending),
                 "warm": [self.warm_target_mibps, self.warm_current_mibps],
             }
@@ -291,6 +294,7 @@ class Stream:
             resource_policy=doc.get("policy"),
             next_shard_index=doc["next_shard"],
             last_key=doc["last_key"],
+            trimmed_key=doc.get("trimmed", 0),
             pending=reshard_from_doc(doc.get("pending")),
             ever_active=doc["status"] != "CREATING",
         )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shardline.errors import ConfigError
 from shardline.settings import setting, validate
-from shardline.storage.engine import Durability
+from shardline.storage.engine import Durability, WalPolicy
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,11 @@ class RegionConfig:
     subscription_heartbeat_s: float = setting(5.0, gt=0)
     #: Master key for encryption at rest; defaults to ``data_dir/master.key``.
     master_key_path: Path | None = None
+    #: How long committed data may live only in the write-ahead log.
+    wal: WalPolicy = field(default_factory=WalPolicy)
+    #: Checksum every chunk written and check every chunk read. Only the benchmark
+    #: that measures what checking costs turns it off (``SHARDLINE_BENCH_UNCHECKED=1``).
+    verify_checksums: bool = True
     #: Count stream and shard metrics for ``/metrics`` (off only to measure their cost).
     metrics: bool = True
 

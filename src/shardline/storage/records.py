@@ -11,9 +11,21 @@ Write path (PutRecords), as numbered steps:
 4. When the commit lands, move each shard's committed tip forward, clear the
    in-flight counts, and wake anyone waiting for new records.
 
+Each chunk is stored with its CRC32C and the last key of the chunk before it in the
+shard (``prev_key``), both taken in the writer thread inside the commit, so the chain
+follows commit order even when a write fails and is rolled back.
+
 Read path: a reader may only conclude that a *closed* shard is exhausted when no
 write to it is still in flight, checked before it reads; otherwise a record acked a
-moment later would be missed.
+moment later would be missed. Chunks come through ``scan.read_chunks``, which checks
+each one; damage reaches the client as ``DamagedRecords`` (see ``Region.damaged``)
+once the intact records before it have been served:
+
+- a read that meets damaged records after some intact ones returns those, and its
+  NextShardIterator points at the damage;
+- a read that starts at damaged records answers ``InternalFailure`` naming the
+  shard and the damaged range, every time, so nothing is skipped without the client
+  being told; an iterator ``AFTER_SEQUENCE_NUMBER`` the range's end reads on.
 """
 
 from __future__ import annotations
@@ -26,7 +38,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
-from typing import TYPE_CHECKING
+from operator import add
+from typing import TYPE_CHECKING, NamedTuple
 
 from shardline.errors import (
     InvalidArgumentException,
@@ -36,7 +49,10 @@ from shardline.errors import (
 )
 from shardline.storage import chunks
 from shardline.storage.catalog import Shard, Stream, shard_id
+from shardline.storage.checksum import chunk_crc
+from shardline.storage.exceptions import ShardDamage
 from shardline.storage.hashing import MAX_HASH_KEY, hash_key_bytes
+from shardline.storage.scan import ShardReader, read_chunks
 from shardline.storage.sequence import (
     arrival_ms,
     key_for_time,
@@ -44,6 +60,7 @@ from shardline.storage.sequence import (
     now_ms,
     parse_sequence,
 )
+from shardline.storage.stored import OpenedChunk
 
 if TYPE_CHECKING:
     from shardline.storage.region import Region
@@ -54,9 +71,12 @@ MAX_PUT_RECORDS_BYTES = 10 * 1024 * 1024
 MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class PutOutcome:
-    """One entry's result: a sequence key on a shard, or an error code and message."""
+class PutOutcome(NamedTuple):
+    """One entry's result: a sequence key on a shard, or an error code and message.
+
+    A named tuple, not a dataclass: a PutRecords call makes up to 500 of them, and a
+    frozen dataclass costs several times as much to build.
+    """
 
     shard_index: int = 0
     key: int = 0
@@ -78,6 +98,14 @@ class ReadResult:
     size: int = 0
 
 
+def _too_large(limit: int, number: int, single: bool) -> ValidationException:
+    member = "data" if single else f"records.{number}.member.data"
+    return ValidationException(
+        f"1 validation error detected: Value at '{member}' failed to satisfy "
+        f"constraint: Member must have length less than or equal to {limit}."
+    )
+
+
 class RecordLog:
     """Puts records into shards and reads them back, for one region."""
 
@@ -97,24 +125,67 @@ class RecordLog:
         """
         started = time.perf_counter()
         stream = self.region.readable(name)
+        datas, keys, explicits = zip(*entries, strict=True) if entries else ((), (), ())
+        encoded = [key.encode("utf-8") for key in keys]
+        sizes = list(map(add, map(len, datas), map(len, encoded)))
+        if any(explicit is not None for explicit in explicits):
+            hashes = self._explicit_hashes(stream, encoded, sizes, explicits, single)
+        else:
+            self._check_sizes(stream, sizes, single)
+            md5 = hashlib.md5
+            hashes = [md5(key).digest() for key in encoded]
+        total = sum(sizes)
+        if total > MAX_PUT_RECORDS_BYTES:
+            raise InvalidArgumentException(
+                f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit"
+            )
+        route = stream.route
+        shards = [route(hashed) for hashed in hashes]
+        admitted = self._admit(shards, sizes) if self.region.throttle is not None else None
+        outcomes, batches = self._assign(stream, shards, encoded, datas, admitted)
+        throttled = [
+            (shard, size)
+            for shard, size, ok in zip(shards, sizes, admitted or (), strict=False)
+            if not ok
+        ]
+        stored = len(entries) - len(throttled)
+        try:
+            if batches:
+                await self._commit(stream, batches)
+        except KinesisError:
+            self._count_put(stream, single, 0, 0, throttled, stored, started)
+            raise
+        size = total - sum(size for _, size in throttled)
+        self._count_put(stream, single, stored, size, throttled, 0, started)
+        if stream.shard_level_metrics:
+            self._count_shards_in(stream, batches)
+        return outcomes, stream
+
+    def _check_sizes(self, stream: Stream, sizes: list[int], single: bool) -> None:
+        """Refuse the call at its first record over the stream's record size limit."""
         limit = stream.max_record_size_kib * 1024
-        total = 0
-        encoded_keys: list[bytes] = []
+        if sizes and max(sizes) > limit:
+            number = next(i for i, size in enumerate(sizes, 1) if size > limit)
+            raise _too_large(limit, number, single)
+
+    def _explicit_hashes(
+        self,
+        stream: Stream,
+        encoded: list[bytes],
+        sizes: list[int],
+        explicits: tuple[str | None, ...],
+        single: bool,
+    ) -> list[bytes]:
+        """Hash keys when some entries name one; the first bad record, in order, fails."""
+        limit = stream.max_record_size_kib * 1024
         hashes: list[bytes] = []
-        md5 = hashlib.md5
-        for number, (data, partition_key, explicit) in enumerate(entries, 1):
-            encoded = partition_key.encode("utf-8")
-            size = len(data) + len(encoded)
+        for number, (key, size, explicit) in enumerate(
+            zip(encoded, sizes, explicits, strict=True), 1
+        ):
             if size > limit:
-                member = "data" if single else f"records.{number}.member.data"
-                raise ValidationException(
-                    f"1 validation error detected: Value at '{member}' failed to satisfy "
-                    f"constraint: Member must have length less than or equal to {limit}."
-                )
-            total += size
-            encoded_keys.append(encoded)
+                raise _too_large(limit, number, single)
             if explicit is None:
-                hashes.append(md5(encoded).digest())
+                hashes.append(hashlib.md5(key).digest())
                 continue
             value = int(explicit)
             if value > MAX_HASH_KEY:
@@ -123,54 +194,58 @@ class RecordLog:
                     f"[0, 2^128-1]. Specified value was {explicit}"
                 )
             hashes.append(hash_key_bytes(value))
-        if total > MAX_PUT_RECORDS_BYTES:
-            raise InvalidArgumentException(
-                f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit"
-            )
+        return hashes
+
+    def _admit(self, shards: list[Shard], sizes: list[int]) -> list[bool]:
+        """Which records the per-shard write limits let through (throttling on)."""
+        throttle = self.region.throttle
+        assert throttle is not None
+        return [
+            throttle.admit_write(shard.uid, size) for shard, size in zip(shards, sizes, strict=True)
+        ]
+
+    def _assign(
+        self,
+        stream: Stream,
+        shards: list[Shard],
+        encoded: list[bytes],
+        datas: tuple[bytes, ...],
+        admitted: list[bool] | None,
+    ) -> tuple[list[PutOutcome], list[tuple[Shard, list[int], list[bytes], list[bytes]]]]:
+        """Sequence keys for the admitted records, consecutive from the stream's counter
+        (``sequence.next_key`` gives each record of one call its predecessor + 1), and
+        one chunk per shard."""
+        count = len(shards) if admitted is None else sum(admitted)
+        first = next_key(stream.last_key, now_ms())
+        keys = iter(range(first, first + count))
+        if count:
+            stream.last_key = first + count - 1
         outcomes: list[PutOutcome] = []
         batches: dict[int, tuple[Shard, list[int], list[bytes], list[bytes]]] = {}
-        clock = now_ms()
-        last = stream.last_key
-        throttle = self.region.throttle
-        route = stream.route
-        throttled: list[tuple[Shard, int]] = []
-        for (data, _, _), encoded, hashed in zip(entries, encoded_keys, hashes, strict=True):
-            shard = route(hashed)
-            if throttle is not None and not throttle.admit_write(
-                shard.uid, len(data) + len(encoded)
-            ):
-                throttled.append((shard, len(data) + len(encoded)))
-                outcomes.append(
-                    PutOutcome(
-                        error_code="ProvisionedThroughputExceededException",
-                        error_message=(
-                            f"Rate exceeded for shard {shard.shard_id} in stream {name} under "
-                            f"account {self.region.account}."
-                        ),
-                    )
-                )
+        for position, (shard, key_bytes, data) in enumerate(
+            zip(shards, encoded, datas, strict=True)
+        ):
+            if admitted is not None and not admitted[position]:
+                outcomes.append(self._throttled(stream, shard))
                 continue
-            last = next_key(last, clock)
+            key = next(keys)
             batch = batches.get(shard.uid)
             if batch is None:
                 batch = batches[shard.uid] = (shard, [], [], [])
-            batch[1].append(last)
-            batch[2].append(encoded)
+            batch[1].append(key)
+            batch[2].append(key_bytes)
             batch[3].append(data)
-            outcomes.append(PutOutcome(shard.index, last))
-        stream.last_key = last
-        stored = len(entries) - len(throttled)
-        try:
-            if batches:
-                await self._commit(stream, list(batches.values()))
-        except KinesisError:
-            self._count_put(stream, single, 0, 0, throttled, stored, started)
-            raise
-        size = total - sum(size for _, size in throttled)
-        self._count_put(stream, single, stored, size, throttled, 0, started)
-        if stream.shard_level_metrics:
-            self._count_shards_in(stream, batches.values())
-        return outcomes, stream
+            outcomes.append(PutOutcome(shard.index, key))
+        return outcomes, list(batches.values())
+
+    def _throttled(self, stream: Stream, shard: Shard) -> PutOutcome:
+        return PutOutcome(
+            error_code="ProvisionedThroughputExceededException",
+            error_message=(
+                f"Rate exceeded for shard {shard.shard_id} in stream {stream.name} under "
+                f"account {self.region.account}."
+            ),
+        )
 
     def _count_shards_in(
         self, stream: Stream, batches: Iterable[tuple[Shard, list[int], list[bytes], list[bytes]]]
@@ -219,9 +294,22 @@ class RecordLog:
                 blob = self.region.cipher.seal(stream.key_id or "", blob)
             rows.append((shard.uid, keys[-1], keys[0], key_ref, blob))
             shard.inflight += 1
+        checked = self.region.verify_checksums
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
+            for uid, last_key, first_key, ref, blob in rows:
+                crc = prev = None
+                if checked:
+                    (prev,) = conn.execute(
+                        "SELECT MAX(last_key) FROM chunks WHERE shard_uid=?", (uid,)
+                    ).fetchone()
+                    prev = prev or 0
+                    crc = chunk_crc(uid, first_key, last_key, ref, prev, blob)
+                conn.execute(
+                    "INSERT INTO chunks (shard_uid, last_key, first_key, key_ref, payload, crc, "
+                    "prev_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (uid, last_key, first_key, ref, blob, crc, prev),
+                )
 
         future = asyncio.ensure_future(self.region.engine.write(insert))
 
@@ -319,48 +407,29 @@ class RecordLog:
             )
         # Decided before reading: a closed shard with nothing in flight can gain no records.
         settled = shard.sealed and shard.inflight == 0
-        uid = shard.uid
-
-        key_ids = self.region.key_ids
-        cipher = self.region.cipher
-        where = shard.shard_id
+        reader = ShardReader(
+            shard.uid,
+            self.region.unseal,
+            lambda: stream.trimmed_key,
+            self.region.verify_checksums,
+        )
 
         def fetch(conn: sqlite3.Connection) -> tuple[list[StoredRecord], bool, int]:
-            records: list[StoredRecord] = []
-            size = 0
-            cursor = conn.execute(
-                "SELECT key_ref, payload FROM chunks WHERE shard_uid=? AND last_key>=? "
-                "ORDER BY last_key",
-                (uid, position),
-            )
-            for key_ref, blob in cursor:
-                if key_ref:
-                    blob = cipher.open(key_ids[key_ref], blob, where)
-                keys, partition_keys, payloads = chunks.unpack(blob)
-                first = bisect.bisect_left(keys, position)
-                last = min(len(keys), first + limit - len(records) + 1)
-                piece_keys = keys[first:last]
-                piece_pks = partition_keys[first:last]
-                piece_data = payloads[first:last]
-                piece_size = sum(map(len, piece_data)) + sum(map(len, piece_pks))
-                if len(records) + len(piece_keys) <= limit and (
-                    size + piece_size <= MAX_GET_RECORDS_BYTES
-                ):
-                    # The common case: the whole rest of the chunk fits.
-                    size += piece_size
-                    records.extend(zip(piece_keys, piece_pks, piece_data, repeat(bool(key_ref))))
-                    continue
-                for key, partition_key, data in zip(piece_keys, piece_pks, piece_data, strict=True):
-                    item = len(data) + len(partition_key)
-                    if len(records) == limit or (records and size + item > MAX_GET_RECORDS_BYTES):
-                        return records, True, size
-                    size += item
-                    records.append((key, partition_key, data, bool(key_ref)))
-            return records, False, size
+            batch = _Batch(position, limit)
+            try:
+                read_chunks(conn, reader, position, batch.take)
+            except ShardDamage:
+                if not batch.records:
+                    raise
+                return batch.records, True, batch.size
+            return batch.records, batch.full, batch.size
 
-        records, more, size = await self.region.engine.read(fetch)
+        try:
+            records, more, size = await self.region.engine.read(fetch)
+        except ShardDamage as damage:
+            raise self.region.damaged(stream, shard, damage) from None
         if self.region.throttle is not None:
-            self.region.throttle.charge_read(uid, sum(len(r[2]) for r in records))
+            self.region.throttle.charge_read(shard.uid, sum(len(r[2]) for r in records))
         next_position = records[-1][0] + 1 if records else position
         behind = max(0, now_ms() - arrival_ms(records[-1][0])) if more else 0
         if not records and settled:
@@ -392,3 +461,40 @@ class RecordLog:
             counts.get_records(records, result.size, behind, time.perf_counter() - started)
         if stream.shard_level_metrics:
             counts.read_out(shard.index, records, result.size, behind)
+
+
+class _Batch:
+    """Collects a GetRecords answer from checked chunks: records from ``position`` on,
+    at most ``limit`` of them and 10 MiB (the first record always fits)."""
+
+    def __init__(self, position: int, limit: int) -> None:
+        self.position = position
+        self.limit = limit
+        self.records: list[StoredRecord] = []
+        self.size = 0
+        self.full = False
+
+    def take(self, chunk: OpenedChunk) -> bool:
+        records, limit = self.records, self.limit
+        encrypted = bool(chunk.row.key_ref)
+        first = bisect.bisect_left(chunk.keys, self.position)
+        last = min(len(chunk.keys), first + limit - len(records) + 1)
+        piece_keys = chunk.keys[first:last]
+        piece_pks = chunk.partition_keys[first:last]
+        piece_data = chunk.payloads[first:last]
+        piece_size = sum(map(len, piece_data)) + sum(map(len, piece_pks))
+        if len(records) + len(piece_keys) <= limit and (
+            self.size + piece_size <= MAX_GET_RECORDS_BYTES
+        ):
+            # The common case: the whole rest of the chunk fits.
+            self.size += piece_size
+            records.extend(zip(piece_keys, piece_pks, piece_data, repeat(encrypted)))
+            return False
+        for key, partition_key, data in zip(piece_keys, piece_pks, piece_data, strict=True):
+            item = len(data) + len(partition_key)
+            if len(records) == limit or (records and self.size + item > MAX_GET_RECORDS_BYTES):
+                self.full = True
+                return True
+            self.size += item
+            records.append((key, partition_key, data, encrypted))
+        return False

@@ -18,13 +18,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from shardline.errors import (
+    DamagedRecords,
+    InternalFailure,
     InvalidArgumentException,
     LimitExceededException,
     ResourceInUseException,
     ResourceNotFoundException,
     ValidationException,
 )
-from shardline.storage import account, resharding
+from shardline.storage import account, resharding, schema
 from shardline.storage.account import Commitment
 from shardline.storage.catalog import (
     ON_DEMAND_INITIAL_SHARDS,
@@ -40,15 +42,29 @@ from shardline.storage.catalog import (
 )
 from shardline.storage.config import RegionConfig
 from shardline.storage.consumers import Consumers
-from shardline.storage.crypto import RecordCipher, check_key_id, load_master_key
+from shardline.storage.crypto import (
+    RecordCipher,
+    check_key_id,
+    key_check_value,
+    load_master_key,
+    unsealer,
+)
 from shardline.storage.engine import StorageEngine
-from shardline.storage.files import secure_data_dir, warn_if_key_beside_data
+from shardline.storage.exceptions import (
+    DatabaseDamaged,
+    IndexDamage,
+    MasterKeyMismatch,
+    ShardDamage,
+)
+from shardline.storage.files import warn_if_key_beside_data
 from shardline.storage.hashing import even_ranges
+from shardline.storage.integrity import preflight
 from shardline.storage.iterators import TokenSigner
 from shardline.storage.metrics import SHARD_LEVEL_METRICS, RegionMetrics
 from shardline.storage.records import RecordLog
 from shardline.storage.sequence import (
     arrival_ms,
+    format_sequence,
     key_for_time,
     now_ms,
 )
@@ -67,11 +83,15 @@ class Region:
     """The catalog of one region's streams and the Kinesis operations on them."""
 
     def __init__(self, config: RegionConfig) -> None:
+        """Open the data directory (see ``preflight`` for the checks made first).
+
+        Error handling: ``StartupRefused`` (a one-line message naming the file, the
+        cause and the next command) when the directory is unusable or locked, the
+        database or its log is damaged, or the master key is not the database's.
+        """
         self.config = config
-        secure_data_dir(config.data_dir, config.database_path)
-        self.engine = StorageEngine(config.database_path, config.durability)
+        self.verify_checksums = config.verify_checksums
         self.streams: dict[str, Stream] = {}
-        self.cipher = RecordCipher(load_master_key(config.key_path))
         self.throttle = ShardThrottle() if config.enforce_throughput else None
         #: Stream and shard metrics (None: not counted, see ``RegionConfig.metrics``).
         self.metrics = RegionMetrics() if config.metrics else None
@@ -80,25 +100,48 @@ class Region:
         self.key_refs: dict[str, int] = {}
         self.key_ids: dict[int, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reported: set[tuple[int, int, int]] = set()
         self._key_placement_checked = False
-        self.signer = TokenSigner(self.engine.run_now(self._load))
+        self._lock = preflight.open_data_dir(config.data_dir, config.database_path)
+        try:
+            self.engine = StorageEngine(config.database_path, config.durability, wal=config.wal)
+            self.signer = TokenSigner(self.engine.run_now(self._load))
+        except sqlite3.DatabaseError as exc:
+            self._abandon()
+            raise DatabaseDamaged(
+                f"{config.database_path}: SQLite cannot read it ({exc}). Nothing was changed. "
+                f"Run `shardline verify --data-dir {config.data_dir}` for details, then "
+                f"`shardline recover --data-dir {config.data_dir} --to NEW_DIR`."
+            ) from None
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """Release what a failed start took (the engine, if it opened, and the lock)."""
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.close()
+        self._lock.release()
 
     # -- start-up and shutdown ---------------------------------------------------------
 
     def _load(self, conn: sqlite3.Connection) -> bytes:
         """Rebuild the catalog from disk; returns the token secret (creating it once)."""
-        row = conn.execute("SELECT value FROM meta WHERE key='token_secret'").fetchone()
-        if row is None:
+        secret = self._meta(conn, "token_secret")
+        fresh = secret is None
+        if secret is None:
             secret = os.urandom(32)
             conn.execute("INSERT INTO meta VALUES ('token_secret', ?)", (secret,))
-        else:
-            secret = row[0]
+        self._open_cipher(conn, fresh)
         row = conn.execute("SELECT value FROM meta WHERE key='next_uid'").fetchone()
         self._next_uid = int(row[0]) if row else 1
         self.commitment = account.load(conn)
         for ref, key_id in conn.execute("SELECT ref, key_id FROM kms_keys"):
             self.key_refs[key_id] = ref
             self.key_ids[ref] = key_id
+        if schema.needs_upgrade(conn):
+            self._upgrade(conn)
         for (doc,) in conn.execute("SELECT doc FROM streams"):
             stream = Stream.from_doc(doc)
             for shard in stream.shards.values():
@@ -110,6 +153,57 @@ class Region:
                 self._next_uid = max(self._next_uid, shard.uid + 1)
             self.streams[stream.name] = stream
         return bytes(secret)
+
+    @staticmethod
+    def _meta(conn: sqlite3.Connection, key: str) -> bytes | None:
+        row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _open_cipher(self, conn: sqlite3.Connection, fresh: bool) -> None:
+        """Load the master key and check it against the database's key check value.
+
+        A database from before key checks has none: its key file is created only if
+        no chunk is encrypted, and checked by opening chunks during the upgrade.
+        """
+        path = self.config.key_path
+        check = self._meta(conn, "key_check")
+        legacy = check is None and not fresh
+        if legacy and not path.exists():
+            encrypted = conn.execute("SELECT 1 FROM chunks WHERE key_ref != 0 LIMIT 1")
+            if encrypted.fetchone():
+                raise MasterKeyMismatch(
+                    f"{path}: the master key file is missing, and the database holds "
+                    "encrypted records. Restore the original key file, or pass it with "
+                    "--master-key-file."
+                )
+        key = load_master_key(path, check)
+        if check is None:
+            conn.execute("INSERT INTO meta VALUES ('key_check', ?)", (key_check_value(key),))
+        self.cipher = RecordCipher(key)
+        self.unseal = unsealer(self.cipher, self.key_ids)
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        """Checksum the chunks of a database written before checksums (``schema``)."""
+        log.warning("%s predates chunk checksums; upgrading it", self.config.database_path)
+        report = schema.upgrade(conn, self.unseal)
+        if report.sealed_failed and not report.sealed_opened:
+            raise MasterKeyMismatch(
+                f"{self.config.key_path}: none of the {report.sealed_failed} encrypted chunks "
+                f"of {self.config.database_path} opens with this master key. Restore the "
+                "original key file, or pass it with --master-key-file."
+            )
+        log.warning(
+            "upgraded %s: %d chunks checksummed, %d failed their checks and will be reported "
+            "as damaged: %s",
+            self.config.database_path,
+            report.checksummed,
+            len(report.unreadable),
+            "; ".join(
+                f"shard uid {u.shard_uid} keys {u.first_key}..{u.last_key}: {u.cause}"
+                for u in report.unreadable
+            )
+            or "none",
+        )
 
     async def start(self) -> None:
         """Finish transitions interrupted by a restart and start background trimming.
@@ -137,6 +231,7 @@ class Region:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.engine.close()
+        self._lock.release()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -228,6 +323,31 @@ class Region:
                 "splitting."
             )
         return shard
+
+    def damaged(self, stream: Stream, shard: Shard, damage: ShardDamage) -> InternalFailure:
+        """The wire error for damaged records of ``shard``, logged the first time."""
+        first = format_sequence(max(damage.first_key, shard.created_key), shard.index)
+        last = format_sequence(max(damage.last_key, damage.first_key), shard.index)
+        seen = (shard.uid, damage.first_key, damage.last_key)
+        if seen not in self._reported:
+            self._reported.add(seen)
+            log.error(
+                "stream %s %s: records %s to %s cannot be served: %s. `shardline verify "
+                "--data-dir %s` lists all damage; `shardline recover` salvages the rest.",
+                stream.name,
+                shard.shard_id,
+                first,
+                last,
+                damage.cause,
+                self.config.data_dir,
+            )
+        if isinstance(damage, IndexDamage):
+            return InternalFailure(
+                f"The chunk index of {shard.shard_id} in stream {stream.name} is damaged from "
+                f"sequence number {first} on ({damage.cause}); its records cannot be located "
+                "until the region's operator runs `shardline recover`."
+            )
+        return DamagedRecords(stream.name, shard.shard_id, first, last, damage.cause)
 
     async def persist(self, stream: Stream) -> None:
         doc = stream.to_doc()
@@ -454,11 +574,16 @@ class Region:
         cutoff_ms = self.trim_horizon_ms(stream)
         cutoff = key_for_time(cutoff_ms)
         uids = [s.uid for s in stream.shards.values()]
+        # Readers learn the new trim point before any chunk below it disappears, and
+        # it is saved with the deletion, so a chain that starts below it is no damage.
+        stream.trimmed_key = max(stream.trimmed_key, cutoff)
+        doc = stream.to_doc()
 
         def delete(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "DELETE FROM chunks WHERE shard_uid=? AND last_key<?", [(u, cutoff) for u in uids]
             )
+            conn.execute("UPDATE streams SET doc=? WHERE name=?", (doc, stream.name))
 
         await self.engine.write(delete)
         expired = [

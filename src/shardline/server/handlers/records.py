@@ -14,7 +14,8 @@ from shardline.errors import (
 from shardline.server.handlers import operation
 from shardline.server.handlers.shapes import child_shape
 from shardline.server.protocol import LazyList, Timestamp
-from shardline.storage.catalog import Shard, Stream
+from shardline.storage.catalog import Shard, Stream, shard_id
+from shardline.storage.records import PutOutcome
 from shardline.storage.region import Region
 from shardline.storage.sequence import (
     COUNTER_BITS,
@@ -80,22 +81,33 @@ async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
 @operation("PutRecords")
 async def put_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     name = region.stream_name(p)
-    entries = [(r["Data"], r["PartitionKey"], r.get("ExplicitHashKey")) for r in p["Records"]]
-    outcomes, stream = await region.records.put(name, entries)
+    outcomes, stream = await region.records.put(name, p["Records"])
+    results, failed = _put_results(outcomes)
+    return {"FailedRecordCount": failed, "Records": results, **_encryption_type(stream)}
+
+
+def _put_results(outcomes: list[PutOutcome]) -> tuple[list[dict[str, Any]], int]:
+    """PutRecords' result entries and how many failed.
+
+    The sequence number's fixed head and each shard's tail and id are formatted once
+    per call, not once per record (a call carries up to 500).
+    """
+    prefix = sequence_prefix()
+    shards: dict[int, tuple[str, str]] = {}
     results: list[dict[str, Any]] = []
+    append = results.append
     failed = 0
     for outcome in outcomes:
+        index = outcome.shard_index
         if outcome.error_code is None:
-            results.append(
-                {
-                    "SequenceNumber": format_sequence(outcome.key, outcome.shard_index),
-                    "ShardId": f"shardId-{outcome.shard_index:012d}",
-                }
-            )
+            names = shards.get(index)
+            if names is None:
+                names = shards[index] = (shard_suffix(index), shard_id(index))
+            append({"SequenceNumber": f"{prefix}{outcome.key:024d}{names[0]}", "ShardId": names[1]})
         else:
             failed += 1
-            results.append({"ErrorCode": outcome.error_code, "ErrorMessage": outcome.error_message})
-    return {"FailedRecordCount": failed, "Records": results, **_encryption_type(stream)}
+            append({"ErrorCode": outcome.error_code, "ErrorMessage": outcome.error_message})
+    return results, failed
 
 
 def _shard_for_iterator(region: Region, name: str, shard_text: str) -> tuple[Stream, Shard]:

@@ -1,0 +1,35 @@
+"""The supervisor restarts crashed children, but not one whose exit status says a
+restart cannot help (a region refusing damaged data, say)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from shardline.pipeline.supervisor import Supervisor
+
+
+async def _until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the supervisor"
+        await asyncio.sleep(0.05)
+
+
+def test_a_child_refusing_its_data_is_not_restarted_but_a_crash_is(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        supervisor = Supervisor(tmp_path)
+        try:
+            refusing = supervisor.start(
+                "region", [sys.executable, "-c", "import sys; print('refused'); sys.exit(65)"]
+            )
+            crashing = supervisor.start("worker", [sys.executable, "-c", "raise SystemExit(1)"])
+            await _until(lambda: refusing.next_start == float("inf"))
+            await _until(lambda: crashing.restarts >= 1)
+            assert refusing.restarts == 0 and not refusing.alive
+        finally:
+            await supervisor.stop()
+
+    asyncio.run(scenario())
