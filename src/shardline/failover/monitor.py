@@ -208,7 +208,13 @@ class Monitor:
                     self.policy.window_s,
                 )
         if state is not None:
-            state = await self._decide(state, now)
+            try:
+                state = await self._decide(state, now)
+            except ReportFormatError as exc:
+                # A newer component's consumer report: deciding without its start
+                # position could skip records, so no decision this check; the
+                # heartbeat goes on, and the log says what to upgrade.
+                log.error("cannot decide a failover: %s", exc)
         self.state = state
         await self._heartbeat(state)
         return state
