@@ -1,27 +1,43 @@
 """Shardline: a highly available streaming platform modelled on Amazon Kinesis.
 
-Layering (imports point one way):
+Layering, lowest first. A module imports only from its own layer and the layers below
+it, counting every import: at module level, inside a function, and under
+``TYPE_CHECKING`` (a type from a higher layer is still a dependency on it); and no
+two packages import each other. ``tests/unit/test_layering.py`` checks this list
+against the real imports, and fails on a package or module it does not name.
 
-- ``errors``: the one exception hierarchy, shared by server and clients;
-  ``settings`` validates every config class where it is built; ``credentials``
-  gives clients placeholder keys when no AWS credentials are configured.
-- ``storage``: a region's durable state (SQLite engine, catalog, operations).
-- ``server``: the Kinesis wire protocol in front of ``storage``; imported only by
-  the CLI and tests.
-- ``aggregation``: the KPL aggregate format, shared by producer and consumer.
-- ``sessions``: the aiobotocore session the toolkit reads records with (cheap
-  timestamp parsing), shared by the consumer and the CLI.
-- ``topology``: the TOML file that names regions, streams, stores and the failover
-  policy, shared by every cross-region component; ``credentials`` holds a region's
-  access key pair, and ``admin`` signs calls to a region's ``/_shardline`` endpoint.
-- the toolkit (``producer``, ``consumer``, ``replication``, ``failover``, ``state``,
-  ``sinks``) speaks only the Kinesis API (aiobotocore), and keeps its own state in
-  ``stores`` (leases, control store) or in the sink/state stores it is given.
-  ``metrics`` (Prometheus families and the ``/metrics`` endpoint) and ``logs`` (text
-  or JSON log lines) serve all of it.
-- ``pipeline``: the reference pipeline (``shardline up``, drills) built on the toolkit;
-  ``console``: the web console over the pipeline, its status and the toolkit's actions.
-- ``cli``: the ``shardline`` command, a thin layer over all of the above.
+1. ``errors``, ``backoff``, ``settings``, ``credentials``: the one exception hierarchy
+   and the one answer to "retry this?", shared by server and clients; ``backoff`` the
+   one jittered back-off every retry loop waits by; ``settings`` validates every
+   config class where it is built; ``credentials`` holds access key pairs and gives
+   clients placeholder keys when no AWS credentials are configured.
+2. ``aggregation``, ``sessions``, ``metrics``, ``logs``: what every client shares:
+   the KPL aggregate format, the aiobotocore session the toolkit reads records with
+   (cheap timestamp parsing), Prometheus families and the ``/metrics`` endpoint, and
+   text or JSON log lines.
+3. ``topology``, ``admin``: the TOML file that names regions, streams, stores and the
+   failover policy, shared by every cross-region component; ``admin`` signs calls to
+   a region's ``/_shardline`` endpoint.
+4. ``stores``: where the toolkit keeps its own state (leases, the control store).
+5. ``producer``: the KPL-like producer and its spool.
+6. ``consumer``: the KCL equivalent.
+7. ``failover``, ``state``, ``sinks``: region-following producers and consumers, the
+   monitor, failback; stateful processing; idempotent sinks. The toolkit speaks only
+   the Kinesis API (aiobotocore) and keeps its state in ``stores`` or in the sink and
+   state stores it is given.
+8. ``replication``: a consumer of one region that writes to another, following the
+   control state through ``failover``.
+9. ``shardline``: this module, the curated public API below.
+10. ``pipeline``: the reference pipeline (``shardline up``, drills) built on the toolkit.
+11. ``console``: the web console over the pipeline, its status and the toolkit's actions.
+12. ``storage``: a region's durable state (SQLite engine, catalog, operations).
+13. ``server``: the Kinesis wire protocol in front of ``storage``.
+14. ``cli``, ``__main__``, ``testing``: the ``shardline`` command, a thin layer over all
+    of the above, and the test kit; nothing in the package imports them.
+
+The region (``storage`` and ``server``) sits beside the toolkit, not under it: it is
+listed above the toolkit so that nothing but the CLI and tests may import it, since
+the toolkit talks to a region over the wire like any other Kinesis client.
 """
 
 from __future__ import annotations
@@ -36,8 +52,7 @@ from shardline.consumer import (
     Scheduler,
 )
 from shardline.errors import KinesisError, ShardlineError
-from shardline.failover.consumer import RegionConsumer
-from shardline.failover.producer import FailoverProducer
+from shardline.failover import FailoverProducer, RegionConsumer
 from shardline.producer import (
     Destination,
     Producer,

@@ -1,47 +1,135 @@
-"""Shardline's one exception hierarchy.
+"""Shardline's one exception hierarchy, and the one answer to "is this worth retrying?".
 
-Every error Shardline raises derives from :class:`ShardlineError`. Errors that travel
-over the Kinesis wire derive from :class:`KinesisError` and carry the AWS error code
-(``__type``), the HTTP status AWS uses for it, and whether a client may retry. One
-registry maps codes to classes, so the server renders an error and a client turns
-the same code back into the same class::
+Every error Shardline raises derives from :class:`ShardlineError`, and every class
+says on itself whether trying again may help (``retriable``). Errors that travel over
+the Kinesis wire derive from :class:`KinesisError` and also carry the AWS error code
+(``__type``) and the HTTP status AWS uses for it. One registry maps codes to classes,
+so the server renders an error (:meth:`KinesisError.to_wire`) and a client turns the
+same code back into the same class (:func:`error_class_for`)::
 
-    ShardlineError
-    ├── ConfigError                        a setting is not allowed (key, value, allowed)
-    │   └── TopologyError                  … in the topology file (shardline.topology)
-    └── KinesisError                       code, http_status, retriable
-        ├── ValidationException             400  constraint violated (model)
-        ├── SerializationException          400  body does not match the shapes
-        ├── InvalidArgumentException        400  semantically invalid argument
-        ├── ResourceNotFoundException       400
-        ├── ResourceInUseException          400  wrong state / already exists
-        ├── LimitExceededException          400  retriable
-        ├── ExpiredIteratorException        400
-        ├── ExpiredNextTokenException       400
-        ├── ProvisionedThroughputExceededException  400  retriable
-        ├── AccessDeniedException           400
-        ├── KMSNotFoundException / KMSDisabledException / ...  400
-        ├── UnknownOperationException       400
-        ├── MissingAuthenticationTokenException  400  request not signed
-        ├── IncompleteSignatureException    400  malformed SigV4 Authorization / query
-        ├── UnrecognizedClientException     400  unknown access key
-        ├── InvalidSignatureException       400  wrong signature, scope or date
-        ├── InternalFailure                 500  retriable
-        │   └── DamagedRecords              500  stored records damaged (Shardline only)
-        └── ServiceUnavailable              503  retriable
+    ShardlineError                           retriable = False unless marked
+    ├── ConfigError                          a setting is not allowed (also a ValueError)
+    │   └── TopologyError                    … in the topology file   (topology)
+    ├── KinesisError                         code, http_status, retriable
+    │   ├── ValidationException               400  constraint violated (model)
+    │   ├── SerializationException            400  body does not match the shapes
+    │   ├── InvalidArgumentException          400  semantically invalid argument
+    │   ├── ResourceNotFoundException         400
+    │   ├── ResourceInUseException            400  wrong state / already exists
+    │   ├── LimitExceededException            400  retriable
+    │   ├── ExpiredIteratorException          400
+    │   ├── ExpiredNextTokenException         400
+    │   ├── ProvisionedThroughputExceededException  400  retriable
+    │   ├── AccessDeniedException             400
+    │   ├── KMSNotFoundException              400
+    │   ├── KMSDisabledException              400
+    │   ├── KMSInvalidStateException          400
+    │   ├── KMSAccessDeniedException          400
+    │   ├── KMSOptInRequired                  400  the account must subscribe to KMS
+    │   ├── KMSThrottlingException            400  retriable (KMS request throttling)
+    │   ├── UnknownOperationException         400
+    │   ├── MissingAuthenticationTokenException  400  request not signed
+    │   ├── IncompleteSignatureException      400  malformed SigV4 Authorization / query
+    │   ├── UnrecognizedClientException       400  unknown access key
+    │   ├── InvalidSignatureException         400  wrong signature, scope or date
+    │   ├── InternalFailure                   500  retriable (InternalFailureException
+    │   │   │                                      in a SubscribeToShard event stream)
+    │   │   └── DamagedRecords                500  stored records damaged (Shardline only)
+    │   └── ServiceUnavailable                503  retriable
+    ├── AdminError                           a /_shardline call failed        (admin)
+    ├── MalformedAggregateError              a KPL aggregate is corrupt      (aggregation)
+    ├── CredentialsNotFound                  no access key for a region      (credentials)
+    ├── StorageError                         a region's data directory       (storage.exceptions)
+    │   ├── ChunkFault
+    │   ├── ShardDamage
+    │   │   └── IndexDamage
+    │   └── StartupRefused                   serve refuses the directory
+    │       ├── DataDirLocked
+    │       ├── DataDirUnusable
+    │       ├── DatabaseDamaged
+    │       └── MasterKeyMismatch
+    ├── CredentialsError                     the --credentials file          (server.auth.keys)
+    ├── PolicyError                          an access policy                (server.auth.policy)
+    ├── CertificateExistsError                                               (server.certs)
+    ├── TlsConfigError                                                       (server.tls)
+    ├── ProducerError                                                        (producer.exceptions)
+    │   ├── InvalidRecordError               also a ValueError
+    │   ├── ProducerClosedError
+    │   ├── RecordFailedError                given up: a non-retriable error
+    │   │   └── RecordExpiredError           … or its TTL ran out
+    │   └── SpoolError
+    │       ├── SpoolBoundError
+    │       └── SpoolLockedError
+    ├── ConsumerError                                                        (consumer.exceptions)
+    │   ├── InvalidCheckpointError
+    │   ├── LeaseLostError
+    │   └── ShardEndNotCheckpointed
+    ├── LeaseStoreError                      retriable: store unreachable    (stores.leases)
+    ├── ControlStoreError                    retriable: store unreachable    (stores.control)
+    ├── StaleEpochError                      fenced write: re-read, do not retry  (stores.control)
+    ├── ReportFormatError                    a report of a newer version     (stores.reports)
+    ├── ReplicationStopped                                                   (replication.progress)
+    ├── FailbackError                                                        (failover.failback)
+    ├── StateError                                                           (state.exceptions)
+    │   ├── SnapshotExistsError
+    │   ├── StateIntegrityError
+    │   │   └── StateKeyError
+    │   ├── StateNotFoundError
+    │   ├── StateRestoreError
+    │   └── StateStoreError
+    ├── SinkError                                                            (sinks.exceptions)
+    │   ├── InvalidSinkRecordError           also a ValueError
+    │   │   └── MissingRecordIdError
+    │   ├── SinkClosedError
+    │   └── SinkUnavailableError             retriable
+    ├── AckedLedgerError                                                     (pipeline.acked)
+    ├── FolderInUseError                                                     (pipeline.folder)
+    ├── StaleProcessesError                                                  (pipeline.folder)
+    ├── DrillError                                                           (pipeline.handle)
+    ├── LaunchError                                                          (pipeline.launch)
+    ├── PreflightError                                                       (cli.preflight)
+    └── ProcessStartError                                                    (testing)
 
-Why one registry: the server, the producer's retry policy and the consumer's
-error handling all need the same answer to "is this retriable?".
+Why one registry: the server, the producer's retry policy, the consumer's readers,
+the replication copier and the sinks all need the same answer to "is this
+retriable?". :func:`is_retriable` gives it for any exception: a Shardline error by
+its class, a botocore ``ClientError`` by its code (Kinesis codes through the
+classes above; the few other AWS services' codes the toolkit meets, DynamoDB's
+throttling for instance, through :data:`RETRIABLE_FOREIGN_CODES`) or a 5xx status,
+and connection failures and timeouts (botocore, aiohttp, ``OSError``) as retriable.
+
+KMS, as AWS documents it for PutRecord(s), GetRecords and SubscribeToShard:
+``KMSThrottlingException`` is request throttling ("the request was denied due to
+request throttling"), so it is retried like ``ProvisionedThroughputExceededException``;
+``KMSOptInRequired`` ("the access key ID needs a subscription for the service"),
+like the disabled/not-found/invalid-state/access-denied errors, needs an operator
+and is not retried.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import ClassVar, TypeVar
 
+import aiohttp
+from botocore.exceptions import (
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
 
 class ShardlineError(Exception):
-    """Root of every error Shardline raises."""
+    """Root of every error Shardline raises.
+
+    ``retriable`` says whether the same call may succeed if tried again later (a
+    passing condition: throttling, an unreachable store); :func:`is_retriable`
+    reads it. Subclasses that are retriable set it on the class.
+    """
+
+    retriable: ClassVar[bool] = False
 
 
 class ConfigError(ShardlineError, ValueError):
@@ -62,7 +150,12 @@ class KinesisError(ShardlineError):
 
     code: ClassVar[str] = "InternalFailure"
     http_status: ClassVar[int] = 400
-    retriable: ClassVar[bool] = False
+    #: The body's key for the text: Coral spells it with a capital M for
+    #: serialization errors only.
+    message_key: ClassVar[str] = "message"
+    #: Its name in a SubscribeToShard event stream, where the service model names it
+    #: otherwise (None: the same as ``code``).
+    event_stream_code: ClassVar[str | None] = None
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
@@ -72,7 +165,7 @@ class KinesisError(ShardlineError):
         """The error body AWS sends: ``{"__type": code, "message": text}``."""
         body = {"__type": self.code}
         if self.message:
-            body["message"] = self.message
+            body[self.message_key] = self.message
         return body
 
 
@@ -85,12 +178,70 @@ def error_class_for(code: str) -> type[KinesisError]:
     return _REGISTRY.get(short, KinesisError)
 
 
+#: Codes of the other AWS services the toolkit calls (DynamoDB for leases, the
+#: control store and sinks) that mean "not now", and the cancellation reasons of a
+#: DynamoDB transaction that do. Kinesis codes are not listed: their classes say.
+RETRIABLE_FOREIGN_CODES = frozenset(
+    {
+        "InternalServerError",  # DynamoDB's 500
+        "RequestLimitExceeded",  # DynamoDB account throughput
+        "ThrottlingException",  # DynamoDB control plane, most AWS services
+        "TransactionInProgressException",  # DynamoDB: same client token in flight
+        "TransactionConflict",  # DynamoDB cancellation reasons …
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+    }
+)
+
+
+def is_retriable_code(code: str) -> bool:
+    """Whether an AWS error code (Kinesis's or another service's) is worth retrying."""
+    return error_class_for(code).retriable or code in RETRIABLE_FOREIGN_CODES
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a service answer (``ClientError``), else None."""
+    if not isinstance(exc, ClientError):
+        return None
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+#: Failures of the way to the service, not of the request: worth another try.
+_TRANSIENT = (
+    BotoConnectionError,
+    HTTPClientError,
+    IncompleteReadError,
+    aiohttp.ClientError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """Whether the call that raised ``exc`` may succeed if made again later.
+
+    - a :class:`ShardlineError`: its class's ``retriable``;
+    - a botocore ``ClientError``: its code (:func:`is_retriable_code`), or any 5xx;
+    - a connection failure or timeout (botocore, aiohttp, ``OSError``): yes;
+    - anything else (no credentials, bad parameters, a bug): no.
+    """
+    if isinstance(exc, ShardlineError):
+        return exc.retriable
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return is_retriable_code(error_code(exc) or "") or int(status) >= 500
+    return isinstance(exc, _TRANSIENT)
+
+
 _E = TypeVar("_E", bound=type["KinesisError"])
 
 
 def _registered(cls: _E) -> _E:
     cls.code = cls.__name__
     _REGISTRY[cls.code] = cls
+    alias = cls.__dict__.get("event_stream_code")
+    if alias is not None:
+        _REGISTRY[alias] = cls
     return cls
 
 
@@ -102,6 +253,8 @@ class ValidationException(KinesisError):
 @_registered
 class SerializationException(KinesisError):
     """The body cannot be read as the operation's input shape."""
+
+    message_key = "Message"
 
 
 @_registered
@@ -169,6 +322,18 @@ class KMSAccessDeniedException(KinesisError):
 
 
 @_registered
+class KMSOptInRequired(KinesisError):
+    """The account's access key needs a subscription to KMS: an operator must act."""
+
+
+@_registered
+class KMSThrottlingException(KinesisError):
+    """KMS throttled the request the stream's encryption made; back off and retry."""
+
+    retriable = True
+
+
+@_registered
 class UnknownOperationException(KinesisError):
     """The X-Amz-Target names no Kinesis operation."""
 
@@ -199,6 +364,7 @@ class InternalFailure(KinesisError):
 
     http_status = 500
     retriable = True
+    event_stream_code = "InternalFailureException"
 
 
 class DamagedRecords(InternalFailure):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import sqlite3
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from shardline.producer import Destination, ProducerConfig, SpoolLockedError, envelope
 from shardline.producer.metrics import ProducerMetrics
 from shardline.producer.predictor import ShardMap
-from shardline.producer.retry import Backoff, call_failure, entry_failure
+from shardline.producer.retry import call_failure, entry_failure
 from shardline.producer.spool import Spool
 from shardline.producer.spool_file import SpoolBinding
 
@@ -113,12 +112,12 @@ def test_call_failures_say_whether_records_may_be_stored():
     assert not call_failure(NoCredentialsError()).retriable
 
 
-def test_backoff_doubles_up_to_its_limit_with_jitter():
-    backoff = Backoff(0.1, 2.0, random.Random(1))
-    for failures, step in [(1, 0.1), (2, 0.2), (3, 0.4), (10, 2.0)]:
-        delays = [backoff.delay(failures) for _ in range(50)]
-        assert all(step / 2 <= d <= step for d in delays)
-        assert max(delays) - min(delays) > 0
+def test_kms_throttling_is_retried_and_kms_opt_in_is_given_up():
+    """Regression: the producer gave records up on KMSThrottlingException (issue 15)."""
+    assert entry_failure("KMSThrottlingException", "Rate exceeded").retriable
+    assert call_failure(_client_error("KMSThrottlingException", 400)).retriable
+    assert not entry_failure("KMSOptInRequired", "").retriable
+    assert not call_failure(_client_error("KMSOptInRequired", 400)).retriable
 
 
 # -- shard map --------------------------------------------------------------------

@@ -24,12 +24,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from shardline.backoff import Backoff
 from shardline.consumer.config import ConsumerConfig
 from shardline.consumer.metrics import ConsumerMetrics
 from shardline.consumer.positions import Position
-from shardline.errors import DamagedRecords
+from shardline.errors import DamagedRecords, error_code, is_retriable
 
 log = logging.getLogger(__name__)
 
@@ -62,42 +63,16 @@ def _start_arguments(start: Position, config: ConsumerConfig) -> dict[str, Any]:
     return {"Type": "AT_SEQUENCE_NUMBER", "SequenceNumber": start.sequence}
 
 
-class Backoff:
-    """Exponential back-off from ``first`` to ``limit`` seconds, reset on success."""
-
-    def __init__(self, first: float, limit: float) -> None:
-        self.first, self.limit, self.current = first, limit, first
-
-    async def wait(self) -> None:
-        await asyncio.sleep(self.current)
-        self.grow()
-
-    def grow(self) -> None:
-        """One more failure in a row: the next wait is twice as long (up to the limit)."""
-        self.current = min(self.current * 2, self.limit)
-
-    def reset(self) -> None:
-        self.current = self.first
+#: Codes a reader recovers from by starting over rather than by asking again: an
+#: expired iterator gets a fresh one from the last record seen, and a shard whose
+#: subscription another call still holds (ResourceInUseException on
+#: SubscribeToShard) is subscribed again after the back-off.
+_RESTARTABLE_CODES = frozenset({"ExpiredIteratorException", "ResourceInUseException"})
 
 
 def _retriable(exc: Exception) -> bool:
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        return (
-            code
-            in {
-                "ProvisionedThroughputExceededException",
-                "LimitExceededException",
-                "InternalFailure",
-                "InternalFailureException",  # its name in a SubscribeToShard event stream
-                "ServiceUnavailable",
-                "ExpiredIteratorException",
-                "KMSThrottlingException",
-                "ResourceInUseException",
-            }
-            or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-        )
-    return isinstance(exc, BotoCoreError | OSError | asyncio.TimeoutError)
+    """Worth reading on after a back-off: the one registry's answer, or a restart code."""
+    return is_retriable(exc) or error_code(exc) in _RESTARTABLE_CODES
 
 
 def _skippable_damage(
@@ -181,7 +156,7 @@ class PollingRetriever:
                     raise
                 log.warning("GetRecords on %s: %s; backing off", self._shard_id, exc)
                 iterator = None
-                await backoff.wait()
+                await backoff.sleep()
                 continue
             backoff.reset()
             if self._metrics is not None:
@@ -305,7 +280,7 @@ class FanOutRetriever:
                     await events.put(exc)
                     return
                 log.warning("SubscribeToShard on %s: %s; resubscribing", self._shard_id, exc)
-                await backoff.wait()
+                await backoff.sleep()
 
 
 #: Fan-out events buffered ahead of the processor (back-pressure beyond that).

@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from shardline import aggregation
+from shardline.backoff import Backoff
 from shardline.consumer.checkpoint import Checkpointer
 from shardline.consumer.config import ConsumerConfig
 from shardline.consumer.coordinator import LeaseCoordinator
@@ -43,7 +44,7 @@ from shardline.consumer.processor import (
     RecordProcessor,
 )
 from shardline.consumer.records import ConsumerRecord
-from shardline.consumer.retrieval import Backoff, Fetched
+from shardline.consumer.retrieval import Fetched
 from shardline.replication import origin
 from shardline.stores.leases import TRIM_HORIZON, Lease, LeaseStore
 
@@ -200,7 +201,7 @@ class ShardConsumer:
                     await self._process_once()
                     break
                 except _Restart:
-                    delay = self._backoff.current
+                    delay = self._backoff.next_delay()
                     log.warning(
                         "%s: restarting the processor from the last checkpoint in %.2f s",
                         self.shard_id,
@@ -208,7 +209,6 @@ class ShardConsumer:
                     )
                     if await self._wait_or_stop(delay):
                         break
-                    self._backoff.grow()
         except LeaseLostError:
             self.stop(Reason.LEASE_LOST)
         except Exception:
@@ -358,9 +358,8 @@ class ShardConsumer:
                 raise
             except Exception as exc:
                 log.error("shard_ended on %s: %r; retrying", self.shard_id, exc)
-                if await self._wait_or_stop(backoff.current):
+                if await self._wait_or_stop(backoff.next_delay()):
                     return
-                backoff.grow()
         self.stop(Reason.SHARD_END)
 
     async def _shut_down(self) -> None:

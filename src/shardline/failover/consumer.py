@@ -41,7 +41,6 @@ from shardline.consumer.scheduler import Scheduler
 from shardline.failover.decisions import consumer_generation
 from shardline.failover.health import HealthCounts, health_report
 from shardline.failover.watch import StateWatcher
-from shardline.sinks.base import IdempotentSink
 from shardline.stores.control import ControlStore, ControlStoreError, Generation
 from shardline.stores.factory import lease_store_for
 from shardline.stores.reports import ConsumerReport, ShardProgress, SinkFigures
@@ -59,8 +58,10 @@ class RegionConsumer:
     """Runs ``processor_factory`` on ``stream`` in ``region`` as decided (module doc).
 
     ``config_overrides`` are ConsumerConfig fields (retrieval, failover_time_s, …)
-    applied to every generation's worker; ``sink``, the application's idempotent
-    sink, puts its outcome counts (duplicates absorbed, say) into every report.
+    applied to every generation's worker; ``sink_figures``, when the application
+    has an idempotent sink, gives its outcome counts (duplicates absorbed, say) for
+    every report. A callable, not the sink: the failover layer does not depend on
+    ``sinks``.
     """
 
     def __init__(
@@ -74,10 +75,10 @@ class RegionConsumer:
         *,
         config_overrides: dict[str, Any] | None = None,
         report_interval_s: float = 1.0,
-        sink: IdempotentSink | None = None,
+        sink_figures: Callable[[], SinkFigures] | None = None,
     ) -> None:
         self.topology = topology
-        self.sink = sink
+        self.sink_figures = sink_figures
         self.store = store
         self.region = topology.region(region)
         self.application = application
@@ -166,7 +167,6 @@ class RegionConsumer:
                 )
                 for shard in scheduler.consumers
             }
-        counts = self.sink.counts if self.sink is not None else None
         return ConsumerReport(
             application=self.application,
             stream=self.stream,
@@ -176,9 +176,7 @@ class RegionConsumer:
             shards=shards,
             processed=scheduler.metrics.processed_total if scheduler else 0,
             worker=scheduler.config.worker_id if scheduler else "",
-            sink=SinkFigures(counts.applied, counts.stale, counts.duplicates)
-            if counts is not None
-            else None,
+            sink=self.sink_figures() if self.sink_figures is not None else None,
         )
 
     async def _publish(self) -> None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from shardline.backoff import Backoff
 from shardline.pipeline import tether
 from shardline.pipeline.folder import STATE_NAME, lock_folder
 
@@ -65,7 +66,9 @@ class Child:
     restarts: int = 0
     started_at: float = 0.0
     next_start: float = 0.0
-    backoff: float = BACKOFF_INITIAL_S
+    #: Restarts of a child that keeps crashing wait 1 s, 2 s, 4 s … up to 10 s; exact
+    #: (no jitter), so the log line says the real wait.
+    backoff: Backoff = field(default_factory=lambda: Backoff(BACKOFF_INITIAL_S, BACKOFF_MAX_S))
     log_file: IO[bytes] | None = None
     #: Where its output goes (set when it is first started).
     log_path: Path | None = None
@@ -170,16 +173,16 @@ class Supervisor:
                         continue
                     lived = now - child.started_at
                     if lived >= HEALTHY_AFTER_S:
-                        child.backoff = BACKOFF_INITIAL_S
-                    child.next_start = now + child.backoff
+                        child.backoff.reset()
+                    delay = child.backoff.next_delay()
+                    child.next_start = now + delay
                     log.warning(
                         "%s exited (code %s) after %.1fs; restarting in %.1fs",
                         child.name,
                         code,
                         lived,
-                        child.backoff,
+                        delay,
                     )
-                    child.backoff = min(child.backoff * 2, BACKOFF_MAX_S)
                 elif now >= child.next_start:
                     child.next_start = 0.0
                     child.restarts += 1

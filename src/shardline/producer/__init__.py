@@ -18,6 +18,7 @@ from shardline.producer.exceptions import (
     ProducerError,
     RecordExpiredError,
     RecordFailedError,
+    SpoolBoundError,
     SpoolError,
     SpoolLockedError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Record",
     "RecordExpiredError",
     "RecordFailedError",
+    "SpoolBoundError",
     "SpoolError",
     "SpoolLockedError",
     "SyncProducer",

@@ -49,6 +49,7 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry
 
 from shardline.aggregation import MAX_HASH_KEY
+from shardline.backoff import Backoff
 from shardline.producer import envelope
 from shardline.producer.batching import Batch, Batcher, Entry, ShardKey
 from shardline.producer.config import ProducerConfig
@@ -64,7 +65,7 @@ from shardline.producer.metrics import ProducerMetrics
 from shardline.producer.predictor import ShardMap, ShardPredictor
 from shardline.producer.ratelimit import ShardRateLimiter
 from shardline.producer.records import Attempt, PendingRecord, PutOutcome, Record
-from shardline.producer.retry import Backoff, Failure, call_failure, entry_failure
+from shardline.producer.retry import Failure, call_failure, entry_failure
 from shardline.producer.spool import Spool
 from shardline.producer.spool_file import SpoolBinding
 
@@ -165,7 +166,8 @@ class Producer:
         self._batcher = Batcher(config, limiter)
         self._predictor = ShardPredictor()
         self._applied_map: ShardMap = self._predictor.map
-        self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
+        #: Equal jitter: the shards' retries spread out instead of arriving together.
+        self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s, jitter=0.5)
         self._spool: Spool | None = None
         self._client: Any = None
         self._client_stack: contextlib.AsyncExitStack | None = None

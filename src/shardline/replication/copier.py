@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shardline import aggregation
+from shardline.backoff import Backoff
 from shardline.consumer.checkpoint import Checkpointer
 from shardline.consumer.processor import InitializationInput, ProcessRecordsInput, RecordProcessor
 from shardline.consumer.records import ConsumerRecord
@@ -189,7 +190,7 @@ class CopyingProcessor(RecordProcessor):
 
     async def _put_in_order(self, entries: list[TargetEntry]) -> None:
         """Step 2: PutRecords until every entry is stored, resending from the first failure."""
-        failures = 0
+        backoff = Backoff(_BACKOFF_INITIAL_S, _BACKOFF_MAX_S)
         while entries:
             self._progress.raise_if_stopped()
             try:
@@ -200,9 +201,8 @@ class CopyingProcessor(RecordProcessor):
                 raise
             except Exception as exc:
                 self._progress.put_failed()
-                failures += 1
                 log.warning("replication put to %s failed: %s", self._target_region, exc)
-                await self._pause(failures)
+                await self._progress.sleep_unless_stopped(backoff.next_delay())
                 continue
             # The call itself succeeded: a health sample for the region, even when some
             # entries were refused (throttling is not an outage; the producer counts alike).
@@ -212,9 +212,4 @@ class CopyingProcessor(RecordProcessor):
             if first_failed is None:
                 return
             entries = entries[first_failed:]
-            failures += 1
-            await self._pause(failures)
-
-    async def _pause(self, failures: int) -> None:
-        delay = min(_BACKOFF_INITIAL_S * 2 ** (failures - 1), _BACKOFF_MAX_S)
-        await self._progress.sleep_unless_stopped(delay)
+            await self._progress.sleep_unless_stopped(backoff.next_delay())

@@ -129,15 +129,6 @@ def _legacy_json_envelope(body: bytes) -> ApiReply:
     return ApiReply(404, {"Content-Type": LEGACY_JSON_TYPE}, orjson.dumps(payload))
 
 
-def _error_body(error: KinesisError) -> dict[str, Any]:
-    body: dict[str, Any] = {"__type": error.code}
-    if error.message:
-        # Coral spells the key with a capital M for serialization errors only.
-        key = "Message" if isinstance(error, SerializationException) else "message"
-        body[key] = error.message
-    return body
-
-
 class KinesisApp:
     """Dispatches Kinesis API calls to the operation handlers of each account's region."""
 
@@ -157,7 +148,7 @@ class KinesisApp:
         return ApiReply(status, {"Content-Type": protocol.content_type(codec)}, body)
 
     def _error(self, codec: protocol.Protocol, error: KinesisError) -> ApiReply:
-        reply = self._reply(codec, error.http_status, _error_body(error))
+        reply = self._reply(codec, error.http_status, error.to_wire())
         reply.headers["x-amzn-ErrorType"] = error.code
         return reply
 

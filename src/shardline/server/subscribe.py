@@ -179,12 +179,8 @@ class Subscription:
 
     async def _fail(self, channel: EventChannel, error: KinesisError) -> None:
         body = self._encode({"message": error.message})
-        code = _EVENT_STREAM_CODES.get(error.code, error.code)
+        code = error.event_stream_code or error.code
         await channel.send(eventstream.exception(code, body, self.content_type))
-
-
-#: Error codes whose event-stream exception has another name in the service model.
-_EVENT_STREAM_CODES = {"InternalFailure": "InternalFailureException"}
 
 
 class EventChannel(Protocol):

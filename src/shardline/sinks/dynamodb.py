@@ -28,35 +28,19 @@ tables, goes through the items table's client.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError
 
+from shardline.backoff import Backoff
+from shardline.errors import is_retriable, is_retriable_code
 from shardline.sinks.base import IdempotentSink, SinkItem, SinkRecord, WriteOutcome, now_ms
 from shardline.sinks.exceptions import SinkError, SinkUnavailableError
 from shardline.stores.dynamodb_table import DynamoDBTable
 
-#: Error codes that mean "not now": botocore has already retried them with backoff.
-_UNAVAILABLE = frozenset(
-    {
-        "InternalServerError",
-        "LimitExceededException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "ServiceUnavailable",
-        "ThrottlingException",
-        "TransactionInProgressException",
-    }
-)
-#: Cancellation reasons worth another attempt: a concurrent transaction on the same
-#: item, or capacity; any other reason (validation, item size) would fail again.
-_RETRY_REASONS = frozenset(
-    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-)
-#: Attempts per record for conflicts: 8 attempts from 20 ms doubling wait about 5 s in
-#: all, far longer than any transaction holds an item.
+#: Attempts per record for conflicts: 8 attempts from 20 ms doubling (equal jitter)
+#: wait about 5 s in all, far longer than any transaction holds an item.
 _ATTEMPTS = 8
 _BASE_DELAY_S = 0.02
 _CONDITION_FAILED = "ConditionalCheckFailed"
@@ -135,9 +119,7 @@ class DynamoDBSink(IdempotentSink):
         throttling (which botocore already retried), a plain SinkError otherwise.
         Connection failures need no classifying: :class:`DynamoDBTable` raises them as
         :class:`SinkUnavailableError` already."""
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        unavailable = exc.response["Error"]["Code"] in _UNAVAILABLE or status >= 500
-        error = SinkUnavailableError if unavailable else SinkError
+        error = SinkUnavailableError if is_retriable(exc) else SinkError
         raise error(f"DynamoDB {operation} for sink {self.table}: {exc}") from exc
 
     async def _call(self, table: DynamoDBTable, operation: str, **params: Any) -> Any:
@@ -204,7 +186,8 @@ class DynamoDBSink(IdempotentSink):
         return ledger, item
 
     async def _write_one(self, ledger: dict[str, Any], item: dict[str, Any]) -> WriteOutcome:
-        for attempt in range(_ATTEMPTS):
+        backoff = Backoff.for_attempts(_BASE_DELAY_S, _ATTEMPTS)
+        for _ in range(_ATTEMPTS):
             try:
                 await self._items.call(
                     "transact_write_items", TransactItems=[{"Put": ledger}, {"Put": item}]
@@ -221,9 +204,11 @@ class DynamoDBSink(IdempotentSink):
                     return WriteOutcome.DUPLICATE
                 if item_reason == _CONDITION_FAILED and ledger_reason in (None, "None"):
                     return await self._write_stale(ledger)
-                if not _RETRY_REASONS.intersection(reasons):
+                # Worth another attempt: a concurrent transaction on the same item, or
+                # capacity; any other reason (validation, item size) would fail again.
+                if not any(is_retriable_code(str(reason)) for reason in reasons):
                     self._fail("TransactWriteItems", exc)
-            await asyncio.sleep(_BASE_DELAY_S * 2**attempt * random.uniform(0.5, 1.0))
+            await backoff.sleep()
         raise SinkUnavailableError(
             f"sink {self.table}: transaction kept conflicting after {_ATTEMPTS} attempts"
         )

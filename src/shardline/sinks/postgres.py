@@ -33,7 +33,6 @@ creates the tables under an advisory lock (so sinks starting together do not rac
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +40,7 @@ import orjson
 import psycopg
 import psycopg.errors
 
+from shardline.backoff import Backoff
 from shardline.sinks.base import (
     IdempotentSink,
     SinkItem,
@@ -54,8 +54,10 @@ from shardline.sinks.exceptions import SinkError, SinkUnavailableError
 #: Advisory lock key taken while creating tables ("SHLDSINK" in ASCII).
 _DDL_LOCK = 0x53484C4453494E4B
 #: Attempts per batch when PostgreSQL aborts it for a deadlock: the other transaction
-#: goes through, so a second attempt almost always succeeds; 5 covers pile-ups.
+#: goes through, so a second attempt almost always succeeds; 5 covers pile-ups,
+#: waiting from 10 ms doubling (equal jitter) in between.
 _ATTEMPTS = 5
+_BASE_DELAY_S = 0.01
 
 
 class PostgresSink(IdempotentSink):
@@ -144,11 +146,12 @@ class PostgresSink(IdempotentSink):
             for record in batch
         ]
         async with self._lock:
-            for attempt in range(_ATTEMPTS):
+            backoff = Backoff.for_attempts(_BASE_DELAY_S, _ATTEMPTS)
+            for _ in range(_ATTEMPTS):
                 try:
                     return await self._transaction(params)
                 except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
-                    await asyncio.sleep(0.01 * 2**attempt * random.uniform(0.5, 1.0))
+                    await backoff.sleep()
                 except psycopg.OperationalError as exc:
                     await self._drop_connection()
                     raise SinkUnavailableError(f"PostgreSQL sink {self.table}: {exc}") from exc

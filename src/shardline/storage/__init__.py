@@ -9,4 +9,13 @@ its keys), reached through ``scan``, which reads around damage. ``integrity`` re
 SQLite's files directly: the checks before a region opens its directory
 (``preflight``), and ``shardline verify`` / ``shardline recover``. Nothing here knows
 about HTTP or wire encodings.
+
+The public surface: :class:`RegionConfig` (a region's settings, which
+:func:`shardline.server.serve` takes), :class:`StorageError` and
+:class:`StartupRefused` (a data directory the region will not open, with what to do).
 """
+
+from shardline.storage.config import RegionConfig
+from shardline.storage.exceptions import StartupRefused, StorageError
+
+__all__ = ["RegionConfig", "StartupRefused", "StorageError"]

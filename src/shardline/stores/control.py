@@ -47,6 +47,8 @@ StartKind = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
 class ControlStoreError(ShardlineError):
     """The control store could not be reached or answered unexpectedly (retry later)."""
 
+    retriable = True
+
 
 class StaleEpochError(ShardlineError):
     """A write carried an epoch or generation that a newer decision has replaced.

@@ -57,6 +57,7 @@ from typing import Any
 import orjson
 from botocore.exceptions import ClientError
 
+from shardline.errors import error_code
 from shardline.stores.control import (
     ControlState,
     ControlStore,
@@ -66,7 +67,7 @@ from shardline.stores.control import (
     Watermark,
     sequence_key,
 )
-from shardline.stores.dynamodb_table import DynamoDBTable, error_code
+from shardline.stores.dynamodb_table import DynamoDBTable
 
 _STATE_KEY = {"pk": {"S": "state"}, "sk": {"S": "state"}}
 #: Digits of the Kinesis SequenceNumber pattern ``0|([1-9]\d{0,128})``.

@@ -16,7 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shardline.stores.dynamodb_table import DynamoDBTable, error_code
+from shardline.errors import error_code
+from shardline.stores.dynamodb_table import DynamoDBTable
 from shardline.stores.leases import Lease, LeaseStore, LeaseStoreError, apply
 
 _ATTRIBUTE = {

@@ -4,7 +4,7 @@ Why a shared piece: every DynamoDB-backed store opens an aiobotocore client the 
 way, turns transport failures into its own error class and creates its table on
 first use, waiting until it is ACTIVE. Service answers (``ClientError``) are passed
 through unchanged, because a conditional-check failure is an expected outcome whose
-meaning only the store knows; :func:`error_code` reads their code.
+meaning only the store knows; :func:`shardline.errors.error_code` reads their code.
 
 Resource handling: the client is opened on the first call and closed by
 :meth:`DynamoDBTable.close`.
@@ -20,17 +20,12 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shardline.credentials import default_client_options
-from shardline.errors import ShardlineError
+from shardline.errors import ShardlineError, error_code
 
 #: How long :meth:`DynamoDBTable.create` waits for ACTIVE (DynamoDB usually needs
 #: seconds for an on-demand table; a minute covers a slow control plane).
 _ACTIVE_TIMEOUT = 60.0
 _ACTIVE_POLL = 0.1
-
-
-def error_code(exc: ClientError) -> str:
-    """The DynamoDB error code of a service answer (``ConditionalCheckFailedException`` …)."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class DynamoDBTable:

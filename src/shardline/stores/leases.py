@@ -40,6 +40,8 @@ SHARD_END = "SHARD_END"
 class LeaseStoreError(ShardlineError):
     """The lease store could not be reached or answered unexpectedly (retry later)."""
 
+    retriable = True
+
 
 @dataclass(frozen=True)
 class Lease:
