@@ -59,8 +59,9 @@ from typing import Any
 from fanout_bench import percentile
 
 from shardline.framing import origin
-from shardline.stores.control import ControlState, Report
+from shardline.stores.control import ControlState
 from shardline.stores.factory import control_store_for
+from shardline.stores.reports import ProducerReport, Published, R, ReplicatorReport
 from shardline.testing import (
     ChildProcess,
     RegionProcess,
@@ -110,8 +111,8 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def read_reports(topology_path: Path, kind: str) -> list[Report]:
-    async def read() -> list[Report]:
+def read_reports(topology_path: Path, kind: type[R]) -> list[Published[R]]:
+    async def read() -> list[Published[R]]:
         async with control_store_for(load_topology(topology_path).stores) as store:
             return await store.get_reports(kind)
 
@@ -167,7 +168,7 @@ def load(url: str, stream: str, rate: int, seconds: float) -> dict[str, Any]:
 
 
 def copied(topology_path: Path) -> int:
-    return sum(r.body.get("copied", 0) for r in read_reports(topology_path, "replicator"))
+    return sum(r.body.copied for r in read_reports(topology_path, ReplicatorReport))
 
 
 def arrivals(url: str, stream: str, marked: bool) -> dict[int, tuple[float, int]]:
@@ -325,10 +326,8 @@ def failover_run(tmp: Path, standby: str, args: Any) -> dict[str, Any]:
         produce_start = time.time()
         wait_for(lambda: processed(outs["east"]), timeout=60, what="records processed in east")
         time.sleep(args.warmup)
-        held = sum(r.body.get("held", 0) for r in read_reports(topology, "producer"))
-        lag = max(
-            (r.body.get("lag_ms", 0) for r in read_reports(topology, "replicator")), default=0
-        )
+        held = sum(r.body.held for r in read_reports(topology, ProducerReport))
+        lag = max((r.body.lag_ms for r in read_reports(topology, ReplicatorReport)), default=0)
         fault_at = time.time()
         set_fault(east.url, outage=True)
         state = wait_for(

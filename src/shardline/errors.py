@@ -68,6 +68,7 @@ same code back into the same class (:func:`error_class_for`)::
     ├── LeaseStoreError                      retriable: store unreachable    (stores.leases)
     ├── ControlStoreError                    retriable: store unreachable    (stores.control)
     ├── StaleEpochError                      fenced write: re-read, do not retry  (stores.control)
+    ├── ReportFormatError                    a report of a newer version     (stores.reports)
     ├── ReplicationStopped                                                   (replication.progress)
     ├── FailbackError                                                        (failover.failback)
     ├── StateError                                                           (state.exceptions)

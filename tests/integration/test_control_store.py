@@ -16,17 +16,24 @@ import uuid
 import pytest
 
 from shardline.stores.control import (
-    DECISION,
     ControlState,
     Generation,
     Replication,
-    Report,
+    ReportDocument,
     StaleEpochError,
     StartPosition,
     Watermark,
 )
 from shardline.stores.dynamodb_control import DynamoDBControlStore
 from shardline.stores.replicated_control import ReplicatedControlStore
+from shardline.stores.reports import (
+    CallBucket,
+    ConsumerReport,
+    DecisionReport,
+    HealthReport,
+    ProducerReport,
+    ReportFormatError,
+)
 from shardline.stores.sqlite_control import SQLiteControlStore
 from shardline.testing import ChildProcess
 
@@ -137,14 +144,11 @@ def test_every_transition_is_kept_in_the_decision_journal(store_factory):
             rival = state.successor("rival", active_region="east")
             with pytest.raises(StaleEpochError):
                 await store.transition(state, rival)  # a lost race leaves no entry
-            journal = sorted(await store.get_reports(DECISION), key=lambda r: r.component)
+            journal = sorted(await store.get_reports(DecisionReport), key=lambda r: r.component)
             assert [r.body for r in journal] == [
-                {
-                    "epoch": decided.epoch,
-                    "active_region": decided.active_region,
-                    "reason": decided.reason,
-                    "changed_at": decided.changed_at,
-                }
+                DecisionReport(
+                    decided.epoch, decided.active_region, decided.reason, decided.changed_at
+                )
                 for decided in (failover, back)
             ]
 
@@ -154,15 +158,30 @@ def test_every_transition_is_kept_in_the_decision_journal(store_factory):
 def test_reports_are_replaced_per_component(store_factory):
     async def scenario():
         async with store_factory() as store:
-            await store.put_report(Report("consumer", "w1", {"lag": 5}, 1.0))
-            await store.put_report(Report("consumer", "w1", {"lag": 0}, 2.0))
-            await store.put_report(Report("consumer", "w2", {"lag": 7}, 2.0))
-            await store.put_report(Report("health", "w1", {"ok": 1}, 2.0))
-            reports = sorted(await store.get_reports("consumer"), key=lambda r: r.component)
+            await store.put_report("w1", ConsumerReport(processed=5), 1.0)
+            await store.put_report("w1", ConsumerReport(processed=0), 2.0)
+            await store.put_report("w2", ConsumerReport(processed=7), 2.0)
+            await store.put_report("w1", HealthReport("east", (CallBucket(1, 1, 0),)), 2.0)
+            reports = sorted(await store.get_reports(ConsumerReport), key=lambda r: r.component)
             assert [(r.component, r.body, r.updated_at) for r in reports] == [
-                ("w1", {"lag": 0}, 2.0),
-                ("w2", {"lag": 7}, 2.0),
+                ("w1", ConsumerReport(processed=0), 2.0),
+                ("w2", ConsumerReport(processed=7), 2.0),
             ]
+
+    asyncio.run(scenario())
+
+
+def test_a_report_stored_before_versions_reads_and_a_newer_one_is_refused(store_factory):
+    async def scenario():
+        async with store_factory() as store:
+            legacy = {"epoch": 3, "region": "west", "since": 10.0, "pending": 2, "held": 1}
+            await store.put_report_document(ReportDocument("producer", "p1", legacy, 5.0))
+            [report] = await store.get_reports(ProducerReport)
+            assert report.body == ProducerReport(3, "west", 10.0, pending=2, held=1)
+            newer = ReportDocument("producer", "p2", {**legacy, "v": 2}, 5.0)
+            await store.put_report_document(newer)
+            with pytest.raises(ReportFormatError, match="version 2"):
+                await store.get_reports(ProducerReport)
 
     asyncio.run(scenario())
 

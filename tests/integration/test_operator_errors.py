@@ -14,7 +14,7 @@ from pathlib import Path
 
 from shardline.failover.decisions import initial_state
 from shardline.pipeline.launch import default_topology
-from shardline.stores.control import Report
+from shardline.stores.reports import HealthState, MonitorReport, RegionVerdict
 from shardline.stores.sqlite_control import SQLiteControlStore
 from shardline.testing import run_shardline
 from shardline.topology import load_topology
@@ -111,15 +111,11 @@ def test_status_finds_the_pipelines_topology_and_marks_stale_reports(tmp_path: P
     async def reports() -> None:
         async with SQLiteControlStore(topology.stores.directory / "control.db") as store:
             await store.initialize(initial_state(topology))
-            regions = {
-                "us-east-1": {"state": "FAILED"},
-                "us-west-2": {"state": "HEALTHY"},
-            }
-            old = {"regions": {name: {"state": "HEALTHY"} for name in regions}}
-            await store.put_report(Report("controller", "monitor-a", old, time.time() - 102))
-            await store.put_report(
-                Report("controller", "monitor-b", {"regions": regions}, time.time())
-            )
+            healthy, failed = RegionVerdict(HealthState.HEALTHY), RegionVerdict(HealthState.FAILED)
+            old = MonitorReport(regions={"us-east-1": healthy, "us-west-2": healthy})
+            new = MonitorReport(regions={"us-east-1": failed, "us-west-2": healthy})
+            await store.put_report("monitor-a", old, time.time() - 102)
+            await store.put_report("monitor-b", new, time.time())
 
     asyncio.run(reports())
     done = run_shardline("status", cwd=tmp_path, timeout=60)

@@ -10,10 +10,22 @@ from pathlib import Path
 from rich.console import Console
 
 from shardline.failover.decisions import initial_state
-from shardline.pipeline.status import Footer, ProcessView, collect, render
-from shardline.stores.control import Report
+from shardline.pipeline.snapshot import StatusSnapshot, collect
+from shardline.pipeline.status import Footer, ProcessView, render
+from shardline.stores.reports import (
+    ConsumerReport,
+    HealthState,
+    MonitorReport,
+    RegionVerdict,
+    ReportBody,
+    ShardProgress,
+    SinkFigures,
+)
 from shardline.stores.sqlite_control import SQLiteControlStore
 from shardline.topology import parse_topology
+
+#: A report to publish: component, body, wall-clock seconds it was published at.
+Published = tuple[str, ReportBody, float]
 
 REGIONS = [
     {"name": "us-east-1", "role": "primary", "endpoint_url": "http://127.0.0.1:4567"},
@@ -21,23 +33,26 @@ REGIONS = [
 ]
 
 
-def _health(east: str, west: str) -> dict[str, object]:
-    return {
-        "regions": {
-            "us-east-1": {"state": east, "ok": 0, "errors": 40, "error_rate": 1.0},
-            "us-west-2": {"state": west, "ok": 40, "errors": 0, "error_rate": 0.0},
+def _health(east: HealthState, west: HealthState) -> MonitorReport:
+    return MonitorReport(
+        regions={
+            "us-east-1": RegionVerdict(east, ok=0, errors=40, error_rate=1.0),
+            "us-west-2": RegionVerdict(west, ok=40, errors=0, error_rate=0.0),
         }
-    }
+    )
 
 
-def _rendered(tmp_path: Path, reports: list[Report], processes: list[ProcessView]) -> str:
+HEALTHY, FAILED = HealthState.HEALTHY, HealthState.FAILED
+
+
+def _rendered(tmp_path: Path, reports: list[Published], processes: list[ProcessView]) -> str:
     topology = parse_topology({"regions": REGIONS, "streams": [{"name": "ticker"}]}, tmp_path)
 
-    async def snapshot() -> dict[str, object]:
+    async def snapshot() -> StatusSnapshot:
         async with SQLiteControlStore(tmp_path / "control.db") as store:
             await store.initialize(initial_state(topology))
-            for report in reports:
-                await store.put_report(report)
+            for component, report, updated_at in reports:
+                await store.put_report(component, report, updated_at)
             return await collect(topology, store)
 
     now = asyncio.run(snapshot())
@@ -53,8 +68,8 @@ def test_region_health_comes_from_the_freshest_controller_report(tmp_path: Path)
         tmp_path,
         [
             # An earlier run's dead monitor, listed first, still says HEALTHY.
-            Report("controller", "monitor-a", _health("HEALTHY", "HEALTHY"), now - 102),
-            Report("controller", "monitor-b", _health("FAILED", "HEALTHY"), now - 0.5),
+            ("monitor-a", _health(HEALTHY, HEALTHY), now - 102),
+            ("monitor-b", _health(FAILED, HEALTHY), now - 0.5),
         ],
         [],
     )
@@ -64,7 +79,7 @@ def test_region_health_comes_from_the_freshest_controller_report(tmp_path: Path)
 
 
 def test_a_stale_newest_report_is_marked_with_its_age(tmp_path: Path):
-    report = Report("controller", "monitor-a", _health("HEALTHY", "HEALTHY"), time.time() - 45)
+    report = ("monitor-a", _health(HEALTHY, HEALTHY), time.time() - 45)
     text = _rendered(tmp_path, [report], [])
     assert re.search(r"HEALTHY \(4\d s ago\)", text)
     assert re.search(r"the newest controller report is 4\d s old", text)
@@ -72,20 +87,16 @@ def test_a_stale_newest_report_is_marked_with_its_age(tmp_path: Path):
 
 def test_the_cold_standby_has_a_row_and_the_footer_says_where_things_are(tmp_path: Path):
     now = time.time()
-    consumers = [
-        Report(
-            "consumer",
-            "consumer-east",
-            {
-                "region": "us-east-1",
-                "running": True,
-                "generation": 1,
-                "lag_ms": 12,
-                "sink": {"applied": 5, "duplicates": 1},
-            },
-            now,
-        ),
-        Report("consumer", "consumer-west", {"region": "us-west-2", "running": False}, now),
+    east = ConsumerReport(
+        region="us-east-1",
+        running=True,
+        generation=1,
+        shards={"shardId-0": ShardProgress(millis_behind=12)},
+        sink=SinkFigures(applied=5, duplicates=1),
+    )
+    consumers: list[Published] = [
+        ("consumer-east", east, now),
+        ("consumer-west", ConsumerReport(region="us-west-2", running=False), now),
     ]
     restarting = ProcessView("replicator", 42, 3, False, "TopologyError: bad file")
     text = _rendered(tmp_path, consumers, [restarting])

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import signal
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,11 +27,12 @@ from shardline.failover.metrics import MonitorCollector
 from shardline.failover.monitor import Monitor, manual_failover
 from shardline.metrics.http import serving_metrics
 from shardline.pipeline.drill import admin_of
-from shardline.pipeline.status import REPORT_KINDS, STALE_AFTER_S, freshest
+from shardline.pipeline.snapshot import StatusSnapshot, collect, freshest
 from shardline.replication.metrics import ReplicationCollector
 from shardline.replication.replicator import Replicator
 from shardline.stores.control import ControlStore, StaleEpochError
 from shardline.stores.factory import control_store_for
+from shardline.stores.reports import Published
 from shardline.topology import Topology, TopologyError, load_topology
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -262,37 +262,50 @@ def failback_command(topology_path: str, drain_timeout_s: float) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
-def _report_line(kind: str, component: str, body: dict[str, Any]) -> str:
-    age = body["age_s"]
-    summary = {k: v for k, v in body.items() if k not in ("shards", "calls", "decisions", "age_s")}
-    when = f"STALE, {age:.0f} s old" if age >= STALE_AFTER_S else f"{age:.1f} s ago"
-    return f"{kind:10} {component} ({when}): {json.dumps(summary, default=str)}"
+#: Report fields left out of ``shardline status``'s one-line summaries (long lists).
+_DETAILED = ("shards", "calls", "decisions")
 
 
-def _print_status(document: dict[str, Any]) -> None:
-    state = document["state"]
+def _report_line(kind: str, snapshot: StatusSnapshot, report: Published[Any]) -> str:
+    age = snapshot.age_s(report)
+    summary = {k: v for k, v in report.body.fields().items() if k not in _DETAILED}
+    when = f"STALE, {age:.0f} s old" if snapshot.stale(report) else f"{age:.1f} s ago"
+    return f"{kind:10} {report.component} ({when}): {json.dumps(summary, default=str)}"
+
+
+def _print_status(snapshot: StatusSnapshot) -> None:
+    state = snapshot.state
     if state is None:
         click.echo("no control state yet (start `shardline monitor`)")
         return
-    click.echo(f"epoch {state['epoch']}: {state['active_region']} active ({state['reason']})")
-    replication = state["replication"]
+    click.echo(f"epoch {state.epoch}: {state.active_region} active ({state.reason})")
+    replication = state.replication
     click.echo(
         "replication: "
-        + (f"{replication['source']} -> {replication['target']}" if replication else "off")
+        + (f"{replication.source} -> {replication.target}" if replication else "off")
     )
-    controllers = [{"component": c, **b} for c, b in document["reports"]["controller"].items()]
-    controller = freshest(controllers)
+    controller = freshest(snapshot.reports.controller)
     if controller is not None:
         health = ", ".join(
-            f"{name} {h['state']}" for name, h in controller.get("regions", {}).items()
+            f"{name} {verdict.state.value if verdict.state else '?'}"
+            for name, verdict in controller.body.regions.items()
         )
-        stale = (
-            " (STALE: the monitor is not reporting)" if controller["age_s"] >= STALE_AFTER_S else ""
-        )
-        click.echo(f"region health: {health}, from {controller['component']}{stale}")
-    for kind, by_component in document["reports"].items():
-        for component, body in sorted(by_component.items(), key=lambda item: item[1]["age_s"]):
-            click.echo(_report_line(kind, component, body))
+        stale = " (STALE: the monitor is not reporting)" if snapshot.stale(controller) else ""
+        click.echo(f"region health: {health}, from {controller.component}{stale}")
+    for kind, reports in snapshot.reports.by_kind().items():
+        for report in reports:
+            click.echo(_report_line(kind, snapshot, report))
+
+
+def _status_document(snapshot: StatusSnapshot) -> dict[str, Any]:
+    """``shardline status --json``: the state, and each kind's reports by component."""
+    return {
+        "state": snapshot.state.to_doc() if snapshot.state else None,
+        "reports": {
+            kind: {r.component: {**r.body.fields(), "age_s": snapshot.age_s(r)} for r in reports}
+            for kind, reports in snapshot.reports.by_kind().items()
+        },
+    }
 
 
 @click.command()
@@ -305,19 +318,10 @@ def status(topology_path: str, as_json: bool) -> None:
     10 s are marked STALE with their age (their component has stopped reporting).
     """
     topology = _load(topology_path)
-
-    async def work(store: ControlStore) -> dict[str, Any]:
-        state = await store.get_state()
-        reports: dict[str, Any] = {}
-        for kind in REPORT_KINDS:
-            reports[kind] = {
-                r.component: {**r.body, "age_s": round(time.time() - r.updated_at, 1)}
-                for r in await store.get_reports(kind)
-            }
-        return {"state": state.to_doc() if state else None, "reports": reports}
-
-    document = asyncio.run(_with_store(topology, work))
+    snapshot = asyncio.run(_with_store(topology, lambda store: collect(topology, store)))
+    if snapshot.error is not None:
+        fail(f"cannot read the control store: {snapshot.error}")
     if as_json:
-        click.echo(json.dumps(document, indent=2, default=str))
+        click.echo(json.dumps(_status_document(snapshot), indent=2, default=str))
     else:
-        _print_status(document)
+        _print_status(snapshot)

@@ -39,7 +39,8 @@ from shardline.pipeline.drill import (
 from shardline.pipeline.folder import FolderInUseError, StaleProcessesError, clear_stale
 from shardline.pipeline.launch import LaunchError, default_topology, launch
 from shardline.pipeline.metrics import SupervisorCollector
-from shardline.pipeline.status import Footer, collect, render
+from shardline.pipeline.snapshot import collect
+from shardline.pipeline.status import Footer, render
 from shardline.pipeline.supervisor import Supervisor
 from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for

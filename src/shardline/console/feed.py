@@ -1,7 +1,7 @@
 """What the console's page shows, as one JSON document per update.
 
 The pipeline's state comes from the same collector as ``shardline up``'s terminal
-view and ``shardline status`` (:func:`shardline.pipeline.status.collect`: control
+view and ``shardline status`` (:func:`shardline.pipeline.snapshot.collect`: control
 state, component reports, acknowledged records, sink counts); the feed adds what a
 page needs beside it:
 
@@ -11,12 +11,15 @@ page needs beside it:
   directory, written by ``shardline drill --attach``), with RPO and RTO;
 - the **processes** (pid, restarts, last log line) and the failback in progress.
 
-Reports older than ``STALE_AFTER_S`` (their component is probably gone) are left
-out, except the monitor's, which is shown with its age so a dead monitor is seen.
+Reports older than :data:`~shardline.stores.reports.STALE_AFTER_S` (their
+component is probably gone) are left out, except the monitor's, which is shown with
+its age so a dead monitor is seen. Each report appears with its fields as stored
+(:meth:`~shardline.stores.reports.ReportBody.fields`), its component and its age.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -26,8 +29,9 @@ from typing import Any
 from shardline.console.actions import Actions
 from shardline.console.processes import ProcessSource
 from shardline.pipeline.drill import REPORT_FILE
-from shardline.pipeline.status import STALE_AFTER_S, collect
-from shardline.stores.control import DECISION, ControlStore, ControlStoreError
+from shardline.pipeline.snapshot import StatusSnapshot, collect, freshest
+from shardline.stores.control import ControlState, ControlStore, ControlStoreError, decision_report
+from shardline.stores.reports import DecisionReport, ReportFormatError
 from shardline.topology import Topology
 
 
@@ -41,7 +45,7 @@ class FeedSources:
     actions: Actions
     #: Decisions seen as the current state, by epoch: the journal starts at epoch 2
     #: (the initial state is not a transition).
-    seen: dict[int, dict[str, Any]] = field(default_factory=dict)
+    seen: dict[int, DecisionReport] = field(default_factory=dict)
 
 
 def topology_doc(topology: Topology) -> dict[str, Any]:
@@ -61,20 +65,17 @@ def topology_doc(topology: Topology) -> dict[str, Any]:
 
 
 async def decisions(
-    store: ControlStore, state: dict[str, Any] | None, seen: dict[int, dict[str, Any]]
-) -> list[dict[str, Any]]:
+    store: ControlStore, state: ControlState | None, seen: dict[int, DecisionReport]
+) -> list[DecisionReport]:
     """Every decision known, oldest first: the journal, and the states seen so far
     (``seen`` gains the current one)."""
     if state is not None:
-        seen.setdefault(
-            int(state["epoch"]),
-            {key: state[key] for key in ("epoch", "active_region", "reason", "changed_at")},
-        )
+        seen.setdefault(state.epoch, decision_report(state))
     by_epoch = dict(seen)
     try:
-        for report in await store.get_reports(DECISION):
-            by_epoch[int(report.body["epoch"])] = report.body
-    except ControlStoreError:
+        for report in await store.get_reports(DecisionReport):
+            by_epoch[report.body.epoch] = report.body
+    except (ControlStoreError, ReportFormatError):
         pass  # the page still shows the states it saw
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
@@ -88,22 +89,17 @@ def drill_report(data_dir: Path) -> dict[str, Any] | None:
     return report
 
 
-def _fresh(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in reports if r["age_s"] < STALE_AFTER_S]
-
-
-def _regions(topology: Topology, reports: dict[str, Any]) -> dict[str, Any]:
-    controllers = sorted(reports.get("controller", []), key=lambda r: r["age_s"])
-    monitor = controllers[0] if controllers else None
+def _regions(topology: Topology, status: StatusSnapshot) -> dict[str, Any]:
+    monitor = freshest(status.reports.controller)
     views: dict[str, Any] = {}
     for region in topology.regions:
-        health = (monitor or {}).get("regions", {}).get(region.name, {})
+        verdict = monitor.body.regions.get(region.name) if monitor else None
         views[region.name] = {
-            "state": health.get("state", "UNKNOWN"),
-            "error_rate": health.get("error_rate", 0.0),
-            "calls": health.get("ok", 0) + health.get("errors", 0),
-            "canary": health.get("canary", {}),
-            "monitor_age_s": monitor["age_s"] if monitor else None,
+            "state": verdict.state.value if verdict and verdict.state else "UNKNOWN",
+            "error_rate": verdict.error_rate if verdict else 0.0,
+            "calls": verdict.calls if verdict else 0,
+            "canary": {"ok": verdict.canary_ok, "at": verdict.canary_at} if verdict else {},
+            "monitor_age_s": status.age_s(monitor) if monitor else None,
         }
     return views
 
@@ -112,19 +108,22 @@ async def snapshot(sources: FeedSources) -> dict[str, Any]:
     """One update of the page (module docstring)."""
     topology = sources.topology
     status = await collect(topology, sources.store)
-    reports = status["reports"]
+    reports = status.reports
+    journal = await decisions(sources.store, status.state, sources.seen)
     return {
-        "at": status["at"],
-        "error": status.get("error"),
+        "at": status.at,
+        "error": status.error,
         "topology": topology_doc(topology),
-        "state": status["state"],
-        "regions": _regions(topology, reports),
-        "flow": {"acked": status["acked"], "sink": status["sink"]},
-        "replication": _fresh(reports.get("replicator", [])),
-        "consumers": [r for r in _fresh(reports.get("consumer", [])) if r.get("running")],
-        "producers": _fresh(reports.get("producer", [])),
-        "decisions": await decisions(sources.store, status["state"], sources.seen),
-        "drill": drill_report(topology.pipeline.data_dir),
+        "state": status.state.to_doc() if status.state else None,
+        "regions": _regions(topology, status),
+        "flow": {"acked": status.acked, "sink": dict(status.sink)},
+        "replication": [status.report_doc(r) for r in status.fresh(reports.replicator)],
+        "consumers": [
+            status.report_doc(r) for r in status.fresh(reports.consumer) if r.body.running
+        ],
+        "producers": [status.report_doc(r) for r in status.fresh(reports.producer)],
+        "decisions": [decision.fields() for decision in journal],
+        "drill": await asyncio.to_thread(drill_report, topology.pipeline.data_dir),
         "processes": [dataclasses.asdict(p) for p in sources.processes()],
         "failback": dataclasses.asdict(sources.actions.failback_progress),
     }

@@ -12,9 +12,11 @@ Auto Scaling group per region would). Each follows the control state
 2. When a decision stops them (another region became active, a failback drained
    them) or replaces the generation, the worker stops gracefully: final
    checkpoints, leases released.
-3. Every ``report_interval_s`` it publishes a ``consumer`` report: region,
-   generation, per shard the MillisBehindLatest and the instant up to which every
-   record is processed (``processed_through``), records processed. The controller
+3. Every ``report_interval_s`` it publishes a ``consumer`` report
+   (:class:`~shardline.stores.reports.ConsumerReport`): region, generation, per
+   shard the MillisBehindLatest and the instant up to which every record is
+   processed (``processed_through``), records processed, and the outcome counts of
+   the application's sink when it names one. The controller
    derives a failover's start position from these, and failback waits on them for
    the standby to have processed everything stored there. A ``health`` report
    counts its reads (GetRecords answers and errors, fan-out events and errors) for
@@ -39,8 +41,9 @@ from shardline.consumer.scheduler import Scheduler
 from shardline.failover.decisions import consumer_generation
 from shardline.failover.health import HealthCounts, health_report
 from shardline.failover.watch import StateWatcher
-from shardline.stores.control import ControlStore, ControlStoreError, Generation, Report
+from shardline.stores.control import ControlStore, ControlStoreError, Generation
 from shardline.stores.factory import lease_store_for
+from shardline.stores.reports import ConsumerReport, ShardProgress, SinkFigures
 from shardline.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -55,8 +58,10 @@ class RegionConsumer:
     """Runs ``processor_factory`` on ``stream`` in ``region`` as decided (module doc).
 
     ``config_overrides`` are ConsumerConfig fields (retrieval, failover_time_s, …)
-    applied to every generation's worker; ``report_extra`` adds the application's own
-    figures (a sink's counts, say) to every report.
+    applied to every generation's worker; ``sink_figures``, when the application
+    has an idempotent sink, gives its outcome counts (duplicates absorbed, say) for
+    every report. A callable, not the sink: the failover layer does not depend on
+    ``sinks``.
     """
 
     def __init__(
@@ -70,10 +75,10 @@ class RegionConsumer:
         *,
         config_overrides: dict[str, Any] | None = None,
         report_interval_s: float = 1.0,
-        report_extra: Callable[[], dict[str, Any]] | None = None,
+        sink_figures: Callable[[], SinkFigures] | None = None,
     ) -> None:
         self.topology = topology
-        self.report_extra = report_extra
+        self.sink_figures = sink_figures
         self.store = store
         self.region = topology.region(region)
         self.application = application
@@ -150,43 +155,36 @@ class RegionConsumer:
         await self._publish()
         self.scheduler = self._worker = self.generation = None
 
-    def report(self) -> Report:
+    def report(self) -> ConsumerReport:
         """This worker's ``consumer`` report (module docstring, step 3)."""
         scheduler = self.scheduler
-        shards: dict[str, dict[str, Any]] = {}
-        processed = 0
-        worker_id = ""
+        shards: dict[str, ShardProgress] = {}
         if scheduler is not None:
             metrics = scheduler.metrics
             shards = {
-                shard: {
-                    "millis_behind": metrics.millis_behind.get(shard, 0),
-                    "processed_through": metrics.caught_up_to.get(shard),
-                }
+                shard: ShardProgress(
+                    metrics.millis_behind.get(shard, 0), metrics.caught_up_to.get(shard)
+                )
                 for shard in scheduler.consumers
             }
-            processed = metrics.processed_total
-            worker_id = scheduler.config.worker_id
-        body = {
-            "application": self.application,
-            "stream": self.stream,
-            "region": self.region.name,
-            "generation": self.generation.epoch if self.generation else None,
-            "running": scheduler is not None,
-            "shards": shards,
-            "lag_ms": max((v["millis_behind"] for v in shards.values()), default=0),
-            "processed": processed,
-            "worker": worker_id,
-            **(self.report_extra() if self.report_extra else {}),
-        }
-        return Report("consumer", self.component, body, time.time())
+        return ConsumerReport(
+            application=self.application,
+            stream=self.stream,
+            region=self.region.name,
+            generation=self.generation.epoch if self.generation else None,
+            running=scheduler is not None,
+            shards=shards,
+            processed=scheduler.metrics.processed_total if scheduler else 0,
+            worker=scheduler.config.worker_id if scheduler else "",
+            sink=self.sink_figures() if self.sink_figures is not None else None,
+        )
 
     async def _publish(self) -> None:
         since = time.time() - self.topology.failover.window_s
         with contextlib.suppress(ControlStoreError):
-            await self.store.put_report(self.report())
+            await self.store.put_report(self.component, self.report())
             await self.store.put_report(
-                health_report(self.component, self.region.name, self.reads, since)
+                *health_report(self.component, self.region.name, self.reads, since)
             )
 
     async def _report_loop(self) -> None:

@@ -39,13 +39,8 @@ import time
 from collections.abc import Iterable
 from typing import Literal
 
-from shardline.stores.control import (
-    ControlState,
-    Generation,
-    Replication,
-    Report,
-    StartPosition,
-)
+from shardline.stores.control import ControlState, Generation, Replication, StartPosition
+from shardline.stores.reports import ConsumerReport, Published
 from shardline.topology import Topology
 
 FailbackStep = Literal["switch", "drain", "stop-standby", "resume-replication"]
@@ -77,7 +72,10 @@ def consumer_generation(state: ControlState, region: str, topology: Topology) ->
 
 
 def standby_start(
-    reports: Iterable[Report], region: str, generation: Generation, buffer_s: float
+    reports: Iterable[Published[ConsumerReport]],
+    region: str,
+    generation: Generation,
+    buffer_s: float,
 ) -> StartPosition:
     """Failover step 3's position from ``region``'s consumer reports.
 
@@ -89,13 +87,12 @@ def standby_start(
     instants: list[float] = []
     for report in reports:
         body = report.body
-        if body.get("region") != region or body.get("generation") != generation.epoch:
+        if body.region != region or body.generation != generation.epoch:
             continue
-        for shard in body.get("shards", {}).values():
-            through = shard.get("processed_through")
-            if through is None:
+        for shard in body.shards.values():
+            if shard.processed_through is None:
                 return generation.start
-            instants.append(through)
+            instants.append(shard.processed_through)
     if not instants:
         return generation.start
     return StartPosition.at(min(instants) - buffer_s)
@@ -106,7 +103,7 @@ def failover(
     topology: Topology,
     to_region: str,
     reason: str,
-    consumer_reports: Iterable[Report],
+    consumer_reports: Iterable[Published[ConsumerReport]],
 ) -> ControlState:
     """The failover decision (module docstring, steps 1–4)."""
     from_region = state.active_region

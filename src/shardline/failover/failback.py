@@ -31,9 +31,15 @@ from shardline.failover.decisions import (
     stop_draining,
 )
 from shardline.failover.monitor import canary_client_config, canary_round, ensure_canary_stream
-from shardline.failover.producer import STALE_AFTER_S
 from shardline.kinesis import connect, list_all_shards
-from shardline.stores.control import ControlState, ControlStore, Report
+from shardline.stores.control import ControlState, ControlStore
+from shardline.stores.reports import (
+    ConsumerReport,
+    HealthState,
+    MonitorReport,
+    ProducerReport,
+    Published,
+)
 from shardline.topology import Topology
 
 #: Consecutive canary rounds the primary must pass before traffic moves back.
@@ -74,24 +80,30 @@ async def wait_monitor_healthy(
     announced = False
     while True:
         states = await monitor_verdicts(topology, store)
-        if all(state == "HEALTHY" for state in states):
+        if all(state is HealthState.HEALTHY for state in states):
             return
+        seen = _state_name(states[0])
         if not announced:
             say(
                 f"step 0: {primary} passes the canary; waiting until the monitor's verdict"
-                f" turns HEALTHY too (still {states[0]} from the outage's window)"
+                f" turns HEALTHY too (still {seen} from the outage's window)"
             )
             announced = True
         if time.monotonic() > deadline:
             raise FailbackError(
-                f"the monitor still sees {primary} as {states[0]} after {timeout_s:g}s; "
+                f"the monitor still sees {primary} as {seen} after {timeout_s:g}s; "
                 "run failback again once it is healthy"
             )
         await asyncio.sleep(topology.failover.check_interval_s)
 
 
-async def monitor_verdicts(topology: Topology, store: ControlStore) -> list[str | None]:
-    """The primary's health state in every fresh monitor report (none: no monitor runs).
+def _state_name(state: HealthState | None) -> str:
+    return "unknown" if state is None else state.value
+
+
+async def monitor_verdicts(topology: Topology, store: ControlStore) -> list[HealthState | None]:
+    """The primary's health state in every fresh monitor report (none: no monitor runs;
+    None: a report that does not name the primary).
 
     Fresh: newer than five checks (a live monitor reports every check).
     """
@@ -99,25 +111,28 @@ async def monitor_verdicts(topology: Topology, store: ControlStore) -> list[str 
     fresh_s = max(5.0, 5 * topology.failover.check_interval_s)
     now = time.time()
     return [
-        r.body.get("regions", {}).get(primary, {}).get("state")
-        for r in await store.get_reports("controller")
-        if now - r.updated_at < fresh_s
+        verdict.state if (verdict := r.body.regions.get(primary)) is not None else None
+        for r in await store.get_reports(MonitorReport)
+        if r.age_s(now) < fresh_s
     ]
 
 
-def producers_moved(reports: list[Report], state: ControlState, now: float) -> bool:
+def producers_moved(
+    reports: list[Published[ProducerReport]], state: ControlState, now: float
+) -> bool:
     """True when every live producer has carried out ``state`` (or a newer decision).
 
     A producer reports the newest decision it has carried out, which it does only
     once no call to the old region is in flight. A producer silent for
-    ``STALE_AFTER_S`` is gone: it can store nothing anywhere any more.
+    :data:`~shardline.stores.reports.STALE_AFTER_S` is gone: it can store nothing
+    anywhere any more.
     """
-    live = [r for r in reports if now - r.updated_at < STALE_AFTER_S]
-    return all((r.body.get("epoch") or 0) >= state.epoch for r in live)
+    live = [r for r in reports if not r.stale(now)]
+    return all((r.body.epoch or 0) >= state.epoch for r in live)
 
 
 def drained(
-    reports: list[Report],
+    reports: list[Published[ConsumerReport]],
     state: ControlState,
     region: str,
     shards: dict[str, list[str]],
@@ -138,12 +153,11 @@ def drained(
     through: dict[tuple[str, str], dict[str, float]] = {}
     for report in reports:
         body = report.body
-        if body.get("region") != region or body.get("generation") != generation.epoch:
+        if body.region != region or body.generation != generation.epoch:
             continue
-        key = (body.get("application", ""), body.get("stream", ""))
-        by_shard = through.setdefault(key, {})
-        for shard, figures in (body.get("shards") or {}).items():
-            instant = figures.get("processed_through")
+        by_shard = through.setdefault((body.application, body.stream), {})
+        for shard, figures in body.shards.items():
+            instant = figures.processed_through
             if instant is not None:
                 by_shard[shard] = max(instant, by_shard.get(shard, 0.0))
     return bool(through) and all(
@@ -193,7 +207,7 @@ async def drain(
             await asyncio.sleep(topology.failover.poll_interval_s)
 
     async def moved() -> bool:
-        return producers_moved(await store.get_reports("producer"), state, time.time())
+        return producers_moved(await store.get_reports(ProducerReport), state, time.time())
 
     await wait(moved, "producers moving to the primary")
     cutoff = time.time()
@@ -204,7 +218,7 @@ async def drain(
     }
 
     async def processed() -> bool:
-        return drained(await store.get_reports("consumer"), state, standby, shards, cutoff)
+        return drained(await store.get_reports(ConsumerReport), state, standby, shards, cutoff)
 
     await wait(processed, f"{standby} consumers processing through the switch")
 

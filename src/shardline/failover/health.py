@@ -23,13 +23,12 @@ safety rule depends on them (the epoch does that).
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from shardline.stores.control import Report
+from shardline.stores.reports import CallBucket, HealthReport, HealthState
 
 Verdict = Literal["healthy", "unhealthy", "unknown"]
 
@@ -57,32 +56,31 @@ class HealthCounts:
         for second in [s for s in self._buckets if s < oldest]:
             del self._buckets[second]
 
-    def to_doc(self, since: float = 0.0) -> list[list[int]]:
-        """``[[second, ok, errors], ...]`` from ``since`` on: the report body's form."""
-        return [[s, b[0], b[1]] for s, b in sorted(self._buckets.items()) if s >= since]
+    def buckets(self, since: float = 0.0) -> tuple[CallBucket, ...]:
+        """The buckets from ``since`` on, oldest first: a health report's ``calls``."""
+        return tuple(
+            CallBucket(s, b[0], b[1]) for s, b in sorted(self._buckets.items()) if s >= since
+        )
 
     def totals(self, since: float) -> tuple[int, int]:
-        return window_totals([self.to_doc()], since)
+        return window_totals([self.buckets()], since)
 
 
-def health_report(reporter: str, region: str, counts: HealthCounts, since: float) -> Report:
-    """The ``health`` report of one reporter's calls to one region."""
-    return Report(
-        "health",
-        f"{reporter}@{region}",
-        {"region": region, "calls": counts.to_doc(since)},
-        time.time(),
-    )
+def health_report(
+    reporter: str, region: str, counts: HealthCounts, since: float
+) -> tuple[str, HealthReport]:
+    """The component name and ``health`` report of one reporter's calls to one region."""
+    return f"{reporter}@{region}", HealthReport(region, counts.buckets(since))
 
 
-def window_totals(docs: Iterable[list[list[int]]], since: float) -> tuple[int, int]:
+def window_totals(reports: Iterable[Iterable[CallBucket]], since: float) -> tuple[int, int]:
     """Sum ``(ok, errors)`` of every bucket at or after ``since`` over several reports."""
     ok = errors = 0
-    for doc in docs:
-        for second, good, bad in doc:
-            if second >= since:
-                ok += good
-                errors += bad
+    for calls in reports:
+        for bucket in calls:
+            if bucket.second >= since:
+                ok += bucket.ok
+                errors += bucket.errors
     return ok, errors
 
 
@@ -99,22 +97,12 @@ class WindowStats:
     def error_rate(self) -> float:
         return self.errors / self.samples if self.samples else 0.0
 
-    def to_doc(self) -> dict[str, Any]:
-        return {"ok": self.ok, "errors": self.errors, "error_rate": round(self.error_rate, 4)}
-
 
 def verdict(stats: WindowStats, threshold: float, min_samples: int) -> Verdict:
     """One evaluation's verdict (module docstring)."""
     if stats.samples < min_samples:
         return "unknown"
     return "unhealthy" if stats.error_rate >= threshold else "healthy"
-
-
-class HealthState(enum.Enum):
-    HEALTHY = "HEALTHY"
-    PRE_FAIL = "PRE_FAIL"
-    FAILED = "FAILED"
-    PRE_RECOVER = "PRE_RECOVER"
 
 
 class RegionHealth:

@@ -20,9 +20,9 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from shardline.failover.consumer import RegionConsumer
-from shardline.failover.health import HealthState
 from shardline.failover.monitor import Monitor
 from shardline.failover.producer import FailoverProducer
+from shardline.stores.reports import HealthState
 
 
 class MonitorCollector(Collector):
@@ -77,7 +77,7 @@ class MonitorCollector(Collector):
             changed.add_metric([], state.changed_at)
         for name in sorted(self.monitor.regions):
             active.add_metric([name], int(state is not None and state.active_region == name))
-            taken = sum(1 for d in self.monitor.decisions if d["to"] == name)
+            taken = sum(1 for d in self.monitor.decisions if d.to == name)
             decisions.add_metric([name], taken)
         return [epoch, changed, active, decisions]
 

@@ -42,7 +42,6 @@ from aiobotocore.config import AioConfig
 from shardline.failover.decisions import failover, initial_state
 from shardline.failover.health import (
     HealthCounts,
-    HealthState,
     RegionHealth,
     WindowStats,
     health_report,
@@ -50,12 +49,15 @@ from shardline.failover.health import (
     window_totals,
 )
 from shardline.kinesis import connect, quick_config, wait_stream_active
-from shardline.stores.control import (
-    ControlState,
-    ControlStore,
-    ControlStoreError,
-    Report,
-    StaleEpochError,
+from shardline.stores.control import ControlState, ControlStore, ControlStoreError, StaleEpochError
+from shardline.stores.reports import (
+    ConsumerReport,
+    DecisionTaken,
+    HealthReport,
+    HealthState,
+    MonitorReport,
+    RegionVerdict,
+    ReportFormatError,
 )
 from shardline.topology import RegionSpec, Topology
 
@@ -83,6 +85,18 @@ class _RegionWatch:
         self.canary_rounds["ok" if ok else "error"] += 1
         self.canary_last_ok, self.canary_last_at = ok, time.time()
 
+    def verdict(self) -> RegionVerdict:
+        """The region as the heartbeat reports it (the error rate to four places)."""
+        stats = self.stats
+        return RegionVerdict(
+            self.health.state,
+            stats.ok,
+            stats.errors,
+            round(stats.error_rate, 4),
+            self.canary_last_ok,
+            self.canary_last_at,
+        )
+
 
 class Monitor:
     """Health monitor and failover controller (module docstring)."""
@@ -98,7 +112,8 @@ class Monitor:
             r.name: _RegionWatch(r, RegionHealth(self.policy.consecutive_checks))
             for r in topology.regions
         }
-        self.decisions: list[dict[str, Any]] = []
+        #: The failovers this monitor decided, oldest first.
+        self.decisions: list[DecisionTaken] = []
         #: The control state as of the last check (None before the first).
         self.state: ControlState | None = None
         self._stop = asyncio.Event()
@@ -163,16 +178,19 @@ class Monitor:
         try:
             for watch in self.regions.values():
                 await self.store.put_report(
-                    health_report(f"canary-{self.component}", watch.spec.name, watch.canary, since)
+                    *health_report(f"canary-{self.component}", watch.spec.name, watch.canary, since)
                 )
-            reports = await self.store.get_reports("health")
+            reports = await self.store.get_reports(HealthReport)
             state = await self.store.get_state()
         except ControlStoreError as exc:
             log.warning("control store unreadable: %s", exc)
             return None
+        except ReportFormatError as exc:
+            log.error("cannot judge region health: %s", exc)
+            return None
         for name, watch in self.regions.items():
-            docs = [r.body["calls"] for r in reports if r.body.get("region") == name]
-            ok, errors = window_totals(docs, since)
+            calls = [r.body.calls for r in reports if r.body.region == name]
+            ok, errors = window_totals(calls, since)
             watch.stats = WindowStats(ok, errors)
             before = watch.health.state
             after = watch.health.observe(
@@ -189,7 +207,13 @@ class Monitor:
                     self.policy.window_s,
                 )
         if state is not None:
-            state = await self._decide(state, now)
+            try:
+                state = await self._decide(state, now)
+            except ReportFormatError as exc:
+                # A newer component's consumer report: deciding without its start
+                # position could skip records, so no decision this check; the
+                # heartbeat goes on, and the log says what to upgrade.
+                log.error("cannot decide a failover: %s", exc)
         self.state = state
         await self._heartbeat(state)
         return state
@@ -214,7 +238,7 @@ class Monitor:
 
     async def fail_over(self, state: ControlState, to_region: str, reason: str) -> ControlState:
         """Write the failover decision; on a lost race, return the winner's state."""
-        reports = await self.store.get_reports("consumer")
+        reports = await self.store.get_reports(ConsumerReport)
         decided = failover(state, self.topology, to_region, reason, reports)
         try:
             await self.store.transition(state, decided)
@@ -222,27 +246,18 @@ class Monitor:
             log.warning("another controller decided first; following its decision")
             return await self.store.get_state() or state
         log.warning("FAILOVER epoch %d: %s active (%s)", decided.epoch, to_region, reason)
-        self.decisions.append(
-            {"epoch": decided.epoch, "at": decided.changed_at, "to": to_region, "reason": reason}
-        )
+        self.decisions.append(DecisionTaken(decided.epoch, decided.changed_at, to_region, reason))
         return decided
 
     async def _heartbeat(self, state: ControlState | None) -> None:
-        body = {
-            "epoch": state.epoch if state else None,
-            "active_region": state.active_region if state else None,
-            "regions": {
-                name: {
-                    "state": w.health.state.value,
-                    **w.stats.to_doc(),
-                    "canary": {"ok": w.canary_last_ok, "at": w.canary_last_at},
-                }
-                for name, w in self.regions.items()
-            },
-            "decisions": self.decisions[-20:],
-        }
+        report = MonitorReport(
+            epoch=state.epoch if state else None,
+            active_region=state.active_region if state else None,
+            regions={name: w.verdict() for name, w in self.regions.items()},
+            decisions=tuple(self.decisions[-20:]),
+        )
         with contextlib.suppress(ControlStoreError):
-            await self.store.put_report(Report("controller", self.component, body, time.time()))
+            await self.store.put_report(self.component, report)
 
 
 async def manual_failover(

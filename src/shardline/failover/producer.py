@@ -43,16 +43,16 @@ from shardline.failover.watch import StateWatcher
 from shardline.producer import Destination, Producer, ProducerConfig, PutOutcome
 from shardline.producer.exceptions import ProducerClosedError
 from shardline.producer.records import Record
-from shardline.stores.control import ControlState, ControlStore, ControlStoreError, Report
+from shardline.stores.control import ControlState, ControlStore, ControlStoreError
+from shardline.stores.reports import ProducerReport, ReportBody
 from shardline.topology import Topology
 
 log = logging.getLogger(__name__)
 
-#: Health samples reach the monitor this often: its detection waits on them.
+#: Health samples reach the monitor this often: its detection waits on them. A
+#: producer reports every interval, switching or not, so a failback takes one whose
+#: report is older than ``shardline.stores.reports.STALE_AFTER_S`` as gone.
 REPORT_INTERVAL_S = 0.5
-#: A producer whose report is older than this is taken as gone (a live one reports
-#: every ``REPORT_INTERVAL_S``, switching or not).
-STALE_AFTER_S = 10.0
 
 
 class FailoverProducer:
@@ -253,24 +253,18 @@ class FailoverProducer:
             return
         name = producer.config.name
         since = time.time() - self.topology.failover.window_s
-        reports = [
+        reports: list[tuple[str, ReportBody]] = [
             health_report(f"producer-{name}", region, counts, since)
             for region, counts in self._health.items()
         ]
-        reports.append(
-            Report(
-                "producer",
-                name,
-                {
-                    "epoch": self.state.epoch if self.state else None,
-                    "region": self.state.active_region if self.state else None,
-                    "since": self.sending_since,
-                    "pending": producer.pending,
-                    "held": producer.held,
-                },
-                time.time(),
-            )
+        carried_out = ProducerReport(
+            epoch=self.state.epoch if self.state else None,
+            region=self.state.active_region if self.state else None,
+            since=self.sending_since,
+            pending=producer.pending,
+            held=producer.held,
         )
+        reports.append((name, carried_out))
         with contextlib.suppress(ControlStoreError):
-            for report in reports:
-                await self.store.put_report(report)
+            for component, report in reports:
+                await self.store.put_report(component, report)

@@ -67,6 +67,7 @@ from shardline.pipeline.verification import SinkVerdict, acknowledged_records, v
 from shardline.settings import setting, validate
 from shardline.stores.control import ControlState, ControlStore, ControlStoreError
 from shardline.stores.factory import control_store_for
+from shardline.stores.reports import HealthState
 
 #: Pause before a failback that a fault interrupted is started again.
 FAILBACK_RETRY_S = 3.0
@@ -450,7 +451,7 @@ class _ChaosRun:
             verdicts = await monitor_verdicts(self.topology, self.store)
         except ControlStoreError:
             return False
-        return bool(verdicts) and all(v == "HEALTHY" for v in verdicts)
+        return bool(verdicts) and all(v is HealthState.HEALTHY for v in verdicts)
 
     # -- the decision watcher and step 5 ----------------------------------------------------
 

@@ -65,6 +65,7 @@ from shardline.pipeline.verification import (
 from shardline.settings import setting, validate
 from shardline.stores.control import ControlStore
 from shardline.stores.factory import control_store_for
+from shardline.stores.reports import ReplicatorReport
 from shardline.topology import RegionSpec
 
 Fault = Literal["outage", "error-rate"]
@@ -242,7 +243,7 @@ async def warm_up(
     sink = pipeline.topology.pipeline.sink_path
 
     async def copied() -> bool:
-        return any(r.body.get("copied", 0) > 0 for r in await store.get_reports("replicator"))
+        return any(r.body.copied > 0 for r in await store.get_reports(ReplicatorReport))
 
     await until(lambda: query(sink, f"SELECT 1 FROM {LEDGER} LIMIT 1"), timeout, "first records")
     await until(copied, timeout, "replication to start")
@@ -280,10 +281,10 @@ async def _fault_and_recovery(
     wait = options.step_timeout_s
     for kill in options.kills:
         name = f"consumer-{primary.name}" if kill == "consumer" else kill
-        pid = pipeline.kill(name)
+        pid = await asyncio.to_thread(pipeline.kill, name)
         timeline.mark(f"SIGKILL {name} (pid {pid}); the supervisor restarts it")
         await asyncio.sleep(1.0)
-    lags = [r.body.get("lag_ms", 0) for r in await store.get_reports("replicator")]
+    lags = [r.body.lag_ms for r in await store.get_reports(ReplicatorReport)]
     report.replication_lag_at_fault_ms = max(lags, default=0)
     fault = {"outage": True} if options.fault == "outage" else {"error_rate": 0.5, "status": 500}
     await admin_of(primary).set_fault(fault)

@@ -1,39 +1,30 @@
-"""What the local pipeline is doing: read from the control store, the sink and ledgers.
+"""``shardline up``'s live view of the pipeline, drawn from one status snapshot.
 
-:func:`collect` returns a plain dictionary (the ``--json`` form); :func:`render`
-turns two successive ones into rich tables for ``shardline up``'s live view:
-regions and their health, the active region and epoch, rates, replication and
-consumer lag (a row per region, the idle cold standby included), sink outcomes,
-the supervised processes, and a footer saying where data and logs are.
+:func:`render` turns two successive snapshots
+(:func:`shardline.pipeline.snapshot.collect`, the collector ``shardline status`` and
+the console share) into rich tables: regions and their health, the active region
+and epoch, rates, replication and consumer lag (a row per region, the idle cold
+standby included), sink outcomes, the supervised processes, and a footer saying
+where data and logs are.
 
-Reports are what components last published. A dead component's report stays in
-the control store, so every report is judged by its age: region health comes from
-the *freshest* controller report (an earlier run's dead monitor may have left one
-that says HEALTHY), and a report older than :data:`STALE_AFTER_S` is marked with
-its age instead of being shown as current.
+Region health comes from the *freshest* controller report, and a report older than
+:data:`~shardline.stores.reports.STALE_AFTER_S` is marked with its age instead of
+being shown as current (its component has stopped reporting).
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shardline.pipeline.ticker import TABLE
-from shardline.stores.control import ControlStore, ControlStoreError
+from shardline.pipeline.snapshot import StatusSnapshot, freshest
+from shardline.stores.control import ControlState
+from shardline.stores.reports import ConsumerReport, Published
 from shardline.topology import Topology
-
-#: Reports older than this are shown as stale (their component is probably down;
-#: live components report every second).
-STALE_AFTER_S = 10.0
-REPORT_KINDS = ("controller", "replicator", "consumer", "producer")
 
 
 @dataclass(frozen=True)
@@ -58,87 +49,42 @@ class Footer:
     console_url: str | None = None
 
 
-def _count(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    if not path.exists():
-        return []
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
-            return db.execute(sql).fetchall()
-    except sqlite3.Error:
-        return []
-
-
-async def collect(topology: Topology, store: ControlStore) -> dict[str, Any]:
-    """One snapshot of the pipeline's state (see the module docstring)."""
-    now = time.time()
-    snapshot: dict[str, Any] = {"at": now, "state": None, "reports": {}}
-    try:
-        state = await store.get_state()
-        snapshot["state"] = state.to_doc() if state else None
-        for kind in REPORT_KINDS:
-            snapshot["reports"][kind] = sorted(
-                (
-                    {"component": r.component, "age_s": round(now - r.updated_at, 1), **r.body}
-                    for r in await store.get_reports(kind)
-                ),
-                key=lambda report: report["age_s"],
-            )
-    except ControlStoreError as exc:
-        snapshot["error"] = str(exc)
-    spec = topology.pipeline
-    acked = _count(spec.acked_path, "SELECT count(*) FROM acked")
-    snapshot["acked"] = acked[0][0] if acked else 0
-    by_region = _count(
-        spec.sink_path, f'SELECT region, count(*) FROM "{TABLE}-ledger" GROUP BY region'
-    )
-    snapshot["sink"] = {region: count for region, count in by_region}
-    return snapshot
-
-
-def freshest(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The report with the smallest age (the one a live component wrote last)."""
-    return min(reports, key=lambda report: report["age_s"], default=None)
-
-
-def _stale(report: dict[str, Any]) -> bool:
-    return bool(report["age_s"] >= STALE_AFTER_S)
-
-
-def _rate(now: dict[str, Any], before: dict[str, Any] | None, value: int, old: int) -> str:
-    if before is None or now["at"] <= before["at"]:
+def _rate(now: StatusSnapshot, before: StatusSnapshot | None, value: int, old: int) -> str:
+    if before is None or now.at <= before.at:
         return "–"
-    return f"{(value - old) / (now['at'] - before['at']):.0f}/s"
+    return f"{(value - old) / (now.at - before.at):.0f}/s"
 
 
-def _header(state: dict[str, Any] | None) -> Text:
+def _header(state: ControlState | None) -> Text:
     if state is None:
         return Text("no control state yet", style="yellow")
-    replication = state["replication"]
+    replication = state.replication
     return Text.assemble(
         ("active region ", "bold"),
-        (state["active_region"], "bold green"),
-        f"  epoch {state['epoch']}  ({state['reason']})  replication: ",
-        (f"{replication['source']} → {replication['target']}" if replication else "off", "cyan"),
+        (state.active_region, "bold green"),
+        f"  epoch {state.epoch}  ({state.reason})  replication: ",
+        (f"{replication.source} → {replication.target}" if replication else "off", "cyan"),
     )
 
 
-def _regions(topology: Topology, controllers: list[dict[str, Any]]) -> Group:
+def _regions(topology: Topology, now: StatusSnapshot) -> Group:
     """Region health from the freshest controller report, marked when it is old."""
+    controllers = now.reports.controller
     controller = freshest(controllers)
     table = Table("region", "role", "endpoint", "health", "error rate", "calls in window")
-    stale = controller is not None and _stale(controller)
+    stale = controller is not None and now.stale(controller)
     for region in topology.regions:
-        health = (controller or {}).get("regions", {}).get(region.name, {})
-        state = health.get("state", "?")
+        verdict = controller.body.regions.get(region.name) if controller else None
+        state = verdict.state.value if verdict and verdict.state else "?"
         table.add_row(
             region.name,
             region.role,
             region.endpoint_url or "AWS",
-            f"[yellow]{state} ({controller['age_s']:.0f} s ago)[/yellow]"
+            f"[yellow]{state} ({now.age_s(controller):.0f} s ago)[/yellow]"
             if stale and controller
             else state,
-            f"{health.get('error_rate', 0) * 100:.2f}%",
-            str(health.get("ok", 0) + health.get("errors", 0)),
+            f"{(verdict.error_rate if verdict else 0) * 100:.2f}%",
+            str(verdict.calls if verdict else 0),
         )
     notes = []
     if controller is None:
@@ -146,65 +92,68 @@ def _regions(topology: Topology, controllers: list[dict[str, Any]]) -> Group:
     elif stale:
         notes.append(
             Text(
-                f"the newest controller report is {controller['age_s']:.0f} s old: "
+                f"the newest controller report is {now.age_s(controller):.0f} s old: "
                 "the monitor is not reporting",
                 style="yellow",
             )
         )
     ignored = [r for r in controllers if r is not controller]
     if ignored:
-        ages = ", ".join(f"{r['component']} ({r['age_s']:.0f} s old)" for r in ignored)
+        ages = ", ".join(f"{r.component} ({now.age_s(r):.0f} s old)" for r in ignored)
         notes.append(Text(f"older controller reports ignored: {ages}", style="dim"))
     return Group(table, *notes)
 
 
-def _consumer_row(topology: Topology, region: str, reports: list[dict[str, Any]]) -> str:
-    report = freshest([r for r in reports if r.get("region") == region])
+def _consumer_row(
+    topology: Topology, now: StatusSnapshot, reports: list[Published[ConsumerReport]]
+) -> str:
+    report = freshest(reports)
     if report is None:
         return "no report yet"
-    if _stale(report):
-        return f"[yellow]no report for {report['age_s']:.0f} s (stopped?)[/yellow]"
-    if not report.get("running"):
+    if now.stale(report):
+        return f"[yellow]no report for {now.age_s(report):.0f} s (stopped?)[/yellow]"
+    body = report.body
+    if not body.running:
         mode = topology.failover.standby
         return f"idle: {mode} standby, starts on failover" if mode == "cold" else "idle"
-    sink = report.get("sink", {})
+    applied, duplicates = (body.sink.applied, body.sink.duplicates) if body.sink else (0, 0)
     return (
-        f"g{report['generation']}: lag {report['lag_ms']} ms, sink applied "
-        f"{sink.get('applied', 0)} / duplicates absorbed {sink.get('duplicates', 0)}"
+        f"g{body.generation}: lag {body.lag_ms} ms, sink applied "
+        f"{applied} / duplicates absorbed {duplicates}"
     )
 
 
-def _flow(topology: Topology, now: dict[str, Any], before: dict[str, Any] | None) -> Table:
-    reports = now["reports"]
+def _flow(topology: Topology, now: StatusSnapshot, before: StatusSnapshot | None) -> Table:
+    reports = now.reports
     flow = Table("flow", "value")
-    old_acked = before["acked"] if before else 0
+    old_acked = before.acked if before else 0
     flow.add_row(
-        "acknowledged (producer)",
-        f"{now['acked']}  ({_rate(now, before, now['acked'], old_acked)})",
+        "acknowledged (producer)", f"{now.acked}  ({_rate(now, before, now.acked, old_acked)})"
     )
-    for region, count in sorted(now["sink"].items()):
-        old = (before or {}).get("sink", {}).get(region, 0)
+    for region, count in sorted(now.sink.items()):
+        old = before.sink.get(region, 0) if before else 0
         flow.add_row(f"applied in sink by {region}", f"{count}  ({_rate(now, before, count, old)})")
-    replicator = freshest(reports.get("replicator", []))
-    if replicator is not None and not _stale(replicator):
+    replicator = freshest(reports.replicator)
+    if replicator is not None and not now.stale(replicator):
+        run = replicator.body
         flow.add_row(
-            f"replication {replicator['source']} → {replicator['target']}",
-            f"lag {replicator['lag_ms']} ms, copied {replicator['copied']}",
+            f"replication {run.source} → {run.target}", f"lag {run.lag_ms} ms, copied {run.copied}"
         )
     elif replicator is not None:
-        flow.add_row("replication", f"[yellow]no report for {replicator['age_s']:.0f} s[/yellow]")
-    for region in topology.regions:
-        row = _consumer_row(topology, region.name, reports.get("consumer", []))
-        flow.add_row(f"consumer in {region.name}", row)
-    producer = freshest(reports.get("producer", []))
-    if producer is not None and not _stale(producer):
+        flow.add_row("replication", f"[yellow]no report for {now.age_s(replicator):.0f} s[/yellow]")
+    for spec in topology.regions:
+        consumers = [r for r in reports.consumer if r.body.region == spec.name]
+        flow.add_row(f"consumer in {spec.name}", _consumer_row(topology, now, consumers))
+    producer = freshest(reports.producer)
+    if producer is not None and not now.stale(producer):
+        sent = producer.body
         flow.add_row(
             "producer",
-            f"epoch {producer['epoch']} → {producer['region']}, pending {producer['pending']},"
-            f" held until replicated {producer['held']}",
+            f"epoch {sent.epoch} → {sent.region}, pending {sent.pending},"
+            f" held until replicated {sent.held}",
         )
     elif producer is not None:
-        flow.add_row("producer", f"[yellow]no report for {producer['age_s']:.0f} s[/yellow]")
+        flow.add_row("producer", f"[yellow]no report for {now.age_s(producer):.0f} s[/yellow]")
     return flow
 
 
@@ -234,8 +183,8 @@ def _footer(footer: Footer, processes: list[ProcessView]) -> Group:
 
 def render(
     topology: Topology,
-    now: dict[str, Any],
-    before: dict[str, Any] | None,
+    now: StatusSnapshot,
+    before: StatusSnapshot | None,
     processes: list[ProcessView],
     footer: Footer | None = None,
 ) -> Group:
@@ -248,9 +197,11 @@ def render(
             str(process.restarts),
             "yes" if process.alive else "[red]no[/red]",
         )
-    parts: list[RenderableType] = [
-        _header(now["state"]),
-        _regions(topology, now["reports"].get("controller", [])),
+    parts: list[RenderableType] = [_header(now.state)]
+    if now.error is not None:
+        parts.append(Text(f"control store: {now.error}", style="red"))
+    parts += [
+        _regions(topology, now),
         _flow(topology, now, before),
         children,
     ]

@@ -36,10 +36,11 @@ from shardline.failover.producer import FailoverProducer
 from shardline.metrics.http import serving_metrics
 from shardline.pipeline.acked import AckedLedger
 from shardline.producer import ProducerConfig, PutOutcome
-from shardline.sinks import SinkRecord, SQLiteSink
+from shardline.sinks import SinkCounts, SinkRecord, SQLiteSink
 from shardline.sinks.exceptions import MissingRecordIdError
 from shardline.sinks.metrics import SinkCollector
 from shardline.stores.control import ControlStore
+from shardline.stores.reports import SinkFigures
 from shardline.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ async def consume(
                 "idle_time_between_reads_s": 0.2,
             },
             report_interval_s=0.5,
-            report_extra=lambda: {"sink": _counts(sink)},
+            sink_figures=lambda: _figures(sink.counts),
         )
         ports = topology.metrics
         collectors = [SinkCollector(sink, TABLE), FollowerCollector(consumer)]
@@ -195,6 +196,6 @@ def _announce(component: str) -> Callable[[str], None]:
     return lambda url: log.info("%s serves metrics at %s", component, url)
 
 
-def _counts(sink: SQLiteSink) -> dict[str, int]:
-    counts = sink.counts
-    return {"applied": counts.applied, "stale": counts.stale, "duplicates": counts.duplicates}
+def _figures(counts: SinkCounts) -> SinkFigures:
+    """The sink's outcome counts as its consumer reports them."""
+    return SinkFigures(counts.applied, counts.stale, counts.duplicates)

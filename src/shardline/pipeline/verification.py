@@ -26,6 +26,7 @@ from shardline.pipeline.acked import read_acked
 from shardline.pipeline.handle import PipelineHandle, Timeline, until
 from shardline.pipeline.ticker import TABLE
 from shardline.stores.control import ControlStore
+from shardline.stores.reports import ConsumerReport
 
 LEDGER = f'"{TABLE}-ledger"'
 #: How long the sink may take to catch up with the last acknowledged records.
@@ -111,7 +112,9 @@ async def verify_sink(
         sink, f"SELECT count(*), count(DISTINCT item_key || ':' || event_time) FROM {LEDGER}"
     )
     absorbed = sum(
-        r.body.get("sink", {}).get("duplicates", 0) for r in await store.get_reports("consumer")
+        r.body.sink.duplicates
+        for r in await store.get_reports(ConsumerReport)
+        if r.body.sink is not None
     )
     return SinkVerdict(
         acknowledged=len(acked),

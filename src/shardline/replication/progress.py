@@ -7,8 +7,9 @@ got; a publisher task writes it to the control store every ``publish_interval_s`
   source sequence number the target acknowledged. Producers release spooled records
   at or below it. A refused write means a newer control decision ended this run: the
   run is marked *fenced* and every copier stops before its next write.
-- a **report** (``kind="replicator"``): per-shard lag (MillisBehindLatest of the
-  source read), records copied and skipped, put outcomes, and any retention gaps.
+- a **report** (:class:`~shardline.stores.reports.ReplicatorReport`): per-shard lag
+  (MillisBehindLatest of the source read), records copied and skipped, and any
+  retention gaps; and a ``health`` report of its puts to the target.
 
 Retention gaps: a copier resuming from a checkpoint first reads the checkpointed
 record itself (AT_SEQUENCE_NUMBER). If the source no longer has it, the records
@@ -31,13 +32,8 @@ from typing import Any
 from shardline.consumer.positions import Position
 from shardline.errors import ShardlineError
 from shardline.failover.health import KEEP_SECONDS, HealthCounts, health_report
-from shardline.stores.control import (
-    ControlStore,
-    ControlStoreError,
-    Report,
-    StaleEpochError,
-    Watermark,
-)
+from shardline.stores.control import ControlStore, ControlStoreError, StaleEpochError, Watermark
+from shardline.stores.reports import ReplicatedShard, ReplicatorReport, RetentionGap
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +68,7 @@ class ReplicationProgress:
     source: Any = None
     publish_interval_s: float = 0.5
     shards: dict[str, _ShardProgress] = field(default_factory=dict)
-    gaps: list[dict[str, Any]] = field(default_factory=list)
+    gaps: list[RetentionGap] = field(default_factory=list)
     puts: HealthCounts = field(default_factory=HealthCounts)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     fenced: bool = False
@@ -148,8 +144,7 @@ class ReplicationProgress:
             first = f"refused: {exc}"
         if first is None or first == checkpoint.sequence:
             return
-        gap = {"shard_id": shard_id, "checkpoint": checkpoint.sequence, "resumed_at": first}
-        self.gaps.append(gap)
+        self.gaps.append(RetentionGap(shard_id, checkpoint.sequence, first))
         log.error(
             "retention gap on %s/%s: checkpointed record %s is no longer in the source; "
             "records after it may have expired before they were copied (resuming at %s)",
@@ -160,10 +155,6 @@ class ReplicationProgress:
         )
 
     # -- publishing ---------------------------------------------------------------------
-
-    def lag_ms(self) -> int:
-        """The largest MillisBehindLatest over the shards (the run's iterator age)."""
-        return max((s.millis_behind for s in self.shards.values()), default=0)
 
     async def publish(self) -> None:
         """Write watermarks (fenced) and the report once."""
@@ -180,27 +171,23 @@ class ReplicationProgress:
             await self.store.put_watermarks(self.generation, self.source_region, self.stream, marks)
             for mark in marks:
                 self.shards[mark.shard_id].dirty = False
-        body = {
-            "source": self.source_region,
-            "target": self.target_region,
-            "stream": self.stream,
-            "generation": self.generation,
-            "lag_ms": self.lag_ms(),
-            "shards": {
-                shard_id: {
-                    "sequence_number": s.sequence_number,
-                    "millis_behind": s.millis_behind,
-                    "copied": s.copied,
-                    "skipped": s.skipped,
-                }
+        await self.store.put_report(self.component, self.report(), now)
+        await self.store.put_report(
+            *health_report(self.component, self.target_region, self.puts, now - KEEP_SECONDS)
+        )
+
+    def report(self) -> ReplicatorReport:
+        """The run's ``replicator`` report (module docstring)."""
+        return ReplicatorReport(
+            source=self.source_region,
+            target=self.target_region,
+            stream=self.stream,
+            generation=self.generation,
+            shards={
+                shard_id: ReplicatedShard(s.sequence_number, s.millis_behind, s.copied, s.skipped)
                 for shard_id, s in self.shards.items()
             },
-            "copied": sum(s.copied for s in self.shards.values()),
-            "gaps": self.gaps,
-        }
-        await self.store.put_report(Report("replicator", self.component, body, now))
-        await self.store.put_report(
-            health_report(self.component, self.target_region, self.puts, now - KEEP_SECONDS)
+            gaps=tuple(self.gaps),
         )
 
     async def run_publisher(self) -> None:

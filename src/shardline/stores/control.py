@@ -10,7 +10,10 @@ What it holds:
 - **reports**: small documents components publish about themselves (consumer lag,
   replication lag, health samples, the controller's heartbeat), and the journal of
   decisions: every transition also writes a ``decision`` report (epoch, active region,
-  reason, time), so a console can show each decision, not only the latest.
+  reason, time), so a console can show each decision, not only the latest. Each kind
+  is a typed contract in :mod:`shardline.stores.reports`; the backends store the
+  JSON body it writes (:class:`ReportDocument`), and :meth:`ControlStore.put_report`
+  and :meth:`ControlStore.get_reports` are the typed way in and out.
 
 Fencing: every change of the control state is a conditional write that expects the
 current epoch and writes epoch + 1, so two controllers racing cannot both win.
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shardline.errors import ShardlineError
+from shardline.stores.reports import DecisionReport, Published, R, ReportBody
 
 StartKind = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
 
@@ -184,8 +188,9 @@ class Watermark:
 
 
 @dataclass(frozen=True)
-class Report:
-    """A document a component publishes about itself, replaced on every publish."""
+class ReportDocument:
+    """A report as the backends store it: the JSON body of one component's report of
+    one kind (:meth:`ReportBody.to_body`), replaced on every publish."""
 
     kind: str
     component: str
@@ -223,7 +228,7 @@ class ControlStore(abc.ABC):
         await self.replace(current.epoch, new)
         # The journal is for people: losing an entry never undoes the decision.
         with contextlib.suppress(ControlStoreError):
-            await self.put_report(decision_report(new))
+            await self.put_report(f"epoch-{new.epoch:010d}", decision_report(new), new.changed_at)
         return new
 
     @abc.abstractmethod
@@ -249,13 +254,35 @@ class ControlStore(abc.ABC):
     async def get_watermarks(self, source_region: str, stream: str) -> dict[str, Watermark]:
         """Watermarks of every shard of ``stream`` replicated from ``source_region``."""
 
-    @abc.abstractmethod
-    async def put_report(self, report: Report) -> None:
-        """Publish (replace) a component's report."""
+    async def put_report(
+        self, component: str, report: ReportBody, updated_at: float | None = None
+    ) -> None:
+        """Publish (replace) ``component``'s report of ``report``'s kind, as of
+        ``updated_at`` (default: now)."""
+        when = time.time() if updated_at is None else updated_at
+        await self.put_report_document(
+            ReportDocument(report.KIND, component, report.to_body(), when)
+        )
+
+    async def get_reports(self, report_type: type[R]) -> list[Published[R]]:
+        """Every component's report of ``report_type``'s kind.
+
+        Raises :class:`~shardline.stores.reports.ReportFormatError` when one was
+        written by a newer Shardline (or is no report of that kind): a reader must not
+        decide on reports it cannot read.
+        """
+        return [
+            Published(doc.component, report_type.from_body(doc.body), doc.updated_at)
+            for doc in await self.get_report_documents(report_type.KIND)
+        ]
 
     @abc.abstractmethod
-    async def get_reports(self, kind: str) -> list[Report]:
-        """Every report of ``kind``."""
+    async def put_report_document(self, document: ReportDocument) -> None:
+        """Store (replace) one component's report body of one kind."""
+
+    @abc.abstractmethod
+    async def get_report_documents(self, kind: str) -> list[ReportDocument]:
+        """Every stored report body of ``kind``."""
 
     async def __aenter__(self) -> ControlStore:
         await self.ensure_table()
@@ -265,18 +292,9 @@ class ControlStore(abc.ABC):
         await self.close()
 
 
-DECISION = "decision"
-
-
-def decision_report(state: ControlState) -> Report:
+def decision_report(state: ControlState) -> DecisionReport:
     """The journal entry of one decision (report kind ``decision``, one per epoch)."""
-    body = {
-        "epoch": state.epoch,
-        "active_region": state.active_region,
-        "reason": state.reason,
-        "changed_at": state.changed_at,
-    }
-    return Report(DECISION, f"epoch-{state.epoch:010d}", body, state.changed_at)
+    return DecisionReport(state.epoch, state.active_region, state.reason, state.changed_at)
 
 
 def check_successor(current: ControlState, new: ControlState) -> None:

@@ -62,7 +62,7 @@ from shardline.stores.control import (
     ControlState,
     ControlStore,
     ControlStoreError,
-    Report,
+    ReportDocument,
     StaleEpochError,
     Watermark,
     sequence_key,
@@ -293,14 +293,14 @@ class DynamoDBControlStore(ControlStore):
 
     # -- reports ----------------------------------------------------------------------
 
-    async def put_report(self, report: Report) -> None:
-        doc = {"body": report.body, "updated_at": report.updated_at}
-        item = {"pk": {"S": f"report#{report.kind}"}, "sk": {"S": report.component}}
+    async def put_report_document(self, document: ReportDocument) -> None:
+        doc = {"body": document.body, "updated_at": document.updated_at}
+        item = {"pk": {"S": f"report#{document.kind}"}, "sk": {"S": document.component}}
         await self._call("put_item", Item={**item, "doc": _doc(doc)})
 
-    async def get_reports(self, kind: str) -> list[Report]:
+    async def get_report_documents(self, kind: str) -> list[ReportDocument]:
         reports = []
         async for item in self._query(f"report#{kind}"):
             doc = orjson.loads(item["doc"]["S"])
-            reports.append(Report(kind, item["sk"]["S"], doc["body"], doc["updated_at"]))
+            reports.append(ReportDocument(kind, item["sk"]["S"], doc["body"], doc["updated_at"]))
         return reports

@@ -42,7 +42,7 @@ from shardline.stores.control import (
     ControlState,
     ControlStore,
     ControlStoreError,
-    Report,
+    ReportDocument,
     StaleEpochError,
     Watermark,
     sequence_key,
@@ -195,12 +195,14 @@ class ReplicatedControlStore(ControlStore):
                     merged[shard] = mark
         return merged
 
-    async def put_report(self, report: Report) -> None:
-        self._answers(await self._each(lambda r: r.put_report(report)), "put_report")
+    async def put_report_document(self, document: ReportDocument) -> None:
+        self._answers(await self._each(lambda r: r.put_report_document(document)), "put_report")
 
-    async def get_reports(self, kind: str) -> list[Report]:
-        answers = self._answers(await self._each(lambda r: r.get_reports(kind)), "get_reports")
-        newest: dict[str, Report] = {}
+    async def get_report_documents(self, kind: str) -> list[ReportDocument]:
+        answers = self._answers(
+            await self._each(lambda r: r.get_report_documents(kind)), "get_reports"
+        )
+        newest: dict[str, ReportDocument] = {}
         for _, reports in answers:
             for report in reports:
                 known = newest.get(report.component)

@@ -17,7 +17,7 @@ from shardline.stores.control import (
     ControlState,
     ControlStore,
     ControlStoreError,
-    Report,
+    ReportDocument,
     StaleEpochError,
     Watermark,
     sequence_key,
@@ -130,22 +130,22 @@ class SQLiteControlStore(ControlStore):
 
         return await self._file.run(read)
 
-    async def put_report(self, report: Report) -> None:
-        doc = orjson.dumps({"body": report.body, "updated_at": report.updated_at})
+    async def put_report_document(self, document: ReportDocument) -> None:
+        doc = orjson.dumps({"body": document.body, "updated_at": document.updated_at})
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT OR REPLACE INTO reports VALUES (?, ?, ?)",
-                (report.kind, report.component, doc),
+                (document.kind, document.component, doc),
             )
 
         await self._file.run(write)
 
-    async def get_reports(self, kind: str) -> list[Report]:
-        def read(conn: sqlite3.Connection) -> list[Report]:
+    async def get_report_documents(self, kind: str) -> list[ReportDocument]:
+        def read(conn: sqlite3.Connection) -> list[ReportDocument]:
             rows = conn.execute("SELECT component, doc FROM reports WHERE kind = ?", (kind,))
             return [
-                Report(kind, component, (d := orjson.loads(doc))["body"], d["updated_at"])
+                ReportDocument(kind, component, (d := orjson.loads(doc))["body"], d["updated_at"])
                 for component, doc in rows
             ]
 

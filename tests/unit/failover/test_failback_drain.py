@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from shardline.failover.decisions import failback_switch, failover, initial_state
 from shardline.failover.failback import drained, producers_moved
-from shardline.failover.producer import STALE_AFTER_S
-from shardline.stores.control import ControlState, Report
+from shardline.stores.control import ControlState
+from shardline.stores.reports import (
+    STALE_AFTER_S,
+    ConsumerReport,
+    ProducerReport,
+    Published,
+    ShardProgress,
+)
 from shardline.topology import FailoverSpec, RegionSpec, StreamSpec, Topology
 
 NOW = 10_000.0
@@ -26,8 +30,10 @@ def switched() -> ControlState:
     return failback_switch(state, layout, "failback")
 
 
-def producer(epoch: int | None, updated_at: float = NOW, name: str = "p1") -> Report:
-    return Report("producer", name, {"epoch": epoch, "region": "east"}, updated_at)
+def producer(
+    epoch: int | None, updated_at: float = NOW, name: str = "p1"
+) -> Published[ProducerReport]:
+    return Published(name, ProducerReport(epoch=epoch, region="east"), updated_at)
 
 
 def consumer(
@@ -36,15 +42,15 @@ def consumer(
     application: str = "ticker-app",
     stream: str = "ticker",
     region: str = "west",
-) -> Report:
-    body: dict[str, Any] = {
-        "application": application,
-        "stream": stream,
-        "region": region,
-        "generation": generation,
-        "shards": {shard: {"processed_through": at} for shard, at in through.items()},
-    }
-    return Report("consumer", f"{application}@west", body, NOW)
+) -> Published[ConsumerReport]:
+    report = ConsumerReport(
+        application=application,
+        stream=stream,
+        region=region,
+        generation=generation,
+        shards={shard: ShardProgress(processed_through=at) for shard, at in through.items()},
+    )
+    return Published(f"{application}@west", report, NOW)
 
 
 def test_producers_have_moved_once_each_live_one_carried_out_the_switch() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
@@ -17,7 +16,8 @@ from shardline.failover.decisions import (
     standby_start,
     stop_draining,
 )
-from shardline.stores.control import ControlState, Generation, Replication, Report, StartPosition
+from shardline.stores.control import ControlState, Generation, Replication, StartPosition
+from shardline.stores.reports import ConsumerReport, Published, ShardProgress
 from shardline.topology import FailoverSpec, RegionSpec, StandbyMode, StreamSpec, Topology
 
 BUFFER = 10.0
@@ -33,13 +33,13 @@ def topology(standby: StandbyMode = "cold") -> Topology:
 
 def consumer_report(
     region: str, generation: int, shards: dict[str, float | None], component: str = "w1"
-) -> Report:
-    body: dict[str, Any] = {
-        "region": region,
-        "generation": generation,
-        "shards": {shard: {"processed_through": at} for shard, at in shards.items()},
-    }
-    return Report("consumer", f"{component}@{region}", body, 0.0)
+) -> Published[ConsumerReport]:
+    report = ConsumerReport(
+        region=region,
+        generation=generation,
+        shards={shard: ShardProgress(processed_through=at) for shard, at in shards.items()},
+    )
+    return Published(f"{component}@{region}", report, 0.0)
 
 
 # -- the initial state ---------------------------------------------------------------------

@@ -7,13 +7,13 @@ import pytest
 from shardline.failover.health import (
     KEEP_SECONDS,
     HealthCounts,
-    HealthState,
     RegionHealth,
     Verdict,
     WindowStats,
     verdict,
     window_totals,
 )
+from shardline.stores.reports import CallBucket, HealthState
 
 # -- verdict -----------------------------------------------------------------------------
 
@@ -47,14 +47,14 @@ def test_calls_in_the_same_second_share_a_bucket() -> None:
     counts.record(ok=2, now=100.2)
     counts.record(errors=1, now=100.9)
     counts.record(ok=5, errors=3, now=101.0)
-    assert counts.to_doc() == [[100, 2, 1], [101, 5, 3]]
+    assert counts.buckets() == ((100, 2, 1), (101, 5, 3))
 
 
-def test_to_doc_keeps_the_buckets_from_since_on() -> None:
+def test_buckets_are_kept_from_since_on() -> None:
     counts = HealthCounts()
     for second in (100, 101, 102):
         counts.record(ok=1, now=second)
-    assert counts.to_doc(since=101) == [[101, 1, 0], [102, 1, 0]]
+    assert counts.buckets(since=101) == ((101, 1, 0), (102, 1, 0))
 
 
 def test_totals_count_only_buckets_at_or_after_since() -> None:
@@ -69,12 +69,12 @@ def test_buckets_older_than_keep_seconds_are_dropped() -> None:
     counts = HealthCounts()
     counts.record(ok=1, now=1000)
     counts.record(ok=1, now=1000 + KEEP_SECONDS + 1)
-    assert [second for second, _, _ in counts.to_doc()] == [1000 + KEEP_SECONDS + 1]
+    assert [bucket.second for bucket in counts.buckets()] == [1000 + KEEP_SECONDS + 1]
 
 
 def test_window_totals_sum_every_report_from_since_on() -> None:
-    reporter_a = [[99, 50, 50], [100, 3, 1], [101, 2, 0]]
-    reporter_b = [[100, 10, 5], [102, 1, 1]]
+    reporter_a = [CallBucket(99, 50, 50), CallBucket(100, 3, 1), CallBucket(101, 2, 0)]
+    reporter_b = [CallBucket(100, 10, 5), CallBucket(102, 1, 1)]
     assert window_totals([reporter_a, reporter_b], since=100) == (16, 7)
 
 

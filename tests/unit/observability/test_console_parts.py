@@ -20,7 +20,8 @@ from shardline.console.server import build_console, serving_console
 from shardline.consumer.tail import open_record
 from shardline.framing import aggregation, envelope, origin
 from shardline.pipeline.supervisor import last_line
-from shardline.stores.control import DECISION, Report
+from shardline.stores.control import ControlState
+from shardline.stores.reports import DecisionReport, Published
 from shardline.topology import parse_topology
 
 TOPOLOGY = parse_topology(
@@ -37,28 +38,31 @@ TOPOLOGY = parse_topology(
 class JournalOnly:
     """A control store that has only a decision journal (what ``decisions`` reads)."""
 
-    def __init__(self, bodies: list[dict[str, Any]]) -> None:
-        self.bodies = bodies
+    def __init__(self, entries: list[DecisionReport]) -> None:
+        self.entries = entries
 
-    async def get_reports(self, kind: str) -> list[Report]:
-        assert kind == DECISION
-        return [Report(kind, f"epoch-{b['epoch']}", b, b["changed_at"]) for b in self.bodies]
+    async def get_reports(self, kind: type[DecisionReport]) -> list[Published[DecisionReport]]:
+        assert kind is DecisionReport
+        return [Published(f"epoch-{d.epoch}", d, d.changed_at) for d in self.entries]
 
 
-def decision(epoch: int, region: str, reason: str) -> dict[str, Any]:
-    return {"epoch": epoch, "active_region": region, "reason": reason, "changed_at": 100.0 + epoch}
+def decision(epoch: int, region: str, reason: str) -> DecisionReport:
+    return DecisionReport(epoch, region, reason, changed_at=100.0 + epoch)
+
+
+def state(epoch: int, region: str, reason: str) -> ControlState:
+    return ControlState(epoch, region, 100.0 + epoch, reason)
 
 
 def test_decisions_merge_the_journal_with_every_state_the_console_saw() -> None:
-    seen: dict[int, dict[str, Any]] = {}
-    initial = {**decision(1, "east", "initial"), "consumers": {}}
+    seen: dict[int, DecisionReport] = {}
     store: Any = JournalOnly([])
+    initial = state(1, "east", "initial")
     assert asyncio.run(decisions(store, initial, seen)) == [decision(1, "east", "initial")]
     store = JournalOnly([decision(3, "east", "failback"), decision(2, "west", "outage")])
-    current = {**decision(3, "east", "failback"), "replication": None}
-    merged = asyncio.run(decisions(store, current, seen))
-    assert [d["epoch"] for d in merged] == [1, 2, 3]
-    assert merged[1]["reason"] == "outage"
+    merged = asyncio.run(decisions(store, state(3, "east", "failback"), seen))
+    assert [d.epoch for d in merged] == [1, 2, 3]
+    assert merged[1].reason == "outage"
 
 
 def test_the_drill_report_is_shown_when_an_attached_drill_left_one(tmp_path: Path) -> None:
