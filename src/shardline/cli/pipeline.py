@@ -300,12 +300,7 @@ def drill(
     also: a failover slower than --max-rto, or a layout that was not restored).
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    if chaos_s is not None and (fault or kills or no_failback):
-        raise click.UsageError(
-            "--chaos-s draws its own faults: drop --fault, --kill, --no-failback"
-        )
-    if chaos_s is None and seed is not None:
-        raise click.UsageError("--seed goes with --chaos-s")
+    _check_drill_options(fault, kills, chaos_s, seed, no_failback)
     modes: list[StandbyMode] = (
         ["cold", "warm"] if standby == "both" and attach is None else [cast(StandbyMode, standby)]
     )
@@ -328,21 +323,49 @@ def drill(
         )
         return single_drill(options, root, attach, say)
 
-    reports = []
-    for mode in modes:
-        root = Path(data_dir) / mode if data_dir else Path(tempfile.mkdtemp(prefix="drill-"))
-        try:
-            reports.append(run_one(mode, root))
-        finally:
-            if data_dir is None:
-                shutil.rmtree(root, ignore_errors=True)
+    reports = [_drill_in_root(mode, data_dir, run_one) for mode in modes]
+    _print_reports(reports, as_json)
+    if not all(r.passed for r in reports):
+        sys.exit(1)
+
+
+def _check_drill_options(
+    fault: str | None,
+    kills: tuple[str, ...],
+    chaos_s: float | None,
+    seed: int | None,
+    no_failback: bool,
+) -> None:
+    """Refuse options that do not go together, before anything starts."""
+    if chaos_s is not None and (fault or kills or no_failback):
+        raise click.UsageError(
+            "--chaos-s draws its own faults: drop --fault, --kill, --no-failback"
+        )
+    if chaos_s is None and seed is not None:
+        raise click.UsageError("--seed goes with --chaos-s")
+
+
+def _drill_in_root(
+    mode: StandbyMode,
+    data_dir: str | None,
+    run: Callable[[StandbyMode, Path], DrillReport | ChaosReport],
+) -> DrillReport | ChaosReport:
+    """Run one standby mode's drill in DATA_DIR/MODE, or in a temporary directory
+    that is removed afterwards, also when the drill fails."""
+    root = Path(data_dir) / mode if data_dir else Path(tempfile.mkdtemp(prefix="drill-"))
+    try:
+        return run(mode, root)
+    finally:
+        if data_dir is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _print_reports(reports: list[DrillReport | ChaosReport], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([r.to_doc() for r in reports], indent=2))
     else:
         for report in reports:
             click.echo("\n" + report.render())
-    if not all(r.passed for r in reports):
-        sys.exit(1)
 
 
 def single_drill(

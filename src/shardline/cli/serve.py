@@ -12,6 +12,7 @@ import errno
 import os
 import ssl
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -60,6 +61,42 @@ def _check_data_dir(data_dir: Path) -> None:
 def _check_port(port: int) -> None:
     if not 0 <= port <= 65535:
         fail(f"--port {port} is out of range: use 1..65535, or 0 to pick a free port")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """``shardline serve``'s command line, one field per option, named as click
+    passes it; see the options' ``--help`` for what each means."""
+
+    host: str
+    port: int
+    data_dir: Path
+    region: str
+    account_id: str
+    durability: Durability
+    shard_limit: int
+    create_delay_s: float
+    delete_delay_s: float
+    update_delay_s: float
+    enforce_throughput: bool
+    retention_hour_s: float
+    trim_interval_s: float
+    subscription_lifetime_s: float
+    master_key_file: Path | None
+    wal_autocheckpoint_pages: int
+    checkpoint_after_s: float
+    tls_cert: Path | None
+    tls_key: Path | None
+    max_connections: int | None
+    header_timeout_s: float
+    idle_timeout_s: float
+    body_budget_mb: int
+    metrics: bool
+    credentials: Path | None
+    insecure: bool
+    allow_host: tuple[str, ...]
+    allow_origin: tuple[str, ...]
+    log_level: str
 
 
 @click.command()
@@ -248,37 +285,7 @@ def _check_port(port: int) -> None:
     help="Least severe log messages written to standard error.",
 )
 @logs.log_format_option
-def serve(
-    host: str,
-    port: int,
-    data_dir: Path,
-    region: str,
-    account_id: str,
-    durability: Durability,
-    shard_limit: int,
-    create_delay_s: float,
-    delete_delay_s: float,
-    update_delay_s: float,
-    enforce_throughput: bool,
-    retention_hour_s: float,
-    trim_interval_s: float,
-    subscription_lifetime_s: float,
-    master_key_file: Path | None,
-    wal_autocheckpoint_pages: int,
-    checkpoint_after_s: float,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    max_connections: int | None,
-    header_timeout_s: float,
-    idle_timeout_s: float,
-    body_budget_mb: int,
-    metrics: bool,
-    credentials: Path | None,
-    insecure: bool,
-    allow_host: tuple[str, ...],
-    allow_origin: tuple[str, ...],
-    log_level: str,
-) -> None:
+def serve(**options: Any) -> None:
     """Serve the Kinesis API, storing streams durably under DATA_DIR.
 
     Point any Kinesis client at it with only the endpoint changed, e.g.
@@ -289,58 +296,40 @@ def serve(
     do and exits with status 65 (damaged data), 73 (unusable directory), 75 (in use by
     another process) or 78 (wrong master key); see docs/integrity.md.
     """
-    logs.configure(log_level)
-    _check_port(port)
-    keys = _keys(credentials, host, insecure)  # refuse an open server before touching the disk
-    _check_data_dir(data_dir)
-    try:
-        config = RegionConfig(
-            data_dir=data_dir,
-            region=region,
-            account_id=account_id,
-            durability=durability,
-            shard_limit=shard_limit,
-            create_delay_s=create_delay_s,
-            delete_delay_s=delete_delay_s,
-            update_delay_s=update_delay_s,
-            enforce_throughput=enforce_throughput,
-            retention_hour_s=retention_hour_s,
-            trim_interval_s=trim_interval_s,
-            subscription_lifetime_s=subscription_lifetime_s,
-            master_key_path=master_key_file,
-            metrics=metrics,
-            wal=WalPolicy(
-                autocheckpoint_pages=wal_autocheckpoint_pages,
-                checkpoint_after_s=checkpoint_after_s or None,
-            ),
-            verify_checksums=os.environ.get(UNCHECKED_ENV) != "1",
-        )
-    except ConfigError as exc:
-        fail(str(exc))
+    _serve(ServeOptions(**options))
 
-    gate = GateConfig(keys, frozenset(allow_host), frozenset(allow_origin))
-    auth = f"credentials {credentials}" if keys is not None else "no credentials"
+
+def _serve(o: ServeOptions) -> None:
+    """Check the command line and the data directory, then run the server until stopped."""
+    logs.configure(o.log_level)
+    _check_port(o.port)
+    # Refuse an open server before touching the disk.
+    keys = _keys(o.credentials, o.host, o.insecure)
+    _check_data_dir(o.data_dir)
+    config = _region_config(o)
+    gate = GateConfig(keys, frozenset(o.allow_host), frozenset(o.allow_origin))
+    auth = f"credentials {o.credentials}" if keys is not None else "no credentials"
     limits = ServerLimits(
-        body_budget_bytes=body_budget_mb * MIB,
-        header_timeout_s=header_timeout_s,
-        idle_timeout_s=idle_timeout_s,
-        max_connections=max_connections,
+        body_budget_bytes=o.body_budget_mb * MIB,
+        header_timeout_s=o.header_timeout_s,
+        idle_timeout_s=o.idle_timeout_s,
+        max_connections=o.max_connections,
     )
-    tls = _tls_context(tls_cert, tls_key)
-    if tls is None and not is_loopback(host):
+    tls = _tls_context(o.tls_cert, o.tls_key)
+    if tls is None and not is_loopback(o.host):
         click.echo(
-            f"shardline: warning: serving plain HTTP on {host}: anyone who can reach the port "
+            f"shardline: warning: serving plain HTTP on {o.host}: anyone who can reach the port "
             "reads what travels on it; serve HTTPS with --tls-cert/--tls-key "
             "(docs/security.md)",
             err=True,
         )
 
     def ready(url: str) -> None:
-        click.echo(f"{READY_PREFIX}{url} (region {region}, data {data_dir}, {auth})")
+        click.echo(f"{READY_PREFIX}{url} (region {o.region}, data {o.data_dir}, {auth})")
 
     try:
         asyncio.run(
-            run_server(config, host, port, on_ready=ready, gate=gate, limits=limits, tls=tls)
+            run_server(config, o.host, o.port, on_ready=ready, gate=gate, limits=limits, tls=tls)
         )
     except StartupRefused as refused:
         fail(str(refused), refused.exit_status)
@@ -348,9 +337,37 @@ def serve(
         if exc.errno != errno.EADDRINUSE:
             raise
         fail(
-            f"port {port} on {host} is already in use (another `shardline serve`?); stop "
+            f"port {o.port} on {o.host} is already in use (another `shardline serve`?); stop "
             "that process, or pass another --port (--port 0 picks a free one)"
         )
+
+
+def _region_config(o: ServeOptions) -> RegionConfig:
+    """The region's configuration from the command line, or one line saying what is wrong."""
+    try:
+        return RegionConfig(
+            data_dir=o.data_dir,
+            region=o.region,
+            account_id=o.account_id,
+            durability=o.durability,
+            shard_limit=o.shard_limit,
+            create_delay_s=o.create_delay_s,
+            delete_delay_s=o.delete_delay_s,
+            update_delay_s=o.update_delay_s,
+            enforce_throughput=o.enforce_throughput,
+            retention_hour_s=o.retention_hour_s,
+            trim_interval_s=o.trim_interval_s,
+            subscription_lifetime_s=o.subscription_lifetime_s,
+            master_key_path=o.master_key_file,
+            metrics=o.metrics,
+            wal=WalPolicy(
+                autocheckpoint_pages=o.wal_autocheckpoint_pages,
+                checkpoint_after_s=o.checkpoint_after_s or None,
+            ),
+            verify_checksums=os.environ.get(UNCHECKED_ENV) != "1",
+        )
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def _keys(credentials: Path | None, host: str, insecure: bool) -> KeyStore | None:

@@ -324,6 +324,11 @@ def restore_in_region(
         moved = asyncio.run(main())
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
+    _show_restore(moved, as_json)
+
+
+def _show_restore(moved: StandbyRestore, as_json: bool) -> None:
+    """Say where the standby's workers start, and how many keys each shard got."""
     timestamp = moved.timestamp.isoformat() if moved.timestamp else None
     if as_json:
         click.echo(

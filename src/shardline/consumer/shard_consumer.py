@@ -253,14 +253,7 @@ class ShardConsumer:
         async for fetched in self._until_stopped(batches):
             if fetched.millis_behind_latest is not None:
                 self.metrics.behind(self.shard_id, fetched.millis_behind_latest)
-            records = _after(
-                [
-                    record
-                    for raw in fetched.records
-                    for record in to_user_records(raw, self._hash_range)
-                ],
-                checkpointer.largest_delivered,
-            )
+            records = self._undelivered(fetched, checkpointer)
             if records or self.config.call_process_records_even_for_empty_list:
                 if records:
                     checkpointer.delivered(records[-1].position)
@@ -284,6 +277,13 @@ class ShardConsumer:
             if fetched.shard_end:
                 await self._finish_shard(processor, fetched, checkpointer)
                 return
+
+    def _undelivered(self, fetched: Fetched, checkpointer: Checkpointer) -> list[ConsumerRecord]:
+        """The user records of ``fetched`` (aggregates unpacked) not yet delivered."""
+        records = [
+            record for raw in fetched.records for record in to_user_records(raw, self._hash_range)
+        ]
+        return _after(records, checkpointer.largest_delivered)
 
     async def _until_stopped(self, batches: AsyncIterator[Fetched]) -> AsyncIterator[Fetched]:
         """Batches until a stop is requested; a pending fetch is abandoned on stop."""

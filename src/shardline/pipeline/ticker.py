@@ -69,6 +69,26 @@ def parse_tick(payload: bytes) -> tuple[str, int, Mapping[str, Any]]:
     return tick["symbol"], int(tick["event_time"]), {"price": tick["price"]}
 
 
+def _producer_config(spool: Path) -> ProducerConfig:
+    """The ticker's producer: record ids (the sink deduplicates by them), a spool, and
+    short call timeouts."""
+    return ProducerConfig(
+        name="ticker-producer",
+        record_ids=True,
+        spool_path=spool,
+        request_timeout_s=2.0,
+        connect_timeout_s=1.0,
+    )
+
+
+def _next_tick(prices: dict[str, float], symbol: str) -> tuple[bytes, int]:
+    """The symbol's next tick and its event time (ms): the price moves by up to 0.5 %,
+    never below 1.0."""
+    prices[symbol] = round(max(1.0, prices[symbol] * random.uniform(0.995, 1.005)), 2)
+    event_time = int(time.time() * 1000)
+    return encode_tick(symbol, prices[symbol], event_time), event_time
+
+
 async def produce(
     topology: Topology,
     store: ControlStore,
@@ -89,14 +109,7 @@ async def produce(
     names = symbols(spec.symbols)
     prices = {name: round(random.uniform(20, 500), 2) for name in names}
     ledger = await AckedLedger(acked).open()
-    config = ProducerConfig(
-        name="ticker-producer",
-        record_ids=True,
-        spool_path=spool,
-        request_timeout_s=2.0,
-        connect_timeout_s=1.0,
-    )
-    producer = FailoverProducer(topology, store, config)
+    producer = FailoverProducer(topology, store, _producer_config(spool))
     await producer.start()
     ports = topology.metrics
     exporter = serving_metrics(
@@ -115,9 +128,7 @@ async def produce(
             sent = 0
             while not stop.is_set() and (count is None or sent < count):
                 symbol = names[sent % len(names)]
-                prices[symbol] = round(max(1.0, prices[symbol] * random.uniform(0.995, 1.005)), 2)
-                event_time = int(time.time() * 1000)
-                tick = encode_tick(symbol, prices[symbol], event_time)
+                tick, event_time = _next_tick(prices, symbol)
                 future = await producer.put(tick, symbol)
                 future.add_done_callback(
                     functools.partial(acknowledged, symbol=symbol, at=event_time)

@@ -106,6 +106,100 @@ def _aggregate(shard_id: ShardKey, records: list[PendingRecord]) -> Entry:
     )
 
 
+@dataclass(slots=True, eq=False)
+class _ShardTake:
+    """One shard's contribution to a batch, built record by record from the front of
+    its queue.
+
+    :meth:`aggregated` and :meth:`plain` each consider the queue's first record and
+    return False when the shard contributes nothing more to this call. Records moved
+    into the call are in ``taken``; in ordered mode, records set aside because their
+    partition key is already in the call are in ``kept``, to go back to the front.
+    """
+
+    config: ProducerConfig
+    limiter: ShardRateLimiter | None
+    ordered: bool
+    shard_id: ShardKey
+    records: deque[PendingRecord]
+    batch: Batch
+    now: float
+    entries: list[Entry] = field(default_factory=list)
+    taken: list[PendingRecord] = field(default_factory=list)
+    kept: list[PendingRecord] = field(default_factory=list)
+    seen_keys: set[str] = field(default_factory=set)
+    group: list[PendingRecord] = field(default_factory=list)
+    sizer: AggregateSizer = field(default_factory=AggregateSizer)
+
+    def room(self, size: int, new_entry: bool) -> bool:
+        """Whether the call, and the shard's rate allowance, still take ``size`` bytes."""
+        count = len(self.batch.entries) + len(self.entries) + (1 if self.group else 0)
+        if new_entry and count >= self.config.collection_max_count:
+            return False
+        if self.batch.size + size > self.config.collection_max_size:
+            return False
+        return self.limiter is None or self.limiter.allows(self.shard_id or "", size, self.now)
+
+    def emit(self, entry: Entry) -> None:
+        self.entries.append(entry)
+        self.batch.size += entry.size
+        if self.limiter is not None:
+            self.limiter.consume(self.shard_id or "", entry.size, self.now)
+
+    def close_group(self) -> None:
+        if self.group:
+            self.emit(_aggregate(self.shard_id, self.group[:]))
+            self.group.clear()
+
+    def aggregated(self, record: PendingRecord) -> bool:
+        """Add ``record`` to the open aggregate, closing it first when it is full."""
+        key, explicit = record.partition_key, record.explicit_hash_key
+        length = len(record.data)
+        max_size = self.config.aggregation_max_size
+        if record.size + _SLACK > max_size and (
+            _EMPTY_AGGREGATE + AggregateSizer().added_size(key, explicit, length) > max_size
+        ):
+            return self._alone(record)
+        grow = self.sizer.added_size(key, explicit, length)
+        if self.group and self.sizer.size + grow > max_size:
+            if self.ordered:  # one (atomic) aggregate per shard per call
+                return False
+            self.close_group()
+            self.sizer = AggregateSizer()
+            grow = self.sizer.added_size(key, explicit, length)
+        projected = self.sizer.size + grow + len(AGGREGATE_PARTITION_KEY)
+        if not self.room(projected, new_entry=not self.group):
+            return False
+        self.taken.append(self.records.popleft())
+        self.sizer.add(key, explicit, grow)
+        self.group.append(record)
+        return True
+
+    def _alone(self, record: PendingRecord) -> bool:
+        """A record too large for any aggregate travels alone, after the group."""
+        if self.group and self.ordered:
+            return False
+        self.close_group()
+        self.sizer = AggregateSizer()
+        if not self.room(record.size, new_entry=True):
+            return False
+        self.taken.append(self.records.popleft())
+        self.emit(_plain(self.shard_id, record))
+        return not self.ordered
+
+    def plain(self, record: PendingRecord) -> bool:
+        """Send ``record`` as it is; in ordered mode, one record per partition key."""
+        if self.ordered and record.partition_key in self.seen_keys:
+            self.kept.append(self.records.popleft())
+            return True
+        if not self.room(record.size, new_entry=True):
+            return False
+        self.taken.append(self.records.popleft())
+        self.seen_keys.add(record.partition_key)
+        self.emit(_plain(self.shard_id, record))
+        return True
+
+
 class Batcher:
     """Per-shard queues of pending records and the rules that turn them into calls."""
 
@@ -277,83 +371,15 @@ class Batcher:
         """Move records from one shard's queue into entries for ``batch``."""
         config = self.config
         limiter = self.limiter if shard_id is not None else None
-        entries: list[Entry] = []
-        taken: list[PendingRecord] = []
-        kept: list[PendingRecord] = []
-        seen_keys: set[str] = set()
-        group: list[PendingRecord] = []
-        sizer = AggregateSizer()
-        aggregating = config.aggregation and shard_id is not None
-        records = queue.records
-
-        def room(size: int, new_entry: bool) -> bool:
-            count = len(batch.entries) + len(entries) + (1 if group else 0)
-            if new_entry and count >= config.collection_max_count:
-                return False
-            if batch.size + size > config.collection_max_size:
-                return False
-            return limiter is None or limiter.allows(shard_id or "", size, now)
-
-        def emit(entry: Entry) -> None:
-            entries.append(entry)
-            batch.size += entry.size
-            if limiter is not None:
-                limiter.consume(shard_id or "", entry.size, now)
-
-        def close_group() -> None:
-            if group:
-                emit(_aggregate(shard_id, group[:]))
-                group.clear()
-
+        take = _ShardTake(config, limiter, self.ordered, shard_id, queue.records, batch, now)
+        step = take.aggregated if config.aggregation and shard_id is not None else take.plain
         for _ in range(2 * config.collection_max_count):  # bounds the ordered-mode scan
-            if not records:
+            if not queue.records or not step(queue.records[0]):
                 break
-            record = records[0]
-            if aggregating:
-                key, explicit = record.partition_key, record.explicit_hash_key
-                length = len(record.data)
-                if record.size + _SLACK > config.aggregation_max_size and (
-                    _EMPTY_AGGREGATE + AggregateSizer().added_size(key, explicit, length)
-                    > config.aggregation_max_size
-                ):
-                    # Too large for any aggregate: it travels alone, after the group.
-                    if group and self.ordered:
-                        break
-                    close_group()
-                    sizer = AggregateSizer()
-                    if not room(record.size, new_entry=True):
-                        break
-                    taken.append(records.popleft())
-                    emit(_plain(shard_id, record))
-                    if self.ordered:
-                        break
-                    continue
-                grow = sizer.added_size(key, explicit, length)
-                if group and sizer.size + grow > config.aggregation_max_size:
-                    if self.ordered:  # one (atomic) aggregate per shard per call
-                        break
-                    close_group()
-                    sizer = AggregateSizer()
-                    grow = sizer.added_size(key, explicit, length)
-                projected = sizer.size + grow + len(AGGREGATE_PARTITION_KEY)
-                if not room(projected, new_entry=not group):
-                    break
-                taken.append(records.popleft())
-                sizer.add(key, explicit, grow)
-                group.append(record)
-                continue
-            if self.ordered and record.partition_key in seen_keys:
-                kept.append(records.popleft())
-                continue
-            if not room(record.size, new_entry=True):
-                break
-            taken.append(records.popleft())
-            seen_keys.add(record.partition_key)
-            emit(_plain(shard_id, record))
-        close_group()
-        records.extendleft(reversed(kept))
-        size = sum(r.size for r in taken)
+        take.close_group()
+        queue.records.extendleft(reversed(take.kept))
+        size = sum(r.size for r in take.taken)
         queue.bytes -= size
-        self.count -= len(taken)
+        self.count -= len(take.taken)
         self.bytes -= size
-        return entries
+        return take.entries

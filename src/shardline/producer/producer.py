@@ -692,79 +692,100 @@ class Producer:
         started: float,
         begin: float,
     ) -> None:
+        """Settle one call: classify each entry's outcome, then apply it.
+
+        Classifying is pure: the wire answer (or the exception the whole call raised)
+        becomes an :class:`_Outcome` per entry, and an aggregate stored on a shard
+        whose range does not hold all its records is reclassified as a retriable
+        ``WrongShard`` failure. Applying then acknowledges or holds what was stored,
+        and gives up, expires or requeues what failed, before each shard in the batch
+        is settled with its back-off.
+        """
         duration = time.monotonic() - begin
         name = str(destination)
-        outcomes: list[tuple[Entry, dict[str, Any] | None, Failure | None]] = []
-        if results is None:
-            assert raised is not None
-            outcomes = [(entry, None, raised) for entry in batch.entries]
-        else:
-            for entry, answer in zip(batch.entries, results, strict=True):
-                code = answer.get("ErrorCode")
-                failure = entry_failure(code, answer.get("ErrorMessage", "")) if code else None
-                outcomes.append((entry, None if failure else answer, failure))
+        outcomes = _read_outcomes(batch, results, raised)
         self.metrics.call(
             name,
             len(batch.entries),
-            [f.code for _, _, f in outcomes if f is not None] if raised is None else [],
+            [o.failure.code for o in outcomes if o.failure is not None] if raised is None else [],
             raised.code if raised else None,
         )
-        # A record stored on another shard than predicted means the map is stale.
-        if any(r is not None and r["ShardId"] != e.shard_id for e, r, _ in outcomes):
-            shard_map = await self._predictor.refresh(client, destination.stream_name)
-        else:
-            shard_map = self._applied_map
+        shard_map = await self._shard_map_after(outcomes, client, destination)
         failed_shards: set[ShardKey] = set()
         acknowledged: list[int] = []
         stored = _Stored()
-        for entry, result, failure in outcomes:
-            if result is not None and entry.aggregated and result["ShardId"] != entry.shard_id:
-                # KCL-style readers drop an aggregate holding a record outside the
-                # receiving shard's range: send its records again unless all fit.
-                bounds = shard_map.range_of(result["ShardId"])
-                if bounds is None or not all(
-                    bounds[0] <= r.hash_key <= bounds[1] for r in entry.records
-                ):
-                    failure = Failure("WrongShard", f"stored on {result['ShardId']}", True)
-            if failure is None:
-                assert result is not None
-                self._stored(entry, result, destination, started, duration)
+        for outcome in (_classify(o, shard_map) for o in outcomes):
+            entry = outcome.entry
+            if outcome.failure is None:
+                assert outcome.result is not None
+                self._stored(entry, outcome.result, destination, started, duration)
                 stored.add(entry)
-                if destination in self._holding:
-                    sequence = int(result["SequenceNumber"])
-                    for r in entry.records:
-                        self._held[r.seq] = _Held(
-                            r, destination, result["ShardId"], sequence, started
-                        )
-                else:
-                    acknowledged.extend(r.seq for r in entry.records if r.spooled)
+                acknowledged.extend(self._hold_or_ack(entry, outcome.result, destination, started))
                 continue
-            attempt = Attempt(
-                destination,
-                started,
-                duration,
-                entry.shard_id,
-                failure.code,
-                failure.message,
-                failure.ambiguous,
-            )
-            retry: list[PendingRecord] = []
-            for record in entry.records:
-                record.attempts.append(attempt)
-                if not failure.retriable:
-                    error = RecordFailedError(f"{failure.code}: {failure.message}", record.attempts)
-                    self._give_up(record, error, failure.code)
-                elif record.deadline is not None and record.deadline <= time.monotonic():
-                    self._expire(record)
-                else:
-                    retry.append(record)
-            if retry:
-                self.metrics.retried(len(retry))
-                self._batcher.requeue(retry, entry.shard_id)
+            self._apply_failure(entry, outcome.failure, destination, started, duration)
             failed_shards.add(entry.shard_id)
         if stored.entries:
             self.metrics.stored(name, stored.users, stored.data_bytes, stored.entries)
         self._forget(acknowledged)
+        self._settle_shards(batch, failed_shards)
+
+    async def _shard_map_after(
+        self, outcomes: list[_Outcome], client: Any, destination: Destination
+    ) -> ShardMap:
+        """The shard map to judge this call by: a record stored on another shard than
+        predicted means the map is stale, so it is refreshed first."""
+        if any(o.result is not None and o.result["ShardId"] != o.entry.shard_id for o in outcomes):
+            return await self._predictor.refresh(client, destination.stream_name)
+        return self._applied_map
+
+    def _hold_or_ack(
+        self, entry: Entry, result: dict[str, Any], destination: Destination, started: float
+    ) -> list[int]:
+        """Hold a stored entry's records until replicated when its destination is held,
+        else return the spooled records' sequences, to be acknowledged."""
+        if destination not in self._holding:
+            return [r.seq for r in entry.records if r.spooled]
+        sequence = int(result["SequenceNumber"])
+        for r in entry.records:
+            self._held[r.seq] = _Held(r, destination, result["ShardId"], sequence, started)
+        return []
+
+    def _apply_failure(
+        self,
+        entry: Entry,
+        failure: Failure,
+        destination: Destination,
+        started: float,
+        duration: float,
+    ) -> None:
+        """Record the attempt on each of the entry's records, then give up on a
+        non-retriable failure, expire a record past its deadline, and requeue the rest."""
+        attempt = Attempt(
+            destination,
+            started,
+            duration,
+            entry.shard_id,
+            failure.code,
+            failure.message,
+            failure.ambiguous,
+        )
+        retry: list[PendingRecord] = []
+        for record in entry.records:
+            record.attempts.append(attempt)
+            if not failure.retriable:
+                error = RecordFailedError(f"{failure.code}: {failure.message}", record.attempts)
+                self._give_up(record, error, failure.code)
+            elif record.deadline is not None and record.deadline <= time.monotonic():
+                self._expire(record)
+            else:
+                retry.append(record)
+        if retry:
+            self.metrics.retried(len(retry))
+            self._batcher.requeue(retry, entry.shard_id)
+
+    def _settle_shards(self, batch: Batch, failed_shards: set[ShardKey]) -> None:
+        """Settle every shard the batch drew from; a failed one backs off for longer
+        with each consecutive failure."""
         now = time.monotonic()
         for shard_id in batch.shards:
             failed = shard_id in failed_shards
@@ -862,6 +883,44 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 #: Failure codes that are routine (throttling) and not worth a warning per call.
 _QUIET_CODES = frozenset({"ProvisionedThroughputExceededException"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """How one entry of a call fared: stored (``result``) or failed (``failure``)."""
+
+    entry: Entry
+    result: dict[str, Any] | None
+    failure: Failure | None
+
+
+def _read_outcomes(
+    batch: Batch, results: list[dict[str, Any]] | None, raised: Failure | None
+) -> list[_Outcome]:
+    """Each entry's outcome: the call's own failure for every entry when it raised,
+    else the entry's wire result, failed when it carries an ``ErrorCode``."""
+    if results is None:
+        assert raised is not None
+        return [_Outcome(entry, None, raised) for entry in batch.entries]
+    outcomes: list[_Outcome] = []
+    for entry, answer in zip(batch.entries, results, strict=True):
+        code = answer.get("ErrorCode")
+        failure = entry_failure(code, answer.get("ErrorMessage", "")) if code else None
+        outcomes.append(_Outcome(entry, None if failure else answer, failure))
+    return outcomes
+
+
+def _classify(outcome: _Outcome, shard_map: ShardMap) -> _Outcome:
+    """An aggregate stored on another shard than predicted fails as a retriable
+    ``WrongShard`` unless all its records fall in the receiving shard's range:
+    KCL-style readers drop an aggregate holding a record outside that range."""
+    entry, result = outcome.entry, outcome.result
+    if result is None or not entry.aggregated or result["ShardId"] == entry.shard_id:
+        return outcome
+    bounds = shard_map.range_of(result["ShardId"])
+    if bounds is not None and all(bounds[0] <= r.hash_key <= bounds[1] for r in entry.records):
+        return outcome
+    return _Outcome(entry, result, Failure("WrongShard", f"stored on {result['ShardId']}", True))
 
 
 def _wire(entry: Entry) -> dict[str, Any]:

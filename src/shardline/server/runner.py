@@ -59,9 +59,7 @@ async def serve(
     cap = connection_cap(limits, raise_fd_limit())
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    _stop_on_signals(loop, stop)
     keys = gate.keys
     accounts = Accounts(config, keys.accounts if keys is not None else {config.account_id})
     try:
@@ -75,10 +73,7 @@ async def serve(
         http1 = runner.server
         assert http1 is not None
         http2 = Http2Server(app[KINESIS_KEY])
-        app[COLLECTOR_KEY].open_connections = lambda: {
-            "http1": len(http1.connections),
-            "http2": len(http2.connections),
-        }
+        _count_connections(app, http1, http2)
         connections = Connections(http1, http2, limits, cap)
         server = await loop.create_server(
             connections,
@@ -99,6 +94,21 @@ async def serve(
             await runner.cleanup()
     finally:
         await accounts.close()
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (where the loop can take signal handlers)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+def _count_connections(app: web.Application, http1: web.Server, http2: Http2Server) -> None:
+    """Let ``GET /metrics`` report the open connections of each protocol."""
+    app[COLLECTOR_KEY].open_connections = lambda: {
+        "http1": len(http1.connections),
+        "http2": len(http2.connections),
+    }
 
 
 #: Allocations between young-generation collections (Python's default is 700).
