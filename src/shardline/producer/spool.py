@@ -104,6 +104,7 @@ class Spool:
         #: and dead letters).
         self.depth = opened.live
         self._next_row = opened.last_row + 1
+        self._rebinding = asyncio.Lock()
         self._writer = GroupCommitWriter(
             self._db, f"spool:{path.name}", lambda exc: SpoolError(f"spool {path}: {exc}")
         )
@@ -147,7 +148,7 @@ class Spool:
 
     async def rebind(self, binding: SpoolBinding) -> None:
         """Bind the records waiting here to ``binding`` from now on (a new destination)."""
-        before: list[int] = []
+        before: list[int] = []  # set by the job; one rebind at a time, so undo is exact
 
         def rebind(db: sqlite3.Connection) -> None:
             before.append(self._binding)
@@ -159,7 +160,8 @@ class Spool:
             if error is not None and before:
                 self._binding = before[0]  # the commit failed: the rows kept the old one
 
-        await self._writer.submit(rebind, then=undo)
+        async with self._rebinding:
+            await self._writer.submit(rebind, then=undo)
 
     async def pending(self, after: int, limit: int) -> list[SpooledRecord]:
         """Up to ``limit`` spooled records with row id > ``after``, in put order."""
