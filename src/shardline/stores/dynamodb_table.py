@@ -6,6 +6,9 @@ first use, waiting until it is ACTIVE. Service answers (``ClientError``) are pas
 through unchanged, because a conditional-check failure is an expected outcome whose
 meaning only the store knows; :func:`shardline.errors.error_code` reads their code.
 
+:class:`DynamoDBStore` is what the control store and the lease store built on one
+table share: their constructor, table creation and closing.
+
 Resource handling: the client is opened on the first call and closed by
 :meth:`DynamoDBTable.close`.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, ClassVar
 
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
@@ -107,3 +110,38 @@ class DynamoDBTable:
     async def close(self) -> None:
         await self._stack.aclose()
         self._client = None
+
+
+class DynamoDBStore:
+    """The base of a store kept in one DynamoDB table ``table``.
+
+    A subclass names its error class (raised for transport failures, see
+    :class:`DynamoDBTable`) and its key schema; it reaches the table as ``_table``.
+    List it before the store's interface, so that these methods are the ones used.
+    """
+
+    #: The store's own error class.
+    error_type: ClassVar[type[ShardlineError]]
+    #: ``(attribute, key type)`` pairs in key-schema order, as :meth:`DynamoDBTable.create`
+    #: takes them.
+    key_schema: ClassVar[tuple[tuple[str, str], ...]]
+
+    def __init__(
+        self,
+        table: str,
+        endpoint_url: str | None = None,
+        region_name: str = "us-east-1",
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.table = table
+        self._table = DynamoDBTable(
+            table, self.error_type, endpoint_url, region_name, client_options
+        )
+
+    async def ensure_table(self) -> None:
+        """Create the table if missing and wait until it is ACTIVE."""
+        await self._table.create(list(self.key_schema))
+
+    async def close(self) -> None:
+        """Close the client (it opens again on the next call)."""
+        await self._table.close()
