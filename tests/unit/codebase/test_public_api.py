@@ -23,7 +23,7 @@ from pathlib import Path
 
 import shardline
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 EXPECTED: dict[str, set[str]] = {
     "shardline": {

@@ -13,7 +13,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "src" / "shardline"
+PACKAGE = Path(__file__).resolve().parents[3] / "src" / "shardline"
 MAX_LINES = 60
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[3] / "src"
 PACKAGE = SRC / "shardline"
 
 ITEM_4 = "issue 15, item 4: a Catalog breaks the storage circle"
