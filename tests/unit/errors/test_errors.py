@@ -29,6 +29,7 @@ from shardline.errors import (
     KMSThrottlingException,
     SerializationException,
     ShardlineError,
+    ValidationException,
     error_class_for,
     error_code,
     is_retriable,
@@ -198,3 +199,9 @@ def test_the_docstring_draws_every_shardline_error():
         and not re.search(rf"[─ ]{cls.__name__}\b", drawn)
     )
     assert missing == []
+
+
+def test_error_registry_maps_codes_to_classes():
+    assert error_class_for("ResourceNotFoundException").http_status == 400
+    assert error_class_for("com.amazon.coral.service#InternalFailure") is InternalFailure
+    assert InternalFailure.retriable and not ValidationException.retriable

@@ -1,4 +1,4 @@
-"""Producer parts without a server: envelope, config, retry rules, shard map, metrics, spool."""
+"""Producer parts without a server: config, retry rules, shard map, metrics, spool."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from botocore.exceptions import (
 )
 from prometheus_client import CollectorRegistry
 
-from shardline.framing import envelope
+from shardline.credentials import StaticCredentials
 from shardline.kinesis import ShardInfo
 from shardline.producer import Destination, ProducerConfig, SpoolLockedError
 from shardline.producer.metrics import ProducerMetrics
@@ -24,28 +24,6 @@ from shardline.producer.predictor import ShardMap
 from shardline.producer.retry import call_failure, entry_failure
 from shardline.producer.spool import Spool
 from shardline.producer.spool_file import SpoolBinding
-
-# -- envelope ---------------------------------------------------------------------
-
-
-def test_envelope_carries_the_id_in_front_of_the_payload():
-    record_id = "0123456789abcdef" * 2
-    data = envelope.encode(record_id, b'{"v": 1}')
-    assert data[:4] == envelope.MAGIC and len(data) == envelope.HEADER_BYTES + 8
-    assert envelope.decode(data) == envelope.Enveloped(record_id, b'{"v": 1}')
-
-
-@pytest.mark.parametrize(
-    "data", [b"", b"plain", '{"json": "ü"}'.encode(), envelope.MAGIC + b"short"]
-)
-def test_data_without_an_envelope_decodes_to_no_id(data):
-    assert envelope.decode(data) == envelope.Enveloped(None, data)
-
-
-def test_envelope_refuses_ids_of_the_wrong_length():
-    with pytest.raises(ValueError):
-        envelope.encode("abcd", b"x")
-
 
 # -- config -----------------------------------------------------------------------
 
@@ -249,3 +227,14 @@ def test_producer_package_exports_exactly_its_all():
     }
     assert sorted(package.__all__) == sorted(public)
     assert package.__all__ == sorted(package.__all__)
+
+
+def test_a_destination_names_the_stream_and_endpoint_but_not_the_secret() -> None:
+    destination = Destination(
+        "ticker",
+        "http://127.0.0.1:4567",
+        "us-east-1",
+        StaticCredentials("AKSLEXAMPLE000000001", "s" * 40),
+    )
+    assert str(destination) == "ticker@http://127.0.0.1:4567"
+    assert "s" * 40 not in repr(destination)

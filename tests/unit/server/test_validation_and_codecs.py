@@ -7,15 +7,8 @@ import base64
 import cbor2
 import pytest
 
-from shardline.errors import (
-    InternalFailure,
-    SerializationException,
-    ValidationException,
-    error_class_for,
-)
+from shardline.errors import SerializationException, ValidationException
 from shardline.server import model, protocol
-from shardline.storage.crypto import RecordCipher
-from shardline.storage.exceptions import ChunkFault
 
 
 def test_validation_lists_every_violation_in_aws_format():
@@ -86,20 +79,3 @@ def test_cbor_timestamps_are_tag_1_epoch_milliseconds_both_ways():
         "cbor",
     )
     assert params["Timestamp"] == pytest.approx(1700000000.123)
-
-
-def test_error_registry_maps_codes_to_classes():
-    assert error_class_for("ResourceNotFoundException").http_status == 400
-    assert error_class_for("com.amazon.coral.service#InternalFailure") is InternalFailure
-    assert InternalFailure.retriable and not ValidationException.retriable
-
-
-def test_tampered_ciphertext_is_refused():
-    cipher = RecordCipher(b"k" * 32)
-    sealed = bytearray(cipher.seal("alias/a", b"payload"))
-    assert cipher.open("alias/a", bytes(sealed)) == b"payload"
-    sealed[-1] ^= 1
-    with pytest.raises(ChunkFault):
-        cipher.open("alias/a", bytes(sealed))
-    with pytest.raises(ChunkFault):
-        cipher.open("alias/other", cipher.seal("alias/a", b"payload"))

@@ -229,3 +229,14 @@ def test_btree_pages_name_chunks_and_streams(tmp_path: Path) -> None:
         for row in btree.text_blob_rows(page, number, pages.get)
     ]
     assert rows == [("s", b"{" + b" " * 9000 + b"}")]
+
+
+def test_tampered_ciphertext_is_refused():
+    cipher = RecordCipher(b"k" * 32)
+    sealed = bytearray(cipher.seal("alias/a", b"payload"))
+    assert cipher.open("alias/a", bytes(sealed)) == b"payload"
+    sealed[-1] ^= 1
+    with pytest.raises(ChunkFault):
+        cipher.open("alias/a", bytes(sealed))
+    with pytest.raises(ChunkFault):
+        cipher.open("alias/other", cipher.seal("alias/a", b"payload"))

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from shardline.credentials import CredentialsNotFound, StaticCredentials
-from shardline.producer.destination import Destination
 from shardline.topology import TopologyError, parse_topology
 
 
@@ -71,14 +70,3 @@ def test_a_profile_is_read_from_the_aws_files(
 def test_half_a_key_pair_or_two_sources_are_refused(east: dict[str, str]) -> None:
     with pytest.raises(TopologyError):
         parse_topology(regions(**east), Path("."))
-
-
-def test_a_destination_names_the_stream_and_endpoint_but_not_the_secret() -> None:
-    destination = Destination(
-        "ticker",
-        "http://127.0.0.1:4567",
-        "us-east-1",
-        StaticCredentials("AKSLEXAMPLE000000001", "s" * 40),
-    )
-    assert str(destination) == "ticker@http://127.0.0.1:4567"
-    assert "s" * 40 not in repr(destination)
