@@ -1,25 +1,22 @@
-"""The console's parts without a pipeline: decisions, log lines, records, requests."""
+"""The console's parts without a pipeline: decisions, records, requests."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
-import logging
 import socket
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from shardline import logs
 from shardline.console.actions import Actions
 from shardline.console.browser import record_doc
 from shardline.console.feed import FeedSources, decisions, drill_report
 from shardline.console.server import build_console, serving_console
 from shardline.consumer.tail import open_record
 from shardline.framing import aggregation, envelope, origin
-from shardline.pipeline.supervisor import last_line
 from shardline.stores.control import ControlState
 from shardline.stores.reports import DecisionReport, Published
 from shardline.topology import parse_topology
@@ -71,16 +68,6 @@ def test_the_drill_report_is_shown_when_an_attached_drill_left_one(tmp_path: Pat
     assert drill_report(tmp_path) == {"rpo_records": 0, "rto_s": 4.2}
 
 
-def test_the_last_log_line_reads_json_lines_as_level_and_message(tmp_path: Path) -> None:
-    log = tmp_path / "monitor.log"
-    assert last_line(log) == ""
-    log.write_text("first\n" + "x" * 10_000 + "\nplain last line\n\n")
-    assert last_line(log) == "plain last line"
-    entry = {"time": "t", "level": "WARNING", "logger": "m", "message": "FAILOVER epoch 2"}
-    log.write_text(json.dumps(entry) + "\n")
-    assert last_line(log) == "WARNING FAILOVER epoch 2"
-
-
 def test_a_replicated_aggregate_opens_into_user_records_with_ids_and_origin() -> None:
     record_id = "0123456789abcdef0123456789abcdef"
     aggregate = aggregation.aggregate(
@@ -100,14 +87,6 @@ def test_a_replicated_aggregate_opens_into_user_records_with_ids_and_origin() ->
     assert first.aggregated and (first.sub_sequence_number, second.sub_sequence_number) == (0, 1)
     assert record_doc(first)["text"] == "one"
     assert record_doc(second)["base64"] == "/wA="
-
-
-def test_json_log_lines_carry_time_level_logger_and_message() -> None:
-    formatter = logs.formatter("json")
-    record = logging.LogRecord("shardline.x", logging.WARNING, __file__, 1, "hi %s", ("a",), None)
-    entry = json.loads(formatter.format(record))
-    assert entry["message"] == "hi a" and entry["level"] == "WARNING"
-    assert entry["logger"] == "shardline.x" and "time" in entry and "process" in entry
 
 
 def test_actions_need_this_host_a_json_body_and_no_foreign_origin() -> None:
