@@ -7,7 +7,8 @@ through unchanged, because a conditional-check failure is an expected outcome wh
 meaning only the store knows; :func:`shardline.errors.error_code` reads their code.
 
 Resource handling: the client is opened on the first call and closed by
-:meth:`DynamoDBTable.close`.
+:meth:`DynamoDBTable.close`; a client given to the constructor is the caller's, used as
+is and never closed here.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class DynamoDBTable:
 
     Error handling: timeouts, connection and botocore failures become ``error_type``
     (the store's own error class); ``ClientError`` is raised unchanged.
+
+    ``client`` is an open DynamoDB client (aiobotocore's, or anything with its async
+    methods) to use instead of opening one: a seam for callers that share a client and
+    for tests that script DynamoDB's answers, such as cancellation reasons moto never
+    gives.
     """
 
     def __init__(
@@ -42,6 +48,8 @@ class DynamoDBTable:
         endpoint_url: str | None = None,
         region_name: str = "us-east-1",
         client_options: dict[str, Any] | None = None,
+        *,
+        client: Any = None,
     ) -> None:
         self.name = name
         self.error_type = error_type
@@ -51,7 +59,8 @@ class DynamoDBTable:
             **(default_client_options() if client_options is None else client_options),
         }
         self._stack = contextlib.AsyncExitStack()
-        self._client: Any = None
+        self._given = client
+        self._client: Any = client
 
     async def _dynamodb(self) -> Any:
         if self._client is None:
@@ -106,4 +115,4 @@ class DynamoDBTable:
 
     async def close(self) -> None:
         await self._stack.aclose()
-        self._client = None
+        self._client = self._given
