@@ -17,7 +17,7 @@ from shardline.consumer.positions import (
     Position,
 )
 from shardline.consumer.records import ConsumerRecord
-from shardline.consumer.shard_consumer import _after
+from shardline.consumer.shard_consumer import undelivered
 from shardline.stores.leases import Lease
 
 
@@ -103,7 +103,7 @@ def _record(sequence: str, sub: int = 0) -> ConsumerRecord:
 
 def test_a_batch_drops_only_the_head_already_delivered():
     batch = [_record("10", 0), _record("10", 1), _record("10", 2), _record("11")]
-    assert _after(batch, Position("10", 1)) == batch[2:]
-    assert _after(batch, Position("9")) == batch
-    assert _after(batch, Position("11")) == []
-    assert _after(batch, TRIM_HORIZON_POSITION) == batch
+    assert undelivered(batch, Position("10", 1)) == batch[2:]
+    assert undelivered(batch, Position("9")) == batch
+    assert undelivered(batch, Position("11")) == []
+    assert undelivered(batch, TRIM_HORIZON_POSITION) == batch

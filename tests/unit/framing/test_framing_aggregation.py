@@ -16,7 +16,6 @@ from shardline.framing.aggregation import (
     AggregateSizer,
     MalformedAggregateError,
     UserRecord,
-    _AggregatedRecord,
     aggregate,
     deaggregate,
     hash_key_of,
@@ -78,9 +77,8 @@ def test_layout_is_magic_protobuf_md5():
     data = aggregate(_records(3))
     body = data[len(MAGIC) : -DIGEST_SIZE]
     assert data.startswith(MAGIC) and data[-DIGEST_SIZE:] == hashlib.md5(body).digest()
-    parsed = _AggregatedRecord()
-    parsed.ParseFromString(body)
-    assert len(parsed.records) == 3
+    # the reference library parses the protobuf body into the three user records
+    assert len(list(iter_deaggregate_records([_boto3_shape(data)], "Boto3"))) == 3
 
 
 @pytest.mark.parametrize(
@@ -106,12 +104,10 @@ def test_magic_and_digest_over_garbage_is_delivered_as_is():
 
 
 def test_an_index_past_the_table_raises():
-    message = _AggregatedRecord()
-    message.partition_key_table.append("only")
-    entry = message.records.add()
-    entry.partition_key_index = 3
-    entry.data = b"x"
-    body = message.SerializeToString()
+    # AggregatedRecord{partition_key_table: ["only"], records: [{partition_key_index: 3,
+    # data: "x"}]} in protobuf's wire format: (field << 3 | wire type), then the value
+    entry = b"\x08\x03" + b"\x1a\x01x"
+    body = b"\x0a\x04only" + b"\x1a" + bytes([len(entry)]) + entry
     with pytest.raises(MalformedAggregateError):
         deaggregate(MAGIC + body + hashlib.md5(body).digest(), "a")
 
