@@ -29,12 +29,12 @@ def _visible_options() -> Iterator[tuple[str, click.Option]]:
                 yield path, param
 
 
-def test_every_option_has_help():
+def test_every_option_has_help() -> None:
     missing = [f"{path} {param.opts[0]}" for path, param in _visible_options() if not param.help]
     assert missing == []
 
 
-def test_durations_are_given_in_seconds_and_spelled_dash_s():
+def test_durations_are_given_in_seconds_and_spelled_dash_s() -> None:
     odd = [
         f"{path} {opt}"
         for path, param in _visible_options()
@@ -45,7 +45,7 @@ def test_durations_are_given_in_seconds_and_spelled_dash_s():
     assert odd == []
 
 
-def test_defaults_come_from_the_config_classes():
+def test_defaults_come_from_the_config_classes() -> None:
     options = {(path, opt): param for path, param in _visible_options() for opt in param.opts}
     assert options[("shardline serve", "--shard-limit")].default == RegionConfig.shard_limit
     assert options[("shardline serve", "--trim-interval-s")].default == RegionConfig.trim_interval_s
@@ -53,7 +53,7 @@ def test_defaults_come_from_the_config_classes():
     assert options[("shardline replicate", "--lease-failover-s")].default == failover
 
 
-def test_older_spellings_still_work_and_convert_to_seconds():
+def test_older_spellings_still_work_and_convert_to_seconds() -> None:
     @click.command()
     @seconds_option("--delay-s", default=0.5, help="d", ms_aliases=("--delay-ms",))
     @seconds_option("--wait-s", default=1.0, help="w", aliases=("--wait",))

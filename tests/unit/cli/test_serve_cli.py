@@ -33,7 +33,9 @@ def _serve(tmp_path: Path, *args: str) -> Any:
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "example.internal"])
-def test_plain_http_on_a_non_loopback_address_is_warned_about(tmp_path, served, host):
+def test_plain_http_on_a_non_loopback_address_is_warned_about(
+    tmp_path: Path, served: Served, host: str
+) -> None:
     result = _serve(tmp_path, "--host", host, "--insecure")
     assert result.exit_code == 0
     assert f"serving plain HTTP on {host}" in result.stderr
@@ -41,13 +43,13 @@ def test_plain_http_on_a_non_loopback_address_is_warned_about(tmp_path, served, 
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
-def test_loopback_is_not_warned_about(tmp_path, served, host):
+def test_loopback_is_not_warned_about(tmp_path: Path, served: Served, host: str) -> None:
     result = _serve(tmp_path, "--host", host)
     assert result.exit_code == 0
     assert "warning" not in result.stderr
 
 
-def test_tls_options_go_together(tmp_path, served):
+def test_tls_options_go_together(tmp_path: Path, served: Served) -> None:
     cert = tmp_path / "server.pem"
     cert.write_text("")
     result = _serve(tmp_path, "--tls-cert", str(cert))
@@ -56,7 +58,9 @@ def test_tls_options_go_together(tmp_path, served):
     assert served == []
 
 
-def test_an_unusable_certificate_is_refused_naming_the_files(tmp_path, served):
+def test_an_unusable_certificate_is_refused_naming_the_files(
+    tmp_path: Path, served: Served
+) -> None:
     cert, key = tmp_path / "server.pem", tmp_path / "server-key.pem"
     cert.write_text("not a certificate")
     key.write_text("not a key")

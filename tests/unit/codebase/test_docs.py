@@ -20,12 +20,12 @@ def _generator() -> ModuleType:
     return module
 
 
-def test_the_option_tables_match_the_code():
+def test_the_option_tables_match_the_code() -> None:
     stale = _generator().stale_files()
     assert stale == [], "run python scripts/docs_tables.py and commit the tables"
 
 
-def test_every_generated_table_names_a_known_command_or_config():
+def test_every_generated_table_names_a_known_command_or_config() -> None:
     generator = _generator()
     for path in sorted((ROOT / "docs").glob("*.md")):
         for kind, name in re.findall(
@@ -37,7 +37,7 @@ def test_every_generated_table_names_a_known_command_or_config():
             assert table.count("\n") > 2, (path, name)
 
 
-def test_links_point_at_files_in_the_repository():
+def test_links_point_at_files_in_the_repository() -> None:
     broken = []
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text()):
@@ -48,7 +48,7 @@ def test_links_point_at_files_in_the_repository():
     assert broken == []
 
 
-def test_the_readme_keeps_to_its_two_commands_and_quick_starts():
+def test_the_readme_keeps_to_its_two_commands_and_quick_starts() -> None:
     readme = (ROOT / "README.md").read_text()
     first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0]
     commands = [line for line in first_block.splitlines() if line and not line.startswith("#")]
@@ -61,7 +61,7 @@ def test_the_readme_keeps_to_its_two_commands_and_quick_starts():
     assert "../shared" not in readme
 
 
-def test_the_example_topologies_are_valid():
+def test_the_example_topologies_are_valid() -> None:
     from shardline.topology import load_topology
 
     files = sorted((ROOT / "examples").rglob("*.toml"))

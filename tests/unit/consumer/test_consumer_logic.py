@@ -21,7 +21,7 @@ from shardline.consumer.shard_consumer import undelivered
 from shardline.stores.leases import Lease
 
 
-def test_positions_follow_the_kcl_order():
+def test_positions_follow_the_kcl_order() -> None:
     ordered = [
         Position("AT_TIMESTAMP"),
         TRIM_HORIZON_POSITION,
@@ -41,11 +41,13 @@ class _Recorder:
     async def write_checkpoint(self, shard_id: str, token: str, position: Position) -> None:
         self.written.append(position)
 
-    async def write_pending(self, shard_id, token, position, state) -> None:
+    async def write_pending(
+        self, shard_id: str, token: str, position: Position, state: bytes | None
+    ) -> None:
         self.written.append(position)
 
 
-def test_checkpoint_bounds_are_enforced():
+def test_checkpoint_bounds_are_enforced() -> None:
     writer = _Recorder()
     checkpointer = Checkpointer("shardId-0", "token", writer, Position("10"))
     checkpointer.delivered(Position("20", 2))
@@ -70,7 +72,7 @@ def _lease(key: str, owner: str | None, finished: bool = False) -> Lease:
     return Lease(key=key, owner=owner, checkpoint="SHARD_END" if finished else "TRIM_HORIZON")
 
 
-def test_new_worker_takes_free_and_expired_leases_up_to_target():
+def test_new_worker_takes_free_and_expired_leases_up_to_target() -> None:
     leases = [_lease("a", None), _lease("b", "w1"), _lease("c", "w1"), _lease("d", "dead")]
     decided = plan(leases, {"d": 25.0}, "w2", 100, 1)
     # 4 active leases, live workers w1 and w2 → target 2: take the expired one first.
@@ -78,19 +80,19 @@ def test_new_worker_takes_free_and_expired_leases_up_to_target():
     assert decided.steal == []
 
 
-def test_steals_one_from_the_most_loaded_when_nothing_is_free():
+def test_steals_one_from_the_most_loaded_when_nothing_is_free() -> None:
     leases = [_lease(k, "w1") for k in "abcd"]
     decided = plan(leases, {}, "w2", 100, 1)
     assert len(decided.steal) == 1 and decided.take == []
 
 
-def test_balanced_workers_take_nothing_and_finished_leases_do_not_count():
+def test_balanced_workers_take_nothing_and_finished_leases_do_not_count() -> None:
     leases = [_lease("a", "w1"), _lease("b", "w2"), _lease("c", None, finished=True)]
     decided = plan(leases, {}, "w2", 100, 1)
     assert decided.take == [] and decided.steal == []
 
 
-def test_max_leases_per_worker_caps_the_target():
+def test_max_leases_per_worker_caps_the_target() -> None:
     leases = [_lease(k, None) for k in "abcdef"]
     decided = plan(leases, {}, "w1", 2, 1)
     assert len(decided.take) == 2
@@ -101,7 +103,7 @@ def _record(sequence: str, sub: int = 0) -> ConsumerRecord:
     return ConsumerRecord(sequence, sub, "k", b"", arrival)
 
 
-def test_a_batch_drops_only_the_head_already_delivered():
+def test_a_batch_drops_only_the_head_already_delivered() -> None:
     batch = [_record("10", 0), _record("10", 1), _record("10", 2), _record("11")]
     assert undelivered(batch, Position("10", 1)) == batch[2:]
     assert undelivered(batch, Position("9")) == batch

@@ -76,7 +76,9 @@ def _client_error(code: str, status: int = 400) -> ClientError:
 
 
 @pytest.mark.parametrize(("code", "retriable"), sorted(KINESIS_CODES.items()))
-def test_every_kinesis_code_has_a_class_that_says_whether_to_retry(code, retriable):
+def test_every_kinesis_code_has_a_class_that_says_whether_to_retry(
+    code: str, retriable: bool
+) -> None:
     cls = error_class_for(code)
     assert cls is not KinesisError
     assert cls.retriable is retriable
@@ -85,7 +87,7 @@ def test_every_kinesis_code_has_a_class_that_says_whether_to_retry(code, retriab
     assert is_retriable(cls("m")) is retriable
 
 
-def test_kms_codes_follow_the_aws_documentation():
+def test_kms_codes_follow_the_aws_documentation() -> None:
     """KMSThrottlingException is request throttling (retry); KMSOptInRequired needs
     an operator to subscribe the account to KMS (give up)."""
     assert error_class_for("KMSThrottlingException") is KMSThrottlingException
@@ -94,13 +96,13 @@ def test_kms_codes_follow_the_aws_documentation():
     assert not is_retriable(_client_error("KMSOptInRequired"))
 
 
-def test_the_event_stream_name_of_an_internal_failure_is_the_same_class():
+def test_the_event_stream_name_of_an_internal_failure_is_the_same_class() -> None:
     assert error_class_for("InternalFailureException") is InternalFailure
     assert DamagedRecords.event_stream_code == "InternalFailureException"
     assert error_class_for("com.amazon.coral.service#InternalFailure") is InternalFailure
 
 
-def test_unknown_codes_are_retried_only_on_a_5xx():
+def test_unknown_codes_are_retried_only_on_a_5xx() -> None:
     assert not is_retriable(_client_error("SomethingNew", 400))
     assert is_retriable(_client_error("SomethingNew", 500))
     assert is_retriable(_client_error("SomethingNew", 503))
@@ -118,14 +120,14 @@ def test_unknown_codes_are_retried_only_on_a_5xx():
         "ProvisionedThroughputExceeded",
     ],
 )
-def test_other_services_throttling_codes_are_retriable(code):
+def test_other_services_throttling_codes_are_retriable(code: str) -> None:
     assert is_retriable_code(code)
 
 
 @pytest.mark.parametrize(
     "code", ["ConditionalCheckFailedException", "ConditionalCheckFailed", "ValidationError"]
 )
-def test_other_services_refusals_are_not(code):
+def test_other_services_refusals_are_not(code: str) -> None:
     assert not is_retriable_code(code)
 
 
@@ -142,7 +144,7 @@ def test_other_services_refusals_are_not(code):
     ],
     ids=type,
 )
-def test_connection_failures_and_timeouts_are_retriable(exc):
+def test_connection_failures_and_timeouts_are_retriable(exc: Exception) -> None:
     assert is_retriable(exc)
 
 
@@ -151,11 +153,11 @@ def test_connection_failures_and_timeouts_are_retriable(exc):
     [NoCredentialsError(), ParamValidationError(report="bad"), KeyError("x"), ValueError()],
     ids=type,
 )
-def test_configuration_errors_and_bugs_are_not(exc):
+def test_configuration_errors_and_bugs_are_not(exc: Exception) -> None:
     assert not is_retriable(exc)
 
 
-def test_shardline_errors_answer_from_their_class():
+def test_shardline_errors_answer_from_their_class() -> None:
     assert not is_retriable(ShardlineError("x"))
     assert is_retriable(SinkUnavailableError("x")) and not is_retriable(SinkError("x"))
     assert is_retriable(LeaseStoreError("x")) and is_retriable(ControlStoreError("x"))
@@ -163,12 +165,12 @@ def test_shardline_errors_answer_from_their_class():
     assert is_retriable(DamagedRecords("s", "shardId-000000000000", "1", "2", "crc"))
 
 
-def test_error_code_reads_service_answers_only():
+def test_error_code_reads_service_answers_only() -> None:
     assert error_code(_client_error("ResourceInUseException")) == "ResourceInUseException"
     assert error_code(OSError()) is None
 
 
-def test_wire_bodies_spell_the_message_key_as_coral_does():
+def test_wire_bodies_spell_the_message_key_as_coral_does() -> None:
     assert KMSThrottlingException("slow").to_wire() == {
         "__type": "KMSThrottlingException",
         "message": "slow",
@@ -180,14 +182,14 @@ def test_wire_bodies_spell_the_message_key_as_coral_does():
     assert InternalFailure().to_wire() == {"__type": "InternalFailure"}
 
 
-def _every_subclass(cls: type) -> set[type]:
-    found = set()
+def _every_subclass(cls: type[object]) -> set[type[object]]:
+    found: set[type[object]] = set()
     for sub in cls.__subclasses__():
         found |= {sub} | _every_subclass(sub)
     return found
 
 
-def test_the_docstring_draws_every_shardline_error():
+def test_the_docstring_draws_every_shardline_error() -> None:
     for module in pkgutil.walk_packages(shardline.__path__, "shardline."):
         if not module.name.endswith("__main__"):
             importlib.import_module(module.name)
@@ -201,7 +203,7 @@ def test_the_docstring_draws_every_shardline_error():
     assert missing == []
 
 
-def test_error_registry_maps_codes_to_classes():
+def test_error_registry_maps_codes_to_classes() -> None:
     assert error_class_for("ResourceNotFoundException").http_status == 400
     assert error_class_for("com.amazon.coral.service#InternalFailure") is InternalFailure
     assert InternalFailure.retriable and not ValidationException.retriable

@@ -7,7 +7,7 @@ import pytest
 from shardline.framing import envelope
 
 
-def test_envelope_carries_the_id_in_front_of_the_payload():
+def test_envelope_carries_the_id_in_front_of_the_payload() -> None:
     record_id = "0123456789abcdef" * 2
     data = envelope.encode(record_id, b'{"v": 1}')
     assert data[:4] == envelope.MAGIC and len(data) == envelope.HEADER_BYTES + 8
@@ -17,10 +17,10 @@ def test_envelope_carries_the_id_in_front_of_the_payload():
 @pytest.mark.parametrize(
     "data", [b"", b"plain", '{"json": "ü"}'.encode(), envelope.MAGIC + b"short"]
 )
-def test_data_without_an_envelope_decodes_to_no_id(data):
+def test_data_without_an_envelope_decodes_to_no_id(data: bytes) -> None:
     assert envelope.decode(data) == envelope.Enveloped(None, data)
 
 
-def test_envelope_refuses_ids_of_the_wrong_length():
+def test_envelope_refuses_ids_of_the_wrong_length() -> None:
     with pytest.raises(ValueError):
         envelope.encode("abcd", b"x")

@@ -19,7 +19,7 @@ def _shard(shard_id: str, low: str, high: str, **extra: object) -> dict[str, obj
     }
 
 
-def test_an_original_shard_has_no_parents_its_whole_range_and_is_open():
+def test_an_original_shard_has_no_parents_its_whole_range_and_is_open() -> None:
     info = ShardInfo.from_wire(_shard("shardId-000000000000", "0", MAX))
     assert info.shard_id == "shardId-000000000000"
     assert info.parent is None and info.adjacent_parent is None
@@ -30,9 +30,9 @@ def test_an_original_shard_has_no_parents_its_whole_range_and_is_open():
     assert info.is_open
 
 
-def test_a_split_child_names_its_parent_and_a_merge_child_both():
+def test_a_split_child_names_its_parent_and_a_merge_child_both() -> None:
     split = ShardInfo.from_wire(_shard("c", "0", "99", ParentShardId="p"))
-    assert (split.parent, split.adjacent_parent, split.parents) == ("p", None, {"p"})
+    assert (split.parent, split.adjacent_parent, split.parents) == ("p", None, frozenset({"p"}))
     merged = ShardInfo.from_wire(
         _shard("m", "0", "199", ParentShardId="a", AdjacentParentShardId="b")
     )
@@ -40,7 +40,7 @@ def test_a_split_child_names_its_parent_and_a_merge_child_both():
     assert merged.parents == {"a", "b"}
 
 
-def test_a_closed_shard_has_an_ending_sequence_number():
+def test_a_closed_shard_has_an_ending_sequence_number() -> None:
     closed = _shard("p", "0", MAX)
     closed["SequenceNumberRange"] = {"StartingSequenceNumber": "1", "EndingSequenceNumber": "9"}
     info = ShardInfo.from_wire(closed)
@@ -48,26 +48,26 @@ def test_a_closed_shard_has_an_ending_sequence_number():
     assert info.ending_sequence == "9"
 
 
-def test_a_child_shard_from_get_records_lists_its_parents_and_counts_as_open():
+def test_a_child_shard_from_get_records_lists_its_parents_and_counts_as_open() -> None:
     child = {
         "ShardId": "m",
         "ParentShards": ["a", "b"],
         "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": "199"},
     }
     info = ShardInfo.from_wire(child)
-    assert (info.parent, info.adjacent_parent, info.parents) == ("a", "b", {"a", "b"})
+    assert (info.parent, info.adjacent_parent, info.parents) == ("a", "b", frozenset({"a", "b"}))
     assert info.hash_range == (0, 199)
     assert info.is_open and info.starting_sequence is None
     only = ShardInfo.from_wire({**child, "ParentShards": ["a"]})
     assert (only.parent, only.adjacent_parent) == ("a", None)
 
 
-def test_a_shard_without_a_hash_range_is_refused():
+def test_a_shard_without_a_hash_range_is_refused() -> None:
     with pytest.raises(KeyError):
         ShardInfo.from_wire({"ShardId": "x", "SequenceNumberRange": {}})
 
 
-def test_endpoint_credentials_and_ca_bundle_take_precedence_over_options():
+def test_endpoint_credentials_and_ca_bundle_take_precedence_over_options() -> None:
     endpoint = Endpoint(
         "eu-west-1",
         "https://127.0.0.1:4567",
@@ -84,6 +84,6 @@ def test_endpoint_credentials_and_ca_bundle_take_precedence_over_options():
     }
 
 
-def test_an_aws_endpoint_names_no_url():
+def test_an_aws_endpoint_names_no_url() -> None:
     kwargs = Endpoint("eu-west-1", options={}).client_kwargs()
     assert kwargs == {"region_name": "eu-west-1"}

@@ -62,7 +62,7 @@ def _rendered(tmp_path: Path, reports: list[Published], processes: list[ProcessV
     return console.export_text()
 
 
-def test_region_health_comes_from_the_freshest_controller_report(tmp_path: Path):
+def test_region_health_comes_from_the_freshest_controller_report(tmp_path: Path) -> None:
     now = time.time()
     text = _rendered(
         tmp_path,
@@ -78,14 +78,14 @@ def test_region_health_comes_from_the_freshest_controller_report(tmp_path: Path)
     assert re.search(r"older controller reports ignored: monitor-a \(10\d s old\)", text)
 
 
-def test_a_stale_newest_report_is_marked_with_its_age(tmp_path: Path):
+def test_a_stale_newest_report_is_marked_with_its_age(tmp_path: Path) -> None:
     report = ("monitor-a", _health(HEALTHY, HEALTHY), time.time() - 45)
     text = _rendered(tmp_path, [report], [])
     assert re.search(r"HEALTHY \(4\d s ago\)", text)
     assert re.search(r"the newest controller report is 4\d s old", text)
 
 
-def test_the_cold_standby_has_a_row_and_the_footer_says_where_things_are(tmp_path: Path):
+def test_the_cold_standby_has_a_row_and_the_footer_says_where_things_are(tmp_path: Path) -> None:
     now = time.time()
     east = ConsumerReport(
         region="us-east-1",

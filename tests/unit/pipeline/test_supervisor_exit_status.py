@@ -7,12 +7,13 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from shardline.pipeline.supervisor import Supervisor, last_line
 
 
-async def _until(condition, timeout: float = 30.0) -> None:
+async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the supervisor"

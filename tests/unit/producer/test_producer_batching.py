@@ -51,7 +51,9 @@ def config(**changes: object) -> ProducerConfig:
     return ProducerConfig(spool_path=None, rate_limit_percent=None, **changes)  # type: ignore[arg-type]
 
 
-def test_nothing_goes_out_before_the_buffered_time_unless_flushed(loop):
+def test_nothing_goes_out_before_the_buffered_time_unless_flushed(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     batcher = Batcher(config(), None)
     batcher.add(record(loop, at=0.0), "s1")
     assert batcher.take(0.05) is None
@@ -59,7 +61,7 @@ def test_nothing_goes_out_before_the_buffered_time_unless_flushed(loop):
     assert batcher.take(0.05, force=True) is not None
 
 
-def test_an_overdue_record_sends_everything_eligible(loop):
+def test_an_overdue_record_sends_everything_eligible(loop: asyncio.AbstractEventLoop) -> None:
     batcher = Batcher(config(), None)
     batcher.add(record(loop, at=0.0), "s1")
     batcher.add(record(loop, at=0.09), "s2")
@@ -68,7 +70,9 @@ def test_an_overdue_record_sends_everything_eligible(loop):
     assert batcher.count == 0 and batcher.bytes == 0
 
 
-def test_a_full_call_goes_out_at_once_and_holds_at_most_500(loop):
+def test_a_full_call_goes_out_at_once_and_holds_at_most_500(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     batcher = Batcher(config(), None)
     wakes = [batcher.add(record(loop), f"s{i % 3}") for i in range(700)]
     assert wakes[:3] == [True, True, True] and wakes.count(True) == 4  # 3 new shards + full
@@ -77,7 +81,7 @@ def test_a_full_call_goes_out_at_once_and_holds_at_most_500(loop):
     assert batcher.count == 200
 
 
-def test_a_call_holds_at_most_collection_max_size_bytes(loop):
+def test_a_call_holds_at_most_collection_max_size_bytes(loop: asyncio.AbstractEventLoop) -> None:
     batcher = Batcher(config(collection_max_size=1000, max_record_size=1000), None)
     for _ in range(30):
         batcher.add(record(loop, size=99), "s1")  # 100 bytes with the key
@@ -85,7 +89,7 @@ def test_a_call_holds_at_most_collection_max_size_bytes(loop):
     assert batch is not None and batch.size == 1000 and len(batch.entries) == 10
 
 
-def test_aggregation_packs_a_shards_records_kpl_style(loop):
+def test_aggregation_packs_a_shards_records_kpl_style(loop: asyncio.AbstractEventLoop) -> None:
     batcher = Batcher(config(aggregation=True, aggregation_max_size=1000), None)
     records = [record(loop, key=f"k{i}", size=90) for i in range(25)]
     for r in records:
@@ -101,7 +105,9 @@ def test_aggregation_packs_a_shards_records_kpl_style(loop):
     assert [u.partition_key for u in unpacked] == [r.partition_key for r in records]
 
 
-def test_a_lone_record_and_an_oversized_one_travel_unaggregated(loop):
+def test_a_lone_record_and_an_oversized_one_travel_unaggregated(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     batcher = Batcher(config(aggregation=True, aggregation_max_size=500), None)
     big = record(loop, size=600)
     batcher.add(big, "s1")
@@ -112,7 +118,7 @@ def test_a_lone_record_and_an_oversized_one_travel_unaggregated(loop):
     assert not any(e.aggregated for e in batch.entries)
 
 
-def test_unknown_shard_records_are_never_aggregated(loop):
+def test_unknown_shard_records_are_never_aggregated(loop: asyncio.AbstractEventLoop) -> None:
     batcher = Batcher(config(aggregation=True), None)
     for _ in range(3):
         batcher.add(record(loop), None)
@@ -120,7 +126,9 @@ def test_unknown_shard_records_are_never_aggregated(loop):
     assert batch is not None and len(batch.entries) == 3
 
 
-def test_ordered_mode_sends_one_record_per_key_and_one_call_per_shard(loop):
+def test_ordered_mode_sends_one_record_per_key_and_one_call_per_shard(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     batcher = Batcher(config(ordering="per-key"), None)
     records = [record(loop, key=k) for k in "aabab"]
     for r in records:
@@ -135,7 +143,9 @@ def test_ordered_mode_sends_one_record_per_key_and_one_call_per_shard(loop):
     assert batch is not None and [e.records[0] for e in batch.entries] == [records[1], records[4]]
 
 
-def test_ordered_mode_aggregates_every_key_into_one_atomic_entry(loop):
+def test_ordered_mode_aggregates_every_key_into_one_atomic_entry(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     batcher = Batcher(config(ordering="per-key", aggregation=True), None)
     for k in "aabab":
         batcher.add(record(loop, key=k), "s1")
@@ -143,7 +153,9 @@ def test_ordered_mode_aggregates_every_key_into_one_atomic_entry(loop):
     assert batch is not None and len(batch.entries) == 1 and len(batch.entries[0].records) == 5
 
 
-def test_failed_records_return_in_put_order_after_the_pause(loop):
+def test_failed_records_return_in_put_order_after_the_pause(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     batcher = Batcher(config(ordering="per-key"), None)
     records = [record(loop, key=k) for k in "abc"]
     for r in records:
@@ -160,7 +172,7 @@ def test_failed_records_return_in_put_order_after_the_pause(loop):
     assert batch is not None and [e.records[0] for e in batch.entries] == records
 
 
-def test_the_rate_limiter_holds_a_shard_at_its_allowance(loop):
+def test_the_rate_limiter_holds_a_shard_at_its_allowance(loop: asyncio.AbstractEventLoop) -> None:
     limiter = ShardRateLimiter(percent=1)  # 10 records/s
     batcher = Batcher(config(), limiter)
     for _ in range(25):
@@ -175,7 +187,7 @@ def test_the_rate_limiter_holds_a_shard_at_its_allowance(loop):
     assert batch is not None and len(batch.entries) == 5
 
 
-def test_expired_records_are_removed(loop):
+def test_expired_records_are_removed(loop: asyncio.AbstractEventLoop) -> None:
     batcher = Batcher(config(), None)
     old, young = record(loop, deadline=1.0), record(loop, deadline=5.0)
     batcher.add(old, "s1")
@@ -184,7 +196,7 @@ def test_expired_records_are_removed(loop):
     assert batcher.count == 1 and batcher.bytes == young.size
 
 
-def test_drain_returns_everything_in_put_order(loop):
+def test_drain_returns_everything_in_put_order(loop: asyncio.AbstractEventLoop) -> None:
     batcher = Batcher(config(), None)
     records = [record(loop) for _ in range(6)]
     for i, r in enumerate(records):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -28,7 +29,7 @@ from shardline.producer.spool_file import SpoolBinding
 # -- config -----------------------------------------------------------------------
 
 
-def test_defaults_are_the_kpls():
+def test_defaults_are_the_kpls() -> None:
     config = ProducerConfig(spool_path=None)
     assert config.max_buffered_time_s == 0.1
     assert config.aggregation_max_size == 51_200
@@ -38,7 +39,9 @@ def test_defaults_are_the_kpls():
     assert (config.max_connections, config.request_timeout_s) == (24, 6.0)
 
 
-def test_spool_path_comes_from_the_environment(monkeypatch, tmp_path):
+def test_spool_path_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("SHARDLINE_SPOOL", str(tmp_path / "x.sqlite"))
     assert ProducerConfig().spool_path == tmp_path / "x.sqlite"
 
@@ -54,7 +57,7 @@ def test_spool_path_comes_from_the_environment(monkeypatch, tmp_path):
         {"max_outstanding_bytes": 10},
     ],
 )
-def test_invalid_settings_are_refused(bad):
+def test_invalid_settings_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         ProducerConfig(spool_path=None, **bad)
 
@@ -69,13 +72,13 @@ def _client_error(code: str, status: int) -> ClientError:
     )
 
 
-def test_entry_failures_follow_the_error_registry():
+def test_entry_failures_follow_the_error_registry() -> None:
     assert entry_failure("ProvisionedThroughputExceededException", "").retriable
     assert entry_failure("InternalFailure", "").retriable
     assert not entry_failure("AccessDeniedException", "").retriable
 
 
-def test_call_failures_say_whether_records_may_be_stored():
+def test_call_failures_say_whether_records_may_be_stored() -> None:
     refused = call_failure(
         EndpointConnectionError(
             endpoint_url="http://x",
@@ -92,7 +95,7 @@ def test_call_failures_say_whether_records_may_be_stored():
     assert not call_failure(NoCredentialsError()).retriable
 
 
-def test_kms_throttling_is_retried_and_kms_opt_in_is_given_up():
+def test_kms_throttling_is_retried_and_kms_opt_in_is_given_up() -> None:
     """Regression: the producer gave records up on KMSThrottlingException (issue 15)."""
     assert entry_failure("KMSThrottlingException", "Rate exceeded").retriable
     assert call_failure(_client_error("KMSThrottlingException", 400)).retriable
@@ -114,7 +117,7 @@ def _shard(shard_id: str, low: int, high: int, closed: bool = False) -> dict[str
     }
 
 
-def test_shard_map_predicts_by_open_ranges_and_knows_closed_ones():
+def test_shard_map_predicts_by_open_ranges_and_knows_closed_ones() -> None:
     shards = ShardMap(
         ShardInfo.from_wire(s)
         for s in [_shard("p", 0, 99, closed=True), _shard("a", 0, 49), _shard("b", 50, 99)]
@@ -132,7 +135,7 @@ def test_shard_map_predicts_by_open_ranges_and_knows_closed_ones():
 # -- metrics ----------------------------------------------------------------------
 
 
-def test_metrics_window_gives_the_error_rate_per_destination():
+def test_metrics_window_gives_the_error_rate_per_destination() -> None:
     registry = CollectorRegistry()
     metrics = ProducerMetrics("p1", registry)
     metrics.call("A", 10, ["ProvisionedThroughputExceededException"], None)
@@ -156,7 +159,7 @@ def test_metrics_window_gives_the_error_rate_per_destination():
     assert sample("ErrorsByCode_total", {**labels, "code": "EndpointConnectionError"}) == 5
 
 
-def test_gauges_read_live_values():
+def test_gauges_read_live_values() -> None:
     registry = CollectorRegistry()
     metrics = ProducerMetrics("p2", registry)
     depth = [3]
@@ -175,7 +178,7 @@ def _rows(spool: Spool, count: int) -> list[tuple[int, str, str, str | None, byt
     return [(row, f"{row:032x}", f"k{row}", None, b"d%d" % row) for row in spool.allocate(count)]
 
 
-def test_spool_commits_before_append_resolves_and_survives_reopening(tmp_path: Path):
+def test_spool_commits_before_append_resolves_and_survives_reopening(tmp_path: Path) -> None:
     async def first() -> None:
         spool = Spool(tmp_path / "s.sqlite", HERE)
         await spool.append(_rows(spool, 5))
@@ -200,7 +203,7 @@ def test_spool_commits_before_append_resolves_and_survives_reopening(tmp_path: P
     asyncio.run(second())
 
 
-def test_a_second_producer_cannot_open_a_held_spool(tmp_path: Path):
+def test_a_second_producer_cannot_open_a_held_spool(tmp_path: Path) -> None:
     async def run() -> None:
         spool = Spool(tmp_path / "s.sqlite", HERE)
         with pytest.raises(SpoolLockedError):
@@ -215,7 +218,7 @@ def test_a_second_producer_cannot_open_a_held_spool(tmp_path: Path):
 # -- public surface ---------------------------------------------------------------
 
 
-def test_producer_package_exports_exactly_its_all():
+def test_producer_package_exports_exactly_its_all() -> None:
     import types
 
     import shardline.producer as package

@@ -30,7 +30,7 @@ async def _leave(path: Path, binding: SpoolBinding, count: int, bury: int = 0) -
     await spool.close()
 
 
-def test_records_left_for_another_destination_are_refused_not_sent(tmp_path: Path):
+def test_records_left_for_another_destination_are_refused_not_sent(tmp_path: Path) -> None:
     path = tmp_path / "spool.sqlite"
     asyncio.run(_leave(path, SpoolBinding.of(W1), 3))
 
@@ -50,7 +50,7 @@ def test_records_left_for_another_destination_are_refused_not_sent(tmp_path: Pat
     assert asyncio.run(reopen()) == [1, 2, 3]
 
 
-def test_dead_letters_are_kept_listed_and_never_block_another_destination(tmp_path: Path):
+def test_dead_letters_are_kept_listed_and_never_block_another_destination(tmp_path: Path) -> None:
     path = tmp_path / "spool.sqlite"
     asyncio.run(_leave(path, SpoolBinding.of(W1), 2, bury=2))
 
@@ -73,7 +73,7 @@ def test_dead_letters_are_kept_listed_and_never_block_another_destination(tmp_pa
         Spool(path, SpoolBinding.of(TICKS))
 
 
-def test_discard_drops_dead_letters_only_when_asked(tmp_path: Path):
+def test_discard_drops_dead_letters_only_when_asked(tmp_path: Path) -> None:
     path = tmp_path / "spool.sqlite"
     asyncio.run(_leave(path, SpoolBinding.of(W1), 3, bury=1))
     assert dead_letters.discard(path, dead_only=True) == 1
@@ -89,7 +89,7 @@ def test_discard_drops_dead_letters_only_when_asked(tmp_path: Path):
     assert dead_letters.discard(path) == 2
 
 
-def test_a_switch_outside_the_binding_takes_the_waiting_records_along(tmp_path: Path):
+def test_a_switch_outside_the_binding_takes_the_waiting_records_along(tmp_path: Path) -> None:
     path = tmp_path / "spool.sqlite"
 
     async def switch() -> None:
@@ -104,7 +104,7 @@ def test_a_switch_outside_the_binding_takes_the_waiting_records_along(tmp_path: 
     assert (group.binding, group.waiting) == (SpoolBinding.of(TICKS), 3)
 
 
-def test_a_failover_binding_admits_each_region_in_any_order():
+def test_a_failover_binding_admits_each_region_in_any_order() -> None:
     east, west = Destination("t", "http://127.0.0.1:1"), Destination("t", "http://127.0.0.1:2")
     binding = SpoolBinding.of(west, east)
     assert binding == SpoolBinding.of(east, west)
@@ -112,7 +112,7 @@ def test_a_failover_binding_admits_each_region_in_any_order():
     assert SpoolBinding.from_json(binding.to_json()) == binding
 
 
-def test_records_of_an_older_spool_format_are_adopted(tmp_path: Path):
+def test_records_of_an_older_spool_format_are_adopted(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:
         db.execute(

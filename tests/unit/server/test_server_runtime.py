@@ -7,7 +7,7 @@ import gc
 from shardline.server.runner import GC_YOUNG_THRESHOLD, tune_collector
 
 
-def test_tuning_freezes_the_start_up_heap_and_collects_the_young_generation_less_often():
+def test_tuning_freezes_the_start_up_heap_and_collects_the_young_generation_less_often() -> None:
     before = gc.get_threshold()
     try:
         tune_collector()

@@ -13,7 +13,7 @@ from shardline.sessions import parse_timestamp, reader_session
 
 
 @pytest.mark.parametrize("value", [0, 1732953600, 1732953600.123, 1732953600.999])
-def test_epoch_numbers_become_the_instants_botocore_gives_in_utc(value):
+def test_epoch_numbers_become_the_instants_botocore_gives_in_utc(value: float) -> None:
     parsed = parse_timestamp(value)
     assert parsed == botocore_parse_timestamp(value)
     assert parsed.utcoffset() == dt.timedelta(0)
@@ -22,11 +22,11 @@ def test_epoch_numbers_become_the_instants_botocore_gives_in_utc(value):
 @pytest.mark.parametrize(
     "value", ["2024-11-30T08:00:00Z", "1732953600.5", "Sat, 30 Nov 2024 08:00:00 GMT"]
 )
-def test_other_forms_are_parsed_by_botocore(value):
+def test_other_forms_are_parsed_by_botocore(value: str) -> None:
     assert parse_timestamp(value) == botocore_parse_timestamp(value)
 
 
-def test_reader_session_clients_parse_records_with_it():
+def test_reader_session_clients_parse_records_with_it() -> None:
     session = reader_session()
     parser = session.get_component("response_parser_factory").create_parser("json")
     model = botocore.session.get_session().get_service_model("kinesis")

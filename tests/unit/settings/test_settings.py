@@ -43,7 +43,7 @@ def _consumer(**changes: Any) -> ConsumerConfig:
         (lambda: _consumer(retrieval="push"), "ConsumerConfig.retrieval = 'push'"),
         (lambda: _consumer(initial_position="AT_TIMESTAMP"), "ConsumerConfig.initial_timestamp"),
         (
-            lambda: RegionConfig(Path("d"), durability="never"),
+            lambda: RegionConfig(Path("d"), durability="never"),  # type: ignore[arg-type]
             "RegionConfig.durability = 'never' is not allowed: "
             "it must be one of 'fsync', 'process'",
         ),
@@ -60,7 +60,7 @@ def _consumer(**changes: Any) -> ConsumerConfig:
             "ProducerConfig.max_connections = 0 is not allowed: it must be an integer >= 1",
         ),
         (
-            lambda: ProducerConfig(ordering="by-key"),
+            lambda: ProducerConfig(ordering="by-key"),  # type: ignore[arg-type]
             "ProducerConfig.ordering = 'by-key' is not allowed: "
             "it must be one of 'unordered', 'per-key'",
         ),

@@ -12,7 +12,7 @@ from shardline.errors import (
 from shardline.storage import iterators
 
 
-def test_iterator_round_trips_and_rejects_tampering():
+def test_iterator_round_trips_and_rejects_tampering() -> None:
     signer = iterators.TokenSigner(b"s" * 32)
     token = signer.iterator("orders", 1_700_000_000_000, 3, 12345)
     state = signer.open_iterator(token)
@@ -26,7 +26,7 @@ def test_iterator_round_trips_and_rejects_tampering():
         signer.open_iterator("not base64 at all!")
 
 
-def test_iterator_expires_after_five_minutes(monkeypatch):
+def test_iterator_expires_after_five_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1_700_000_000_000]
     monkeypatch.setattr(iterators, "now_ms", lambda: clock[0])
     signer = iterators.TokenSigner(b"s" * 32)
@@ -39,7 +39,9 @@ def test_iterator_expires_after_five_minutes(monkeypatch):
     assert "tolerated delay of 300000 milliseconds" in str(exc.value)
 
 
-def test_next_tokens_are_bound_to_their_operation_and_expire(monkeypatch):
+def test_next_tokens_are_bound_to_their_operation_and_expire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     clock = [1_700_000_000_000]
     monkeypatch.setattr(iterators, "now_ms", lambda: clock[0])
     signer = iterators.TokenSigner(b"s" * 32)

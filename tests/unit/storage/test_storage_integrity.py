@@ -106,23 +106,30 @@ def test_a_truncated_log_is_caught_by_its_wal_index(live_log: Path, tmp_path: Pa
     assert scan is not None and not scan.loses_commits
 
 
+def _problem(path: Path) -> str | None:
+    """What ``dbfile.inspect`` finds wrong with the database at ``path`` (None: nothing)."""
+    inspected = dbfile.inspect(path, None)
+    assert inspected is not None, f"{path} was not inspected"
+    return inspected.problem
+
+
 def test_database_header_and_length_are_checked(live_log: Path, tmp_path: Path) -> None:
     with sqlite3.connect(live_log) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     copy = tmp_path / "copy.db"
     shutil.copyfile(live_log, copy)
-    assert dbfile.inspect(copy, None).problem is None  # type: ignore[union-attr]
+    assert _problem(copy) is None
     pages = copy.stat().st_size // PAGE
     os.truncate(copy, (pages - 3) * PAGE)
-    problem = dbfile.inspect(copy, None).problem  # type: ignore[union-attr]
+    problem = _problem(copy)
     assert problem == (
         f"it is truncated: it holds {pages - 3} of its {pages} pages of 4096 bytes (3 missing)"
     )
     dbfile.repair_copy(copy, PAGE, 0)
-    assert dbfile.inspect(copy, None).problem is None  # type: ignore[union-attr]
+    assert _problem(copy) is None
     with copy.open("r+b") as handle:
         handle.write(b"garbage")
-    assert "header is damaged" in (dbfile.inspect(copy, None).problem or "")
+    assert "header is damaged" in (_problem(copy) or "")
 
 
 def _row(keys: list[int], prev: int = 0, key_ref: int = 0, blob: bytes | None = None) -> ChunkRow:
@@ -231,7 +238,7 @@ def test_btree_pages_name_chunks_and_streams(tmp_path: Path) -> None:
     assert rows == [("s", b"{" + b" " * 9000 + b"}")]
 
 
-def test_tampered_ciphertext_is_refused():
+def test_tampered_ciphertext_is_refused() -> None:
     cipher = RecordCipher(b"k" * 32)
     sealed = bytearray(cipher.seal("alias/a", b"payload"))
     assert cipher.open("alias/a", bytes(sealed)) == b"payload"

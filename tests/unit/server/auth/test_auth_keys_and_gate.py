@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
 
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -21,7 +22,7 @@ POLICY = json.dumps(
 )
 
 
-def test_created_keys_are_appended_with_mode_0600_and_read_back(tmp_path):
+def test_created_keys_are_appended_with_mode_0600_and_read_back(tmp_path: Path) -> None:
     path = tmp_path / "credentials.toml"
     path.write_text("# operator's note, kept\n")
     path.chmod(0o644)
@@ -42,7 +43,7 @@ def test_created_keys_are_appended_with_mode_0600_and_read_back(tmp_path):
     assert admin.secret_access_key not in repr(admin)
 
 
-def test_new_keys_look_like_aws_keys_and_differ():
+def test_new_keys_look_like_aws_keys_and_differ() -> None:
     first, second = new_key("111122223333"), new_key("111122223333")
     assert len(first.access_key_id) == 20 and len(first.secret_access_key) == 40
     assert first.access_key_id != second.access_key_id
@@ -66,7 +67,9 @@ def test_new_keys_look_like_aws_keys_and_differ():
         ),
     ],
 )
-def test_a_wrong_entry_names_the_key_and_the_field(tmp_path, entry, complaint):
+def test_a_wrong_entry_names_the_key_and_the_field(
+    tmp_path: Path, entry: str, complaint: str
+) -> None:
     path = tmp_path / "credentials.toml"
     path.write_text(f"[keys.AKSLEXAMPLE000000001]\n{entry}\n")
     with pytest.raises(CredentialsError) as exc:
@@ -90,7 +93,7 @@ def request(host: str | None, signed: bool = True) -> HttpRequest:
         ("::1", "::1"),
     ],
 )
-def test_host_names_lose_port_and_brackets(host, name):
+def test_host_names_lose_port_and_brackets(host: str, name: str) -> None:
     assert host_name(host) == name
 
 
@@ -106,12 +109,14 @@ def test_host_names_lose_port_and_brackets(host, name):
         (None, False),
     ],
 )
-def test_without_credentials_only_loopback_or_allowed_hosts_are_answered(host, accepted):
+def test_without_credentials_only_loopback_or_allowed_hosts_are_answered(
+    host: str | None, accepted: bool
+) -> None:
     gate = Gate(GateConfig(allowed_hosts=frozenset({"Kinesis.Internal"})), "us-east-1", "0" * 12)
     assert (gate.host_refusal(request(host)) is None) is accepted
 
 
-def test_without_credentials_any_signature_is_the_accounts_root():
+def test_without_credentials_any_signature_is_the_accounts_root() -> None:
     gate = Gate(GateConfig(), "us-east-1", "000000000000")
     assert gate.authenticate(request("localhost")).arn == "arn:aws:iam::000000000000:root"
     with pytest.raises(MissingAuthenticationTokenException):
@@ -128,7 +133,9 @@ def test_without_credentials_any_signature_is_the_accounts_root():
         (None, False),
     ],
 )
-def test_without_credentials_the_admin_endpoint_answers_loopback_callers_only(peer, admitted):
+def test_without_credentials_the_admin_endpoint_answers_loopback_callers_only(
+    peer: str | None, admitted: bool
+) -> None:
     gate = Gate(GateConfig(), "us-east-1", "000000000000")
     if admitted:
         gate.admit_admin(request("localhost", signed=False), peer)
@@ -150,5 +157,5 @@ def test_without_credentials_the_admin_endpoint_answers_loopback_callers_only(pe
         ("example.com", False),
     ],
 )
-def test_loopback_bind_addresses(address, loopback):
+def test_loopback_bind_addresses(address: str, loopback: bool) -> None:
     assert is_loopback(address) is loopback

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from shardline.errors import AccessDeniedException
 from shardline.server.auth.access import Caller, Target, authorize
-from shardline.server.auth.policy import MAX_POLICY_CHARS, PolicyError, parse_policy
+from shardline.server.auth.policy import (
+    MAX_POLICY_CHARS,
+    Policy,
+    PolicyError,
+    PolicyKind,
+    parse_policy,
+)
 
 OWNER, OTHER = "111122223333", "444455556666"
 STREAM = f"arn:aws:kinesis:us-east-1:{OWNER}:stream/orders"
@@ -17,15 +24,15 @@ ALICE = Caller(OWNER, f"arn:aws:iam::{OWNER}:user/alice")
 MALLORY = Caller(OTHER, f"arn:aws:iam::{OTHER}:user/mallory")
 
 
-def policy(*statements: dict, kind: str = "resource"):
+def policy(*statements: dict[str, Any], kind: PolicyKind = "resource") -> Policy:
     return parse_policy(json.dumps({"Version": "2012-10-17", "Statement": list(statements)}), kind)
 
 
-def identity(*statements: dict):
+def identity(*statements: dict[str, Any]) -> Policy:
     return policy(*statements, kind="identity")
 
 
-def with_policy(caller: Caller, *statements: dict) -> Caller:
+def with_policy(caller: Caller, *statements: dict[str, Any]) -> Caller:
     return Caller(caller.account, caller.arn, identity(*statements))
 
 
@@ -120,13 +127,15 @@ def denied(caller: Caller, action: str, target: Target) -> str:
         ),
     ],
 )
-def test_a_malformed_policy_is_refused_saying_what_is_wrong(text, kind, message):
+def test_a_malformed_policy_is_refused_saying_what_is_wrong(
+    text: str, kind: PolicyKind, message: str
+) -> None:
     with pytest.raises(PolicyError) as exc:
         parse_policy(text, kind)
     assert str(exc.value) == message
 
 
-def test_a_policy_larger_than_the_limit_is_refused():
+def test_a_policy_larger_than_the_limit_is_refused() -> None:
     with pytest.raises(PolicyError) as exc:
         parse_policy(" " * (MAX_POLICY_CHARS + 1), "resource")
     assert (
@@ -138,11 +147,11 @@ def test_a_policy_larger_than_the_limit_is_refused():
 # -- evaluation --------------------------------------------------------------------------
 
 
-def test_a_key_without_a_policy_may_do_anything_in_its_own_account():
+def test_a_key_without_a_policy_may_do_anything_in_its_own_account() -> None:
     authorize(ALICE, "kinesis:DeleteStream", Target(OWNER, STREAM))
 
 
-def test_an_identity_policy_allows_only_what_it_names():
+def test_an_identity_policy_allows_only_what_it_names() -> None:
     reader = with_policy(ALICE, {"Effect": "Allow", "Action": "kinesis:Get*", "Resource": STREAM})
     authorize(reader, "kinesis:GetRecords", Target(OWNER, STREAM))
     assert denied(reader, "kinesis:PutRecord", Target(OWNER, STREAM)) == (
@@ -152,7 +161,7 @@ def test_an_identity_policy_allows_only_what_it_names():
     )
 
 
-def test_actions_match_case_insensitively_and_resources_with_wildcards():
+def test_actions_match_case_insensitively_and_resources_with_wildcards() -> None:
     caller = with_policy(
         ALICE,
         {
@@ -165,7 +174,7 @@ def test_actions_match_case_insensitively_and_resources_with_wildcards():
     denied(caller, "kinesis:PutRecord", Target(OWNER, STREAM))  # '?' is exactly one character
 
 
-def test_an_account_level_action_names_no_resource():
+def test_an_account_level_action_names_no_resource() -> None:
     caller = with_policy(ALICE, {"Effect": "Allow", "Action": "kinesis:*", "Resource": STREAM})
     assert denied(caller, "kinesis:ListStreams", Target(OWNER, "*")) == (
         f"User: arn:aws:iam::{OWNER}:user/alice is not authorized to perform: kinesis:ListStreams "
@@ -173,7 +182,7 @@ def test_an_account_level_action_names_no_resource():
     )
 
 
-def test_an_explicit_deny_wins_over_any_allow():
+def test_an_explicit_deny_wins_over_any_allow() -> None:
     caller = with_policy(
         ALICE,
         {"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"},
@@ -184,7 +193,7 @@ def test_an_explicit_deny_wins_over_any_allow():
     )
 
 
-def test_not_action_and_not_resource_invert_the_match():
+def test_not_action_and_not_resource_invert_the_match() -> None:
     caller = with_policy(
         ALICE,
         {"Effect": "Allow", "NotAction": "kinesis:Delete*", "NotResource": f"{STREAM}*"},
@@ -194,7 +203,7 @@ def test_not_action_and_not_resource_invert_the_match():
     denied(caller, "kinesis:DeleteStream", Target(OWNER, STREAM.replace("orders", "audit")))
 
 
-def test_a_resource_policy_deny_stops_even_the_owner():
+def test_a_resource_policy_deny_stops_even_the_owner() -> None:
     deny_all = policy({"Effect": "Deny", "Principal": "*", "Action": "kinesis:*", "Resource": "*"})
     for action in ("kinesis:PutRecord", "kinesis:GetRecords"):
         assert denied(ALICE, action, Target(OWNER, STREAM, deny_all)).endswith(
@@ -202,7 +211,7 @@ def test_a_resource_policy_deny_stops_even_the_owner():
         )
 
 
-def test_another_account_needs_a_resource_policy_grant():
+def test_another_account_needs_a_resource_policy_grant() -> None:
     assert denied(MALLORY, "kinesis:PutRecord", Target(OWNER, STREAM)).endswith(
         "because no resource-based policy allows the kinesis:PutRecord action"
     )
@@ -218,7 +227,7 @@ def test_another_account_needs_a_resource_policy_grant():
     denied(MALLORY, "kinesis:GetRecords", Target(OWNER, STREAM, grant))
 
 
-def test_a_grant_to_one_principal_arn_admits_only_that_principal():
+def test_a_grant_to_one_principal_arn_admits_only_that_principal() -> None:
     grant = policy(
         {
             "Effect": "Allow",
@@ -232,7 +241,7 @@ def test_a_grant_to_one_principal_arn_admits_only_that_principal():
     denied(other, "kinesis:SubscribeToShard", Target(OWNER, CONSUMER, grant))
 
 
-def test_a_cross_account_call_also_needs_the_callers_identity_to_allow_it():
+def test_a_cross_account_call_also_needs_the_callers_identity_to_allow_it() -> None:
     grant = policy({"Effect": "Allow", "Principal": "*", "Action": "kinesis:*", "Resource": "*"})
     limited = with_policy(MALLORY, {"Effect": "Allow", "Action": "kinesis:Get*", "Resource": "*"})
     assert denied(limited, "kinesis:PutRecord", Target(OWNER, STREAM, grant)).endswith(
@@ -240,13 +249,13 @@ def test_a_cross_account_call_also_needs_the_callers_identity_to_allow_it():
     )
 
 
-def test_another_account_never_manages_the_resource_policy():
+def test_another_account_never_manages_the_resource_policy() -> None:
     grant = policy({"Effect": "Allow", "Principal": "*", "Action": "kinesis:*", "Resource": "*"})
     denied(MALLORY, "kinesis:PutResourcePolicy", Target(OWNER, STREAM, grant))
     authorize(MALLORY, "kinesis:DescribeStreamSummary", Target(OWNER, STREAM, grant))
 
 
-def test_an_account_principal_and_root_arn_name_the_whole_account():
+def test_an_account_principal_and_root_arn_name_the_whole_account() -> None:
     for principal in (OTHER, f"arn:aws:iam::{OTHER}:root"):
         grant = policy(
             {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,13 +36,15 @@ def verifier(region: str = "us-east-1") -> SigV4Verifier:
     return SigV4Verifier(KeyStore({KEY.access_key_id: KEY}), region)
 
 
-def as_request(signed: AWSRequest, body: bytes | None = None, **replace: str) -> HttpRequest:
-    """What the server receives for ``signed`` (the HTTP client adds Host)."""
+def as_request(
+    signed: AWSRequest, body: bytes | None = None, replace: Mapping[str, str] | None = None
+) -> HttpRequest:
+    """What the server receives for ``signed`` (the HTTP client adds Host), with the
+    headers in ``replace`` changed after signing."""
     parts = urlsplit(signed.url)
     headers = CIMultiDict(signed.headers.items())
     headers["Host"] = parts.netloc
-    for name, value in replace.items():
-        headers[name.replace("_", "-")] = value
+    headers.update(replace or {})
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     data = signed.body if body is None else body
     return HttpRequest(signed.method, target, CIMultiDictProxy(headers), bytes(data or b""))
@@ -52,7 +55,7 @@ def header_signed(
     region: str = "us-east-1",
     secret: str = KEY.secret_access_key,
     url: str = URL,
-    **headers: str,
+    headers: Mapping[str, str] | None = None,
 ) -> AWSRequest:
     request = AWSRequest(
         "POST",
@@ -61,7 +64,7 @@ def header_signed(
         headers={
             "Content-Type": "application/x-amz-json-1.1",
             "X-Amz-Target": "Kinesis_20131202.DescribeStreamSummary",
-            **headers,
+            **(headers or {}),
         },
     )
     SigV4Auth(Credentials(KEY.access_key_id, secret), "kinesis", region).add_auth(request)
@@ -80,27 +83,31 @@ def presigned(expires: int = 300, body: bytes = BODY) -> AWSRequest:
 
 
 def signing_time(request: AWSRequest) -> dt.datetime:
-    stamp = request.headers.get("X-Amz-Date") or re.search(r"X-Amz-Date=(\w+)", request.url)[1]
+    stamp = request.headers.get("X-Amz-Date")
+    if stamp is None:  # presigned: the date is in the query
+        query = re.search(r"X-Amz-Date=(\w+)", request.url)
+        assert query is not None, request.url
+        stamp = query[1]
     return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
 
 
-def test_a_request_botocore_signed_is_accepted_as_its_key():
+def test_a_request_botocore_signed_is_accepted_as_its_key() -> None:
     request = header_signed()
     assert verifier().verify(as_request(request), signing_time(request)) is KEY
 
 
-def test_a_presigned_url_botocore_made_is_accepted():
+def test_a_presigned_url_botocore_made_is_accepted() -> None:
     request = presigned()
     assert "X-Amz-Signature=" in request.url
     assert verifier().verify(as_request(request), signing_time(request)) is KEY
 
 
-def test_a_path_and_query_are_part_of_what_is_signed():
+def test_a_path_and_query_are_part_of_what_is_signed() -> None:
     request = header_signed(url="http://127.0.0.1:4567/a%20b/./c/?b=2&a=1&a=0&e=%2F&f=~x")
     assert verifier().verify(as_request(request), signing_time(request)) is KEY
 
 
-def test_an_altered_body_is_refused_with_the_canonical_request():
+def test_an_altered_body_is_refused_with_the_canonical_request() -> None:
     request = header_signed()
     with pytest.raises(InvalidSignatureException) as exc:
         verifier().verify(
@@ -117,20 +124,20 @@ def test_an_altered_body_is_refused_with_the_canonical_request():
 
 
 @pytest.mark.parametrize("header", ["X-Amz-Target", "Content-Type", "Host"])
-def test_an_altered_signed_header_is_refused(header):
+def test_an_altered_signed_header_is_refused(header: str) -> None:
     request = header_signed()
     with pytest.raises(InvalidSignatureException):
-        verifier().verify(as_request(request, **{header: "changed"}), signing_time(request))
+        verifier().verify(as_request(request, replace={header: "changed"}), signing_time(request))
 
 
-def test_a_wrong_secret_is_refused():
+def test_a_wrong_secret_is_refused() -> None:
     request = header_signed(secret="not-the-secret-of-the-key")
     with pytest.raises(InvalidSignatureException):
         verifier().verify(as_request(request), signing_time(request))
 
 
-def test_a_content_sha256_header_must_hash_the_body():
-    request = header_signed(**{"X-Amz-Content-Sha256": "0" * 64})
+def test_a_content_sha256_header_must_hash_the_body() -> None:
+    request = header_signed(headers={"X-Amz-Content-Sha256": "0" * 64})
     with pytest.raises(InvalidSignatureException) as exc:
         verifier().verify(as_request(request), signing_time(request))
     assert exc.value.message == (
@@ -138,7 +145,7 @@ def test_a_content_sha256_header_must_hash_the_body():
     )
 
 
-def test_an_unknown_key_is_an_unrecognized_client():
+def test_an_unknown_key_is_an_unrecognized_client() -> None:
     request = header_signed()
     store = SigV4Verifier(KeyStore({}), "us-east-1")
     with pytest.raises(UnrecognizedClientException) as exc:
@@ -146,13 +153,13 @@ def test_an_unknown_key_is_an_unrecognized_client():
     assert exc.value.message == "The security token included in the request is invalid."
 
 
-def test_a_session_token_is_an_unrecognized_client():
-    request = header_signed(**{"X-Amz-Security-Token": "FQoGZXIvYXdzEXAMPLE"})
+def test_a_session_token_is_an_unrecognized_client() -> None:
+    request = header_signed(headers={"X-Amz-Security-Token": "FQoGZXIvYXdzEXAMPLE"})
     with pytest.raises(UnrecognizedClientException):
         verifier().verify(as_request(request), signing_time(request))
 
 
-def test_a_signature_for_another_region_is_refused_as_aws_does():
+def test_a_signature_for_another_region_is_refused_as_aws_does() -> None:
     request = header_signed(region="us-west-2")
     with pytest.raises(InvalidSignatureException) as exc:
         verifier("us-east-1").verify(as_request(request), signing_time(request))
@@ -174,7 +181,7 @@ def test_a_signature_for_another_region_is_refused_as_aws_does():
         ),
     ],
 )
-def test_the_clock_skew_limit_is_five_minutes(minutes, expected):
+def test_the_clock_skew_limit_is_five_minutes(minutes: int, expected: str) -> None:
     request = header_signed()
     when = signing_time(request)
     late = as_request(request)
@@ -185,7 +192,7 @@ def test_the_clock_skew_limit_is_five_minutes(minutes, expected):
     verifier().verify(late, when + dt.timedelta(minutes=minutes * 4 / 6))  # inside: accepted
 
 
-def test_a_presigned_url_expires_after_its_expiry():
+def test_a_presigned_url_expires_after_its_expiry() -> None:
     request = presigned(expires=60)
     when = signing_time(request)
     verifier().verify(as_request(request), when + dt.timedelta(seconds=59))
@@ -200,12 +207,12 @@ def unsigned(target: str = "/", **headers: str) -> HttpRequest:
     return HttpRequest("POST", target, CIMultiDictProxy(CIMultiDict(base)), BODY)
 
 
-def test_no_signature_is_a_missing_token():
+def test_no_signature_is_a_missing_token() -> None:
     with pytest.raises(MissingAuthenticationTokenException):
         verifier().verify(unsigned())
 
 
-def test_a_garbage_authorization_header_is_incomplete_as_aws_words_it():
+def test_a_garbage_authorization_header_is_incomplete_as_aws_words_it() -> None:
     with pytest.raises(IncompleteSignatureException) as exc:
         verifier().verify(unsigned(Authorization="garbage"))
     assert exc.value.message == (
@@ -215,7 +222,7 @@ def test_a_garbage_authorization_header_is_incomplete_as_aws_words_it():
     )
 
 
-def test_a_parameter_without_equals_sign_is_named():
+def test_a_parameter_without_equals_sign_is_named() -> None:
     value = "AWS4-HMAC-SHA256 Credential AKSL/20260101/us-east-1/kinesis/aws4_request"
     with pytest.raises(IncompleteSignatureException) as exc:
         verifier().verify(unsigned(Authorization=value))
@@ -225,7 +232,7 @@ def test_a_parameter_without_equals_sign_is_named():
     )
 
 
-def test_host_must_be_signed():
+def test_host_must_be_signed() -> None:
     value = (
         "AWS4-HMAC-SHA256 Credential=AKSLTESTKEY000000001/20260101/us-east-1/kinesis/aws4_request, "
         "SignedHeaders=x-amz-date, Signature=00"
@@ -237,7 +244,7 @@ def test_host_must_be_signed():
     )
 
 
-def test_a_date_that_is_not_iso_basic_is_incomplete():
+def test_a_date_that_is_not_iso_basic_is_incomplete() -> None:
     value = (
         "AWS4-HMAC-SHA256 Credential=AKSLTESTKEY000000001/20260101/us-east-1/kinesis/aws4_request, "
         "SignedHeaders=host;x-amz-date, Signature=00"
@@ -250,7 +257,7 @@ def test_a_date_that_is_not_iso_basic_is_incomplete():
     )
 
 
-def test_a_presigned_query_with_only_the_algorithm_is_incomplete():
+def test_a_presigned_query_with_only_the_algorithm_is_incomplete() -> None:
     with pytest.raises(IncompleteSignatureException) as exc:
         verifier().verify(unsigned("/?X-Amz-Algorithm=x"))
     assert exc.value.message == (
@@ -278,7 +285,7 @@ def test_a_presigned_query_with_only_the_algorithm_is_incomplete():
         ),
     ],
 )
-def test_a_wrong_credential_scope_is_refused(scope, message):
+def test_a_wrong_credential_scope_is_refused(scope: str, message: str) -> None:
     value = (
         f"AWS4-HMAC-SHA256 Credential=AKSLTESTKEY000000001/{scope}, "
         "SignedHeaders=host;x-amz-date, Signature=00"

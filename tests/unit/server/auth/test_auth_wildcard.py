@@ -10,7 +10,7 @@ import pytest
 from shardline.server.auth.wildcard import Wildcard
 
 
-def test_random_patterns_agree_with_fnmatch():
+def test_random_patterns_agree_with_fnmatch() -> None:
     rng = random.Random(7)
     for _ in range(5000):
         pattern = "".join(rng.choice("ab*?") for _ in range(rng.randint(0, 8)))
@@ -43,16 +43,16 @@ def test_random_patterns_agree_with_fnmatch():
         ("[a]", "[a]", True),  # no character classes in IAM patterns
     ],
 )
-def test_examples(pattern, text, expected):
+def test_examples(pattern: str, text: str, expected: bool) -> None:
     assert Wildcard.compile(pattern).matches(text) is expected
 
 
-def test_actions_ignore_case():
+def test_actions_ignore_case() -> None:
     assert Wildcard.compile("Kinesis:Put*", ignore_case=True).matches("kinesis:PUTRECORD")
     assert not Wildcard.compile("Kinesis:Put*").matches("kinesis:PutRecord")
 
 
-def test_a_pattern_that_makes_regex_backtrack_is_answered_in_one_pass():
+def test_a_pattern_that_makes_regex_backtrack_is_answered_in_one_pass() -> None:
     # fnmatch/re take exponential time here; the automaton reads the text once.
     pattern = "*a" * 60 + "b"
     assert not Wildcard.compile(pattern).matches("a" * 100_000)
