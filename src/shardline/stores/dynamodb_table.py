@@ -7,8 +7,7 @@ through unchanged, because a conditional-check failure is an expected outcome wh
 meaning only the store knows; :func:`shardline.errors.error_code` reads their code.
 
 Resource handling: the client is opened on the first call and closed by
-:meth:`DynamoDBTable.close`; a client given to the constructor is the caller's, used as
-is and never closed here.
+:meth:`DynamoDBTable.close`.
 """
 
 from __future__ import annotations
@@ -59,10 +58,13 @@ class DynamoDBTable:
             **(default_client_options() if client_options is None else client_options),
         }
         self._stack = contextlib.AsyncExitStack()
-        self._given = client
-        self._client: Any = client
+        self._client: Any = None
+        #: A caller's client: used as is, never closed here.
+        self._given: Any = client
 
     async def _dynamodb(self) -> Any:
+        if self._given is not None:
+            return self._given
         if self._client is None:
             session = get_session()
             self._client = await self._stack.enter_async_context(
@@ -115,4 +117,4 @@ class DynamoDBTable:
 
     async def close(self) -> None:
         await self._stack.aclose()
-        self._client = self._given
+        self._client = None
