@@ -114,6 +114,8 @@ class DynamoDBSink(IdempotentSink):
         super().__init__()
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        if conflict_retry_s < 0:
+            raise ValueError("conflict_retry_s must be 0 or more seconds")
         self.table = table
         self.ledger_table = ledger_table or f"{table}-ledger"
         self.max_concurrency = max_concurrency
