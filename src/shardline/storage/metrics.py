@@ -58,6 +58,20 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
 
+    def cumulative(self) -> list[tuple[str, float]]:
+        """Prometheus's cumulative ``(le, count)`` pairs, +Inf last.
+
+        Made from a snapshot of the counts, so an observation landing meanwhile is in the
+        next scrape rather than in some buckets of this one.
+        """
+        counts = list(self.counts)
+        bounds = [*(repr(float(b)) for b in self.bounds), "+Inf"]
+        cumulative, out = 0, []
+        for bound, count in zip(bounds, counts, strict=True):
+            cumulative += count
+            out.append((bound, float(cumulative)))
+        return out
+
 
 class ShardMetrics:
     """The shard-level metrics of one shard (counted only while enabled)."""

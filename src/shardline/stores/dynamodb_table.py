@@ -36,6 +36,11 @@ class DynamoDBTable:
 
     Error handling: timeouts, connection and botocore failures become ``error_type``
     (the store's own error class); ``ClientError`` is raised unchanged.
+
+    ``client`` is an open DynamoDB client (aiobotocore's, or anything with its async
+    methods) to use instead of opening one: a seam for callers that share a client and
+    for tests that script DynamoDB's answers, such as cancellation reasons moto never
+    gives.
     """
 
     def __init__(
@@ -45,6 +50,8 @@ class DynamoDBTable:
         endpoint_url: str | None = None,
         region_name: str = "us-east-1",
         client_options: dict[str, Any] | None = None,
+        *,
+        client: Any = None,
     ) -> None:
         self.name = name
         self.error_type = error_type
@@ -55,8 +62,12 @@ class DynamoDBTable:
         }
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
+        #: A caller's client: used as is, never closed here.
+        self._given: Any = client
 
     async def _dynamodb(self) -> Any:
+        if self._given is not None:
+            return self._given
         if self._client is None:
             session = get_session()
             self._client = await self._stack.enter_async_context(
