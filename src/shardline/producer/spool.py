@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -54,8 +55,9 @@ log = logging.getLogger(__name__)
 # retaking it can wait for the event loop's thread (up to the 5 ms switch interval).
 # So a whole commit's rows go in with one step: the data of all rows as one blob,
 # cut apart by substr() along a JSON index of [id, record id, key, hash key, offset,
-# length]; a deletion or burial goes as one JSON array of ids. Each of them is one
-# job of the GroupCommitWriter, which commits every job waiting in one transaction.
+# length]; the deletions waiting for a commit go as one JSON array of ids, and so does
+# a burial. Each is one job of the GroupCommitWriter, which commits every job waiting
+# in one transaction.
 _INSERT = """
 INSERT INTO records (id, record_id, partition_key, explicit_hash_key, data, binding)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, substr(?1, value ->> 4, value ->> 5), ?3
@@ -105,6 +107,9 @@ class Spool:
         self.depth = opened.live
         self._next_row = opened.last_row + 1
         self._rebinding = asyncio.Lock()
+        #: Rows removed but not yet taken by a deletion job (see remove()).
+        self._doomed: list[int] = []
+        self._doomed_lock = threading.Lock()
         self._writer = GroupCommitWriter(
             self._db, f"spool:{path.name}", lambda exc: SpoolError(f"spool {path}: {exc}")
         )
@@ -135,10 +140,19 @@ class Spool:
         return self._writer.submit(insert, then=self._counted(len(rows)))
 
     def remove(self, row_ids: Iterable[int]) -> None:
-        """Queue rows for deletion with the next commit (not waited for)."""
+        """Queue rows for deletion with the next commit (not waited for).
+
+        Every row removed until that commit goes in one statement: one job is queued
+        while rows wait (acknowledgements come often, one per shard and call).
+        """
         ids = list(row_ids)
-        if ids:
-            self._writer.post(_shrink(_DELETE, orjson.dumps(ids)), self._settled)
+        if not ids:
+            return
+        with self._doomed_lock:
+            queued = bool(self._doomed)
+            self._doomed.extend(ids)
+        if not queued:
+            self._writer.post(self._delete_doomed, self._settled)
 
     def bury(self, row_ids: Iterable[int], reason: str) -> None:
         """Keep rows as dead letters with the next commit (not waited for)."""
@@ -182,7 +196,13 @@ class Spool:
         self._db.close()
         self._lock_file.close()
 
-    # -- on the writer thread, once a commit is done ------------------------------
+    # -- on the writer thread -----------------------------------------------------
+
+    def _delete_doomed(self, db: sqlite3.Connection) -> int:
+        """The job of :meth:`remove`: every row removed since it was queued."""
+        with self._doomed_lock:
+            ids, self._doomed = self._doomed, []
+        return -db.execute(_DELETE, (orjson.dumps(ids),)).rowcount
 
     def _counted(self, added: int) -> Callable[[None, BaseException | None], None]:
         def count(_: None, error: BaseException | None) -> None:
