@@ -25,7 +25,8 @@ def test_work_queued_together_commits_in_order_and_keeps_the_depth(tmp_path: Pat
         spool = Spool(tmp_path / "s.sqlite", HERE)
         await spool.append(_rows(spool, 6))
         # One burst, as the producer queues it between two commits.
-        spool.remove([1, 2])
+        spool.remove([1])
+        spool.remove([2])
         spool.bury([3], "ValidationException: too big")
         appended = spool.append(_rows(spool, 2))
         pending = spool.pending(0, 100)
