@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workloads import ServerCpu, create_stream, make_client, percentile
+from workloads import Log, ServerCpu, create_stream, make_client, percentile
 
 if TYPE_CHECKING:  # imported where used: the parent process never loads the producer
     from shardline.producer import Producer
@@ -235,7 +235,7 @@ def run_multi(
     clients: int,
     seconds: float,
     server_cpu: ServerCpu,
-    log: Callable[..., None],
+    log: Log,
     gc_freeze: bool = True,
 ) -> dict[str, Any]:
     """Saturation and latency at 50 % / 90 % of it, aggregation off and on."""

@@ -26,7 +26,6 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -36,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
 from multiclient import run_multi  # noqa: E402
 from peers import ALL_TARGETS, Unavailable  # noqa: E402
-from workloads import WORKLOADS, Settings, make_client  # noqa: E402
+from workloads import WORKLOADS, Log, Settings, make_client  # noqa: E402
 
 # (key, label, format, direction) ; direction: +1 higher is better, -1 lower is better, 0 info only
 METRICS = [
@@ -125,7 +124,7 @@ def run_target(
     settings: Settings,
     args: argparse.Namespace,
     base_tmp: Path,
-    log: Callable[..., None],
+    log: Log,
     result: dict[str, Any],
 ) -> dict[str, Any]:
     """Start ``name``, run the workloads, stop it; fills ``result`` in place (so an
@@ -204,7 +203,7 @@ def run_target(
 
 
 def _run_multi_client(
-    target: peers.Target, args: argparse.Namespace, log: Callable[..., None], result: dict[str, Any]
+    target: peers.Target, args: argparse.Namespace, log: Log, result: dict[str, Any]
 ) -> None:
     """``--clients N``: the multi-client rounds (multiclient.py) against ``target``."""
     try:
@@ -228,7 +227,7 @@ def _run_workloads(
     client: Any,
     settings: Settings,
     args: argparse.Namespace,
-    log: Callable[..., None],
+    log: Log,
     result: dict[str, Any],
 ) -> None:
     """The single-client workloads in turn; a workload's failure is recorded, not fatal."""

@@ -47,6 +47,9 @@ class Settings:
 #: Reads the server process's CPU seconds so far (utime + stime).
 ServerCpu = Callable[[], float]
 
+#: Progress output, called like print().
+Log = Callable[..., None]
+
 
 def percentile(values: list[float], q: float) -> float | None:
     """The ``q`` quantile (nearest rank) of ``values``; None when there are none."""
@@ -231,11 +234,7 @@ def _median(xs: list[float | None]) -> float | None:
 
 
 def run_put_and_drain(
-    client: Any,
-    settings: Settings,
-    rng: random.Random,
-    log: Callable[..., None],
-    server_cpu: ServerCpu,
+    client: Any, settings: Settings, rng: random.Random, log: Log, server_cpu: ServerCpu
 ) -> dict[str, Any]:
     """(a) batched put, then (b) drain of the same stream; ``repeats`` streams."""
     batches = make_batches(min(settings.batches, 200), settings, rng)
@@ -319,11 +318,7 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def run_single_puts(
-    client: Any,
-    settings: Settings,
-    rng: random.Random,
-    log: Callable[..., None],
-    server_cpu: ServerCpu,
+    client: Any, settings: Settings, rng: random.Random, log: Log, server_cpu: ServerCpu
 ) -> dict[str, Any]:
     """(c) single PutRecord calls, ``single_calls`` per repeat."""
     name = _stream_name("bench-single")
@@ -377,11 +372,7 @@ def run_single_puts(
 
 
 def run_latency_vs_size(
-    client: Any,
-    settings: Settings,
-    rng: random.Random,
-    log: Callable[..., None],
-    server_cpu: ServerCpu,
+    client: Any, settings: Settings, rng: random.Random, log: Log, server_cpu: ServerCpu
 ) -> dict[str, Any]:
     """(d) PutRecords latency on an empty stream vs. after filling it."""
     name = _stream_name("bench-fill")
@@ -581,11 +572,7 @@ def _register(client: Any, arn: str, name: str) -> str | None:
 
 
 def run_fanout(
-    client: Any,
-    settings: Settings,
-    rng: random.Random,
-    log: Callable[..., None],
-    server_cpu: ServerCpu,
+    client: Any, settings: Settings, rng: random.Random, log: Log, server_cpu: ServerCpu
 ) -> dict[str, Any]:
     """(e) enhanced fan-out: one stream of ``batches`` PutRecords calls, read back
     ``repeats`` times by SubscribeToShard on every shard at once (a thread each)."""
