@@ -97,7 +97,9 @@ class Target:
         self.client = make_client(server.url, key)
         self.stream = f"bench-{name}"
 
-    def measure(self, batches: list[list[dict[str, Any]]], args: argparse.Namespace) -> dict:
+    def measure(
+        self, batches: list[list[dict[str, Any]]], args: argparse.Namespace
+    ) -> dict[str, Any]:
         cpu_before = proc_cpu_seconds(self.server.pid)
         run = _put_batches(self.client, self.stream, batches, args.calls, args.time_cap)
         cpu = proc_cpu_seconds(self.server.pid) - cpu_before
@@ -161,7 +163,9 @@ def verify_cost_us(batch: list[dict[str, Any]], calls: int = 2000) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-def report(results: dict[str, list[dict]], verify_us: float, batch_size: int) -> dict[str, Any]:
+def report(
+    results: dict[str, list[dict[str, Any]]], verify_us: float, batch_size: int
+) -> dict[str, Any]:
     medians = {
         name: {
             "rps": statistics.median(r["rps"] for r in runs),
@@ -196,7 +200,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="auth-bench-") as tmp:
         try:
             targets, servers = start(Path(tmp), args)
-            results: dict[str, list[dict]] = {t.name: [] for t in targets}
+            results: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
             for round_ in range(args.repeats):
                 for target in targets if round_ % 2 == 0 else reversed(targets):
                     run = target.measure(batches, args)

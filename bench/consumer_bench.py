@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shardline.consumer import ConsumerConfig, ProcessRecordsInput, RecordProcessor, Scheduler
+from shardline.consumer.config import Retrieval
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
 from shardline.testing import RegionProcess, kinesis_client, wait_active
 
@@ -74,7 +75,7 @@ class Counting(RecordProcessor):
             self.done.set()
 
 
-async def drain(url: str, stream: str, count: int, retrieval: str, leases: Path) -> float:
+async def drain(url: str, stream: str, count: int, retrieval: Retrieval, leases: Path) -> float:
     config = ConsumerConfig(
         application_name=f"drain-{uuid.uuid4().hex[:6]}",
         stream_name=stream,
@@ -174,7 +175,7 @@ def move_time(url: str, graceful: bool) -> float:
                     r["t"] for r in b.lines() if r["shard"] in a_shards and r["t"] > stopped_at
                 ]
                 if moved:
-                    return min(moved) - stopped_at
+                    return float(min(moved)) - stopped_at
                 time.sleep(0.1)
             raise TimeoutError("the survivor never processed the stopped worker's shards")
         finally:
@@ -195,7 +196,8 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
         RegionProcess(Path(tmp) / "region", "--create-delay-ms", "0") as region,
     ):
-        for retrieval in ("polling", "fanout"):
+        retrievals: tuple[Retrieval, ...] = ("polling", "fanout")
+        for retrieval in retrievals:
             rates = []
             for _ in range(args.repeats):
                 stream = make_stream(region.url, 4)

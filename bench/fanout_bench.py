@@ -67,7 +67,8 @@ def produce(url: str, stream: str, rate: int, seconds: float, stop: threading.Ev
 
 
 def latency_ms(record: dict[str, Any]) -> float:
-    return (time.time_ns() - _STAMP.unpack_from(record["Data"])[0]) / 1e6
+    sent_ns: int = _STAMP.unpack_from(record["Data"])[0]
+    return (time.time_ns() - sent_ns) / 1e6
 
 
 def subscribe_latencies(
@@ -112,7 +113,9 @@ def poll_latencies(
     out.put(latencies)
 
 
-def measure(url: str, receiver: Any, args: tuple, rate: int, seconds: float) -> dict:
+def measure(
+    url: str, receiver: Any, args: tuple[Any, ...], rate: int, seconds: float
+) -> dict[str, Any]:
     """Run ``receiver`` in its own process while this one produces; its latencies."""
     context = multiprocessing.get_context("spawn")
     ready, out = context.Event(), context.Queue()
@@ -137,13 +140,15 @@ def measure(url: str, receiver: Any, args: tuple, rate: int, seconds: float) -> 
     }
 
 
-def run_latency(url: str, consumer_arn: str, rate: int, seconds: float, poll_ms: int) -> dict:
+def run_latency(
+    url: str, consumer_arn: str, rate: int, seconds: float, poll_ms: int
+) -> dict[str, Any]:
     push = measure(url, subscribe_latencies, (consumer_arn,), rate, seconds)
     poll = measure(url, poll_latencies, ("bench", poll_ms), rate, seconds)
     return {"sent": push["sent"], "push": push, "poll": dict(poll, idle_ms=poll_ms)}
 
 
-def run_drain(url: str, consumer_arn: str, backlog: int) -> dict:
+def run_drain(url: str, consumer_arn: str, backlog: int) -> dict[str, Any]:
     client = bench_client(url)
     client.create_stream(StreamName="drain", ShardCount=1)
     wait_active(client, "drain")
@@ -234,4 +239,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -49,7 +49,6 @@ import platform
 import random
 import statistics
 import struct
-import sys
 import tempfile
 import time
 import uuid
@@ -335,6 +334,7 @@ def failover_run(tmp: Path, standby: str, args: Any) -> dict[str, Any]:
             timeout=120,
             what="the failover decision",
         )
+        assert state  # wait_for returns the truthy value (for the type checker)
         decided_at = state.changed_at
 
         def first_new() -> float | None:
@@ -342,6 +342,7 @@ def failover_run(tmp: Path, standby: str, args: Any) -> dict[str, Any]:
             return min(times) if times else None
 
         recovered = wait_for(first_new, timeout=120, what="new records processed in west")
+        assert recovered is not None  # wait_for returns the truthy value
         wait_for(
             lambda: any("producer done" in line for line in producer.output),
             timeout=args.after + args.warmup + 120,
@@ -484,4 +485,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

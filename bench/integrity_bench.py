@@ -90,7 +90,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _paired_round(
-    servers: dict[str, RegionProcess], batches: list[list[dict]], calls: int, cap: float
+    servers: dict[str, RegionProcess], batches: list[list[dict[str, Any]]], calls: int, cap: float
 ) -> dict[str, Any]:
     """PutRecords ``calls`` times on both, then drain both with paired GetRecords;
     each phase also stops at ``cap`` seconds (then the figures cover what was done).

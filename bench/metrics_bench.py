@@ -31,6 +31,7 @@ import tempfile
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
@@ -55,7 +56,9 @@ def scraper(url: str, stop: threading.Event, counts: list[int]) -> None:
         counts[0] += 1
 
 
-def one_round(region: RegionProcess, stream: str, batches: list, calls: int, cap: float) -> dict:
+def one_round(
+    region: RegionProcess, stream: str, batches: list[Any], calls: int, cap: float
+) -> dict[str, Any]:
     client = make_client(region.url)
     before = cpu_seconds(region.pid)
     result = _put_batches(client, stream, batches, calls, cap)
@@ -90,7 +93,7 @@ def main() -> None:
                 create_stream(client, "bench", settings.shards)
                 client.enable_enhanced_monitoring(StreamName="bench", ShardLevelMetrics=["ALL"])
             threading.Thread(target=scraper, args=(on.url, stop, scrapes), daemon=True).start()
-            runs: dict[str, list[dict]] = {"on": [], "off": []}
+            runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
             for number in range(args.rounds):
                 for label, region in (("on", on), ("off", off)):
                     result = one_round(region, "bench", batches, args.calls, args.cap)
@@ -108,9 +111,9 @@ def main() -> None:
     report(runs, scrapes[0], args)
 
 
-def report(runs: dict[str, list[dict]], scrapes: int, args: argparse.Namespace) -> None:
+def report(runs: dict[str, list[dict[str, Any]]], scrapes: int, args: argparse.Namespace) -> None:
     def median(label: str, key: str) -> float:
-        return statistics.median(r[key] for r in runs[label] if r[key] is not None)
+        return float(statistics.median(r[key] for r in runs[label] if r[key] is not None))
 
     summary = {
         "durability": args.durability,

@@ -30,8 +30,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from workloads import create_stream, make_client, percentile
+from workloads import Log, ServerCpu, create_stream, make_client, percentile
+
+if TYPE_CHECKING:  # imported where used: the parent process never loads the producer
+    from shardline.producer import Producer
+
 
 CHUNK = 100  # records per put_many call
 SAMPLE_S = 0.5  # how often a worker notes how many records are acknowledged
@@ -54,14 +59,16 @@ class Round:
 # -- the worker process ---------------------------------------------------------------------
 
 
-async def _sample(producer, submitted: list[int], t0: float, seconds: float, out: list) -> None:
+async def _sample(
+    producer: Producer, submitted: list[int], t0: float, seconds: float, out: list[int]
+) -> None:
     """Note records acknowledged (submitted − pending) at t0 + k × SAMPLE_S."""
     for k in range(int(seconds / SAMPLE_S) + 1):
         await asyncio.sleep(max(0.0, t0 + k * SAMPLE_S - time.monotonic()))
         out.append(submitted[0] - producer.pending)
 
 
-async def _work(args: argparse.Namespace) -> dict:
+async def _work(args: argparse.Namespace) -> dict[str, Any]:
     from shardline.producer import Destination, Producer, ProducerConfig, Record
 
     rng = random.Random(args.seed)
@@ -75,7 +82,8 @@ async def _work(args: argparse.Namespace) -> dict:
         name=f"bench-worker-{args.seed}",
     )
     kept = []  # the futures of every 10th chunk, for call latencies
-    submitted, samples = [0], []
+    submitted: list[int] = [0]
+    samples: list[int] = []
     async with Producer(Destination(args.stream, args.endpoint), config) as producer:
         if args.gc_freeze:
             # What a long-running producer application should do once it has started
@@ -146,7 +154,9 @@ class Workers:
     gc_freeze: bool
 
 
-def _spawn(endpoint: str, stream: str, workers: Workers, rate: float, seconds: float, seed: int):
+def _spawn(
+    endpoint: str, stream: str, workers: Workers, rate: float, seconds: float, seed: int
+) -> subprocess.Popen[str]:
     argv = [sys.executable, str(Path(__file__).resolve()), "worker", "--endpoint", endpoint]
     argv += ["--stream", stream, "--rate", str(rate), "--seconds", str(seconds)]
     argv += ["--seed", str(seed)] + (["--aggregate"] if workers.aggregate else [])
@@ -156,7 +166,7 @@ def _spawn(endpoint: str, stream: str, workers: Workers, rate: float, seconds: f
     )
 
 
-def _read_line(proc, prefix: str, timeout: float) -> str:
+def _read_line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
     """The worker's next line starting with ``prefix``; kills it past ``timeout``."""
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
@@ -221,12 +231,17 @@ def _ms(result: Round) -> str:
 
 
 def run_multi(
-    endpoint: str, clients: int, seconds: float, server_cpu, log, gc_freeze: bool = True
-) -> dict:
+    endpoint: str,
+    clients: int,
+    seconds: float,
+    server_cpu: ServerCpu,
+    log: Log,
+    gc_freeze: bool = True,
+) -> dict[str, Any]:
     """Saturation and latency at 50 % / 90 % of it, aggregation off and on."""
     client = make_client(endpoint)
-    metrics: dict = {}
-    runs: dict = {}
+    metrics: dict[str, Any] = {}
+    runs: dict[str, Any] = {}
     warmup = min(2.0, seconds / 4)
     for aggregate in (False, True):
         mode = "agg" if aggregate else "plain"

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def free_port() -> int:
     """A currently free TCP port on 127.0.0.1 (bind port 0, read it, close)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+    return port
 
 
 def force_loopback_js() -> Path:
@@ -89,10 +91,10 @@ def _tail(path: Path, n: int = 1500) -> str:
 # live process registry, so that nothing outlives the benchmark
 # --------------------------------------------------------------------------
 
-_LIVE: dict[int, subprocess.Popen] = {}
+_LIVE: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+def _kill_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
     if proc.poll() is not None:
         _LIVE.pop(proc.pid, None)
         return
@@ -129,13 +131,13 @@ atexit.register(stop_all)
 
 def _run_quiet(
     cmd: list[str], timeout: float, cwd: Path | None = None
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, text=True
     )
 
 
-def ensure_npm_package(name: str, peers_dir: Path, log=print) -> Path:
+def ensure_npm_package(name: str, peers_dir: Path, log: Callable[..., None] = print) -> Path:
     """Return the package dir of npm package ``name``, installing it if needed."""
     pkg_dir = peers_dir / "node_modules" / name
     if (pkg_dir / "package.json").is_file():
@@ -174,7 +176,7 @@ def ensure_npm_package(name: str, peers_dir: Path, log=print) -> Path:
 
 def _npm_version(pkg_dir: Path) -> str:
     try:
-        return json.loads((pkg_dir / "package.json").read_text())["version"]
+        return str(json.loads((pkg_dir / "package.json").read_text())["version"])
     except Exception:
         return "?"
 
@@ -191,7 +193,7 @@ def _python_has_moto(python: str) -> str | None:
     return None
 
 
-def ensure_moto(peers_dir: Path, log=print):
+def ensure_moto(peers_dir: Path, log: Callable[..., None] = print) -> tuple[str, str]:
     """Return (python executable that can run moto.server, moto version)."""
     candidates = [sys.executable]
     for exe in ("python3", "python"):
@@ -222,7 +224,7 @@ def ensure_moto(peers_dir: Path, log=print):
     return str(venv_py), ver
 
 
-def ensure_pyspy(peers_dir: Path = DEFAULT_PEERS_DIR, log=print) -> str:
+def ensure_pyspy(peers_dir: Path = DEFAULT_PEERS_DIR, log: Callable[..., None] = print) -> str:
     """Path of a ``py-spy`` executable: on PATH, or installed into its own venv under
     ``peers_dir`` (the profiler is a bench tool, never a project dependency)."""
     found = shutil.which("py-spy")
@@ -248,9 +250,9 @@ def shardline_command(override: str | None) -> list[str]:
     """The argv prefix that runs Shardline (``serve ...`` is appended)."""
     if override:
         return shlex.split(override)
-    env = os.environ.get("SHARDLINE_CMD")
-    if env:
-        return shlex.split(env)
+    from_env = os.environ.get("SHARDLINE_CMD")
+    if from_env:
+        return shlex.split(from_env)
     exe = shutil.which("shardline")
     if exe:
         return [exe]
@@ -303,7 +305,7 @@ class Target:
     cwd: Path | None = None
     version: str = "?"
     notes: list[str] = field(default_factory=list)
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
     startup_s: float | None = None
 
     @property
@@ -418,7 +420,7 @@ def prepare(
     base_tmp: Path,
     peers_dir: Path = DEFAULT_PEERS_DIR,
     shardline_cmd: str | None = None,
-    log=print,
+    log: Callable[..., None] = print,
     shardline_args: str | None = None,
 ) -> Target:
     """Build (but do not start) the Target for ``name``; raises Unavailable."""

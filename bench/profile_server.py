@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -60,11 +61,11 @@ _ENTRY_FRAMES = ("Handle._run", "Thread.run")
 class Profile:
     """Collapsed stacks of one py-spy run: ``(thread, frames root→leaf) → samples``."""
 
-    stacks: Counter
+    stacks: Counter[tuple[str, tuple[str, ...]]]
 
     @classmethod
     def read(cls, path: Path) -> Profile:
-        stacks: Counter = Counter()
+        stacks: Counter[tuple[str, tuple[str, ...]]] = Counter()
         for line in path.read_text().splitlines():
             head, _, count = line.rpartition(" ")
             if not head or not count.isdigit():
@@ -77,21 +78,21 @@ class Profile:
     def total(self) -> int:
         return sum(self.stacks.values())
 
-    def by_thread(self) -> Counter:
-        out: Counter = Counter()
+    def by_thread(self) -> Counter[str]:
+        out: Counter[str] = Counter()
         for (thread, _), n in self.stacks.items():
             out[thread] += n
         return out
 
-    def self_time(self) -> Counter:
-        out: Counter = Counter()
+    def self_time(self) -> Counter[str]:
+        out: Counter[str] = Counter()
         for (_, frames), n in self.stacks.items():
             if frames:
                 out[frames[-1]] += n
         return out
 
-    def inclusive(self) -> Counter:
-        out: Counter = Counter()
+    def inclusive(self) -> Counter[str]:
+        out: Counter[str] = Counter()
         for (_, frames), n in self.stacks.items():
             below = frames[-1:]  # no entry frame: the loop itself (polling), count the leaf
             for i, frame in enumerate(frames):
@@ -130,17 +131,19 @@ def report(op: str, profile: Profile, top: int, note: str) -> str:
 # -- the workloads, each bounded by --seconds and a call count ------------------------------
 
 
-def _fill(client, stream: str, records: int, rng: random.Random) -> Counter:
+def _fill(client: Any, stream: str, records: int, rng: random.Random) -> Counter[str]:
     """Store ``records`` records; returns how many went to each shard."""
     batches = make_batches(20, Settings(), rng)
-    per_shard: Counter = Counter()
+    per_shard: Counter[str] = Counter()
     for i in range(records // 500):
         out = client.put_records(StreamName=stream, Records=batches[i % len(batches)])
         per_shard.update(r["ShardId"] for r in out["Records"])
     return per_shard
 
 
-def drive_put(client, stream: str, seconds: float, rng: random.Random, stored: Counter) -> int:
+def drive_put(
+    client: Any, stream: str, seconds: float, rng: random.Random, stored: Counter[str]
+) -> int:
     batches = make_batches(20, Settings(), rng)
     deadline, done = time.monotonic() + seconds, 0
     for i in range(100_000):
@@ -151,7 +154,9 @@ def drive_put(client, stream: str, seconds: float, rng: random.Random, stored: C
     return done
 
 
-def drive_get(client, stream: str, seconds: float, rng: random.Random, stored: Counter) -> int:
+def drive_get(
+    client: Any, stream: str, seconds: float, rng: random.Random, stored: Counter[str]
+) -> int:
     deadline, done = time.monotonic() + seconds, 0
     shards = sorted(stored)
     for i in range(100_000):
@@ -170,11 +175,12 @@ def drive_get(client, stream: str, seconds: float, rng: random.Random, stored: C
 
 
 def drive_subscribe(
-    client, stream: str, seconds: float, rng: random.Random, stored: Counter
+    client: Any, stream: str, seconds: float, rng: random.Random, stored: Counter[str]
 ) -> int:
     """Rounds of one SubscribeToShard per shard from TRIM_HORIZON, all shards at once."""
     consumer = _PREPARED["consumer"]
-    deadline, done = time.monotonic() + seconds, Counter()
+    deadline = time.monotonic() + seconds
+    done: Counter[str] = Counter()
     for _ in range(1000):
         if time.monotonic() > deadline:
             break
@@ -189,15 +195,17 @@ def drive_subscribe(
     return sum(done.values())
 
 
-def _subscribe(client, consumer: str, shard: str, expected: int, deadline, done: Counter) -> None:
+def _subscribe(
+    client: Any, consumer: str, shard: str, expected: int, deadline: float, done: Counter[str]
+) -> None:
     done[shard] += subscribe_drain(client, consumer, shard, expected, deadline)
 
 
-def _register_consumer(client, stream: str) -> str:
+def _register_consumer(client: Any, stream: str) -> str:
     arn = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
-    consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName="profile")["Consumer"][
-        "ConsumerARN"
-    ]
+    consumer: str = client.register_stream_consumer(StreamARN=arn, ConsumerName="profile")[
+        "Consumer"
+    ]["ConsumerARN"]
     for _ in range(600):
         description = client.describe_stream_consumer(ConsumerARN=consumer)
         if description["ConsumerDescription"]["ConsumerStatus"] == "ACTIVE":
@@ -210,7 +218,9 @@ def _register_consumer(client, stream: str) -> str:
 _PREPARED: dict[str, str] = {}
 
 
-def drive_single(client, stream: str, seconds: float, rng: random.Random, stored: Counter) -> int:
+def drive_single(
+    client: Any, stream: str, seconds: float, rng: random.Random, stored: Counter[str]
+) -> int:
     payloads = [(rng.randbytes(100), f"{rng.getrandbits(128):032x}") for _ in range(256)]
     deadline, done = time.monotonic() + seconds, 0
     for i in range(1_000_000):

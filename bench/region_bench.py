@@ -27,13 +27,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers  # noqa: E402
 from multiclient import run_multi  # noqa: E402
 from peers import ALL_TARGETS, Unavailable  # noqa: E402
-from workloads import WORKLOADS, Settings, make_client  # noqa: E402
+from workloads import WORKLOADS, Log, Settings, make_client  # noqa: E402
 
 # (key, label, format, direction) ; direction: +1 higher is better, -1 lower is better, 0 info only
 METRICS = [
@@ -76,7 +78,7 @@ MULTI_METRICS = [
 OTHER_LOAD_WARN = 0.25  # cores used by unrelated processes while a target ran
 
 
-def fmt(value, kind: str) -> str:
+def fmt(value: object, kind: str) -> str:
     if value is None:
         return "-"
     if kind == "int":
@@ -95,7 +97,7 @@ def fmt_ratio(r: float) -> str:
 def render_table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
 
-    def line(cells):
+    def line(cells: list[str]) -> str:
         return "  ".join(
             str(c).ljust(widths[0]) if i == 0 else str(c).rjust(widths[i])
             for i, c in enumerate(cells)
@@ -106,7 +108,7 @@ def render_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def new_result(name: str) -> dict:
+def new_result(name: str) -> dict[str, Any]:
     return {
         "target": name,
         "status": "unavailable",
@@ -117,7 +119,14 @@ def new_result(name: str) -> dict:
     }
 
 
-def run_target(name: str, settings: Settings, args, base_tmp: Path, log, result: dict) -> dict:
+def run_target(
+    name: str,
+    settings: Settings,
+    args: argparse.Namespace,
+    base_tmp: Path,
+    log: Log,
+    result: dict[str, Any],
+) -> dict[str, Any]:
     """Start ``name``, run the workloads, stop it; fills ``result`` in place (so an
     interrupted run still reports what was measured)."""
     try:
@@ -147,6 +156,7 @@ def run_target(name: str, settings: Settings, args, base_tmp: Path, log, result:
             log(f"  unavailable: {exc}")
             return result
         result["status"] = "ok"
+        assert target.startup_s is not None  # start() sets it before it returns
         result["startup_s"] = round(target.startup_s, 3)
         log(f"  {name} {target.version} up on {target.endpoint} after {target.startup_s:.2f}s")
         client = make_client(target.endpoint)
@@ -192,7 +202,9 @@ def run_target(name: str, settings: Settings, args, base_tmp: Path, log, result:
     return result
 
 
-def _run_multi_client(target, args, log, result: dict) -> None:
+def _run_multi_client(
+    target: peers.Target, args: argparse.Namespace, log: Log, result: dict[str, Any]
+) -> None:
     """``--clients N``: the multi-client rounds (multiclient.py) against ``target``."""
     try:
         part = run_multi(
@@ -210,7 +222,14 @@ def _run_multi_client(target, args, log, result: dict) -> None:
         log(f"    error in multi-client: {exc}")
 
 
-def _run_workloads(target, client, settings: Settings, args, log, result: dict) -> None:
+def _run_workloads(
+    target: peers.Target,
+    client: Any,
+    settings: Settings,
+    args: argparse.Namespace,
+    log: Log,
+    result: dict[str, Any],
+) -> None:
     """The single-client workloads in turn; a workload's failure is recorded, not fatal."""
     rng = random.Random(settings.seed)
     for wl_name, fn in WORKLOADS:
@@ -228,13 +247,16 @@ def _run_workloads(target, client, settings: Settings, args, log, result: dict) 
             log(f"    error in {msg}")
         if not target.alive():
             result["errors"].append(
-                f"server process exited (code {target.proc.returncode}): {target.log_tail(400)}"
+                f"server process exited (code {target.proc and target.proc.returncode}): "
+                f"{target.log_tail(400)}"
             )
             log("    server exited; skipping its remaining workloads")
             break
 
 
-def print_report(results: list[dict], settings: Settings, args) -> None:
+def print_report(
+    results: list[dict[str, Any]], settings: Settings, args: argparse.Namespace
+) -> None:
     ok = [r for r in results if r["status"] != "unavailable"]
     metrics = MULTI_METRICS if args.clients else METRICS
     print()
@@ -300,11 +322,11 @@ def print_report(results: list[dict], settings: Settings, args) -> None:
     print(render_table(headers, rows))
 
 
-def ratios(results: list[dict], metrics: list) -> dict:
+def ratios(results: list[dict[str, Any]], metrics: list[Any]) -> dict[str, Any]:
     sl = next(
         (r for r in results if r["target"] == "shardline" and r["status"] != "unavailable"), None
     )
-    out: dict = {}
+    out: dict[str, Any] = {}
     if not sl:
         return out
     for r in results:
@@ -319,7 +341,7 @@ def ratios(results: list[dict], metrics: list) -> dict:
     return out
 
 
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -403,11 +425,11 @@ def parse_args(argv=None):
     return args
 
 
-def _on_sigterm(signum, frame):
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = Settings(
         batches=args.batches,
@@ -428,7 +450,7 @@ def main(argv=None) -> int:
         print(msg, flush=True)
 
     base_tmp = Path(tempfile.mkdtemp(prefix="shardline-bench-"))
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
     started = time.time()
     rc = 0
     try:

@@ -22,6 +22,7 @@ import json
 import signal
 import time
 import uuid
+from typing import Any
 
 SHARD_COUNT = 4
 SHARD_IDS = [f"shardId-{i:012d}" for i in range(SHARD_COUNT)]
@@ -42,7 +43,7 @@ class Stub:
     def _arn(self, name: str) -> str:
         return f"arn:aws:kinesis:us-east-1:{self.account}:stream/{name}"
 
-    def _shards(self) -> list:
+    def _shards(self) -> list[Any]:
         shards = []
         for i, sid in enumerate(SHARD_IDS):
             lo = i * HASH_SPAN
@@ -57,7 +58,7 @@ class Stub:
         return shards
 
     @staticmethod
-    def _shard_of(entry: dict) -> str:
+    def _shard_of(entry: dict[str, Any]) -> str:
         """The shard a real server routes ``entry`` to (MD5 of the partition key, or
         the explicit hash key), so that a producer's shard prediction holds."""
         explicit = entry.get("ExplicitHashKey")
@@ -68,7 +69,7 @@ class Stub:
             value = int.from_bytes(hashlib.md5(key).digest(), "big")
         return SHARD_IDS[min(value // HASH_SPAN, SHARD_COUNT - 1)]
 
-    def handle(self, target: str, body: dict):
+    def handle(self, target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Return (status, payload) for the operation named by X-Amz-Target."""
         op = target.rsplit(".", 1)[-1]
         name = body.get("StreamName") or "stub"

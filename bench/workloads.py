@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import botocore.session
@@ -46,6 +47,9 @@ class Settings:
 #: Reads the server process's CPU seconds so far (utime + stime).
 ServerCpu = Callable[[], float]
 
+#: Progress output, called like print().
+Log = Callable[..., None]
+
 
 def percentile(values: list[float], q: float) -> float | None:
     """The ``q`` quantile (nearest rank) of ``values``; None when there are none."""
@@ -55,16 +59,17 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def cpu_us_per_record(runs: list[dict]) -> float | None:
+def cpu_us_per_record(runs: list[dict[str, Any]]) -> float | None:
     """Server CPU microseconds per record over all ``runs`` (each with ``server_cpu_s``
     and ``records``): summed, because one run is only a few clock ticks of CPU."""
-    records = sum(r["records"] for r in runs)
+    records: int = sum(r["records"] for r in runs)
     if not records:
         return None
-    return sum(r["server_cpu_s"] for r in runs) / records * 1e6
+    cpu_s: float = sum(r["server_cpu_s"] for r in runs)
+    return cpu_s / records * 1e6
 
 
-def make_client(endpoint: str, key: tuple[str, str] | None = None):
+def make_client(endpoint: str, key: tuple[str, str] | None = None) -> Any:
     """One boto3 client; ``key`` (id, secret) for a server started with --credentials.
 
     Epoch timestamps are parsed straight to UTC datetimes (shardline.sessions):
@@ -93,7 +98,7 @@ def make_client(endpoint: str, key: tuple[str, str] | None = None):
     )
 
 
-def make_batches(count: int, settings: Settings, rng: random.Random) -> list[list[dict]]:
+def make_batches(count: int, settings: Settings, rng: random.Random) -> list[list[dict[str, Any]]]:
     out = []
     for _ in range(count):
         out.append(
@@ -108,7 +113,7 @@ def make_batches(count: int, settings: Settings, rng: random.Random) -> list[lis
     return out
 
 
-def create_stream(client, name: str, shards: int, timeout: float = 60.0) -> float:
+def create_stream(client: Any, name: str, shards: int, timeout: float = 60.0) -> float:
     """Create a stream and poll DescribeStreamSummary until ACTIVE; returns seconds waited."""
     t0 = time.monotonic()
     client.create_stream(StreamName=name, ShardCount=shards)
@@ -134,14 +139,14 @@ def _stream_name(prefix: str) -> str:
 
 
 def _put_batches(
-    client,
+    client: Any,
     stream: str,
-    batches: list[list[dict]],
+    batches: list[list[dict[str, Any]]],
     calls: int,
     cap: float,
     latencies: list[float] | None = None,
-    per_shard: Counter | None = None,
-) -> dict:
+    per_shard: Counter[str] | None = None,
+) -> dict[str, Any]:
     ok = failed = done = 0
     t0 = time.monotonic()
     deadline = t0 + cap
@@ -169,12 +174,12 @@ def _put_batches(
     }
 
 
-def drain(client, stream: str, cap: float, limit: int = 10000) -> dict:
+def drain(client: Any, stream: str, cap: float, limit: int = 10000) -> dict[str, Any]:
     """Read every shard from TRIM_HORIZON until caught up; returns counts, time and
     the latency of every GetRecords call that returned records."""
     t0 = time.monotonic()
     deadline = t0 + cap
-    shards = []
+    shards: list[dict[str, Any]] = []
     kwargs = {"StreamName": stream}
     while True:
         resp = client.list_shards(**kwargs)
@@ -223,14 +228,14 @@ def drain(client, stream: str, cap: float, limit: int = 10000) -> dict:
     }
 
 
-def _median(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
+def _median(xs: list[float | None]) -> float | None:
+    present = [x for x in xs if x is not None]
+    return statistics.median(present) if present else None
 
 
 def run_put_and_drain(
-    client, settings: Settings, rng: random.Random, log, server_cpu: ServerCpu
-) -> dict:
+    client: Any, settings: Settings, rng: random.Random, log: Log, server_cpu: ServerCpu
+) -> dict[str, Any]:
     """(a) batched put, then (b) drain of the same stream; ``repeats`` streams."""
     batches = make_batches(min(settings.batches, 200), settings, rng)
     puts, drains, errors = [], [], []
@@ -290,7 +295,9 @@ def run_put_and_drain(
     }
 
 
-def _put_drain_notes(puts: list[dict], drains: list[dict], settings: Settings) -> list[str]:
+def _put_drain_notes(
+    puts: list[dict[str, Any]], drains: list[dict[str, Any]], settings: Settings
+) -> list[str]:
     notes = []
     mism = [d for d in drains if d["records"] != d["expected"]] if settings.stores_data else []
     if mism:
@@ -311,8 +318,8 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def run_single_puts(
-    client, settings: Settings, rng: random.Random, log, server_cpu: ServerCpu
-) -> dict:
+    client: Any, settings: Settings, rng: random.Random, log: Log, server_cpu: ServerCpu
+) -> dict[str, Any]:
     """(c) single PutRecord calls, ``single_calls`` per repeat."""
     name = _stream_name("bench-single")
     create_stream(client, name, settings.shards)
@@ -365,8 +372,8 @@ def run_single_puts(
 
 
 def run_latency_vs_size(
-    client, settings: Settings, rng: random.Random, log, server_cpu: ServerCpu
-) -> dict:
+    client: Any, settings: Settings, rng: random.Random, log: Log, server_cpu: ServerCpu
+) -> dict[str, Any]:
     """(d) PutRecords latency on an empty stream vs. after filling it."""
     name = _stream_name("bench-fill")
     create_stream(client, name, settings.shards)
@@ -460,7 +467,7 @@ def run_latency_vs_size(
     }
 
 
-def _wait_consumer_active(client, arn: str, timeout: float = 60.0) -> None:
+def _wait_consumer_active(client: Any, arn: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         status = client.describe_stream_consumer(ConsumerARN=arn)["ConsumerDescription"][
@@ -473,7 +480,7 @@ def _wait_consumer_active(client, arn: str, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def subscribe_drain(client, consumer: str, shard: str, expected: int, deadline: float) -> int:
+def subscribe_drain(client: Any, consumer: str, shard: str, expected: int, deadline: float) -> int:
     """SubscribeToShard from TRIM_HORIZON until ``expected`` records arrived (or the
     deadline passed); returns how many did."""
     got = 0
@@ -502,7 +509,15 @@ def subscribe_drain(client, consumer: str, shard: str, expected: int, deadline: 
     return got
 
 
-def _fanout_reader(client, consumer, shard, expected, deadline, counts, errors) -> None:
+def _fanout_reader(
+    client: Any,
+    consumer: str,
+    shard: str,
+    expected: int,
+    deadline: float,
+    counts: Counter[str],
+    errors: list[str],
+) -> None:
     try:
         counts[shard] = subscribe_drain(client, consumer, shard, expected, deadline)
     except Exception as exc:
@@ -510,8 +525,13 @@ def _fanout_reader(client, consumer, shard, expected, deadline, counts, errors) 
 
 
 def _fanout_round(
-    client, consumer: str, per_shard: Counter, settings: Settings, server_cpu, errors: list
-) -> dict:
+    client: Any,
+    consumer: str,
+    per_shard: Counter[str],
+    settings: Settings,
+    server_cpu: ServerCpu,
+    errors: list[str],
+) -> dict[str, Any]:
     """One SubscribeToShard per shard, all at once, until each has its records."""
     counts: dict[str, int] = {}
     deadline = time.monotonic() + settings.time_cap
@@ -538,7 +558,7 @@ def _fanout_round(
     }
 
 
-def _register(client, arn: str, name: str) -> str | None:
+def _register(client: Any, arn: str, name: str) -> str | None:
     """A new ACTIVE consumer's ARN; None when the server has no enhanced fan-out."""
     try:
         consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName=name)
@@ -551,7 +571,9 @@ def _register(client, arn: str, name: str) -> str | None:
     return arn
 
 
-def run_fanout(client, settings: Settings, rng: random.Random, log, server_cpu: ServerCpu) -> dict:
+def run_fanout(
+    client: Any, settings: Settings, rng: random.Random, log: Log, server_cpu: ServerCpu
+) -> dict[str, Any]:
     """(e) enhanced fan-out: one stream of ``batches`` PutRecords calls, read back
     ``repeats`` times by SubscribeToShard on every shard at once (a thread each)."""
     if not settings.stores_data:
@@ -559,10 +581,10 @@ def run_fanout(client, settings: Settings, rng: random.Random, log, server_cpu: 
     name = _stream_name("bench-fanout")
     create_stream(client, name, settings.shards)
     batches = make_batches(min(settings.batches, 200), settings, rng)
-    per_shard: Counter = Counter()
+    per_shard: Counter[str] = Counter()
     _put_batches(client, name, batches, settings.batches, settings.time_cap, None, per_shard)
     arn = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
-    runs: list[dict] = []
+    runs: list[dict[str, Any]] = []
     errors: list[str] = []
     for r in range(settings.repeats):
         consumer = _register(client, arn, f"bench-{r}")

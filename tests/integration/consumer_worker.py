@@ -18,6 +18,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import TextIO
 
 from shardline.consumer import (
     ConsumerConfig,
@@ -26,6 +27,7 @@ from shardline.consumer import (
     Scheduler,
 )
 from shardline.stores.dynamodb_leases import DynamoDBLeaseStore
+from shardline.stores.leases import LeaseStore
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
 from shardline.testing import script_command
 
@@ -47,7 +49,7 @@ def command(
 
 
 class LoggingProcessor(RecordProcessor):
-    def __init__(self, out, worker: str, fail_every: int, batches: list[int]) -> None:
+    def __init__(self, out: TextIO, worker: str, fail_every: int, batches: list[int]) -> None:
         self.out = out
         self.worker = worker
         self.fail_every = fail_every
@@ -103,6 +105,7 @@ async def main() -> None:
         task_backoff_s=0.1,
         shard_sync_interval_s=2.0,
     )
+    store: LeaseStore
     if args.dynamodb:
         store = DynamoDBLeaseStore(args.app, endpoint_url=args.dynamodb, client_options=options)
     else:

@@ -55,7 +55,7 @@ def fill(
         wait_active(client, stream)
     acked: Acked = {}
     for batch in range(batches):
-        records = [
+        records: list[dict[str, Any]] = [
             {"Data": f"{stream}-b{batch:03d}-r{i:03d}-".encode() * 4, "PartitionKey": f"k{i}"}
             for i in range(per_batch)
         ]

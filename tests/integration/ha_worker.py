@@ -23,12 +23,13 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from shardline.consumer import ProcessRecordsInput, RecordProcessor
 from shardline.failover.consumer import RegionConsumer
 from shardline.failover.producer import FailoverProducer
 from shardline.framing import envelope
-from shardline.producer import ProducerConfig
+from shardline.producer import ProducerConfig, PutOutcome
 from shardline.stores.factory import control_store_for
 from shardline.topology import load_topology
 
@@ -48,7 +49,7 @@ async def produce(args: argparse.Namespace) -> None:
         await producer.start()
         print("producer ready", flush=True)
 
-        def record(future: asyncio.Future) -> None:
+        def record(future: asyncio.Future[PutOutcome]) -> None:
             outcome = future.result()
             if outcome.succeeded:
                 acked.write(outcome.record_id + "\n")
@@ -76,7 +77,7 @@ async def produce(args: argparse.Namespace) -> None:
 
 
 class Recorder(RecordProcessor):
-    def __init__(self, out, region: str) -> None:
+    def __init__(self, out: TextIO, region: str) -> None:
         self.out = out
         self.region = region
 

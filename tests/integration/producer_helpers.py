@@ -42,7 +42,7 @@ def raw_records(url: str, stream: str) -> list[tuple[dict[str, Any], dict[str, A
     """
     kinesis = kinesis_client(url)
     throttled = kinesis.exceptions.ProvisionedThroughputExceededException
-    out = []
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
         iterator = kinesis.get_shard_iterator(
             StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"

@@ -9,6 +9,7 @@ DescribeStreamSummary. Each test starts its own region: the commitment is accoun
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -32,13 +33,13 @@ def error_of(call: Any, **params: Any) -> dict[str, str]:
     return dict(exc.value.response["Error"])
 
 
-def test_an_account_starts_without_a_commitment(fresh_region):
+def test_an_account_starts_without_a_commitment(fresh_region: Callable[..., RegionProcess]) -> None:
     kinesis = kinesis_client(fresh_region(*FAST).url)
     settings = kinesis.describe_account_settings()
     assert settings["MinimumThroughputBillingCommitment"] == {"Status": "DISABLED"}
 
 
-def test_a_commitment_runs_at_least_24_hours(fresh_region):
+def test_a_commitment_runs_at_least_24_hours(fresh_region: Callable[..., RegionProcess]) -> None:
     server: RegionProcess = fresh_region(*FAST)
     kinesis = kinesis_client(server.url)
     before = dt.datetime.now(dt.UTC)
@@ -64,7 +65,7 @@ def test_a_commitment_runs_at_least_24_hours(fresh_region):
     assert kinesis.describe_account_settings()["MinimumThroughputBillingCommitment"] == enabled
 
 
-def test_a_bad_commitment_status_is_a_validation_error(region):
+def test_a_bad_commitment_status_is_a_validation_error(region: RegionProcess) -> None:
     kinesis = kinesis_client(region.url, parameter_validation=False)
     error = error_of(
         kinesis.update_account_settings, MinimumThroughputBillingCommitment={"Status": "ON"}
@@ -77,7 +78,9 @@ def test_a_bad_commitment_status_is_a_validation_error(region):
     }
 
 
-def test_warm_throughput_needs_an_on_demand_stream_and_a_commitment(fresh_region):
+def test_warm_throughput_needs_an_on_demand_stream_and_a_commitment(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     kinesis = kinesis_client(fresh_region(*FAST).url)
     kinesis.create_stream(StreamName="od", StreamModeDetails=ON_DEMAND)
     kinesis.create_stream(StreamName="prov", ShardCount=1)
@@ -109,7 +112,9 @@ def test_warm_throughput_needs_an_on_demand_stream_and_a_commitment(fresh_region
     assert "WarmThroughput" not in summary
 
 
-def test_warm_throughput_is_reached_when_the_stream_is_active_again(fresh_region):
+def test_warm_throughput_is_reached_when_the_stream_is_active_again(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     kinesis = kinesis_client(
         fresh_region("--create-delay-ms", "0", "--update-delay-ms", "60000").url
     )
@@ -127,7 +132,9 @@ def test_warm_throughput_is_reached_when_the_stream_is_active_again(fresh_region
     assert summary["WarmThroughput"] == {"TargetMiBps": 200, "CurrentMiBps": 50}
 
 
-def test_update_stream_mode_takes_warm_throughput_to_on_demand_only(fresh_region):
+def test_update_stream_mode_takes_warm_throughput_to_on_demand_only(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     kinesis = kinesis_client(fresh_region(*FAST).url)
     commit(kinesis, "ENABLED")
     kinesis.create_stream(StreamName="mode", ShardCount=1)

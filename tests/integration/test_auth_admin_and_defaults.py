@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from auth_helpers import FAST, raw_http, shardline
+from auth_helpers import FAST, SecureRegion, raw_http, shardline
 from botocore.exceptions import ClientError
 
 from shardline.admin import AdminClient, AdminError
-from shardline.testing import kinesis_client, set_fault
+from shardline.testing import RegionProcess, kinesis_client, set_fault
 
 FAULTS = "/_shardline/faults"
 
@@ -17,7 +19,7 @@ FAULTS = "/_shardline/faults"
 # -- with credentials ------------------------------------------------------------------------
 
 
-def test_only_an_admin_key_may_inject_a_fault(secure_region):
+def test_only_an_admin_key_may_inject_a_fault(secure_region: SecureRegion) -> None:
     status, body = raw_http(secure_region.url, "PUT", FAULTS, {}, b'{"outage": true}')
     assert status == 403
     assert json.loads(body)["code"] == "MissingAuthenticationTokenException"
@@ -38,7 +40,7 @@ def test_only_an_admin_key_may_inject_a_fault(secure_region):
     kinesis.list_streams()
 
 
-def test_an_admin_call_signed_with_a_wrong_secret_is_refused(secure_region):
+def test_an_admin_call_signed_with_a_wrong_secret_is_refused(secure_region: SecureRegion) -> None:
     from shardline.credentials import StaticCredentials
 
     forged = StaticCredentials(secure_region.admin.credentials.access_key_id, "w" * 40)
@@ -47,7 +49,7 @@ def test_an_admin_call_signed_with_a_wrong_secret_is_refused(secure_region):
     assert exc.value.status == 403 and "InvalidSignatureException" in str(exc.value)
 
 
-def test_an_admin_client_reads_the_fault_in_force(secure_region):
+def test_an_admin_client_reads_the_fault_in_force(secure_region: SecureRegion) -> None:
     import asyncio
 
     admin = AdminClient(secure_region.url, secure_region.admin.credentials)
@@ -57,7 +59,7 @@ def test_an_admin_client_reads_the_fault_in_force(secure_region):
 # -- without credentials ----------------------------------------------------------------------
 
 
-def test_a_non_loopback_address_is_refused_with_one_line_saying_why(tmp_path):
+def test_a_non_loopback_address_is_refused_with_one_line_saying_why(tmp_path: Path) -> None:
     result = shardline(
         "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(tmp_path / "d")
     )
@@ -80,7 +82,7 @@ def kinesis_call(host: str) -> dict[str, str]:
     }
 
 
-def test_a_foreign_host_name_is_refused_against_dns_rebinding(region):
+def test_a_foreign_host_name_is_refused_against_dns_rebinding(region: RegionProcess) -> None:
     port = region.url.rsplit(":", 1)[1]
     status, body = raw_http(
         region.url, "POST", "/", kinesis_call(f"attacker.example:{port}"), b"{}"
@@ -103,12 +105,12 @@ def test_a_foreign_host_name_is_refused_against_dns_rebinding(region):
     kinesis_client(region.url).list_streams()  # nothing was set
 
 
-def test_allow_host_adds_a_name(fresh_region):
+def test_allow_host_adds_a_name(fresh_region: Callable[..., RegionProcess]) -> None:
     server = fresh_region(*FAST, "--allow-host", "kinesis.test")
     port = server.url.rsplit(":", 1)[1]
     assert raw_http(server.url, "POST", "/", kinesis_call(f"kinesis.test:{port}"), b"{}")[0] == 200
     assert raw_http(server.url, "POST", "/", kinesis_call(f"other.test:{port}"), b"{}")[0] == 403
 
 
-def test_an_unknown_admin_path_is_not_found(region):
+def test_an_unknown_admin_path_is_not_found(region: RegionProcess) -> None:
     assert raw_http(region.url, "GET", "/_shardline/nothing", {"Host": "localhost"})[0] == 404

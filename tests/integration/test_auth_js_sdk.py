@@ -40,7 +40,9 @@ def run_script(js_sdk: Path, url: str, key: StaticCredentials) -> subprocess.Com
     )
 
 
-def test_the_sdk_with_a_listed_key_does_everything_over_http2(js_sdk: Path, secure_region: Any):
+def test_the_sdk_with_a_listed_key_does_everything_over_http2(
+    js_sdk: Path, secure_region: Any
+) -> None:
     result = run_script(js_sdk, secure_region.url, secure_region.owner.credentials)
     assert result.returncode == 0, result.stderr
     run = json.loads(result.stdout)
@@ -51,7 +53,7 @@ def test_the_sdk_with_a_listed_key_does_everything_over_http2(js_sdk: Path, secu
     assert run["subscribed"] == run["polled"][run["firstShard"]] + [f"live-{i}" for i in range(5)]
 
 
-def test_the_sdk_with_a_wrong_secret_is_refused(js_sdk: Path, secure_region: Any):
+def test_the_sdk_with_a_wrong_secret_is_refused(js_sdk: Path, secure_region: Any) -> None:
     wrong = StaticCredentials(secure_region.owner.credentials.access_key_id, "v" * 40)
     result = run_script(js_sdk, secure_region.url, wrong)
     assert result.returncode != 0

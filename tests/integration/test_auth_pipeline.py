@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ def start_regions(tmp_path: Path, failover: dict[str, Any]) -> SecureRegions:
 
 
 @pytest.fixture()
-def secure_pipeline(tmp_path):
+def secure_pipeline(tmp_path: Path) -> Iterator[Callable[..., tuple[SecureRegions, Pipeline]]]:
     started: list[tuple[SecureRegions, Pipeline]] = []
 
     def start(count: int, rate: float) -> tuple[SecureRegions, Pipeline]:
@@ -96,7 +97,9 @@ def secure_pipeline(tmp_path):
         regions.stop()
 
 
-def test_the_pipeline_fails_over_between_authenticating_regions(secure_pipeline):
+def test_the_pipeline_fails_over_between_authenticating_regions(
+    secure_pipeline: Callable[..., tuple[SecureRegions, Pipeline]],
+) -> None:
     regions, run = secure_pipeline(count=1200, rate=150)
     topology = load_topology(regions.topology_path)
     wait_for(lambda: len(run.acked_ids()) >= 300, what="traffic before the fault")
@@ -114,6 +117,7 @@ def test_the_pipeline_fails_over_between_authenticating_regions(secure_pipeline)
         timeout=WINDOW_S + CHECKS * CHECK_S + 20,
         what="automatic failover",
     )
+    assert state  # wait_for returns the truthy value (for the type checker)
     assert state.epoch == 2
     run.assert_nothing_acknowledged_is_lost()
     assert [line for line in run.processed("west") if line["t"] >= fault_at]

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_helpers import ACCOUNT, FAST, OTHER_ACCOUNT, active_consumer, create_key, shardline
+from auth_helpers import (
+    ACCOUNT,
+    FAST,
+    OTHER_ACCOUNT,
+    SecureRegion,
+    active_consumer,
+    create_key,
+    shardline,
+)
 from botocore.exceptions import ClientError
 
-from shardline.testing import kinesis_client, wait_active, wait_for
+from shardline.testing import RegionProcess, kinesis_client, wait_active, wait_for
 
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
@@ -49,7 +59,9 @@ def document(*statements: dict[str, Any]) -> str:
 # -- accounts -------------------------------------------------------------------------------
 
 
-def test_each_account_sees_only_its_own_streams_and_arns_carry_it(secure_region):
+def test_each_account_sees_only_its_own_streams_and_arns_carry_it(
+    secure_region: SecureRegion,
+) -> None:
     owner, other = secure_region.clients(secure_region.owner, secure_region.other)
     name = f"same-{uuid.uuid4().hex[:8]}"
     for client in (owner, other):
@@ -72,7 +84,9 @@ def test_each_account_sees_only_its_own_streams_and_arns_carry_it(secure_region)
     assert name in other.list_streams()["StreamNames"]
 
 
-def test_shard_limits_count_per_account(tmp_path, fresh_region):
+def test_shard_limits_count_per_account(
+    tmp_path: Path, fresh_region: Callable[..., RegionProcess]
+) -> None:
     path = tmp_path / "credentials.toml"
     first, second = create_key(path, ACCOUNT), create_key(path, OTHER_ACCOUNT)
     region = fresh_region(*FAST, "--shard-limit", "2", "--credentials", str(path))
@@ -92,7 +106,7 @@ def test_shard_limits_count_per_account(tmp_path, fresh_region):
 # -- identity policies -----------------------------------------------------------------------
 
 
-def test_an_identity_policy_limits_what_its_key_may_do(secure_region):
+def test_an_identity_policy_limits_what_its_key_may_do(secure_region: SecureRegion) -> None:
     owner, reader = secure_region.clients(secure_region.owner, secure_region.reader)
     readable, readable_arn = make_stream(owner, "open")
     closed, closed_arn = make_stream(owner, "closed")
@@ -118,7 +132,9 @@ def test_an_identity_policy_limits_what_its_key_may_do(secure_region):
 # -- resource policies -----------------------------------------------------------------------
 
 
-def test_a_resource_policy_denying_everyone_stops_puts_and_reads(secure_region):
+def test_a_resource_policy_denying_everyone_stops_puts_and_reads(
+    secure_region: SecureRegion,
+) -> None:
     # the repro: a deny-all policy used to leave PutRecord and GetRecords working
     owner = secure_region.client(secure_region.owner)
     name, arn = make_stream(owner)
@@ -130,10 +146,11 @@ def test_a_resource_policy_denying_everyone_stops_puts_and_reads(secure_region):
     deny_reads_and_writes = {**deny, "NotAction": "kinesis:*ResourcePolicy"}
     del deny_reads_and_writes["Action"]
     owner.put_resource_policy(ResourceARN=arn, Policy=document(deny_reads_and_writes))
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: owner.put_record(StreamName=name, Data=b"x", PartitionKey="k"),
         lambda: owner.get_records(ShardIterator=iterator),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(ClientError) as exc:
             call()
         code, message = error_of(exc)
@@ -157,7 +174,9 @@ def test_a_resource_policy_denying_everyone_stops_puts_and_reads(secure_region):
         ),
     ],
 )
-def test_put_resource_policy_checks_json_and_grammar(secure_region, policy, message):
+def test_put_resource_policy_checks_json_and_grammar(
+    secure_region: SecureRegion, policy: str, message: str
+) -> None:
     owner = secure_region.client(secure_region.owner)
     _, arn = make_stream(owner)
     with pytest.raises(ClientError) as exc:
@@ -166,7 +185,9 @@ def test_put_resource_policy_checks_json_and_grammar(secure_region, policy, mess
     assert owner.get_resource_policy(ResourceARN=arn)["Policy"] == "{}"
 
 
-def test_a_resource_policy_grants_another_account_what_it_names(secure_region):
+def test_a_resource_policy_grants_another_account_what_it_names(
+    secure_region: SecureRegion,
+) -> None:
     owner, other = secure_region.clients(secure_region.owner, secure_region.other)
     name, arn = make_stream(owner)
     with pytest.raises(ClientError) as exc:
@@ -198,7 +219,7 @@ def test_a_resource_policy_grants_another_account_what_it_names(secure_region):
     assert error_of(exc)[0] == "AccessDeniedException"
 
 
-def test_a_consumer_policy_lets_another_account_subscribe(secure_region):
+def test_a_consumer_policy_lets_another_account_subscribe(secure_region: SecureRegion) -> None:
     owner, other = secure_region.clients(secure_region.owner, secure_region.other)
     name, arn = make_stream(owner)
     consumer_arn = active_consumer(owner, arn, "shared")
@@ -229,7 +250,9 @@ def test_a_consumer_policy_lets_another_account_subscribe(secure_region):
     assert seen == [b"shared"]
 
 
-def test_a_server_without_credentials_enforces_a_deny_all_resource_policy(region):
+def test_a_server_without_credentials_enforces_a_deny_all_resource_policy(
+    region: RegionProcess,
+) -> None:
     kinesis = kinesis_client(region.url)
     name, arn = make_stream(kinesis)
     deny = statement({"AWS": "*"}, ["kinesis:PutRecord*", "kinesis:Get*"], "*", effect="Deny")
@@ -243,7 +266,7 @@ def test_a_server_without_credentials_enforces_a_deny_all_resource_policy(region
     )
 
 
-def test_keys_create_refuses_a_malformed_policy(tmp_path):
+def test_keys_create_refuses_a_malformed_policy(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(
         '{"Statement": {"Effect": "Allow", "Action": "kinesis:*", "Resource": "*", '
@@ -264,7 +287,9 @@ def test_keys_create_refuses_a_malformed_policy(tmp_path):
     assert not (tmp_path / "c.toml").exists()
 
 
-def test_get_records_is_authorized_on_the_iterators_stream_not_the_one_it_names(secure_region):
+def test_get_records_is_authorized_on_the_iterators_stream_not_the_one_it_names(
+    secure_region: SecureRegion,
+) -> None:
     owner, reader = secure_region.clients(secure_region.owner, secure_region.reader)
     _, readable_arn = make_stream(owner, "open")
     closed, closed_arn = make_stream(owner, "closed")

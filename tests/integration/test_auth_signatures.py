@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import cbor2
 import pytest
-from auth_helpers import active_consumer, raw_http
+from auth_helpers import SecureRegion, active_consumer, raw_http
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -98,7 +98,7 @@ def stream(secure_region: Any) -> str:
 # -- boto3 ---------------------------------------------------------------------------------
 
 
-def test_boto3_with_a_listed_key_works_end_to_end(secure_region, stream):
+def test_boto3_with_a_listed_key_works_end_to_end(secure_region: SecureRegion, stream: str) -> None:
     kinesis = secure_region.client(secure_region.owner)
     kinesis.put_record(StreamName=stream, Data=b"signed", PartitionKey="k")
     iterator = kinesis.get_shard_iterator(
@@ -107,14 +107,14 @@ def test_boto3_with_a_listed_key_works_end_to_end(secure_region, stream):
     assert b"signed" in [r["Data"] for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
 
 
-def test_a_wrong_secret_is_an_invalid_signature(secure_region):
+def test_a_wrong_secret_is_an_invalid_signature(secure_region: SecureRegion) -> None:
     wrong = StaticCredentials(secure_region.owner.credentials.access_key_id, "x" * 40)
     code, message, status = list_streams_refused(kinesis_client(secure_region.url, wrong))
     assert (code, status) == ("InvalidSignatureException", 400)
     assert message.startswith(SIGNATURE_MISMATCH + "\n\nThe Canonical String for this request")
 
 
-def test_an_unknown_key_is_an_unrecognized_client(secure_region):
+def test_an_unknown_key_is_an_unrecognized_client(secure_region: SecureRegion) -> None:
     kinesis = kinesis_client(secure_region.url, StaticCredentials("AKSLNOSUCHKEY0000000", "x" * 40))
     assert list_streams_refused(kinesis) == (
         "UnrecognizedClientException",
@@ -123,7 +123,9 @@ def test_an_unknown_key_is_an_unrecognized_client(secure_region):
     )
 
 
-def test_a_credential_scoped_to_another_region_is_refused_as_aws_does(secure_region):
+def test_a_credential_scoped_to_another_region_is_refused_as_aws_does(
+    secure_region: SecureRegion,
+) -> None:
     # issue 17: once signatures are verified, the scope's region must be this region's
     kinesis = kinesis_client(secure_region.url, secure_region.owner.credentials, "eu-west-1")
     assert list_streams_refused(kinesis) == (
@@ -133,7 +135,9 @@ def test_a_credential_scoped_to_another_region_is_refused_as_aws_does(secure_reg
     )
 
 
-def test_subscribe_to_shard_over_http1_is_verified_too(secure_region, stream):
+def test_subscribe_to_shard_over_http1_is_verified_too(
+    secure_region: SecureRegion, stream: str
+) -> None:
     kinesis = secure_region.client(secure_region.owner)
     arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
         "StreamARN"
@@ -170,7 +174,9 @@ def aws_cli(url: str, key: StaticCredentials, *args: str) -> subprocess.Complete
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_the_aws_cli_signs_with_a_listed_key_and_fails_with_a_wrong_one(secure_region, stream):
+def test_the_aws_cli_signs_with_a_listed_key_and_fails_with_a_wrong_one(
+    secure_region: SecureRegion, stream: str
+) -> None:
     ok = aws_cli(secure_region.url, secure_region.owner.credentials, "list-streams")
     assert ok.returncode == 0, ok.stderr
     assert stream in json.loads(ok.stdout)["StreamNames"]
@@ -190,7 +196,7 @@ def list_streams_by_hand(url: str, path: str = "/", **headers: str) -> tuple[int
     return status, json.loads(raw)
 
 
-def test_an_unsigned_call_is_missing_its_token(secure_region):
+def test_an_unsigned_call_is_missing_its_token(secure_region: SecureRegion) -> None:
     status, body = list_streams_by_hand(secure_region.url)
     assert status == 400
     assert body == {
@@ -199,7 +205,7 @@ def test_an_unsigned_call_is_missing_its_token(secure_region):
     }
 
 
-def test_a_garbage_authorization_is_an_incomplete_signature(secure_region):
+def test_a_garbage_authorization_is_an_incomplete_signature(secure_region: SecureRegion) -> None:
     headers = {"Authorization": "garbage", "X-Amz-Date": "20260101T000000Z"}
     status, body = list_streams_by_hand(secure_region.url, **headers)
     assert status == 400
@@ -211,7 +217,9 @@ def test_a_garbage_authorization_is_an_incomplete_signature(secure_region):
     }
 
 
-def test_a_tampered_body_under_a_valid_signature_is_refused(secure_region, stream):
+def test_a_tampered_body_under_a_valid_signature_is_refused(
+    secure_region: SecureRegion, stream: str
+) -> None:
     request = signed_request(
         secure_region.url,
         secure_region.owner.credentials,
@@ -241,7 +249,9 @@ def test_a_tampered_body_under_a_valid_signature_is_refused(secure_region, strea
         ),
     ],
 )
-def test_a_date_outside_the_five_minute_window_is_refused(secure_region, shift, pattern):
+def test_a_date_outside_the_five_minute_window_is_refused(
+    secure_region: SecureRegion, shift: dt.timedelta, pattern: str
+) -> None:
     when = (dt.datetime.now(dt.UTC) + shift).strftime("%Y%m%dT%H%M%SZ")
     request = AWSRequest(
         "POST",
@@ -268,7 +278,7 @@ def test_a_date_outside_the_five_minute_window_is_refused(secure_region, shift, 
     assert when in body["message"]
 
 
-def test_a_signed_cbor_request_is_verified(secure_region, stream):
+def test_a_signed_cbor_request_is_verified(secure_region: SecureRegion, stream: str) -> None:
     body = cbor2.dumps({"StreamName": stream, "Data": b"cbor", "PartitionKey": "k"})
     request = signed_request(
         secure_region.url, secure_region.owner.credentials, "PutRecord", body, CBOR
@@ -317,7 +327,9 @@ def presign(
     return request
 
 
-def test_a_presigned_url_is_accepted_and_its_signature_checked(secure_region, stream):
+def test_a_presigned_url_is_accepted_and_its_signature_checked(
+    secure_region: SecureRegion, stream: str
+) -> None:
     body = json.dumps({"StreamName": stream}).encode()
     request = presign(
         secure_region.url, secure_region.owner.credentials, "DescribeStreamSummary", body, 300
@@ -331,7 +343,9 @@ def test_a_presigned_url_is_accepted_and_its_signature_checked(secure_region, st
     assert forged_status == 400 and forged_answer["__type"] == "InvalidSignatureException"
 
 
-def test_a_query_with_only_an_algorithm_is_an_incomplete_signature(secure_region):
+def test_a_query_with_only_an_algorithm_is_an_incomplete_signature(
+    secure_region: SecureRegion,
+) -> None:
     status, body = list_streams_by_hand(secure_region.url, "/?X-Amz-Algorithm=x")
     assert status == 400
     assert body["__type"] == "IncompleteSignatureException"
@@ -364,7 +378,8 @@ def h2_call(url: str, request: AWSRequest, first_bytes_only: bool = False) -> tu
             assert data, "the server closed the connection early"
             for event in connection.receive_data(data):
                 if isinstance(event, ResponseReceived):
-                    status = int(dict(event.headers or [])[":status"])
+                    # header_encoding="utf-8": h2 hands the names and values over as str
+                    status = int({str(n): str(v) for n, v in event.headers or []}[":status"])
                 elif isinstance(event, DataReceived):
                     received += event.data or b""
                     connection.acknowledge_received_data(event.flow_controlled_length or 0, 1)
@@ -374,7 +389,9 @@ def h2_call(url: str, request: AWSRequest, first_bytes_only: bool = False) -> tu
     return status, received
 
 
-def test_http2_calls_are_verified_with_authority_as_host(secure_region, stream):
+def test_http2_calls_are_verified_with_authority_as_host(
+    secure_region: SecureRegion, stream: str
+) -> None:
     body = json.dumps({"StreamName": stream, "Data": "aDI=", "PartitionKey": "h2"}).encode()
     good = signed_request(secure_region.url, secure_region.owner.credentials, "PutRecord", body)
     status, raw = h2_call(secure_region.url, good)
@@ -389,7 +406,9 @@ def test_http2_calls_are_verified_with_authority_as_host(secure_region, stream):
     assert status == 400 and json.loads(raw)["__type"] == "InvalidSignatureException"
 
 
-def test_subscribe_to_shard_over_http2_is_verified(secure_region, stream):
+def test_subscribe_to_shard_over_http2_is_verified(
+    secure_region: SecureRegion, stream: str
+) -> None:
     kinesis = secure_region.client(secure_region.owner)
     arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
         "StreamARN"

@@ -89,14 +89,14 @@ def stream(cli: Cli) -> str:
     return name
 
 
-def test_cli_is_version_1():
+def test_cli_is_version_1() -> None:
     result = subprocess.run(
         [*_aws_command(), "--version"], capture_output=True, text=True, timeout=60, check=True
     )
     assert (result.stdout + result.stderr).startswith("aws-cli/1.")
 
 
-def test_describe_stream_summary_and_list_shards(cli, stream):
+def test_describe_stream_summary_and_list_shards(cli: Cli, stream: str) -> None:
     summary = cli.json("describe-stream-summary", "--stream-name", stream)[
         "StreamDescriptionSummary"
     ]
@@ -114,7 +114,9 @@ def test_describe_stream_summary_and_list_shards(cli, stream):
     )
 
 
-def test_put_record_then_get_records(cli, stream, region, tmp_path):
+def test_put_record_then_get_records(
+    cli: Cli, stream: str, region: RegionProcess, tmp_path: Path
+) -> None:
     # v1: the text given to --data is the payload; the CLI base64-encodes it on the wire.
     put = cli.json(
         "put-record",
@@ -173,7 +175,7 @@ def test_put_record_then_get_records(cli, stream, region, tmp_path):
     assert [r["Data"] for r in again] == [b"hello from cli v1", binary]
 
 
-def test_errors_reach_the_cli_with_code_and_message(cli):
+def test_errors_reach_the_cli_with_code_and_message(cli: Cli) -> None:
     name = f"missing-{uuid.uuid4().hex[:8]}"
     result = cli.run("describe-stream-summary", "--stream-name", name, check=False)
     assert result.returncode == 255
@@ -181,7 +183,7 @@ def test_errors_reach_the_cli_with_code_and_message(cli):
     assert f"Stream {name} under account" in result.stderr
 
 
-def test_delete_stream(cli):
+def test_delete_stream(cli: Cli) -> None:
     name = f"cli-del-{uuid.uuid4().hex[:8]}"
     cli.json("create-stream", "--stream-name", name, "--shard-count", "1")
     cli.run("wait", "stream-exists", "--stream-name", name)

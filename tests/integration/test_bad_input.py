@@ -158,38 +158,38 @@ def account(region: RegionProcess, stream: str) -> str:
 # -- 1. the envelope -------------------------------------------------------------------------
 
 
-def test_empty_body_for_a_known_operation_is_a_serialization_error(url):
+def test_empty_body_for_a_known_operation_is_a_serialization_error(url: str) -> None:
     response = send(url, Request(op("ListStreams"), b""))
     assert_json_error(response, "SerializationException", None)
 
 
-def test_empty_body_for_an_unknown_operation_is_unknown_operation(url):
+def test_empty_body_for_an_unknown_operation_is_unknown_operation(url: str) -> None:
     response = send(url, Request(op("ListStream"), b""))
     assert_json_error(response, "UnknownOperationException", None)
 
 
 @pytest.mark.parametrize("body", ['"hello"', "true", "null", "123"], ids=str)
-def test_json_that_is_not_an_object_is_a_bare_serialization_error(url, body):
+def test_json_that_is_not_an_object_is_a_bare_serialization_error(url: str, body: str) -> None:
     response = send(url, Request(op("ListStreams"), body))
     assert_json_error(response, "SerializationException", None)
 
 
 @pytest.mark.parametrize("body", ["[]", '[{"StreamName": "x"}]'], ids=["empty", "of-objects"])
-def test_json_array_body_is_a_serialization_error(url, body):
+def test_json_array_body_is_a_serialization_error(url: str, body: str) -> None:
     response = send(url, Request(op("DescribeStreamSummary"), body))
     assert response.status == 400
     assert response.error_type == "SerializationException"
 
 
 @pytest.mark.parametrize("body", ["hello", "{bad", '{"StreamName": "x"', "{}}"], ids=str)
-def test_malformed_json_is_rejected_as_serialization(url, body):
+def test_malformed_json_is_rejected_as_serialization(url: str, body: str) -> None:
     response = send(url, Request(op("ListStreams"), body))
     assert response.status == 400
     assert response.error_type == "SerializationException"
 
 
 @pytest.mark.parametrize("body", ["hello", "{bad"], ids=str)
-def test_malformed_json_has_no_message(url, body):
+def test_malformed_json_has_no_message(url: str, body: str) -> None:
     response = send(url, Request(op("ListStreams"), body))
     assert_json_error(response, "SerializationException", None)
 
@@ -206,17 +206,17 @@ def test_malformed_json_has_no_message(url, body):
     ],
     ids=["typo", "no-op", "old-version", "other-service", "no-prefix", "missing-header"],
 )
-def test_unknown_operation(url, target):
+def test_unknown_operation(url: str, target: str | None) -> None:
     response = send(url, Request(target, "{}"))
     assert_json_error(response, "UnknownOperationException", None)
 
 
-def test_unknown_operation_is_reported_before_missing_authentication(url):
+def test_unknown_operation_is_reported_before_missing_authentication(url: str) -> None:
     response = send(url, Request(op("Nope"), "{}", auth=False))
     assert_json_error(response, "UnknownOperationException", None)
 
 
-def test_missing_authorization(url):
+def test_missing_authorization(url: str) -> None:
     response = send(url, Request(op("ListStreams"), "{}", auth=False))
     assert_json_error(
         response, "MissingAuthenticationTokenException", "Missing Authentication Token"
@@ -224,12 +224,12 @@ def test_missing_authorization(url):
 
 
 @pytest.mark.parametrize("body", ["", "hello"], ids=["empty", "non-json"])
-def test_unreadable_body_is_reported_before_missing_authentication(url, body):
+def test_unreadable_body_is_reported_before_missing_authentication(url: str, body: str) -> None:
     response = send(url, Request(op("ListStreams"), body, auth=False))
     assert_json_error(response, "SerializationException", None)
 
 
-def test_presigned_query_string_counts_as_authentication(url):
+def test_presigned_query_string_counts_as_authentication(url: str) -> None:
     query = (
         "/?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=test%2F20260101%2Fus-east-1"
         "%2Fkinesis%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-SignedHeaders=host"
@@ -240,7 +240,7 @@ def test_presigned_query_string_counts_as_authentication(url):
     assert "StreamNames" in response.json
 
 
-def test_content_type_parameters_are_ignored(url):
+def test_content_type_parameters_are_ignored(url: str) -> None:
     response = send(
         url,
         Request(op("ListStreams"), "{}", content_type="application/x-amz-json-1.1; charset=utf-8"),
@@ -250,7 +250,7 @@ def test_content_type_parameters_are_ignored(url):
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "OPTIONS"])
-def test_non_post_without_auth_is_403_missing_token_xml(url, method):
+def test_non_post_without_auth_is_403_missing_token_xml(url: str, method: str) -> None:
     response = send(url, Request(None, b"", method=method, content_type=None, auth=False))
     assert response.status == 403
     assert response.raw == (
@@ -261,7 +261,7 @@ def test_non_post_without_auth_is_403_missing_token_xml(url, method):
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT"])
-def test_non_post_with_auth_is_403_access_denied_xml(url, method):
+def test_non_post_with_auth_is_403_access_denied_xml(url: str, method: str) -> None:
     response = send(url, Request(op("ListStreams"), b"", method=method, content_type=None))
     assert response.status == 403
     assert response.raw == (
@@ -271,19 +271,19 @@ def test_non_post_with_auth_is_403_access_denied_xml(url, method):
     )
 
 
-def test_body_without_content_type_or_target_is_403_access_denied_xml(url):
+def test_body_without_content_type_or_target_is_403_access_denied_xml(url: str) -> None:
     response = send(url, Request(None, "{}", content_type=None))
     assert response.status == 403
     assert b"<AccessDeniedException>" in response.raw
 
 
-def test_body_with_target_but_no_content_type_is_404(url):
+def test_body_with_target_but_no_content_type_is_404(url: str) -> None:
     response = send(url, Request(op("ListStreams"), "{}", content_type=None))
     assert response.status == 404
     assert b"UnknownOperationException" in response.raw
 
 
-def test_body_with_target_but_no_content_type_has_aws_404_body(url):
+def test_body_with_target_but_no_content_type_has_aws_404_body(url: str) -> None:
     response = send(url, Request(op("ListStreams"), "{}", content_type=None))
     assert response.status == 404
     assert response.raw == b"<UnknownOperationException/>\n"
@@ -296,7 +296,9 @@ def test_body_with_target_but_no_content_type_has_aws_404_body(url):
 @pytest.mark.parametrize(
     "content_type", [None, "application/x-amz-json-1.0"], ids=["none", "json-1.0"]
 )
-def test_empty_body_with_unusable_content_type_gets_a_cbor_error(url, target, code, content_type):
+def test_empty_body_with_unusable_content_type_gets_a_cbor_error(
+    url: str, target: str, code: str, content_type: str | None
+) -> None:
     import cbor2
 
     response = send(url, Request(target, b"", content_type=content_type))
@@ -305,19 +307,19 @@ def test_empty_body_with_unusable_content_type_gets_a_cbor_error(url, target, co
     assert cbor2.loads(response.raw) == {"__type": code}
 
 
-def test_json_errors_carry_a_request_id(url):
+def test_json_errors_carry_a_request_id(url: str) -> None:
     response = send(url, Request(op("DescribeStreamSummary"), {"StreamName": "nope"}))
     assert response.status == 400
     assert UUID.match(response.headers["x-amzn-RequestId"])
 
 
-def test_xml_errors_carry_a_request_id(url):
+def test_xml_errors_carry_a_request_id(url: str) -> None:
     response = send(url, Request(None, b"", method="GET", content_type=None, auth=False))
     assert response.status == 403
     assert UUID.match(response.headers.get("x-amzn-RequestId") or "")
 
 
-def test_operation_without_output_has_an_empty_body(url, stream):
+def test_operation_without_output_has_an_empty_body(url: str, stream: str) -> None:
     response = send(url, Request(op("AddTagsToStream"), {"StreamName": stream, "Tags": {"k": "v"}}))
     assert response.status == 200
     assert response.raw == b""
@@ -556,12 +558,19 @@ TYPE_CASES_DIVERGING = [
     ("case_id", "operation", "body", "message"),
     [pytest.param(*case, id=case[0]) for case in TYPE_CASES] + TYPE_CASES_DIVERGING,
 )
-def test_wrong_member_type(url, stream, case_id, operation, body, message):
+def test_wrong_member_type(
+    url: str,
+    stream: str,
+    case_id: str,
+    operation: str,
+    body: Callable[[str], Any],
+    message: str | re.Pattern[str],
+) -> None:
     response = send(url, Request(op(operation), body), stream)
     assert_json_error(response, "SerializationException", message)
 
 
-def test_wrong_type_through_boto3_without_client_validation(region):
+def test_wrong_type_through_boto3_without_client_validation(region: RegionProcess) -> None:
     client = kinesis_client(region.url, parameter_validation=False)
     with pytest.raises(ClientError) as exc:
         client.create_stream(StreamName="typed", ShardCount="1")
@@ -571,7 +580,7 @@ def test_wrong_type_through_boto3_without_client_validation(region):
     assert error["Message"] == "class java.lang.String can not be converted to an Integer"
 
 
-def test_unknown_members_are_ignored_and_null_means_absent(url, stream):
+def test_unknown_members_are_ignored_and_null_means_absent(url: str, stream: str) -> None:
     response = send(
         url,
         Request(
@@ -821,7 +830,14 @@ VALIDATION_CASES_DIVERGING = [
     ("case_id", "operation", "body", "expected"),
     [pytest.param(*case, id=case[0]) for case in VALIDATION_CASES] + VALIDATION_CASES_DIVERGING,
 )
-def test_constraint_violation(url, stream, case_id, operation, body, expected):
+def test_constraint_violation(
+    url: str,
+    stream: str,
+    case_id: str,
+    operation: str,
+    body: Callable[[str], Any],
+    expected: list[str],
+) -> None:
     response = send(url, Request(op(operation), body), stream)
     assert response.status == 400
     assert response.error_type == "ValidationException"
@@ -834,7 +850,7 @@ def test_constraint_violation(url, stream, case_id, operation, body, expected):
         assert mine == [e for e in expected if f" at '{path}' " in e]
 
 
-def test_single_violation_exact_message(url):
+def test_single_violation_exact_message(url: str) -> None:
     response = send(url, Request(op("CreateStream"), {"StreamName": "", "ShardCount": 1}))
     assert_json_error(
         response,
@@ -858,7 +874,7 @@ def _501(stream_name: str) -> dict[str, Any]:
     return {"StreamName": stream_name, "Records": [{"PartitionKey": "", "Data": ""}] * 501}
 
 
-def test_501_records_are_capped_at_ten_errors(url):
+def test_501_records_are_capped_at_ten_errors(url: str) -> None:
     response = send(url, Request(op("PutRecords"), _501("")))
     assert response.status == 400
     assert response.error_type == "ValidationException"
@@ -876,7 +892,9 @@ def test_501_records_are_capped_at_ten_errors(url):
     assert len(set(items)) == 10
 
 
-def test_501_records_through_boto3_without_client_validation(region, stream):
+def test_501_records_through_boto3_without_client_validation(
+    region: RegionProcess, stream: str
+) -> None:
     client = kinesis_client(region.url, parameter_validation=False)
     records = [{"Data": b"x", "PartitionKey": "k"} for _ in range(501)]
     with pytest.raises(ClientError) as exc:
@@ -890,7 +908,7 @@ def test_501_records_through_boto3_without_client_validation(region, stream):
     )
 
 
-def test_501_records_value_is_rendered_like_java(url):
+def test_501_records_value_is_rendered_like_java(url: str) -> None:
     response = send(url, Request(op("PutRecords"), _501("")))
     items = violations(response.json["message"])
     entry = r"com\.amazonaws\.kinesis\.v20131202\.PutRecordsRequestEntry@[0-9a-f]+"
@@ -899,7 +917,7 @@ def test_501_records_value_is_rendered_like_java(url):
     assert re.fullmatch(rf"\[(?:{entry}, ){{500}}{entry}\]", match.group("value"))
 
 
-def test_null_stream_name_through_boto3_is_not_a_crash(region):
+def test_null_stream_name_through_boto3_is_not_a_crash(region: RegionProcess) -> None:
     client = kinesis_client(region.url, parameter_validation=False)
     with pytest.raises(ClientError) as exc:
         client.put_record(StreamName="", Data=b"x", PartitionKey="")
@@ -931,7 +949,16 @@ def test_null_stream_name_through_boto3_is_not_a_crash(region):
     ],
     ids=lambda x: x if isinstance(x, str) else "body",
 )
-def test_missing_stream(url, account, operation, body):
+def test_missing_stream(
+    url: str,
+    account: str,
+    operation: str,
+    body: dict[str, Any]
+    | dict[str, dict[str, str]]
+    | dict[str, int]
+    | dict[str, list[dict[str, str]]]
+    | dict[str, str],
+) -> None:
     name = f"missing-{uuid.uuid4().hex[:8]}"
     response = send(url, Request(op(operation), {"StreamName": name, **body}))
     assert_json_error(
@@ -939,7 +966,7 @@ def test_missing_stream(url, account, operation, body):
     )
 
 
-def test_missing_stream_in_get_shard_iterator_names_the_shard(url, account):
+def test_missing_stream_in_get_shard_iterator_names_the_shard(url: str, account: str) -> None:
     name = f"missing-{uuid.uuid4().hex[:8]}"
     body = {"StreamName": name, "ShardId": "shardId-000000000000", "ShardIteratorType": "LATEST"}
     response = send(url, Request(op("GetShardIterator"), body))
@@ -950,7 +977,7 @@ def test_missing_stream_in_get_shard_iterator_names_the_shard(url, account):
     )
 
 
-def test_missing_shard(url, stream, account):
+def test_missing_shard(url: str, stream: str, account: str) -> None:
     body = {"StreamName": stream, "ShardId": "shardId-5", "ShardIteratorType": "LATEST"}
     response = send(url, Request(op("GetShardIterator"), body))
     assert_json_error(
@@ -961,7 +988,7 @@ def test_missing_shard(url, stream, account):
 
 
 @pytest.mark.parametrize("shard_id", ["ABKLFD8", "2147483648", "shardId-002147483648"])
-def test_unparseable_shard_id(url, stream, account, shard_id):
+def test_unparseable_shard_id(url: str, stream: str, account: str, shard_id: str) -> None:
     body = {"StreamName": stream, "ShardId": shard_id, "ShardIteratorType": "LATEST"}
     response = send(url, Request(op("GetShardIterator"), body))
     assert_json_error(
@@ -971,7 +998,7 @@ def test_unparseable_shard_id(url, stream, account, shard_id):
     )
 
 
-def test_records_of_a_deleted_stream(region, url, account):
+def test_records_of_a_deleted_stream(region: RegionProcess, url: str, account: str) -> None:
     client = kinesis_client(region.url)
     name = f"gone-{uuid.uuid4().hex[:8]}"
     client.create_stream(StreamName=name, ShardCount=1)
@@ -1026,14 +1053,16 @@ def _flip(text: str, index: int) -> str:
         "extended",
     ],
 )
-def test_garbage_shard_iterator_is_invalid_argument(region, url, stream, make):
+def test_garbage_shard_iterator_is_invalid_argument(
+    region: RegionProcess, url: str, stream: str, make: Callable[[str], str]
+) -> None:
     response = send(
         url, Request(op("GetRecords"), {"ShardIterator": make(_valid_iterator(region, stream))})
     )
     assert_json_error(response, "InvalidArgumentException", "Invalid ShardIterator.")
 
 
-def test_garbage_iterator_through_boto3(region):
+def test_garbage_iterator_through_boto3(region: RegionProcess) -> None:
     client = kinesis_client(region.url)
     with pytest.raises(ClientError) as exc:
         client.get_records(ShardIterator="not-an-iterator")
@@ -1044,7 +1073,9 @@ def test_garbage_iterator_through_boto3(region):
     }
 
 
-def test_iterator_in_double_quotes_is_accepted(region, url, stream):
+def test_iterator_in_double_quotes_is_accepted(
+    region: RegionProcess, url: str, stream: str
+) -> None:
     iterator = _valid_iterator(region, stream)
     response = send(url, Request(op("GetRecords"), {"ShardIterator": f'"{iterator}"'}))
     assert response.status == 200
@@ -1058,12 +1089,14 @@ EHK_MESSAGE = (
 
 
 @pytest.mark.parametrize("value", [2**128, 2**128 + 12345, 10**38 * 9])
-def test_explicit_hash_key_out_of_range(url, stream, value):
+def test_explicit_hash_key_out_of_range(url: str, stream: str, value: int) -> None:
     response = send(url, Request(op("PutRecord"), _put(stream, ExplicitHashKey=str(value))))
     assert_json_error(response, "InvalidArgumentException", EHK_MESSAGE.format(value))
 
 
-def test_explicit_hash_key_out_of_range_fails_the_whole_batch(region, url, stream):
+def test_explicit_hash_key_out_of_range_fails_the_whole_batch(
+    region: RegionProcess, url: str, stream: str
+) -> None:
     before = _count_records(region, stream)
     records = [
         {"Data": "", "PartitionKey": "a"},
@@ -1074,7 +1107,7 @@ def test_explicit_hash_key_out_of_range_fails_the_whole_batch(region, url, strea
     assert _count_records(region, stream) == before
 
 
-def test_largest_explicit_hash_key_is_accepted(url, stream):
+def test_largest_explicit_hash_key_is_accepted(url: str, stream: str) -> None:
     response = send(url, Request(op("PutRecord"), _put(stream, ExplicitHashKey=str(2**128 - 1))))
     assert response.status == 200
     assert response.json["ShardId"] == "shardId-000000000000"
@@ -1091,7 +1124,7 @@ def _count_records(region: RegionProcess, stream: str) -> int:
 OVERSIZED = base64.b64encode(b"x" * (MIB + 1)).decode()
 
 
-def test_record_over_one_mib_is_rejected(region, url, stream):
+def test_record_over_one_mib_is_rejected(region: RegionProcess, url: str, stream: str) -> None:
     before = _count_records(region, stream)
     response = send(url, Request(op("PutRecord"), _put(stream, Data=OVERSIZED)))
     assert response.status == 400
@@ -1103,13 +1136,13 @@ def test_record_over_one_mib_is_rejected(region, url, stream):
     assert _count_records(region, stream) == before
 
 
-def test_record_of_exactly_one_mib_with_its_key_is_accepted(url, stream):
+def test_record_of_exactly_one_mib_with_its_key_is_accepted(url: str, stream: str) -> None:
     data = base64.b64encode(b"y" * (MIB - 1)).decode()
     response = send(url, Request(op("PutRecord"), _put(stream, Data=data, PartitionKey="a")))
     assert response.status == 200, response.raw[:300]
 
 
-def test_oversized_record_message_in_put_records(url, stream):
+def test_oversized_record_message_in_put_records(url: str, stream: str) -> None:
     records = [{"Data": "", "PartitionKey": "a"}, {"Data": OVERSIZED, "PartitionKey": "a"}]
     response = send(url, Request(op("PutRecords"), {"StreamName": stream, "Records": records}))
     assert_json_error(
@@ -1120,7 +1153,7 @@ def test_oversized_record_message_in_put_records(url, stream):
     )
 
 
-def test_oversized_record_message_in_put_record(url, stream):
+def test_oversized_record_message_in_put_record(url: str, stream: str) -> None:
     response = send(url, Request(op("PutRecord"), _put(stream, Data=OVERSIZED)))
     assert_json_error(
         response,
@@ -1130,7 +1163,9 @@ def test_oversized_record_message_in_put_record(url, stream):
     )
 
 
-def test_put_records_takes_up_to_ten_mib_in_one_request(region, url, stream):
+def test_put_records_takes_up_to_ten_mib_in_one_request(
+    region: RegionProcess, url: str, stream: str
+) -> None:
     before = _count_records(region, stream)
     data = base64.b64encode(b"z" * (MIB - 1)).decode()
     six = [{"Data": data, "PartitionKey": "a"} for _ in range(6)]
@@ -1140,7 +1175,9 @@ def test_put_records_takes_up_to_ten_mib_in_one_request(region, url, stream):
     assert _count_records(region, stream) == before + 6
 
 
-def test_put_records_over_ten_mib_is_refused_whole(region, url, stream):
+def test_put_records_over_ten_mib_is_refused_whole(
+    region: RegionProcess, url: str, stream: str
+) -> None:
     before = _count_records(region, stream)
     data = base64.b64encode(b"z" * (MIB - 1)).decode()
     eleven = [{"Data": data, "PartitionKey": "a"} for _ in range(11)]
@@ -1149,7 +1186,7 @@ def test_put_records_over_ten_mib_is_refused_whole(region, url, stream):
     assert _count_records(region, stream) == before
 
 
-def test_a_ten_mib_record_fills_one_put_records_request(region, url):
+def test_a_ten_mib_record_fills_one_put_records_request(region: RegionProcess, url: str) -> None:
     client = kinesis_client(region.url)
     name = f"large-{uuid.uuid4().hex[:8]}"
     client.create_stream(StreamName=name, ShardCount=1, MaxRecordSizeInKiB=10240)
@@ -1169,13 +1206,15 @@ ISSUED_ELSEWHERE = "49590338271490256608559692538361571095921575989136588898"
 
 
 @pytest.mark.parametrize("ordering", ["0", "1", ISSUED_ELSEWHERE, "9" * 129])
-def test_any_well_formed_sequence_number_for_ordering_is_accepted(url, stream, ordering):
+def test_any_well_formed_sequence_number_for_ordering_is_accepted(
+    url: str, stream: str, ordering: str
+) -> None:
     response = send(url, Request(op("PutRecord"), _put(stream, SequenceNumberForOrdering=ordering)))
     assert response.status == 200, response.raw[:300]
     assert response.json["ShardId"] == "shardId-000000000000"
 
 
-def test_unencrypted_puts_report_no_encryption_type(url, stream):
+def test_unencrypted_puts_report_no_encryption_type(url: str, stream: str) -> None:
     single = send(url, Request(op("PutRecord"), _put(stream)))
     assert set(single.json) == {"ShardId", "SequenceNumber"}
     batch = send(
@@ -1187,7 +1226,7 @@ def test_unencrypted_puts_report_no_encryption_type(url, stream):
     assert set(batch.json) == {"FailedRecordCount", "Records"}
 
 
-def test_equal_entries_render_alike_in_messages(url):
+def test_equal_entries_render_alike_in_messages(url: str) -> None:
     entries = [{"PartitionKey": "a", "Data": ""}] * 300 + [{"PartitionKey": "b", "Data": ""}] * 201
     response = send(url, Request(op("PutRecords"), {"StreamName": "x", "Records": entries}))
     match = VIOLATION.fullmatch(violations(response.json["message"])[0])
@@ -1199,7 +1238,9 @@ def test_equal_entries_render_alike_in_messages(url):
     assert rendered[0] != rendered[-1]
 
 
-def test_an_expired_iterator_names_its_times_as_java_does(fresh_region, monkeypatch):
+def test_an_expired_iterator_names_its_times_as_java_does(
+    fresh_region: Callable[..., RegionProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sqlite3
 
     from shardline.storage import iterators
@@ -1280,7 +1321,9 @@ def _diverging_requests() -> list[Request]:
     ]
 
 
-def test_server_survives_a_burst_of_bad_requests(fresh_region):
+def test_server_survives_a_burst_of_bad_requests(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     server = fresh_region(*FAST)
     client = kinesis_client(server.url)
     name = f"burst-{uuid.uuid4().hex[:8]}"

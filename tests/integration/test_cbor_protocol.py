@@ -133,7 +133,7 @@ def get_records(url: str, shard_iterator: str) -> dict[str, Any]:
 # -- control plane ---------------------------------------------------------------------------
 
 
-def test_create_stream_and_describe_it(url):
+def test_create_stream_and_describe_it(url: str) -> None:
     name = f"cbor-{uuid.uuid4().hex[:10]}"
     before = now_ms()
     reply = post(url, "CreateStream", {"StreamName": name, "ShardCount": 2})
@@ -154,7 +154,7 @@ def test_create_stream_and_describe_it(url):
     assert shards[1]["HashKeyRange"]["EndingHashKey"] == str(2**128 - 1)
 
 
-def test_indefinite_length_maps_as_jackson_writes_them(url):
+def test_indefinite_length_maps_as_jackson_writes_them(url: str) -> None:
     """Jackson (SDK v2) opens maps with 0xbf and closes them with 0xff."""
     name = f"cbor-{uuid.uuid4().hex[:10]}"
     body = (
@@ -189,7 +189,7 @@ def test_indefinite_length_maps_as_jackson_writes_them(url):
 # -- data plane ------------------------------------------------------------------------------
 
 
-def test_put_record_with_a_byte_string_and_read_it_back(url, stream):
+def test_put_record_with_a_byte_string_and_read_it_back(url: str, stream: str) -> None:
     data = bytes(range(256)) + b"\x00\xff not utf-8 \xc3\x28"
     before = now_ms()
     put = ok(url, "PutRecord", {"StreamName": stream, "Data": data, "PartitionKey": "pk-1"})
@@ -207,7 +207,7 @@ def test_put_record_with_a_byte_string_and_read_it_back(url, stream):
     assert isinstance(out["NextShardIterator"], str)
 
 
-def test_arrival_timestamp_is_tag_1_over_an_integer_on_the_wire(url, stream):
+def test_arrival_timestamp_is_tag_1_over_an_integer_on_the_wire(url: str, stream: str) -> None:
     ok(url, "PutRecord", {"StreamName": stream, "Data": b"x", "PartitionKey": "k"})
     reply = post(url, "GetRecords", {"ShardIterator": iterator(url, stream)})
     key = cbor2.dumps("ApproximateArrivalTimestamp")
@@ -218,7 +218,7 @@ def test_arrival_timestamp_is_tag_1_over_an_integer_on_the_wire(url, stream):
     assert abs(value - now_ms()) < 60_000
 
 
-def test_put_records_and_read_them_in_order(url, stream):
+def test_put_records_and_read_them_in_order(url: str, stream: str) -> None:
     records = [{"Data": f"rec-{i}".encode(), "PartitionKey": "same"} for i in range(5)]
     out = ok(url, "PutRecords", {"StreamName": stream, "Records": records})
     assert out["FailedRecordCount"] == 0
@@ -231,7 +231,7 @@ def test_put_records_and_read_them_in_order(url, stream):
     assert [int(r["SequenceNumber"]) for r in got] == sequences
 
 
-def test_records_written_over_cbor_read_back_over_json(url, stream):
+def test_records_written_over_cbor_read_back_over_json(url: str, stream: str) -> None:
     ok(url, "PutRecord", {"StreamName": stream, "Data": b"\x01\x02\x03", "PartitionKey": "k"})
     client = kinesis_client(url)
     shard_iterator = client.get_shard_iterator(
@@ -242,7 +242,7 @@ def test_records_written_over_cbor_read_back_over_json(url, stream):
     ]
 
 
-def test_at_timestamp_iterator_takes_tag_1_milliseconds(url, stream):
+def test_at_timestamp_iterator_takes_tag_1_milliseconds(url: str, stream: str) -> None:
     ok(url, "PutRecord", {"StreamName": stream, "Data": b"first", "PartitionKey": "k"})
     first = get_records(url, iterator(url, stream))["Records"][0]
     first_ms = first["ApproximateArrivalTimestamp"].value
@@ -258,7 +258,7 @@ def test_at_timestamp_iterator_takes_tag_1_milliseconds(url, stream):
     assert [r["Data"] for r in get_records(url, at)["Records"]] == [b"first", b"second"]
 
 
-def test_future_at_timestamp_is_reported_in_milliseconds(url, stream):
+def test_future_at_timestamp_is_reported_in_milliseconds(url: str, stream: str) -> None:
     future = now_ms() + 3_600_000
     reply = post(
         url,
@@ -283,7 +283,7 @@ def test_future_at_timestamp_is_reported_in_milliseconds(url, stream):
 # -- errors ----------------------------------------------------------------------------------
 
 
-def test_resource_not_found_is_a_cbor_map(url):
+def test_resource_not_found_is_a_cbor_map(url: str) -> None:
     name = f"missing-{uuid.uuid4().hex[:8]}"
     reply = post(url, "DescribeStreamSummary", {"StreamName": name})
     assert reply.status == 400
@@ -295,7 +295,7 @@ def test_resource_not_found_is_a_cbor_map(url):
     assert re.fullmatch(rf"Stream {name} under account \d{{12}} not found\.", body["message"])
 
 
-def test_validation_error_over_cbor(url, stream):
+def test_validation_error_over_cbor(url: str, stream: str) -> None:
     reply = post(url, "PutRecord", {"StreamName": stream, "Data": b"x", "PartitionKey": ""})
     assert reply.status == 400
     assert reply.body == {
@@ -305,13 +305,13 @@ def test_validation_error_over_cbor(url, stream):
     }
 
 
-def test_invalid_iterator_over_cbor(url):
+def test_invalid_iterator_over_cbor(url: str) -> None:
     reply = post(url, "GetRecords", {"ShardIterator": "garbage"})
     assert reply.status == 400
     assert reply.body == {"__type": "InvalidArgumentException", "message": "Invalid ShardIterator."}
 
 
-def test_empty_body_and_unknown_operation(url):
+def test_empty_body_and_unknown_operation(url: str) -> None:
     reply = post(url, "ListStreams", b"")
     assert reply.status == 400
     assert reply.body == {"__type": "SerializationException"}
@@ -328,13 +328,13 @@ def test_empty_body_and_unknown_operation(url):
     [b"\xff\xff", b"\xbf", b"\xa1", b"\x1c", b"\x7f\x61"],
     ids=["break", "open-map", "short-map", "reserved", "open-text"],
 )
-def test_malformed_cbor_is_a_serialization_error(url, body):
+def test_malformed_cbor_is_a_serialization_error(url: str, body: bytes) -> None:
     reply = post(url, "ListStreams", body)
     assert reply.status == 400
     assert reply.body["__type"] == "SerializationException"
 
 
-def test_wrong_types_over_cbor_are_serialization_errors(url, stream):
+def test_wrong_types_over_cbor_are_serialization_errors(url: str, stream: str) -> None:
     reply = post(url, "PutRecord", {"StreamName": stream, "Data": 23, "PartitionKey": "k"})
     assert reply.status == 400
     assert reply.body["__type"] == "SerializationException"

@@ -38,7 +38,7 @@ from shardline.testing import (
 from shardline.topology import Topology, load_topology
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-POLICY = {
+POLICY: dict[str, float] = {
     "window_s": 10.0,
     "threshold": 0.01,
     "min_samples": 20,
@@ -61,7 +61,7 @@ class Up:
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     data_dir = tmp_path_factory.mktemp("up")
-    path = default_topology(data_dir, failover=POLICY, pipeline={"rate": 20.0})
+    path = default_topology(data_dir, failover={**POLICY}, pipeline={"rate": 20.0})
     process = ShardlineProcess(
         "up", str(path), ready=r"console at (http://\S+)", start_timeout=180
     ).start()
@@ -106,7 +106,11 @@ def test_the_page_loads_without_javascript_errors_and_the_charts_draw(up: Up, pa
     )
     for region in ("us-east-1", "us-west-2"):
         badge = f'#regions .card[data-region="{region}"] .health'
-        wait_for(lambda b=badge: text_of(page, b) == "HEALTHY", 60, f"{region} HEALTHY")
+
+        def healthy(selector: str = badge) -> bool:
+            return text_of(page, selector) == "HEALTHY"
+
+        wait_for(healthy, 60, f"{region} HEALTHY")
     assert "epoch 1: us-east-1 active" in text_of(page, "#decisions")
     processes = {
         row.get_attribute("data-process")

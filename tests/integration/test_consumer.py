@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ import pytest
 from consumer_worker import command as worker_command
 from live_files import read_jsonl
 
+from shardline.stores.leases import Lease
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
-from shardline.testing import ChildProcess, kinesis_client, wait_active
+from shardline.testing import ChildProcess, RegionProcess, kinesis_client, wait_active
 
 
 class Worker:
@@ -41,8 +43,13 @@ class Worker:
         return self.process.stop(30)
 
 
+# A boto3 Kinesis client (built at run time by botocore, so Any), the factory of a fresh
+# stream (its name, app name and worker factory) and the test's directory.
+Setup = tuple[Any, Callable[..., dict[str, Any]], Path]
+
+
 @pytest.fixture()
-def setup(region, tmp_path):
+def setup(region: RegionProcess, tmp_path: Path) -> Iterator[Setup]:
     """A fresh stream, app name and worker factory; workers are stopped afterwards."""
     kinesis = kinesis_client(region.url)
     workers: list[Worker] = []
@@ -65,10 +72,10 @@ def setup(region, tmp_path):
         w.kill()
 
 
-def put(kinesis, stream: str, prefix: str, count: int, keys: int = 16) -> list[str]:
-    sent = []
+def put(kinesis: Any, stream: str, prefix: str, count: int, keys: int = 16) -> list[str]:
+    sent: list[str] = []
     for start in range(0, count, 500):
-        batch = [
+        batch: list[dict[str, Any]] = [
             {"Data": f"{prefix}-{i}".encode(), "PartitionKey": f"k{i % keys}"}
             for i in range(start, min(count, start + 500))
         ]
@@ -78,7 +85,7 @@ def put(kinesis, stream: str, prefix: str, count: int, keys: int = 16) -> list[s
     return sent
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -90,12 +97,12 @@ def processed(*workers: Worker) -> set[str]:
     return {r["data"] for w in workers for r in w.records()}
 
 
-def leases(tmp: Path, app: str):
+def leases(tmp: Path, app: str) -> list[Lease]:
     import asyncio
 
     store = SQLiteLeaseStore(tmp / "leases.db", app)
 
-    async def read():
+    async def read() -> list[Lease]:
         try:
             return await store.list_leases()
         finally:
@@ -108,7 +115,7 @@ def owners(tmp: Path, app: str) -> set[str | None]:
     return {lease.owner for lease in leases(tmp, app)}
 
 
-def test_one_worker_processes_every_record_in_per_shard_order(setup):
+def test_one_worker_processes_every_record_in_per_shard_order(setup: Setup) -> None:
     kinesis, make, _ = setup
     env = make(shards=3)
     worker = env["worker"]("w1")
@@ -121,7 +128,7 @@ def test_one_worker_processes_every_record_in_per_shard_order(setup):
     assert all(seqs == sorted(seqs) for seqs in by_shard.values())
 
 
-def test_workers_converge_to_a_balanced_assignment(setup):
+def test_workers_converge_to_a_balanced_assignment(setup: Setup) -> None:
     kinesis, make, tmp = setup
     env = make(shards=6)
     for name in ("w1", "w2", "w3"):
@@ -134,7 +141,7 @@ def test_workers_converge_to_a_balanced_assignment(setup):
     wait_for(balanced, 45, "a 2/2/2 assignment")
 
 
-def test_sigkilled_worker_shards_move_and_no_record_is_skipped(setup):
+def test_sigkilled_worker_shards_move_and_no_record_is_skipped(setup: Setup) -> None:
     kinesis, make, tmp = setup
     env = make(shards=4)
     w1 = env["worker"]("w1", "--failover", "3")
@@ -153,7 +160,7 @@ def test_sigkilled_worker_shards_move_and_no_record_is_skipped(setup):
     wait_for(lambda: processed(w1, w2) >= set(sent), 40, "every record after the kill")
 
 
-def test_raising_processor_loses_nothing(setup):
+def test_raising_processor_loses_nothing(setup: Setup) -> None:
     kinesis, make, _ = setup
     env = make(shards=2)
     worker = env["worker"]("w1", "--fail-every", "3")
@@ -164,7 +171,7 @@ def test_raising_processor_loses_nothing(setup):
     wait_for(lambda: processed(worker) >= set(sent), 40, "every record despite failures")
 
 
-def test_graceful_shutdown_hands_leases_over_at_once(setup):
+def test_graceful_shutdown_hands_leases_over_at_once(setup: Setup) -> None:
     kinesis, make, tmp = setup
     env = make(shards=4)
     # Leases expire 30 s after their last renewal (every 10 s): a handover within
@@ -184,7 +191,7 @@ def test_graceful_shutdown_hands_leases_over_at_once(setup):
     wait_for(lambda: processed(w1, w2) >= set(sent), 30, "records after handover")
 
 
-def test_split_and_merge_keep_per_key_order(setup):
+def test_split_and_merge_keep_per_key_order(setup: Setup) -> None:
     kinesis, make, _ = setup
     env = make(shards=2)
     worker = env["worker"]("w1")
@@ -208,7 +215,7 @@ def test_split_and_merge_keep_per_key_order(setup):
     assert first == sorted(first), "per-key order broken across parent → child"
 
 
-def test_fan_out_retrieval_delivers_everything(setup):
+def test_fan_out_retrieval_delivers_everything(setup: Setup) -> None:
     kinesis, make, _ = setup
     env = make(shards=2)
     worker = env["worker"]("w1", "--retrieval", "fanout")
@@ -216,7 +223,7 @@ def test_fan_out_retrieval_delivers_everything(setup):
     wait_for(lambda: processed(worker) >= set(sent), 30, "fan-out records")
 
 
-def test_dynamodb_lease_store_runs_the_same_protocol(setup, dynamodb_url):
+def test_dynamodb_lease_store_runs_the_same_protocol(setup: Setup, dynamodb_url: str) -> None:
     kinesis, make, _ = setup
     env = make(shards=4)
     w1 = env["worker"]("w1", "--dynamodb", dynamodb_url, "--failover", "3")

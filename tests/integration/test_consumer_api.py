@@ -7,9 +7,11 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from shardline.consumer import (
@@ -21,7 +23,7 @@ from shardline.consumer import (
 )
 from shardline.consumer.metrics import ConsumerMetrics
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
-from shardline.testing import kinesis_client, wait_active
+from shardline.testing import RegionProcess, kinesis_client, wait_active
 
 CREDENTIALS = {"aws_access_key_id": "t", "aws_secret_access_key": "t"}
 
@@ -49,7 +51,9 @@ def config(url: str, stream: str, **overrides: Any) -> ConsumerConfig:
     return ConsumerConfig(**settings)
 
 
-async def run_until(scheduler: Scheduler, condition, timeout: float = 20.0) -> None:
+async def run_until(
+    scheduler: Scheduler, condition: Callable[[], object], timeout: float = 20.0
+) -> None:
     task = asyncio.create_task(scheduler.run())
     try:
         deadline = time.monotonic() + timeout
@@ -68,7 +72,9 @@ def put(url: str, stream: str, values: list[str]) -> None:
     )
 
 
-def test_two_phase_checkpoint_state_reaches_the_next_processor(region, tmp_path: Path):
+def test_two_phase_checkpoint_state_reaches_the_next_processor(
+    region: RegionProcess, tmp_path: Path
+) -> None:
     stream = new_stream(region.url)
     put(region.url, stream, ["a", "b", "c"])
     inits: list[InitializationInput] = []
@@ -92,7 +98,7 @@ def test_two_phase_checkpoint_state_reaches_the_next_processor(region, tmp_path:
     assert inits[1].checkpoint.sequence == "TRIM_HORIZON"  # phase two never ran
 
 
-def test_latest_and_at_timestamp_start_where_asked(region, tmp_path: Path):
+def test_latest_and_at_timestamp_start_where_asked(region: RegionProcess, tmp_path: Path) -> None:
     stream = new_stream(region.url)
     put(region.url, stream, ["old"])
     time.sleep(0.05)
@@ -130,7 +136,9 @@ def test_latest_and_at_timestamp_start_where_asked(region, tmp_path: Path):
     assert consume(initial_position="AT_TIMESTAMP", initial_timestamp=cut) == ["middle", "new"]
 
 
-def test_skip_policy_drops_the_failed_batch_and_goes_on(region, tmp_path: Path):
+def test_skip_policy_drops_the_failed_batch_and_goes_on(
+    region: RegionProcess, tmp_path: Path
+) -> None:
     stream = new_stream(region.url)
     put(region.url, stream, ["first"])
     seen: list[str] = []
@@ -162,7 +170,9 @@ def test_skip_policy_drops_the_failed_batch_and_goes_on(region, tmp_path: Path):
     assert seen == ["second"]  # "first" was skipped, as the KCL would
 
 
-def test_the_retry_back_off_starts_over_after_a_successful_batch(region, tmp_path: Path, caplog):
+def test_the_retry_back_off_starts_over_after_a_successful_batch(
+    region: RegionProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A processor that fails now and then waits task_backoff_s after each failure,
     not twice as long as after the one before (the back-off resets on success)."""
     stream = new_stream(region.url)
@@ -209,7 +219,7 @@ def test_the_retry_back_off_starts_over_after_a_successful_batch(region, tmp_pat
     assert delays == [0.05] * 4
 
 
-def test_metrics_and_finished_lease_cleanup(region, tmp_path: Path):
+def test_metrics_and_finished_lease_cleanup(region: RegionProcess, tmp_path: Path) -> None:
     stream = new_stream(region.url)
     put(region.url, stream, [f"r{i}" for i in range(10)])
     kinesis_client(region.url).split_shard(
@@ -259,7 +269,9 @@ def test_metrics_and_finished_lease_cleanup(region, tmp_path: Path):
     assert remaining == {"shardId-000000000001", "shardId-000000000002"}
 
 
-def test_fan_out_merges_events_that_arrive_while_a_batch_is_processed(region, tmp_path: Path):
+def test_fan_out_merges_events_that_arrive_while_a_batch_is_processed(
+    region: RegionProcess, tmp_path: Path
+) -> None:
     """Each PutRecords below is its own commit, so the server pushes one event per
     record; a processor busy with a batch must get the events that arrived meanwhile
     as one batch, not one by one (which falls further behind at every event)."""

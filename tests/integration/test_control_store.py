@@ -12,11 +12,14 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from shardline.stores.control import (
     ControlState,
+    ControlStore,
     Generation,
     Replication,
     ReportDocument,
@@ -41,10 +44,10 @@ CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
 @pytest.fixture(params=["sqlite", "dynamodb", "replicated"])
-def store_factory(request, tmp_path):
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ControlStore]:
     table = f"control{uuid.uuid4().hex[:8]}"
 
-    def make():
+    def make() -> ControlStore:
         if request.param == "sqlite":
             return SQLiteControlStore(tmp_path / "control.db")
         if request.param == "replicated":
@@ -73,8 +76,8 @@ def mark(shard: str, sequence: str) -> Watermark:
     return Watermark(shard, sequence, arrival=1.5, millis_behind=0, updated_at=time.time())
 
 
-def test_initialize_keeps_the_first_state(store_factory):
-    async def scenario():
+def test_initialize_keeps_the_first_state(store_factory: Callable[[], ControlStore]) -> None:
+    async def scenario() -> None:
         async with store_factory() as store:
             assert await store.get_state() is None
             first = await store.initialize(initial_state())
@@ -86,8 +89,8 @@ def test_initialize_keeps_the_first_state(store_factory):
     asyncio.run(scenario())
 
 
-def test_transitions_are_fenced_by_epoch(store_factory):
-    async def scenario():
+def test_transitions_are_fenced_by_epoch(store_factory: Callable[[], ControlStore]) -> None:
+    async def scenario() -> None:
         async with store_factory() as store:
             state = await store.initialize(initial_state())
             start = StartPosition.at(1_700_000_000.25)
@@ -105,15 +108,18 @@ def test_transitions_are_fenced_by_epoch(store_factory):
             rival = state.successor("rival", active_region="east")
             with pytest.raises(StaleEpochError):
                 await store.transition(state, rival)
-            assert (await store.get_state()).active_region == "west"
+            current = await store.get_state()
+            assert current is not None and current.active_region == "west"
             with pytest.raises(ValueError):
                 await store.transition(stored, stored)  # the epoch must go up by one
 
     asyncio.run(scenario())
 
 
-def test_watermarks_are_fenced_by_replication_generation_and_never_go_back(store_factory):
-    async def scenario():
+def test_watermarks_are_fenced_by_replication_generation_and_never_go_back(
+    store_factory: Callable[[], ControlStore],
+) -> None:
+    async def scenario() -> None:
         async with store_factory() as store:
             state = await store.initialize(initial_state())
             await store.put_watermarks(1, "east", "orders", [mark("s-0", "900"), mark("s-1", "5")])
@@ -133,8 +139,10 @@ def test_watermarks_are_fenced_by_replication_generation_and_never_go_back(store
     asyncio.run(scenario())
 
 
-def test_every_transition_is_kept_in_the_decision_journal(store_factory):
-    async def scenario():
+def test_every_transition_is_kept_in_the_decision_journal(
+    store_factory: Callable[[], ControlStore],
+) -> None:
+    async def scenario() -> None:
         async with store_factory() as store:
             state = await store.initialize(initial_state())
             failover = await store.transition(
@@ -155,8 +163,8 @@ def test_every_transition_is_kept_in_the_decision_journal(store_factory):
     asyncio.run(scenario())
 
 
-def test_reports_are_replaced_per_component(store_factory):
-    async def scenario():
+def test_reports_are_replaced_per_component(store_factory: Callable[[], ControlStore]) -> None:
+    async def scenario() -> None:
         async with store_factory() as store:
             await store.put_report("w1", ConsumerReport(processed=5), 1.0)
             await store.put_report("w1", ConsumerReport(processed=0), 2.0)
@@ -171,8 +179,10 @@ def test_reports_are_replaced_per_component(store_factory):
     asyncio.run(scenario())
 
 
-def test_a_report_stored_before_versions_reads_and_a_newer_one_is_refused(store_factory):
-    async def scenario():
+def test_a_report_stored_before_versions_reads_and_a_newer_one_is_refused(
+    store_factory: Callable[[], ControlStore],
+) -> None:
+    async def scenario() -> None:
         async with store_factory() as store:
             legacy = {"epoch": 3, "region": "west", "since": 10.0, "pending": 2, "held": 1}
             await store.put_report_document(ReportDocument("producer", "p1", legacy, 5.0))
@@ -186,8 +196,10 @@ def test_a_report_stored_before_versions_reads_and_a_newer_one_is_refused(store_
     asyncio.run(scenario())
 
 
-def test_two_controllers_racing_produce_exactly_one_winner(store_factory):
-    async def scenario():
+def test_two_controllers_racing_produce_exactly_one_winner(
+    store_factory: Callable[[], ControlStore],
+) -> None:
+    async def scenario() -> None:
         async with store_factory() as one, store_factory() as two:
             state = await one.initialize(initial_state())
             results = await asyncio.gather(
@@ -196,29 +208,38 @@ def test_two_controllers_racing_produce_exactly_one_winner(store_factory):
                 return_exceptions=True,
             )
             assert sum(isinstance(r, StaleEpochError) for r in results) == 1
-            assert (await one.get_state()).epoch == 2
+            current = await one.get_state()
+            assert current is not None and current.epoch == 2
 
     asyncio.run(scenario())
 
 
-def start_moto() -> ChildProcess:
+class MotoProcess(ChildProcess):
+    """A moto server in a child process, and the URL it answers on."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            ready="Running on",
+        )
+        self.url = f"http://127.0.0.1:{port}"
+
+
+def start_moto() -> MotoProcess:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = ChildProcess(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        ready="Running on",
-    )
-    process.url = f"http://127.0.0.1:{port}"
-    return process.start()
+    process = MotoProcess(port)
+    process.start()
+    return process
 
 
-def test_a_replicated_store_keeps_deciding_when_one_region_is_lost():
+def test_a_replicated_store_keeps_deciding_when_one_region_is_lost() -> None:
     """Two DynamoDB replicas (two moto servers); the one in the failed region dies."""
     east, west = start_moto(), start_moto()
 
     async def scenario() -> None:
-        replicas = [
+        replicas: list[ControlStore] = [
             DynamoDBControlStore("control", endpoint_url=p.url, client_options=CREDENTIALS)
             for p in (east, west)
         ]
@@ -250,13 +271,15 @@ def test_a_replicated_store_keeps_deciding_when_one_region_is_lost():
         west.stop()
 
 
-def test_creating_the_replicas_tables_is_not_held_to_the_per_call_timeout(dynamodb_url):
+def test_creating_the_replicas_tables_is_not_held_to_the_per_call_timeout(
+    dynamodb_url: str,
+) -> None:
     """Making a table takes longer than a live replica's answer to a call; a fresh
     replica must not be taken for a lost one (that made the test above flaky)."""
     tables = [f"control{uuid.uuid4().hex[:8]}" for _ in range(2)]
 
     async def scenario() -> None:
-        replicas = [
+        replicas: list[ControlStore] = [
             DynamoDBControlStore(t, endpoint_url=dynamodb_url, client_options=CREDENTIALS)
             for t in tables
         ]
@@ -271,8 +294,10 @@ def test_creating_the_replicas_tables_is_not_held_to_the_per_call_timeout(dynamo
     asyncio.run(scenario())
 
 
-def test_a_replica_that_missed_decisions_is_brought_up_to_date(tmp_path):
+def test_a_replica_that_missed_decisions_is_brought_up_to_date(tmp_path: Path) -> None:
     async def scenario() -> None:
+        east: ControlStore
+        west: ControlStore
         east, west = (SQLiteControlStore(tmp_path / f"{r}.db") for r in ("east", "west"))
         async with ReplicatedControlStore([east, west]) as both:
             state = await both.initialize(initial_state())

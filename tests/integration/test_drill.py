@@ -16,11 +16,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 
-def run_drill(*args: str, timeout: float = 400) -> tuple[int, list[dict]]:
+def run_drill(*args: str, timeout: float = 400) -> tuple[int, list[dict[str, Any]]]:
     done = subprocess.run(
         [sys.executable, "-m", "shardline", "drill", "--json", *args],
         capture_output=True,
@@ -50,7 +51,9 @@ def run_drill(*args: str, timeout: float = 400) -> tuple[int, list[dict]]:
         ),
     ],
 )
-def test_a_short_drill_loses_nothing_and_shows_no_duplicates(standby, kills):
+def test_a_short_drill_loses_nothing_and_shows_no_duplicates(
+    standby: str, kills: tuple[()] | tuple[str, str, str, str, str, str, str, str]
+) -> None:
     code, reports = run_drill(
         "--standby", standby, "--window-s", "6", "--warmup-s", "2", "--hold-s", "2", *kills
     )
@@ -75,7 +78,7 @@ def test_a_short_drill_loses_nothing_and_shows_no_duplicates(standby, kills):
 CHAOS_SEED = 652
 
 
-def test_a_seeded_chaos_drill_loses_nothing_and_shows_no_duplicates():
+def test_a_seeded_chaos_drill_loses_nothing_and_shows_no_duplicates() -> None:
     code, reports = run_drill(
         "--chaos-s", "80", "--seed", str(CHAOS_SEED), "--standby", "cold", "--window-s", "6",
         "--max-rto-s", "60", timeout=600,
@@ -97,7 +100,7 @@ def test_a_seeded_chaos_drill_loses_nothing_and_shows_no_duplicates():
     assert code == 0
 
 
-def test_up_runs_the_ticker_pipeline_and_stops_cleanly(tmp_path: Path):
+def test_up_runs_the_ticker_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "shardline", "up", "--data-dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shardline.testing import kinesis_client, read_shard, wait_active
+from shardline.testing import RegionProcess, kinesis_client, read_shard, wait_active
 
 FAST = ("--create-delay-ms", "0", "--update-delay-ms", "0")
 
@@ -18,7 +21,7 @@ def _producer(
     client = kinesis_client(url, connect_timeout=5, read_timeout=20)
     batch = 0
     while not stop.is_set() and batch < 10_000:
-        records = [
+        records: list[dict[str, Any]] = [
             {"Data": f"w{writer}-b{batch}-r{i}".encode(), "PartitionKey": f"{writer}-{i}"}
             for i in range(50)
         ]
@@ -32,7 +35,9 @@ def _producer(
         batch += 1
 
 
-def test_sigkill_under_load_loses_no_acknowledged_record(fresh_region):
+def test_sigkill_under_load_loses_no_acknowledged_record(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     server = fresh_region(*FAST)
     kinesis = kinesis_client(server.url)
     kinesis.create_stream(StreamName="durable", ShardCount=3)
@@ -68,7 +73,7 @@ def test_sigkill_under_load_loses_no_acknowledged_record(fresh_region):
     assert int(after["SequenceNumber"]) > newest
 
 
-def test_metadata_survives_sigkill(fresh_region):
+def test_metadata_survives_sigkill(fresh_region: Callable[..., RegionProcess]) -> None:
     server = fresh_region(*FAST)
     kinesis = kinesis_client(server.url)
     kinesis.create_stream(StreamName="meta", ShardCount=2, Tags={"team": "x"})
@@ -105,7 +110,9 @@ def test_metadata_survives_sigkill(fresh_region):
     assert records[0]["EncryptionType"] == "KMS"
 
 
-def test_encrypted_records_are_not_stored_in_plaintext(fresh_region, tmp_path):
+def test_encrypted_records_are_not_stored_in_plaintext(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     data_dir = tmp_path / "enc"
     server = fresh_region(*FAST, data_dir=data_dir)
     kinesis = kinesis_client(server.url)
@@ -131,7 +138,7 @@ def test_encrypted_records_are_not_stored_in_plaintext(fresh_region, tmp_path):
     assert b"SECRET-MARKER-2" not in on_disk
 
 
-def test_bad_kms_key_id_is_refused(kinesis, make_stream):
+def test_bad_kms_key_id_is_refused(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream()
     try:
         kinesis.start_stream_encryption(StreamName=name, EncryptionType="KMS", KeyId="not a key")

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ha_worker
 import pytest
@@ -30,6 +31,9 @@ from shardline.testing import (
     set_fault,
     wait_for,
 )
+
+if TYPE_CHECKING:
+    from tests.conftest import TwoRegions
 
 WINDOW_S = 4.0
 CHECK_S = 0.5
@@ -146,7 +150,9 @@ class Pipeline:
 
 
 @pytest.fixture()
-def pipeline(two_regions, tmp_path):
+def pipeline(
+    two_regions: Callable[..., TwoRegions], tmp_path: Path
+) -> Iterator[Callable[..., Pipeline]]:
     started: list[Pipeline] = []
 
     def start(standby: str, count: int, rate: float, **extra: Any) -> Pipeline:
@@ -164,7 +170,9 @@ def pipeline(two_regions, tmp_path):
 
 
 @pytest.mark.parametrize("standby", ["cold", "warm"])
-def test_primary_outage_fails_over_and_loses_no_acknowledged_record(pipeline, standby):
+def test_primary_outage_fails_over_and_loses_no_acknowledged_record(
+    pipeline: Callable[..., Pipeline], standby: str
+) -> None:
     run = pipeline(standby, count=1500, rate=150)
     wait_for(lambda: len(run.acked_ids()) >= 300, what="traffic before the fault")
     if standby == "warm":
@@ -181,6 +189,7 @@ def test_primary_outage_fails_over_and_loses_no_acknowledged_record(pipeline, st
         timeout=WINDOW_S + CHECKS * CHECK_S + 20,
         what="automatic failover",
     )
+    assert state  # wait_for returns the truthy value (for the type checker)
     assert state.epoch == 2 and state.replication is None
     assert state.reason.startswith("automatic")
     run.assert_nothing_acknowledged_is_lost()
@@ -190,7 +199,9 @@ def test_primary_outage_fails_over_and_loses_no_acknowledged_record(pipeline, st
         assert min(line["t"] for line in run.processed("west")) >= state.changed_at
 
 
-def test_error_rate_under_the_threshold_does_not_fail_over(pipeline):
+def test_error_rate_under_the_threshold_does_not_fail_over(
+    pipeline: Callable[..., Pipeline],
+) -> None:
     run = pipeline("cold", count=3000, rate=200)
     wait_for(lambda: len(run.acked_ids()) >= 200, what="traffic")
     set_fault(run.regions.east.url, error_rate=0.05, status=500)
@@ -206,7 +217,9 @@ def test_error_rate_under_the_threshold_does_not_fail_over(pipeline):
     )
 
 
-def test_failback_restores_the_layout_with_no_record_lost(pipeline):
+def test_failback_restores_the_layout_with_no_record_lost(
+    pipeline: Callable[..., Pipeline],
+) -> None:
     run = pipeline("cold", count=2400, rate=150, automatic=False)
     wait_for(lambda: len(run.acked_ids()) >= 300, what="traffic before failover")
     manual = ShardlineProcess("failover", "-t", run.topology, "--reason", "drill", ready="epoch")
@@ -244,7 +257,7 @@ def copies_from_east(run: Pipeline) -> set[bytes]:
     return {payload for region, payload in unwrapped if region == "east"}
 
 
-def test_a_replicator_on_a_stale_epoch_stops_writing(pipeline):
+def test_a_replicator_on_a_stale_epoch_stops_writing(pipeline: Callable[..., Pipeline]) -> None:
     run = pipeline("cold", count=200, rate=100, automatic=False)
     run.assert_nothing_acknowledged_is_lost()
     wait_for(

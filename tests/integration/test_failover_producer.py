@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ha_worker
 from live_files import complete_lines
@@ -41,7 +41,10 @@ from shardline.testing import (
 )
 from shardline.topology import Topology, load_topology
 
-HOLD_CALLS = {"latency_ms": 600_000, "operations": ["PutRecords"]}
+if TYPE_CHECKING:
+    from tests.conftest import TwoRegions
+
+HOLD_CALLS: dict[str, Any] = {"latency_ms": 600_000, "operations": ["PutRecords"]}
 
 
 async def until(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
@@ -105,8 +108,8 @@ class Harness:
 
 
 def test_a_record_the_primary_acknowledges_during_the_failover_switch_reaches_the_standby(
-    two_regions, tmp_path
-):
+    two_regions: Callable[..., TwoRegions], tmp_path: Path
+) -> None:
     """Issue 19's interleaving: a partial outage lets an in-flight call succeed late."""
     regions = two_regions({"ticker": 1}, failover={"poll_interval_s": 0.1})
     harness = Harness(regions, tmp_path)
@@ -134,8 +137,8 @@ def test_a_record_the_primary_acknowledges_during_the_failover_switch_reaches_th
 
 
 def test_a_record_the_standby_acknowledges_during_the_failback_switch_reaches_the_primary(
-    two_regions, tmp_path
-):
+    two_regions: Callable[..., TwoRegions], tmp_path: Path
+) -> None:
     regions = two_regions({"ticker": 1}, failover={"poll_interval_s": 0.1})
     harness = Harness(regions, tmp_path)
     first = initial_state(harness.topology)
@@ -161,7 +164,9 @@ def test_a_record_the_standby_acknowledges_during_the_failback_switch_reaches_th
     assert payloads(regions.east.url) == [b"late-standby"]
 
 
-def test_held_records_older_than_a_new_replication_run_are_sent_again(two_regions, tmp_path):
+def test_held_records_older_than_a_new_replication_run_are_sent_again(
+    two_regions: Callable[..., TwoRegions], tmp_path: Path
+) -> None:
     """A producer that missed a failover and its failback stayed on the primary.
 
     Its held records arrived before the new replication run's start, so that run
@@ -205,8 +210,8 @@ def test_held_records_older_than_a_new_replication_run_are_sent_again(two_region
 
 
 def test_a_producer_killed_while_holding_sends_what_it_held_to_the_region_active_at_restart(
-    two_regions, tmp_path
-):
+    two_regions: Callable[..., TwoRegions], tmp_path: Path
+) -> None:
     """Held records live in the spool: a SIGKILL and a failover in between lose none."""
     regions = two_regions({"ticker": 2}, failover={"poll_interval_s": 0.1})
     harness = Harness(regions, tmp_path)

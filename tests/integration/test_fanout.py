@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from shardline.testing import kinesis_client, wait_active, wait_for
+from shardline.testing import RegionProcess, kinesis_client, wait_active, wait_for
 
 FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms", "0")
+
+# The server, a boto3 Kinesis client (botocore builds its methods at run time, so it is
+# typed Any), the stream's ARN and the registered consumer's ARN.
+Efo = tuple[RegionProcess, Any, str, str]
 
 
 def error_code(call: Callable[[], object]) -> str | None:
@@ -23,7 +28,9 @@ def error_code(call: Callable[[], object]) -> str | None:
     return None
 
 
-def stream_with_consumers(server, stream: str, *consumers: str):
+def stream_with_consumers(
+    server: RegionProcess, stream: str, *consumers: str
+) -> tuple[Any, str, list[str]]:
     """A one-shard stream with registered consumers: (client, stream ARN, consumer ARNs)."""
     client = kinesis_client(server.url)
     client.create_stream(StreamName=stream, ShardCount=1)
@@ -37,14 +44,16 @@ def stream_with_consumers(server, stream: str, *consumers: str):
 
 
 @pytest.fixture()
-def efo(fresh_region):
+def efo(fresh_region: Callable[..., RegionProcess]) -> Efo:
     """A server whose subscriptions last 3 s (AWS: 300 s) so expiry is observable."""
     server = fresh_region(*FAST, "--subscription-seconds", "3")
     client, arn, (consumer_arn,) = stream_with_consumers(server, "fan", "app")
     return server, client, arn, consumer_arn
 
 
-def events(client, consumer_arn, position, shard="shardId-000000000000"):
+def events(
+    client: Any, consumer_arn: str, position: dict[str, Any], shard: str = "shardId-000000000000"
+) -> Generator[dict[str, Any], None, None]:
     """The subscription's events; closing the generator drops the connection."""
     stream = client.subscribe_to_shard(
         ConsumerARN=consumer_arn, ShardId=shard, StartingPosition=position
@@ -56,7 +65,9 @@ def events(client, consumer_arn, position, shard="shardId-000000000000"):
         stream.close()
 
 
-def subscribe_when_free(client, consumer_arn, position, timeout: float = 15.0):
+def subscribe_when_free(
+    client: Any, consumer_arn: str, position: dict[str, Any], timeout: float = 15.0
+) -> Any:
     """Subscribe, retrying while the server still holds a dropped subscription's slot.
 
     A closed connection frees the slot only once the server notices it (its check
@@ -75,7 +86,7 @@ def subscribe_when_free(client, consumer_arn, position, timeout: float = 15.0):
             time.sleep(0.2)
 
 
-def test_consumer_registry_lifecycle(fresh_region):
+def test_consumer_registry_lifecycle(fresh_region: Callable[..., RegionProcess]) -> None:
     server = fresh_region(
         "--create-delay-ms", "200", "--delete-delay-ms", "200", "--update-delay-ms", "0"
     )
@@ -129,12 +140,12 @@ def test_consumer_registry_lifecycle(fresh_region):
     client.delete_stream(StreamName="reg", EnforceConsumerDeletion=True)
 
 
-def test_subscription_delivers_in_order_and_pushes_new_records(efo):
+def test_subscription_delivers_in_order_and_pushes_new_records(efo: Efo) -> None:
     server, client, _, consumer_arn = efo
     sent = [f"r{i}".encode() for i in range(50)]
     client.put_records(StreamName="fan", Records=[{"Data": d, "PartitionKey": "k"} for d in sent])
 
-    def late_writer():
+    def late_writer() -> None:
         time.sleep(0.3)
         kinesis_client(server.url).put_record(StreamName="fan", Data=b"late", PartitionKey="k")
 
@@ -147,12 +158,13 @@ def test_subscription_delivers_in_order_and_pushes_new_records(efo):
     assert received == [*sent, b"late"]
 
 
-def test_resubscribing_at_the_continuation_has_no_gap_or_duplicate(efo):
+def test_resubscribing_at_the_continuation_has_no_gap_or_duplicate(efo: Efo) -> None:
     server, client, _, consumer_arn = efo
     writer = kinesis_client(server.url)
-    received = []
-    position = {"Type": "TRIM_HORIZON"}
-    sent = []
+    received: list[bytes] = []
+    position: dict[str, Any] = {"Type": "TRIM_HORIZON"}
+    sent: list[bytes] = []
+
     for round_ in range(3):
         batch = [f"{round_}-{i}".encode() for i in range(20)]
         writer.put_records(
@@ -172,7 +184,7 @@ def test_resubscribing_at_the_continuation_has_no_gap_or_duplicate(efo):
     assert received == sent
 
 
-def test_subscription_expires_after_its_lifetime(efo):
+def test_subscription_expires_after_its_lifetime(efo: Efo) -> None:
     _, client, _, consumer_arn = efo
     started = time.monotonic()
     count = sum(1 for _ in events(client, consumer_arn, {"Type": "LATEST"}))
@@ -181,7 +193,9 @@ def test_subscription_expires_after_its_lifetime(efo):
     assert count >= 1  # at least the first (empty) event before expiry
 
 
-def test_second_subscription_within_five_seconds_is_refused_later_one_takes_over(fresh_region):
+def test_second_subscription_within_five_seconds_is_refused_later_one_takes_over(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     server = fresh_region(*FAST, "--subscription-seconds", "120")
     client, _, (consumer_arn,) = stream_with_consumers(server, "one", "c")
     first = events(client, consumer_arn, {"Type": "LATEST"})
@@ -205,7 +219,7 @@ def test_second_subscription_within_five_seconds_is_refused_later_one_takes_over
     second.close()
 
 
-def test_closed_shard_ends_with_child_shards(efo):
+def test_closed_shard_ends_with_child_shards(efo: Efo) -> None:
     _, client, _, consumer_arn = efo
     client.put_record(StreamName="fan", Data=b"before-split", PartitionKey="k")
     client.split_shard(
@@ -221,7 +235,9 @@ def test_closed_shard_ends_with_child_shards(efo):
     ]
 
 
-def test_disconnecting_subscriber_does_not_disturb_others(fresh_region):
+def test_disconnecting_subscriber_does_not_disturb_others(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     server = fresh_region(*FAST, "--subscription-seconds", "10")
     client, _, (quitter_arn, stayer_arn) = stream_with_consumers(server, "two", "q", "s")
     quitting = kinesis_client(server.url).subscribe_to_shard(

@@ -7,11 +7,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 from botocore.exceptions import ClientError
 
-from shardline.testing import fault_in_force, kinesis_client, set_fault, wait_active, wait_for
+from shardline.testing import (
+    RegionProcess,
+    fault_in_force,
+    kinesis_client,
+    set_fault,
+    wait_active,
+    wait_for,
+)
 
 FAST = ("--create-delay-ms", "0")
 
@@ -21,7 +29,9 @@ def code(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
     return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
-def test_outage_refuses_every_call_until_cleared(fresh_region):
+def test_outage_refuses_every_call_until_cleared(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     server = fresh_region(*FAST)
     kinesis = kinesis_client(server.url)
     kinesis.create_stream(StreamName="f", ShardCount=1)
@@ -44,7 +54,9 @@ def test_outage_refuses_every_call_until_cleared(fresh_region):
     kinesis.put_record(StreamName="f", Data=b"x", PartitionKey="k")
 
 
-def test_error_rate_fails_about_that_fraction_of_the_named_operations(fresh_region):
+def test_error_rate_fails_about_that_fraction_of_the_named_operations(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     server = fresh_region(*FAST)
     kinesis = kinesis_client(server.url)
     kinesis.create_stream(StreamName="f", ShardCount=1)
@@ -62,7 +74,9 @@ def test_error_rate_fails_about_that_fraction_of_the_named_operations(fresh_regi
         kinesis.describe_stream_summary(StreamName="f")
 
 
-def test_latency_is_added_and_bad_faults_are_refused(fresh_region):
+def test_latency_is_added_and_bad_faults_are_refused(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     server = fresh_region(*FAST)
     kinesis = kinesis_client(server.url)
     set_fault(server.url, latency_ms=300)
@@ -80,7 +94,9 @@ def test_latency_is_added_and_bad_faults_are_refused(fresh_region):
     assert "error_rate" in json.loads(exc.value.read())["error"]
 
 
-def test_changing_a_fault_releases_the_calls_it_delays(fresh_region):
+def test_changing_a_fault_releases_the_calls_it_delays(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     """A call held by a long latency is visible as delayed, and goes on once cleared."""
     server = fresh_region(*FAST)
     kinesis = kinesis_client(server.url, read_timeout=120)

@@ -15,7 +15,7 @@ import os
 import stat
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,9 @@ def hostile_calls() -> Iterator[tuple[str, dict[str, Any]]]:
                 yield name, {member: value}
 
 
-def test_a_100_kib_field_of_any_kind_is_refused_while_others_are_served(region):
+def test_a_100_kib_field_of_any_kind_is_refused_while_others_are_served(
+    region: RegionProcess,
+) -> None:
     calls = list(hostile_calls())
     assert len(calls) > 50
     normal = kinesis_client(region.url, read_timeout=20, connect_timeout=20)
@@ -144,7 +146,9 @@ CBOR_BOMBS = {
 
 
 @pytest.mark.parametrize("case", sorted(CBOR_BOMBS))
-def test_malformed_cbor_is_a_400_serialization_exception_with_nothing_logged(region, case):
+def test_malformed_cbor_is_a_400_serialization_exception_with_nothing_logged(
+    region: RegionProcess, case: str
+) -> None:
     operation, body = CBOR_BOMBS[case]
     logged = len(region.output)
     status, raw = post(region.url, operation, body, CBOR_TYPE)
@@ -167,7 +171,9 @@ def _arn(kinesis: Any, name: str) -> str:
     return str(summary["StreamARN"])
 
 
-def test_get_records_refuses_a_stream_arn_other_than_the_iterators(kinesis, two_streams):
+def test_get_records_refuses_a_stream_arn_other_than_the_iterators(
+    kinesis: Any, two_streams: tuple[str, str]
+) -> None:
     a, b = two_streams
     kinesis.put_record(StreamName=a, Data=b"secret of a", PartitionKey="k")
     iterator = kinesis.get_shard_iterator(
@@ -196,7 +202,7 @@ def _write_something(url: str) -> None:
     client.put_record(StreamName="perm", Data=b"x", PartitionKey="k")
 
 
-def test_data_directory_and_its_files_are_owner_only_whatever_the_umask(tmp_path):
+def test_data_directory_and_its_files_are_owner_only_whatever_the_umask(tmp_path: Path) -> None:
     data_dir = tmp_path / "region"
     old = os.umask(0o002)  # more permissive than the usual 022
     try:
@@ -210,7 +216,9 @@ def test_data_directory_and_its_files_are_owner_only_whatever_the_umask(tmp_path
         os.umask(old)
 
 
-def test_an_existing_open_data_directory_is_made_private_when_the_region_opens_it(tmp_path):
+def test_an_existing_open_data_directory_is_made_private_when_the_region_opens_it(
+    tmp_path: Path,
+) -> None:
     data_dir = tmp_path / "region"
     with RegionProcess(data_dir, *FAST) as region:
         _write_something(region.url)
@@ -234,7 +242,9 @@ def _start_encryption(url: str) -> None:
     )
 
 
-def test_a_master_key_beside_the_data_it_protects_is_warned_about(fresh_region):
+def test_a_master_key_beside_the_data_it_protects_is_warned_about(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     region = fresh_region(*FAST)
     _start_encryption(region.url)
     wait_for(
@@ -243,7 +253,9 @@ def test_a_master_key_beside_the_data_it_protects_is_warned_about(fresh_region):
     )
 
 
-def test_a_master_key_on_separate_storage_is_not_warned_about(fresh_region, tmp_path):
+def test_a_master_key_on_separate_storage_is_not_warned_about(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     key = tmp_path / "keys" / "master.key"
     region = fresh_region(*FAST, "--master-key-file", str(key))
     _start_encryption(region.url)

@@ -8,6 +8,7 @@ HTTP/2 calls too, since both reach the same API.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from h2_client import exchange
@@ -34,7 +35,9 @@ def call_many(url: str, calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[i
     ]
 
 
-def test_calls_multiplexed_on_one_connection_each_get_their_own_answer(make_stream, region):
+def test_calls_multiplexed_on_one_connection_each_get_their_own_answer(
+    make_stream: Callable[..., str], region: RegionProcess
+) -> None:
     stream = make_stream(1)
     puts = [
         ("PutRecord", {"StreamName": stream, "Data": "aGk=", "PartitionKey": f"k{i}"})
@@ -48,7 +51,9 @@ def test_calls_multiplexed_on_one_connection_each_get_their_own_answer(make_stre
     assert answers[10][1]["__type"] == "ResourceNotFoundException"
 
 
-def test_an_injected_fault_applies_to_http2_calls(fresh_region):
+def test_an_injected_fault_applies_to_http2_calls(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     region: RegionProcess = fresh_region()
     set_fault(region.url, error_rate=1.0, status=503)
     try:

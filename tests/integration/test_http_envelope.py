@@ -22,9 +22,11 @@ import http.client
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from auth_helpers import SecureRegion
 from h2_client import exchange
 
 from shardline.testing import RegionProcess, kinesis_client, wait_active, wait_for
@@ -159,17 +161,19 @@ def test_a_call_without_origin_gets_no_cors_headers(region: RegionProcess) -> No
         ("POST", kinesis_headers("Nope"), b"{}", 400),
         ("POST", kinesis_headers("ListStreams"), b"", 400),
         ("GET", {}, b"", 403),
-        ("POST", kinesis_headers("ListStreams", **{"Content-Type": ""}), b"{}", 404),
+        ("POST", kinesis_headers("ListStreams") | {"Content-Type": ""}, b"{}", 404),
         (
             "POST",
-            kinesis_headers("ListStreams", **{"Content-Type": "application/json"}),
+            kinesis_headers("ListStreams") | {"Content-Type": "application/json"},
             b"{}",
             404,
         ),
     ],
     ids=["ok", "json-error", "unknown-op", "empty-body", "xml-403", "xml-404", "legacy-json"],
 )
-def test_every_answer_carries_request_ids(region, method, headers, body, status) -> None:
+def test_every_answer_carries_request_ids(
+    region: RegionProcess, method: str, headers: dict[str, str], body: bytes, status: int
+) -> None:
     answer = http1(region.url, method, headers, body)
     assert answer.status == status
     assert_identified(answer.headers)
@@ -220,11 +224,13 @@ def test_subscription_answer_carries_request_ids(region: RegionProcess) -> None:
     [
         ("GET", {}, 403),
         ("PUT", {"Authorization": AUTH}, 403),
-        ("POST", kinesis_headers("ListStreams", **{"Content-Type": ""}), 404),
+        ("POST", kinesis_headers("ListStreams") | {"Content-Type": ""}, 404),
     ],
     ids=["missing-token", "access-denied", "unknown-operation"],
 )
-def test_xml_errors_have_no_content_type(region, method, headers, status) -> None:
+def test_xml_errors_have_no_content_type(
+    region: RegionProcess, method: str, headers: dict[str, str], status: int
+) -> None:
     body = b"{}" if method == "POST" else b""
     answer = http1(region.url, method, headers, body)
     assert answer.status == status
@@ -257,8 +263,10 @@ SERIALIZATION_ENVELOPE = (
     ],
     ids=["known-op", "no-body", "no-target", "not-json", "not-an-object"],
 )
-def test_application_json_gets_the_legacy_envelope(region, operation, body, expected) -> None:
-    headers = kinesis_headers(operation, **{"Content-Type": "application/json"})
+def test_application_json_gets_the_legacy_envelope(
+    region: RegionProcess, operation: str | None, body: bytes, expected: bytes
+) -> None:
+    headers = kinesis_headers(operation) | {"Content-Type": "application/json"}
     answer = http1(region.url, "POST", headers, body)
     assert answer.status == 404
     assert answer.headers["content-type"] == "application/json"
@@ -280,7 +288,7 @@ def test_without_credentials_a_foreign_page_gets_no_cors(region: RegionProcess) 
     assert "access-control-allow-origin" not in served.headers
 
 
-def test_allow_origin_grants_a_named_page(fresh_region) -> None:
+def test_allow_origin_grants_a_named_page(fresh_region: Callable[..., RegionProcess]) -> None:
     server = fresh_region("--allow-origin", FOREIGN_PAGE)
     answer = http1(server.url, "OPTIONS", {**PREFLIGHT, "Origin": FOREIGN_PAGE})
     assert answer.status == 200
@@ -288,7 +296,7 @@ def test_allow_origin_grants_a_named_page(fresh_region) -> None:
     assert http1(server.url, "OPTIONS", {"Origin": "https://other.example.com"}).status == 403
 
 
-def test_with_credentials_every_origin_is_granted_as_on_aws(secure_region) -> None:
+def test_with_credentials_every_origin_is_granted_as_on_aws(secure_region: SecureRegion) -> None:
     answer = http1(secure_region.url, "OPTIONS", {**PREFLIGHT, "Origin": FOREIGN_PAGE})
     assert answer.status == 200
     assert answer.headers["access-control-allow-origin"] == "*"

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import ClientError
 from damage import (
@@ -29,7 +32,7 @@ from test_fanout import subscribe_when_free
 
 from shardline.errors import DamagedRecords
 from shardline.storage.sequence import parse_sequence
-from shardline.testing import kinesis_client
+from shardline.testing import RegionProcess, kinesis_client
 
 
 def _batch(acked: dict[str, tuple[str, bytes]], stream: str, batch: int) -> list[str]:
@@ -37,7 +40,7 @@ def _batch(acked: dict[str, tuple[str, bytes]], stream: str, batch: int) -> list
     return sorted(seq for seq, (_, data) in acked.items() if data.startswith(marker))
 
 
-def _offset_outside_log(region, needle: bytes, occurrence: int = 0) -> int:
+def _offset_outside_log(region: RegionProcess, needle: bytes, occurrence: int = 0) -> int:
     """Where ``needle`` lies in the database file, on a page the log does not shadow."""
     data = database(region.data_dir).read_bytes()
     offset = -1
@@ -48,7 +51,9 @@ def _offset_outside_log(region, needle: bytes, occurrence: int = 0) -> int:
     return offset
 
 
-def test_flipped_payload_byte_is_reported_and_readers_read_past_it(fresh_region, tmp_path):
+def test_flipped_payload_byte_is_reported_and_readers_read_past_it(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = fill(region.url, "plain", batches=20)
     settle(region)
@@ -79,7 +84,9 @@ def test_flipped_payload_byte_is_reported_and_readers_read_past_it(fresh_region,
     assert sum("cannot be served" in line for line in region.output) == 1
 
 
-def test_flipped_metadata_bytes_are_detected(fresh_region, tmp_path):
+def test_flipped_metadata_bytes_are_detected(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = fill(region.url, "meta", batches=12)
     settle(region)
@@ -97,7 +104,9 @@ def test_flipped_metadata_bytes_are_detected(fresh_region, tmp_path):
     assert len(served.damaged) == 2
 
 
-def test_damaged_encrypted_chunk_leaves_the_rest_of_the_shard_readable(fresh_region, tmp_path):
+def test_damaged_encrypted_chunk_leaves_the_rest_of_the_shard_readable(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = fill(region.url, "secret", batches=60, encrypt=True)
     settle(region)
@@ -121,7 +130,9 @@ def test_damaged_encrypted_chunk_leaves_the_rest_of_the_shard_readable(fresh_reg
     assert "are damaged on the region" in tail.stderr and "skipped" in tail.stderr
 
 
-def test_zeroed_table_page_loses_only_its_chunks_and_names_them(fresh_region, tmp_path):
+def test_zeroed_table_page_loses_only_its_chunks_and_names_them(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = fill(region.url, "rows", batches=30, shards=2)
     settle(region)
@@ -140,7 +151,9 @@ def test_zeroed_table_page_loses_only_its_chunks_and_names_them(fresh_region, tm
     assert served.other_errors == []
 
 
-def test_zeroed_index_page_is_reported_and_recover_restores_every_record(fresh_region, tmp_path):
+def test_zeroed_index_page_is_reported_and_recover_restores_every_record(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = fill(region.url, "indexed", batches=300, per_batch=10, shards=4)
     settle(region)
@@ -163,7 +176,9 @@ def test_zeroed_index_page_is_reported_and_recover_restores_every_record(fresh_r
     assert served.records == acked and served.damaged == []
 
 
-def test_damaged_records_error_has_the_kinesis_shape(fresh_region, tmp_path):
+def test_damaged_records_error_has_the_kinesis_shape(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = fill(region.url, "shape", batches=3)
     settle(region)
@@ -186,8 +201,8 @@ def test_damaged_records_error_has_the_kinesis_shape(fresh_region, tmp_path):
 
 
 def test_subscribe_to_shard_reports_the_damage_and_resubscribing_after_it_reads_on(
-    fresh_region, tmp_path
-):
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = fill(region.url, "pushed", batches=8)
     client = kinesis_client(region.url)
@@ -202,7 +217,7 @@ def test_subscribe_to_shard_reports_the_damage_and_resubscribing_after_it_reads_
 
     received: dict[str, bytes] = {}
     errors: list[str] = []
-    position: dict = {"Type": "TRIM_HORIZON"}
+    position: dict[str, Any] = {"Type": "TRIM_HORIZON"}
     for _ in range(10):  # bounded: one subscription per damaged range, and one to finish
         stream = subscribe_when_free(client, consumer["ConsumerARN"], position)
         try:

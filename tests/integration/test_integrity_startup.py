@@ -7,6 +7,10 @@ import json
 import os
 import sqlite3
 import struct
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from damage import (
     FAST,
@@ -37,21 +41,21 @@ def _fill_two_streams(region: RegionProcess) -> Acked:
     return acked
 
 
-def _one_line_refusal(done, status: int) -> str:
+def _one_line_refusal(done: subprocess.CompletedProcess[str], status: int) -> str:
     assert done.returncode == status, done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "serving Kinesis API" not in done.stdout
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    return lines[0]
+    return str(lines[0])
 
 
-def _recover(source, target) -> tuple[int, dict]:
+def _recover(source: Path, target: Path) -> tuple[int, dict[str, Any]]:
     done = shardline("recover", "--data-dir", str(source), "--to", str(target), "--json")
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, json.loads(done.stdout)
 
 
-def _served(url: str, streams: tuple[str, ...] = ("orders", "logs")) -> dict:
+def _served(url: str, streams: tuple[str, ...] = ("orders", "logs")) -> dict[str, Any]:
     """Every record the region serves from the streams it has, checked it reported no
     damage (a recovered region is clean)."""
     have = {s["StreamName"] for s in kinesis_client(url).list_streams()["StreamSummaries"]}
@@ -63,7 +67,7 @@ def _served(url: str, streams: tuple[str, ...] = ("orders", "logs")) -> dict:
     return served
 
 
-def _assert_recovered(acked: Acked, url: str, report: dict) -> int:
+def _assert_recovered(acked: Acked, url: str, report: dict[str, Any]) -> int:
     """Every acknowledged record is served intact by the recovered region or lies in
     a range ``recover`` reported lost; returns how many were lost. A stream whose
     creation was itself in a lost part of the log is covered by the report's
@@ -92,7 +96,9 @@ def _assert_recovered(acked: Acked, url: str, report: dict) -> int:
     return len(missing)
 
 
-def test_flipped_wal_byte_refuses_start_until_recovered(fresh_region, tmp_path):
+def test_flipped_wal_byte_refuses_start_until_recovered(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, *NO_CHECKPOINT, data_dir=tmp_path / "region")
     acked = _fill_two_streams(region)
     region.kill()
@@ -125,7 +131,9 @@ def test_flipped_wal_byte_refuses_start_until_recovered(fresh_region, tmp_path):
     assert lost <= 50  # at most the one chunk whose page was in the damaged frame
 
 
-def test_truncated_wal_refuses_start_and_recover_names_what_may_be_lost(fresh_region, tmp_path):
+def test_truncated_wal_refuses_start_and_recover_names_what_may_be_lost(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, *NO_CHECKPOINT, data_dir=tmp_path / "region")
     acked = _fill_two_streams(region)
     region.kill()
@@ -142,7 +150,9 @@ def test_truncated_wal_refuses_start_and_recover_names_what_may_be_lost(fresh_re
     assert 0 < _assert_recovered(acked, region.url, recovered) < len(acked)
 
 
-def test_torn_tail_of_the_wal_is_accepted_silently(fresh_region, tmp_path):
+def test_torn_tail_of_the_wal_is_accepted_silently(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, *NO_CHECKPOINT, data_dir=tmp_path / "region")
     acked = _fill_two_streams(region)
     region.kill()
@@ -166,7 +176,9 @@ def test_torn_tail_of_the_wal_is_accepted_silently(fresh_region, tmp_path):
     assert _served(region.url) == acked
 
 
-def test_damaged_database_header_refuses_start_and_recover_repairs_it(fresh_region, tmp_path):
+def test_damaged_database_header_refuses_start_and_recover_repairs_it(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = _fill_two_streams(region)
     settle(region)
@@ -185,7 +197,9 @@ def test_damaged_database_header_refuses_start_and_recover_repairs_it(fresh_regi
     assert _assert_recovered(acked, region.url, recovered) == 0
 
 
-def test_truncated_database_refuses_start_and_recover_names_the_loss(fresh_region, tmp_path):
+def test_truncated_database_refuses_start_and_recover_names_the_loss(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = _fill_two_streams(region)
     settle(region)
@@ -203,7 +217,9 @@ def test_truncated_database_refuses_start_and_recover_names_the_loss(fresh_regio
     assert 0 < _assert_recovered(acked, region.url, recovered) < len(acked)
 
 
-def test_wrong_or_missing_master_key_refuses_start(fresh_region, tmp_path):
+def test_wrong_or_missing_master_key_refuses_start(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = fill(region.url, "orders", batches=4, encrypt=True)
     region.kill()
@@ -222,7 +238,9 @@ def test_wrong_or_missing_master_key_refuses_start(fresh_region, tmp_path):
     assert read_everything(region.url, "orders").records == acked
 
 
-def test_locked_or_unusable_data_dir_refuses_start(fresh_region, tmp_path):
+def test_locked_or_unusable_data_dir_refuses_start(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     line = _one_line_refusal(serve_refusal(region.data_dir), 75)
     assert f"pid {region.pid}" in line
@@ -232,7 +250,9 @@ def test_locked_or_unusable_data_dir_refuses_start(fresh_region, tmp_path):
     assert str(not_a_dir) in line
 
 
-def test_database_from_before_checksums_is_upgraded_on_open(fresh_region, tmp_path):
+def test_database_from_before_checksums_is_upgraded_on_open(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = fill(region.url, "orders", batches=6)
     acked.update(fill(region.url, "logs", batches=3, encrypt=True))

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
 
 import boto3
 import pytest
 
 from shardline.stores.dynamodb_leases import DynamoDBLeaseStore
-from shardline.stores.leases import Lease
+from shardline.stores.leases import Lease, LeaseStore
 from shardline.stores.sqlite_leases import SQLiteLeaseStore
 
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
-def store_factory(request, tmp_path):
-    def make():
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], LeaseStore]:
+    def make() -> LeaseStore:
         table = f"t{uuid.uuid4().hex[:8]}"
         if request.param == "sqlite":
             return SQLiteLeaseStore(tmp_path / "leases.db", table)
@@ -27,12 +30,15 @@ def store_factory(request, tmp_path):
     return make
 
 
-def run(coro):
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def test_every_change_is_fenced_by_the_counter(store_factory):
-    async def scenario():
+def test_every_change_is_fenced_by_the_counter(store_factory: Callable[[], LeaseStore]) -> None:
+    async def scenario() -> None:
         store = store_factory()
         try:
             await store.ensure_table()
@@ -78,10 +84,10 @@ def test_every_change_is_fenced_by_the_counter(store_factory):
     run(scenario())
 
 
-def test_dynamodb_items_use_the_kcl_schema(dynamodb_url):
+def test_dynamodb_items_use_the_kcl_schema(dynamodb_url: str) -> None:
     table = f"kcl{uuid.uuid4().hex[:8]}"
 
-    async def write():
+    async def write() -> None:
         store = DynamoDBLeaseStore(table, endpoint_url=dynamodb_url, client_options=CREDENTIALS)
         try:
             await store.ensure_table()
@@ -93,6 +99,7 @@ def test_dynamodb_items_use_the_kcl_schema(dynamodb_url):
             )
             await store.create_if_absent(lease)
             taken = await store.take(lease, "worker-a")
+            assert taken is not None
             await store.checkpoint(
                 taken, "49000000000000000000000000000000000000000000000000000001", 0
             )

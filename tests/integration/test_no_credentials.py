@@ -20,7 +20,7 @@ from shardline.consumer import ConsumerConfig
 from shardline.producer import Destination, Producer, ProducerConfig
 from shardline.state import StateConfig, StatefulJob, StatefulProcessor
 from shardline.stores.dynamodb_leases import DynamoDBLeaseStore
-from shardline.testing import kinesis_client, wait_active, without_aws_credentials
+from shardline.testing import RegionProcess, kinesis_client, wait_active, without_aws_credentials
 
 
 @pytest.fixture()
@@ -33,8 +33,8 @@ def no_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_producer_consumer_and_stateful_job_need_no_credentials(
-    region, dynamodb_url: str, tmp_path: Path, no_aws_credentials: None
-):
+    region: RegionProcess, dynamodb_url: str, tmp_path: Path, no_aws_credentials: None
+) -> None:
     stream = f"nocreds-{uuid.uuid4().hex[:8]}"
     kinesis = kinesis_client(region.url)  # the test's own client has placeholder keys
     kinesis.create_stream(StreamName=stream, ShardCount=1)

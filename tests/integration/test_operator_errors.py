@@ -16,7 +16,7 @@ from shardline.failover.decisions import initial_state
 from shardline.pipeline.launch import default_topology
 from shardline.stores.reports import HealthState, MonitorReport, RegionVerdict
 from shardline.stores.sqlite_control import SQLiteControlStore
-from shardline.testing import run_shardline
+from shardline.testing import RegionProcess, run_shardline
 from shardline.topology import load_topology
 
 
@@ -36,18 +36,18 @@ def free_port() -> int:
         return port
 
 
-def test_serve_on_a_port_in_use_suggests_port_0(region, tmp_path: Path):
+def test_serve_on_a_port_in_use_suggests_port_0(region: RegionProcess, tmp_path: Path) -> None:
     done = run_shardline("serve", "--port", str(region.port), "--data-dir", str(tmp_path))
     line = one_line(done)
     assert f"port {region.port} on 127.0.0.1 is already in use" in line and "--port 0" in line
 
 
-def test_serve_refuses_a_port_out_of_range(tmp_path: Path):
+def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
     line = one_line(run_shardline("serve", "--port", "70000", "--data-dir", str(tmp_path)))
     assert "--port 70000 is out of range: use 1..65535, or 0" in line
 
 
-def test_serve_refuses_a_data_dir_that_is_a_file_or_cannot_be_made(tmp_path: Path):
+def test_serve_refuses_a_data_dir_that_is_a_file_or_cannot_be_made(tmp_path: Path) -> None:
     afile = tmp_path / "data"
     afile.write_text("not a directory")
     line = one_line(run_shardline("serve", "--port", "0", "--data-dir", str(afile)))
@@ -58,13 +58,13 @@ def test_serve_refuses_a_data_dir_that_is_a_file_or_cannot_be_made(tmp_path: Pat
     assert f"cannot use --data-dir {beneath}" in line and "can write to" in line
 
 
-def test_tail_of_a_missing_stream_says_how_to_create_it(region):
+def test_tail_of_a_missing_stream_says_how_to_create_it(region: RegionProcess) -> None:
     line = one_line(run_shardline("tail", "no-such-stream", "--endpoint-url", region.url))
     assert "stream 'no-such-stream' does not exist" in line
     assert "aws kinesis create-stream --stream-name no-such-stream" in line
 
 
-def test_put_to_a_missing_stream_prints_one_summary(region, tmp_path: Path):
+def test_put_to_a_missing_stream_prints_one_summary(region: RegionProcess, tmp_path: Path) -> None:
     lines = "".join(f"{i}\n" for i in range(500))
     done = run_shardline(
         "put", "nowhere", "--endpoint-url", region.url, "--spool", str(tmp_path / "s"), stdin=lines
@@ -72,7 +72,7 @@ def test_put_to_a_missing_stream_prints_one_summary(region, tmp_path: Path):
     assert "stream 'nowhere' does not exist" in one_line(done)
 
 
-def test_put_with_nothing_listening_says_so_and_gives_up_after_its_timeout(tmp_path: Path):
+def test_put_with_nothing_listening_says_so_and_gives_up_after_its_timeout(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     done = run_shardline(
         "put",
@@ -89,7 +89,7 @@ def test_put_with_nothing_listening_says_so_and_gives_up_after_its_timeout(tmp_p
     assert f"nothing is listening at {url} (waited 1 s)" in line and "shardline serve" in line
 
 
-def test_a_topology_with_shards_two_is_refused_before_anything_starts(tmp_path: Path):
+def test_a_topology_with_shards_two_is_refused_before_anything_starts(tmp_path: Path) -> None:
     path = tmp_path / "shardline.toml"
     path.write_text(
         '[[regions]]\nname = "east"\nrole = "primary"\n\n'
@@ -104,7 +104,7 @@ def test_a_topology_with_shards_two_is_refused_before_anything_starts(tmp_path: 
     assert not (tmp_path / ".shardline").exists()  # nothing started, nothing written
 
 
-def test_status_finds_the_pipelines_topology_and_marks_stale_reports(tmp_path: Path):
+def test_status_finds_the_pipelines_topology_and_marks_stale_reports(tmp_path: Path) -> None:
     path = default_topology(tmp_path / ".shardline")
     topology = load_topology(path)
 

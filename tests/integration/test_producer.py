@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_kinesis_agg.deaggregator import iter_deaggregate_records
@@ -31,7 +33,7 @@ from shardline.producer import (
     SyncProducer,
     dead_letters,
 )
-from shardline.testing import kinesis_client
+from shardline.testing import RegionProcess, kinesis_client
 
 
 def _records(count: int, prefix: str = "r", keys: int = 16) -> list[Record]:
@@ -39,7 +41,9 @@ def _records(count: int, prefix: str = "r", keys: int = 16) -> list[Record]:
 
 
 @pytest.mark.parametrize("aggregate", [False, True])
-def test_outcomes_name_the_shard_and_sequence_the_stream_holds(region, aggregate):
+def test_outcomes_name_the_shard_and_sequence_the_stream_holds(
+    region: RegionProcess, aggregate: bool
+) -> None:
     stream = new_stream(region.url, shards=3)
     outcomes = asyncio.run(
         put_all(Destination(stream, region.url), config(aggregation=aggregate), _records(600))
@@ -56,7 +60,9 @@ def test_outcomes_name_the_shard_and_sequence_the_stream_holds(region, aggregate
         assert {o.sub_sequence_number for o in outcomes} == {None}
 
 
-def test_aggregates_are_read_by_aws_kinesis_agg_and_our_consumer(region, tmp_path):
+def test_aggregates_are_read_by_aws_kinesis_agg_and_our_consumer(
+    region: RegionProcess, tmp_path: Path
+) -> None:
     stream = new_stream(region.url, shards=3)
     rng = random.Random(5)
     records = [Record(f"u-{i}".encode(), f"key-{rng.randrange(500)}") for i in range(3000)]
@@ -102,20 +108,20 @@ def test_aggregates_are_read_by_aws_kinesis_agg_and_our_consumer(region, tmp_pat
     )
     try:
         deadline = time.monotonic() + 90
-        lines: list[dict[str, object]] = []
+        lines: list[dict[str, Any]] = []
         while len(lines) < len(records) and time.monotonic() < deadline:
             time.sleep(0.2)
             lines = read_jsonl(out)
     finally:
         worker.terminate()
         worker.wait(30)
-    assert sorted(line["data"].encode() for line in lines) == sorted(by_data)  # type: ignore[union-attr]
+    assert sorted(line["data"].encode() for line in lines) == sorted(by_data)
     for line in lines:
         outcome = by_data[str(line["data"]).encode()]
         assert (line["seq"], line["sub"]) == (outcome.sequence_number, outcome.sub_sequence_number)
 
 
-def test_resharding_mid_stream_loses_no_aggregated_record(region):
+def test_resharding_mid_stream_loses_no_aggregated_record(region: RegionProcess) -> None:
     stream = new_stream(region.url, shards=2)
     kinesis = kinesis_client(region.url)
 
@@ -144,7 +150,9 @@ def test_resharding_mid_stream_loses_no_aggregated_record(region):
     assert sorted(user_payloads(region.url, stream)) == sorted(expected)
 
 
-def test_switching_destination_sends_each_record_to_exactly_one_region(region, fresh_region):
+def test_switching_destination_sends_each_record_to_exactly_one_region(
+    region: RegionProcess, fresh_region: Callable[..., RegionProcess]
+) -> None:
     other = fresh_region("--create-delay-ms", "0")
     stream = new_stream(region.url)
     new_stream(other.url, name=stream)
@@ -179,7 +187,9 @@ def test_switching_destination_sends_each_record_to_exactly_one_region(region, f
     assert len(set(ids)) == len(ids)
 
 
-def test_switching_away_from_a_dead_region_delivers_everything(fresh_region, tmp_path):
+def test_switching_away_from_a_dead_region_delivers_everything(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     dead = fresh_region("--create-delay-ms", "0")
     alive = fresh_region("--create-delay-ms", "0")
     stream = new_stream(dead.url)
@@ -208,7 +218,7 @@ def test_switching_away_from_a_dead_region_delivers_everything(fresh_region, tmp
     assert sorted(user_payloads(alive.url, stream)) == sorted(r.data for r in _records(300, "late"))
 
 
-def test_a_record_not_stored_within_its_ttl_fails_as_expired():
+def test_a_record_not_stored_within_its_ttl_fails_as_expired() -> None:
     # nothing listens on this port: every call is refused before it is sent
     import socket
 
@@ -232,7 +242,9 @@ def test_a_record_not_stored_within_its_ttl_fails_as_expired():
     assert not any(a.ambiguous for a in attempts)
 
 
-def test_a_missing_stream_fails_the_record_and_keeps_it_as_a_dead_letter(region, tmp_path):
+def test_a_missing_stream_fails_the_record_and_keeps_it_as_a_dead_letter(
+    region: RegionProcess, tmp_path: Path
+) -> None:
     spool = tmp_path / "spool.sqlite"
     outcomes = asyncio.run(
         put_all(Destination("no-such-stream", region.url), config(spool_path=spool), _records(3))
@@ -244,7 +256,7 @@ def test_a_missing_stream_fails_the_record_and_keeps_it_as_a_dead_letter(region,
     assert all("ResourceNotFoundException" in d.reason for d in contents.dead_letters)
 
 
-def test_put_refuses_records_kinesis_would_refuse(region):
+def test_put_refuses_records_kinesis_would_refuse(region: RegionProcess) -> None:
     async def scenario() -> None:
         async with Producer(Destination("s", region.url), config()) as producer:
             for bad in [
@@ -262,7 +274,7 @@ def test_put_refuses_records_kinesis_would_refuse(region):
     asyncio.run(scenario())
 
 
-def test_put_waits_while_the_outstanding_bound_is_reached():
+def test_put_waits_while_the_outstanding_bound_is_reached() -> None:
     import socket
 
     with socket.socket() as probe:
@@ -282,7 +294,7 @@ def test_put_waits_while_the_outstanding_bound_is_reached():
     assert all(isinstance(o.error, ProducerClosedError) for o in outcomes)  # type: ignore[attr-defined]
 
 
-def test_the_sync_facade_puts_and_flushes(region, tmp_path):
+def test_the_sync_facade_puts_and_flushes(region: RegionProcess, tmp_path: Path) -> None:
     stream = new_stream(region.url)
     settings = config(spool_path=tmp_path / "s.sqlite", record_ids=True)
     with SyncProducer(Destination(stream, region.url), settings) as producer:
@@ -314,7 +326,7 @@ def _cli(
     )
 
 
-def test_cli_put_from_stdin_and_tail_from_a_position(region, tmp_path):
+def test_cli_put_from_stdin_and_tail_from_a_position(region: RegionProcess, tmp_path: Path) -> None:
     stream = new_stream(region.url)
     lines = [f"line {i} ü" for i in range(300)]
     put = _cli(
@@ -387,7 +399,7 @@ def test_cli_put_from_stdin_and_tail_from_a_position(region, tmp_path):
     assert out.splitlines() == [f"new {first}", f"new {first + 1}"]
 
 
-def test_aggregation_module_reads_what_the_cli_put(region):
+def test_aggregation_module_reads_what_the_cli_put(region: RegionProcess) -> None:
     stream = new_stream(region.url, shards=1)
     _cli(
         "put",

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from producer_helpers import config, new_stream, raw_records, spool_depth, user_
 
 from shardline.framing import aggregation
 from shardline.producer import Destination, Producer, Record
+from shardline.testing import RegionProcess
 
 WORKER = Path(__file__).with_name("producer_worker.py")
 FAST = ("--create-delay-ms", "0", "--delete-delay-ms", "0", "--update-delay-ms", "0")
@@ -40,7 +42,9 @@ def _worker(url: str, stream: str, spool: Path, *extra: str) -> subprocess.Popen
 
 
 @pytest.mark.parametrize("aggregate", [False, True])
-def test_every_record_accepted_before_a_sigkill_reaches_the_stream(region, tmp_path, aggregate):
+def test_every_record_accepted_before_a_sigkill_reaches_the_stream(
+    region: RegionProcess, tmp_path: Path, aggregate: bool
+) -> None:
     stream = new_stream(region.url, shards=2)
     spool = tmp_path / "spool.sqlite"
     flags = ["--aggregate"] if aggregate else []
@@ -71,7 +75,9 @@ def test_every_record_accepted_before_a_sigkill_reaches_the_stream(region, tmp_p
     assert spool_depth(spool) == 0
 
 
-def test_records_put_while_the_region_is_down_arrive_after_it_returns(fresh_region, tmp_path):
+def test_records_put_while_the_region_is_down_arrive_after_it_returns(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     server = fresh_region(*FAST)
     stream = new_stream(server.url, shards=2)
     records = [Record(b"o-%d" % i, f"k{i % 8}") for i in range(1500)]
@@ -100,7 +106,9 @@ def test_records_put_while_the_region_is_down_arrive_after_it_returns(fresh_regi
 
 
 @pytest.mark.parametrize("aggregate", [False, True])
-def test_ordered_mode_keeps_each_keys_order_while_throttled(fresh_region, aggregate):
+def test_ordered_mode_keeps_each_keys_order_while_throttled(
+    fresh_region: Callable[..., RegionProcess], aggregate: bool
+) -> None:
     server = fresh_region("--enforce-throughput", *FAST)
     stream = new_stream(server.url, shards=1)
     # Everything is buffered, then flushed, so the first PutRecords is full. Plain: one

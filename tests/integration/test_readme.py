@@ -87,7 +87,9 @@ def stream(region: RegionProcess) -> str:
     return name
 
 
-def test_quick_start_1_boto3_aws_cli_and_the_js_sdk(region, js_sdk, tmp_path):
+def test_quick_start_1_boto3_aws_cli_and_the_js_sdk(
+    region: RegionProcess, js_sdk: Path, tmp_path: Path
+) -> None:
     name = f"readme-{uuid.uuid4().hex[:8]}"
     script = tmp_path / "region.py"
     script.write_text(snippet("region-python", region, name))
@@ -109,7 +111,7 @@ def test_quick_start_1_boto3_aws_cli_and_the_js_sdk(region, js_sdk, tmp_path):
     assert name in done.stdout
 
 
-def test_quick_start_2_the_shell(region, stream, tmp_path):
+def test_quick_start_2_the_shell(region: RegionProcess, stream: str, tmp_path: Path) -> None:
     commands = snippet("shell-put-tail", region, stream).replace(" ticks", f" {stream}")
     done = run(["bash", "-euc", commands], region, tmp_path)
     assert done.returncode == 0, done.stderr
@@ -117,7 +119,9 @@ def test_quick_start_2_the_shell(region, stream, tmp_path):
     assert all(line.isdigit() for line in done.stdout.splitlines())
 
 
-def test_quick_start_2_producer_and_consumer(region, stream, tmp_path):
+def test_quick_start_2_producer_and_consumer(
+    region: RegionProcess, stream: str, tmp_path: Path
+) -> None:
     producer = tmp_path / "producer.py"
     producer.write_text(snippet("producer-python", region, stream))
     done = run([sys.executable, str(producer)], region, tmp_path)
@@ -136,7 +140,7 @@ def test_quick_start_2_producer_and_consumer(region, stream, tmp_path):
         assert process.wait(60) == 0  # a graceful stop: checkpoints, leases released
 
 
-def test_quick_start_4_a_stateful_job(region, stream, tmp_path):
+def test_quick_start_4_a_stateful_job(region: RegionProcess, stream: str, tmp_path: Path) -> None:
     kinesis_client(region.url).put_records(
         StreamName=stream,
         Records=[{"Data": b"x", "PartitionKey": key} for key in ("a", "b", "a")],

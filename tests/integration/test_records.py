@@ -5,21 +5,26 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from shardline.testing import read_shard
+from shardline.testing import RegionProcess, read_shard
 
 
 def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
 
 
-def test_put_records_reports_each_entry_and_get_returns_them_in_order(kinesis, make_stream):
+def test_put_records_reports_each_entry_and_get_returns_them_in_order(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream(shards=2)
-    records = [{"Data": f"r{i}".encode(), "PartitionKey": f"k{i % 7}"} for i in range(300)]
+    records: list[dict[str, Any]] = [
+        {"Data": f"r{i}".encode(), "PartitionKey": f"k{i % 7}"} for i in range(300)
+    ]
     out = kinesis.put_records(StreamName=name, Records=records)
     assert out["FailedRecordCount"] == 0
     assert len(out["Records"]) == 300
@@ -34,7 +39,7 @@ def test_put_records_reports_each_entry_and_get_returns_them_in_order(kinesis, m
         assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
 
 
-def test_partition_key_md5_decides_the_shard(kinesis, make_stream):
+def test_partition_key_md5_decides_the_shard(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream(shards=4)
     shards = kinesis.list_shards(StreamName=name)["Shards"]
     for key in ("alpha", "beta", "gamma", "delta", "epsilon"):
@@ -50,7 +55,9 @@ def test_partition_key_md5_decides_the_shard(kinesis, make_stream):
         assert out["ShardId"] == owner
 
 
-def test_explicit_hash_key_overrides_the_partition_key(kinesis, make_stream):
+def test_explicit_hash_key_overrides_the_partition_key(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream(shards=4)
     out = kinesis.put_record(
         StreamName=name, Data=b"x", PartitionKey="whatever", ExplicitHashKey=str(2**128 - 1)
@@ -63,7 +70,7 @@ def test_explicit_hash_key_overrides_the_partition_key(kinesis, make_stream):
     assert out["Records"][0]["ShardId"] == "shardId-000000000000"
 
 
-def test_iterator_types_position_reads(kinesis, make_stream):
+def test_iterator_types_position_reads(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream()
     shard = "shardId-000000000000"
     seqs = [
@@ -86,7 +93,9 @@ def test_iterator_types_position_reads(kinesis, make_stream):
     assert [r["Data"] for r in kinesis.get_records(ShardIterator=latest)["Records"]] == [b"new"]
 
 
-def test_at_timestamp_starts_at_the_first_record_arriving_at_or_after_it(kinesis, make_stream):
+def test_at_timestamp_starts_at_the_first_record_arriving_at_or_after_it(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream()
     kinesis.put_record(StreamName=name, Data=b"before", PartitionKey="k")
     time.sleep(0.05)
@@ -98,7 +107,7 @@ def test_at_timestamp_starts_at_the_first_record_arriving_at_or_after_it(kinesis
     assert got[0]["ApproximateArrivalTimestamp"] >= cut
 
 
-def test_limit_and_millis_behind_latest(kinesis, make_stream):
+def test_limit_and_millis_behind_latest(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream()
     kinesis.put_records(
         StreamName=name, Records=[{"Data": b"x", "PartitionKey": "k"} for _ in range(10)]
@@ -114,7 +123,7 @@ def test_limit_and_millis_behind_latest(kinesis, make_stream):
     assert rest["NextShardIterator"]
 
 
-def test_get_records_returns_at_most_10_mib(kinesis, make_stream):
+def test_get_records_returns_at_most_10_mib(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream()
     blob = b"z" * (1024 * 1024 - 10)
     for _ in range(12):
@@ -128,7 +137,9 @@ def test_get_records_returns_at_most_10_mib(kinesis, make_stream):
     assert out["MillisBehindLatest"] > 0 or len(out["Records"]) < 12
 
 
-def test_sequence_number_from_another_shard_is_refused(kinesis, make_stream):
+def test_sequence_number_from_another_shard_is_refused(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream(shards=2)
     seq = kinesis.put_record(StreamName=name, Data=b"x", PartitionKey="k", ExplicitHashKey="0")[
         "SequenceNumber"
@@ -144,7 +155,9 @@ def test_sequence_number_from_another_shard_is_refused(kinesis, make_stream):
     assert "It encodes shardId-000000000000" in exc.value.response["Error"]["Message"]
 
 
-def test_writes_to_missing_or_creating_streams_are_not_found(kinesis, fresh_region):
+def test_writes_to_missing_or_creating_streams_are_not_found(
+    kinesis: Any, fresh_region: Callable[..., RegionProcess]
+) -> None:
     with pytest.raises(ClientError) as exc:
         kinesis.put_record(StreamName="does-not-exist", Data=b"x", PartitionKey="k")
     assert error_code(exc) == "ResourceNotFoundException"
@@ -167,7 +180,9 @@ def test_writes_to_missing_or_creating_streams_are_not_found(kinesis, fresh_regi
     assert error_code(exc) == "ResourceNotFoundException"
 
 
-def test_throughput_enforcement_throttles_per_shard(fresh_region):
+def test_throughput_enforcement_throttles_per_shard(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     from shardline.testing import kinesis_client, wait_active
 
     server = fresh_region("--create-delay-ms", "0", "--enforce-throughput")

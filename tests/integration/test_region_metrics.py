@@ -35,7 +35,7 @@ def stream_value(samples: dict[Any, float], name: str, stream: str) -> float:
 
 def shard_samples(samples: dict[Any, float], stream: str) -> dict[tuple[str, str], float]:
     """``(sample name, shard) -> value`` of every shard-level sample of ``stream``."""
-    out = {}
+    out: dict[tuple[str, str], float] = {}
     for (name, labels), value in samples.items():
         label = dict(labels)
         if name.startswith("kinesis_shard_") and label.get("stream") == stream:
@@ -75,7 +75,10 @@ def test_stream_counters_match_the_records_put_and_read(
     assert len(records) == 28
 
     samples = scrape(region.url)
-    value = lambda name: stream_value(samples, name, stream)  # noqa: E731
+
+    def value(name: str) -> float:
+        return stream_value(samples, name, stream)
+
     assert value("kinesis_incoming_records_total") == 28
     assert value("kinesis_incoming_bytes_total") == batch_bytes + single_bytes
     assert value("kinesis_put_records_records_total") == 25
@@ -180,7 +183,10 @@ def test_fan_out_events_and_resubscribe_refusals_are_counted(
     subscription["EventStream"].close()
 
     samples = scrape(region.url)
-    value = lambda name: stream_value(samples, name, stream)  # noqa: E731
+
+    def value(name: str) -> float:
+        return stream_value(samples, name, stream)
+
     assert value("kinesis_subscribe_to_shard_event_records_total") == len(data)
     assert value("kinesis_subscribe_to_shard_event_bytes_total") == sum(len(d) + 1 for d in data)
     assert value("kinesis_subscribe_to_shard_event_success_total") >= events
@@ -204,7 +210,10 @@ def test_throttled_writes_are_counted_per_stream(
     assert refused > 0
 
     samples = scrape(region.url)
-    value = lambda name: stream_value(samples, name, "limited")  # noqa: E731
+
+    def value(name: str) -> float:
+        return stream_value(samples, name, "limited")
+
     assert value("kinesis_put_records_throttled_records_total") == refused
     assert value("kinesis_write_provisioned_throughput_exceeded_total") == refused
     assert value("kinesis_put_records_records_total") == stored

@@ -11,7 +11,8 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +20,9 @@ from shardline.framing import aggregation, origin
 from shardline.stores.factory import control_store_for
 from shardline.testing import ShardlineProcess, kinesis_client, read_stream, wait_active, wait_for
 from shardline.topology import load_topology
+
+if TYPE_CHECKING:
+    from tests.conftest import TwoRegions
 
 FAST_FAILOVER = {"poll_interval_s": 0.2}
 FAST_REPLICATION = {"publish_interval_s": 0.2}
@@ -50,7 +54,9 @@ def watermarks(regions: Any, stream: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "dynamodb"])
-def test_copies_in_order_with_keys_hash_keys_and_origin(two_regions, request, backend):
+def test_copies_in_order_with_keys_hash_keys_and_origin(
+    two_regions: Callable[..., TwoRegions], request: pytest.FixtureRequest, backend: str
+) -> None:
     stores = None
     if backend == "dynamodb":  # control store and lease tables in DynamoDB (moto server)
         stores = {
@@ -88,6 +94,7 @@ def test_copies_in_order_with_keys_hash_keys_and_origin(two_regions, request, ba
             timeout=90,
             what="all records in the standby",
         )
+        assert copied  # wait_for returns the truthy value (for the type checker)
         source = read_stream(regions.east.url, "orders")
         # Same placement: each record is on the shard with the same id as in the source.
         source_shard = {r["Data"]: r["ShardId"] for r in source}
@@ -104,7 +111,7 @@ def test_copies_in_order_with_keys_hash_keys_and_origin(two_regions, request, ba
         assert len(copied) == sent
         assert all(numbers == sorted(numbers) for numbers in by_key.values())
         # Watermarks reach the newest source record of each shard.
-        newest = {}
+        newest: dict[str, int] = {}
         for record in source:
             newest[record["ShardId"]] = max(
                 newest.get(record["ShardId"], 0), int(record["SequenceNumber"])
@@ -115,7 +122,9 @@ def test_copies_in_order_with_keys_hash_keys_and_origin(two_regions, request, ba
         )
 
 
-def test_sigkill_mid_stream_then_restart_leaves_no_gap(two_regions):
+def test_sigkill_mid_stream_then_restart_leaves_no_gap(
+    two_regions: Callable[..., TwoRegions],
+) -> None:
     regions = two_regions({"orders": 2}, failover=FAST_FAILOVER, replication=FAST_REPLICATION)
     east = kinesis_client(regions.east.url)
     acked: list[str] = []
@@ -125,7 +134,7 @@ def test_sigkill_mid_stream_then_restart_leaves_no_gap(two_regions):
         for batch in range(2000):  # until stopped; bounded all the same
             if stop.is_set():
                 return
-            entries = [
+            entries: list[dict[str, Any]] = [
                 {"Data": f"r{batch * 50 + i}".encode(), "PartitionKey": f"p{i}"} for i in range(50)
             ]
             result = east.put_records(StreamName="orders", Records=entries)
@@ -162,7 +171,7 @@ def test_sigkill_mid_stream_then_restart_leaves_no_gap(two_regions):
         process.stop()
 
 
-def test_a_retention_gap_is_reported_not_skipped(two_regions):
+def test_a_retention_gap_is_reported_not_skipped(two_regions: Callable[..., TwoRegions]) -> None:
     """A checkpointed record that expired before the replicator came back is a gap."""
     # Retention hours of 0.2 s in the primary: its 24 hours pass in 4.8 s.
     regions = two_regions(

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from shardline.testing import kinesis_client, read_shard, wait_active, wait_for
+from shardline.testing import RegionProcess, kinesis_client, read_shard, wait_active, wait_for
 
 MAX = 2**128 - 1
 
 
-def open_shards(kinesis, name):
+def open_shards(kinesis: Any, name: str) -> list[dict[str, Any]]:
     shards = kinesis.list_shards(StreamName=name, ShardFilter={"Type": "AT_LATEST"})["Shards"]
     return sorted(shards, key=lambda s: int(s["HashKeyRange"]["StartingHashKey"]))
 
 
-def test_split_closes_parent_and_reading_it_ends_with_child_shards(kinesis, make_stream):
+def test_split_closes_parent_and_reading_it_ends_with_child_shards(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream()
     kinesis.put_record(StreamName=name, Data=b"old", PartitionKey="k")
     kinesis.split_shard(
@@ -47,7 +51,9 @@ def test_split_closes_parent_and_reading_it_ends_with_child_shards(kinesis, make
     assert all(c["ParentShards"] == ["shardId-000000000000"] for c in end["ChildShards"])
 
 
-def test_new_writes_go_to_children_with_higher_sequence_numbers(kinesis, make_stream):
+def test_new_writes_go_to_children_with_higher_sequence_numbers(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream()
     before = kinesis.put_record(StreamName=name, Data=b"a", PartitionKey="k")
     kinesis.split_shard(
@@ -58,7 +64,7 @@ def test_new_writes_go_to_children_with_higher_sequence_numbers(kinesis, make_st
     assert int(after["SequenceNumber"]) > int(before["SequenceNumber"])
 
 
-def test_merge_child_lists_both_parents(kinesis, make_stream):
+def test_merge_child_lists_both_parents(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream(shards=2)
     kinesis.merge_shards(
         StreamName=name,
@@ -79,7 +85,9 @@ def test_merge_child_lists_both_parents(kinesis, make_stream):
     ]
 
 
-def test_non_adjacent_merge_and_bad_split_key_are_refused(kinesis, make_stream):
+def test_non_adjacent_merge_and_bad_split_key_are_refused(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream(shards=3)
     with pytest.raises(ClientError) as exc:
         kinesis.merge_shards(
@@ -101,7 +109,9 @@ def test_non_adjacent_merge_and_bad_split_key_are_refused(kinesis, make_stream):
 
 
 @pytest.mark.parametrize(("start", "target"), [(4, 3), (3, 6), (5, 4), (2, 1)])
-def test_update_shard_count_leaves_uniform_open_shards(kinesis, make_stream, start, target):
+def test_update_shard_count_leaves_uniform_open_shards(
+    kinesis: Any, make_stream: Callable[..., str], start: int, target: int
+) -> None:
     name = make_stream(shards=start)
     out = kinesis.update_shard_count(
         StreamName=name, TargetShardCount=target, ScalingType="UNIFORM_SCALING"
@@ -121,7 +131,7 @@ def test_update_shard_count_leaves_uniform_open_shards(kinesis, make_stream, sta
         assert shard.get("AdjacentParentShardId", "shardId-000000000000") in ids
 
 
-def test_update_shard_count_limits(kinesis, make_stream):
+def test_update_shard_count_limits(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream(shards=2)
     with pytest.raises(ClientError) as exc:
         kinesis.update_shard_count(
@@ -131,7 +141,9 @@ def test_update_shard_count_limits(kinesis, make_stream):
     assert "double" in exc.value.response["Error"]["Message"]
 
 
-def test_per_key_order_survives_split_and_merge(kinesis, make_stream):
+def test_per_key_order_survives_split_and_merge(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream(shards=2)
     sent = []
     for round_ in range(3):
@@ -165,7 +177,9 @@ def test_per_key_order_survives_split_and_merge(kinesis, make_stream):
     assert received == sent
 
 
-def test_list_shards_pages_with_next_token_and_filters(kinesis, make_stream):
+def test_list_shards_pages_with_next_token_and_filters(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream(shards=5)
     kinesis.split_shard(
         StreamName=name, ShardToSplit="shardId-000000000000", NewStartingHashKey="1000"
@@ -200,14 +214,17 @@ def test_list_shards_pages_with_next_token_and_filters(kinesis, make_stream):
 ACCOUNT = "000000000000"
 
 
-def refused(call, **params):
+def refused(call: Callable[..., Any], **params: Any) -> dict[str, str]:
     with pytest.raises(ClientError) as exc:
         call(**params)
-    return exc.value.response["Error"]
+    error: dict[str, str] = exc.value.response["Error"]
+    return error
 
 
 @pytest.mark.parametrize("key", ["1", str(MAX)], ids=["start-plus-one", "end"])
-def test_split_key_must_leave_each_child_more_than_one_key(kinesis, make_stream, key):
+def test_split_key_must_leave_each_child_more_than_one_key(
+    kinesis: Any, make_stream: Callable[..., str], key: str
+) -> None:
     name = make_stream()
     error = refused(
         kinesis.split_shard,
@@ -224,7 +241,7 @@ def test_split_key_must_leave_each_child_more_than_one_key(kinesis, make_stream,
     assert len(kinesis.list_shards(StreamName=name)["Shards"]) == 1
 
 
-def test_split_at_the_tightest_allowed_keys(kinesis, make_stream):
+def test_split_at_the_tightest_allowed_keys(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream()
     kinesis.split_shard(
         StreamName=name, ShardToSplit="shardId-000000000000", NewStartingHashKey="2"
@@ -240,7 +257,9 @@ def test_split_at_the_tightest_allowed_keys(kinesis, make_stream):
     ]
 
 
-def test_merge_needs_the_adjacent_shard_to_follow(kinesis, make_stream):
+def test_merge_needs_the_adjacent_shard_to_follow(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream(shards=2)
     error = refused(
         kinesis.merge_shards,
@@ -256,7 +275,9 @@ def test_merge_needs_the_adjacent_shard_to_follow(kinesis, make_stream):
     assert len(open_shards(kinesis, name)) == 2
 
 
-def test_resharding_a_closed_shard_is_an_invalid_argument(kinesis, make_stream):
+def test_resharding_a_closed_shard_is_an_invalid_argument(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream(shards=2)
     kinesis.merge_shards(
         StreamName=name,
@@ -280,7 +301,9 @@ def test_resharding_a_closed_shard_is_an_invalid_argument(kinesis, make_stream):
     assert merge == {"Code": "InvalidArgumentException", "Message": message}
 
 
-def test_missing_shards_are_named_in_the_normal_form(kinesis, make_stream):
+def test_missing_shards_are_named_in_the_normal_form(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream(shards=2)
     expected = {
         "Code": "ResourceNotFoundException",
@@ -298,7 +321,9 @@ def test_missing_shards_are_named_in_the_normal_form(kinesis, make_stream):
 
 
 @pytest.mark.parametrize("operation", ["split", "merge", "iterator"])
-def test_an_unreadable_shard_id_is_named_even_for_a_missing_stream(kinesis, operation):
+def test_an_unreadable_shard_id_is_named_even_for_a_missing_stream(
+    kinesis: Any, operation: str
+) -> None:
     calls = {
         "split": lambda: kinesis.split_shard(
             StreamName="no-such-stream", ShardToSplit="ABKLFD8", NewStartingHashKey="100"
@@ -318,7 +343,7 @@ def test_an_unreadable_shard_id_is_named_even_for_a_missing_stream(kinesis, oper
     }
 
 
-def test_merge_of_a_missing_stream_with_readable_ids_is_stream_not_found(kinesis):
+def test_merge_of_a_missing_stream_with_readable_ids_is_stream_not_found(kinesis: Any) -> None:
     error = refused(
         kinesis.merge_shards,
         StreamName="no-such-stream",
@@ -334,12 +359,14 @@ def test_merge_of_a_missing_stream_with_readable_ids_is_stream_not_found(kinesis
 # -- a reshard takes effect when the stream becomes ACTIVE -----------------------------------
 
 
-def read_closed_shard(kinesis, name, shard_id):
+def read_closed_shard(
+    kinesis: Any, name: str, shard_id: str
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Every record of a closed shard, and the children its end names."""
     iterator = kinesis.get_shard_iterator(
         StreamName=name, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
-    records = []
+    records: list[dict[str, Any]] = []
     for _ in range(10_000):
         out = kinesis.get_records(ShardIterator=iterator)
         records.extend(out["Records"])
@@ -349,7 +376,9 @@ def read_closed_shard(kinesis, name, shard_id):
     raise AssertionError(f"{shard_id} never ended")
 
 
-def test_while_updating_the_old_shards_are_listed_and_take_the_writes(fresh_region):
+def test_while_updating_the_old_shards_are_listed_and_take_the_writes(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     # A long update delay: the stream is surely still UPDATING for the checks below.
     # The reshard then completes at once when the killed server restarts (an accepted
     # call is carried out, not forgotten).
@@ -394,12 +423,21 @@ class Ack:
     sequence: str
 
 
-def _write_until_stopped(url, name, key, stop, acks, errors):
+def _write_until_stopped(
+    url: str,
+    name: str,
+    key: str,
+    stop: threading.Event,
+    acks: list[Ack],
+    errors: list[object],
+) -> None:
     client = kinesis_client(url)
     for call in range(5_000):  # bounded; the test stops the writers long before
         if stop.is_set():
             return
-        batch = [{"Data": f"{key}/{call}/{i}".encode(), "PartitionKey": key} for i in range(5)]
+        batch: list[dict[str, Any]] = [
+            {"Data": f"{key}/{call}/{i}".encode(), "PartitionKey": key} for i in range(5)
+        ]
         started = time.monotonic()
         try:
             out = client.put_records(StreamName=name, Records=batch)
@@ -415,7 +453,7 @@ def _write_until_stopped(url, name, key, stop, acks, errors):
                 )
 
 
-def _wait_for_acks_after(acks, moment, count=50):
+def _wait_for_acks_after(acks: list[Ack], moment: float, count: int = 50) -> None:
     wait_for(
         lambda: sum(1 for a in acks if a.started > moment) >= count,
         timeout=60,
@@ -423,7 +461,9 @@ def _wait_for_acks_after(acks, moment, count=50):
     )
 
 
-def test_concurrent_writers_across_split_and_merge_lose_and_duplicate_nothing(fresh_region):
+def test_concurrent_writers_across_split_and_merge_lose_and_duplicate_nothing(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     server = fresh_region("--create-delay-ms", "0", "--update-delay-ms", "2000")
     kinesis = kinesis_client(server.url)
     kinesis.create_stream(StreamName="busy", ShardCount=1)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from producer_helpers import config, new_stream, user_payloads
 
 from shardline.producer import Destination, Producer, Record, dead_letters
-from shardline.testing import run_shardline
+from shardline.testing import RegionProcess, run_shardline
 
 
 async def _leave_unsent(destination: Destination, spool: Path, payloads: list[bytes]) -> None:
@@ -25,8 +26,8 @@ async def _leave_unsent(destination: Destination, spool: Path, payloads: list[by
 
 
 def test_put_refuses_records_left_for_another_stream_and_resend_delivers_them(
-    region, fresh_region, tmp_path
-):
+    region: RegionProcess, fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     other = fresh_region("--create-delay-ms", "0")
     w1 = new_stream(other.url, shards=1)
     other.kill()  # `put w1` to an endpoint with nothing listening, then interrupted
@@ -50,7 +51,7 @@ def test_put_refuses_records_left_for_another_stream_and_resend_delivers_them(
     assert (listed["waiting"], listed["dead"]) == (0, 0)
 
 
-def test_put_announces_the_records_it_sends_again(region, tmp_path):
+def test_put_announces_the_records_it_sends_again(region: RegionProcess, tmp_path: Path) -> None:
     stream = new_stream(region.url)
     spool = tmp_path / "spool.sqlite"
     asyncio.run(_leave_unsent(Destination(stream, region.url), spool, [b"old"]))
@@ -63,7 +64,9 @@ def test_put_announces_the_records_it_sends_again(region, tmp_path):
     assert sorted(user_payloads(region.url, stream)) == [b"new", b"old"]
 
 
-def test_given_up_records_stay_as_dead_letters_until_resent(region, tmp_path):
+def test_given_up_records_stay_as_dead_letters_until_resent(
+    region: RegionProcess, tmp_path: Path
+) -> None:
     spool = tmp_path / "spool.sqlite"
     later = f"later-{uuid.uuid4().hex[:8]}"
     destination = Destination(later, region.url)

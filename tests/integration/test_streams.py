@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from shardline.testing import kinesis_client, read_shard, wait_active, wait_for
+from shardline.testing import RegionProcess, kinesis_client, read_shard, wait_active, wait_for
 
 ARN = "arn:aws:kinesis:us-east-1:000000000000:stream/{}"
 
 
-def code_of(exc):
-    return exc.value.response["Error"]["Code"]
+def code_of(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
 
 
-def stream_exists(kinesis, name: str) -> bool:
+def stream_exists(kinesis: Any, name: str) -> bool:
     try:
         kinesis.describe_stream_summary(StreamName=name)
     except kinesis.exceptions.ResourceNotFoundException:
@@ -25,7 +26,9 @@ def stream_exists(kinesis, name: str) -> bool:
     return True
 
 
-def test_stream_goes_creating_then_active_and_deleting_then_gone(fresh_region):
+def test_stream_goes_creating_then_active_and_deleting_then_gone(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     server = fresh_region(
         "--create-delay-ms", "1000", "--delete-delay-ms", "1000", "--update-delay-ms", "1000"
     )
@@ -52,14 +55,14 @@ def test_stream_goes_creating_then_active_and_deleting_then_gone(fresh_region):
     wait_for(lambda: not stream_exists(kinesis, "life"), timeout=10, what="the stream deleted")
 
 
-def test_boto3_waiters_work(kinesis):
+def test_boto3_waiters_work(kinesis: Any) -> None:
     kinesis.create_stream(StreamName="waited", ShardCount=1)
     kinesis.get_waiter("stream_exists").wait(StreamName="waited")
     kinesis.delete_stream(StreamName="waited")
     kinesis.get_waiter("stream_not_exists").wait(StreamName="waited")
 
 
-def test_describe_and_summary_shapes(kinesis, make_stream):
+def test_describe_and_summary_shapes(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream(shards=3)
     description = kinesis.describe_stream(StreamName=name, Limit=2)["StreamDescription"]
     assert description["StreamARN"] == ARN.format(name)
@@ -84,7 +87,7 @@ def test_describe_and_summary_shapes(kinesis, make_stream):
     assert summary["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
 
 
-def test_on_demand_stream_starts_with_four_shards_and_switches_mode(kinesis):
+def test_on_demand_stream_starts_with_four_shards_and_switches_mode(kinesis: Any) -> None:
     kinesis.create_stream(StreamName="od", StreamModeDetails={"StreamMode": "ON_DEMAND"})
     wait_active(kinesis, "od")
     summary = kinesis.describe_stream_summary(StreamName="od")["StreamDescriptionSummary"]
@@ -102,7 +105,9 @@ def test_on_demand_stream_starts_with_four_shards_and_switches_mode(kinesis):
     assert summary["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
 
 
-def test_duplicate_create_and_stream_arn_everywhere(kinesis, make_stream):
+def test_duplicate_create_and_stream_arn_everywhere(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream()
     with pytest.raises(ClientError) as exc:
         kinesis.create_stream(StreamName=name, ShardCount=1)
@@ -124,7 +129,7 @@ def test_duplicate_create_and_stream_arn_everywhere(kinesis, make_stream):
     assert code_of(exc) == "ResourceNotFoundException"
 
 
-def test_list_streams_pages(kinesis):
+def test_list_streams_pages(kinesis: Any) -> None:
     names = [f"page-{i:02d}" for i in range(5)]
     for n in names:
         kinesis.create_stream(StreamName=n, ShardCount=1)
@@ -142,7 +147,7 @@ def test_list_streams_pages(kinesis):
         kinesis.delete_stream(StreamName=n)
 
 
-def test_retention_changes_are_checked(kinesis, make_stream):
+def test_retention_changes_are_checked(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream()
     kinesis.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=168)
     with pytest.raises(ClientError) as exc:
@@ -162,7 +167,7 @@ def test_retention_changes_are_checked(kinesis, make_stream):
     assert summary["RetentionPeriodHours"] == 24
 
 
-def test_records_past_retention_are_trimmed(fresh_region):
+def test_records_past_retention_are_trimmed(fresh_region: Callable[..., RegionProcess]) -> None:
     # One retention "hour" lasts 0.05 s here, so 24 hours of retention is 1.2 s.
     server = fresh_region(
         "--create-delay-ms",
@@ -184,7 +189,7 @@ def test_records_past_retention_are_trimmed(fresh_region):
     assert [r["Data"] for r in records] == [b"new"]
 
 
-def test_tags_by_stream_and_by_resource(kinesis, make_stream):
+def test_tags_by_stream_and_by_resource(kinesis: Any, make_stream: Callable[..., str]) -> None:
     name = make_stream(Tags={"team": "data"})
     kinesis.add_tags_to_stream(StreamName=name, Tags={"env": "dev", "cost": "1"})
     out = kinesis.list_tags_for_stream(StreamName=name, Limit=2)
@@ -203,7 +208,7 @@ def test_tags_by_stream_and_by_resource(kinesis, make_stream):
     assert code_of(exc) == "InvalidArgumentException"
 
 
-def test_limits_and_enhanced_monitoring(fresh_region):
+def test_limits_and_enhanced_monitoring(fresh_region: Callable[..., RegionProcess]) -> None:
     server = fresh_region("--create-delay-ms", "0", "--shard-limit", "6")
     kinesis = kinesis_client(server.url)
     kinesis.create_stream(StreamName="a", ShardCount=4)
@@ -226,7 +231,9 @@ def test_limits_and_enhanced_monitoring(fresh_region):
     assert out["DesiredShardLevelMetrics"] == []
 
 
-def test_delete_stream_accepts_enforce_consumer_deletion(kinesis, make_stream):
+def test_delete_stream_accepts_enforce_consumer_deletion(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     name = make_stream()
     kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
     with pytest.raises(ClientError) as exc:
@@ -243,7 +250,7 @@ TAG_CHARACTERS = (
 BAD_TEXTS = ["a;b", "a,b", "a\tb", "a\nb", "a:b", "a#b"]
 
 
-def _tag_calls(kinesis, name: str, arn: str, text: str) -> dict[str, Any]:
+def _tag_calls(kinesis: Any, name: str, arn: str, text: str) -> dict[str, Any]:
     """Each way to hand Kinesis a tag key or value, with ``text`` in it."""
     return {
         "add-key": lambda: kinesis.add_tags_to_stream(StreamName=name, Tags={text: "v"}),
@@ -261,7 +268,9 @@ def _tag_calls(kinesis, name: str, arn: str, text: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("text", BAD_TEXTS, ids=repr)
-def test_tags_with_characters_kinesis_refuses(kinesis, make_stream, text):
+def test_tags_with_characters_kinesis_refuses(
+    kinesis: Any, make_stream: Callable[..., str], text: str
+) -> None:
     name = make_stream(Tags={"team": "data"})
     for call_name, call in _tag_calls(kinesis, name, ARN.format(name), text).items():
         with pytest.raises(ClientError) as exc:
@@ -276,7 +285,9 @@ def test_tags_with_characters_kinesis_refuses(kinesis, make_stream, text):
     assert not stream_exists(kinesis, f"{name}-new")
 
 
-def test_tags_with_every_kind_of_allowed_character(kinesis, make_stream):
+def test_tags_with_every_kind_of_allowed_character(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
     tags = {"Straße 7": "東京 ٣", "_./=+-%@": "", "a\u00a0b": "ok"}  # no-break space is Zs
     name = make_stream(Tags=tags)
     listed = kinesis.list_tags_for_stream(StreamName=name)["Tags"]
@@ -309,7 +320,9 @@ def test_tags_with_every_kind_of_allowed_character(kinesis, make_stream):
         ),
     ],
 )
-def test_retention_bounds_come_before_the_direction(kinesis, make_stream, increase, hours, message):
+def test_retention_bounds_come_before_the_direction(
+    kinesis: Any, make_stream: Callable[..., str], increase: bool, hours: int, message: str
+) -> None:
     name = make_stream()
     kinesis.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=48)
     call = (
@@ -327,7 +340,9 @@ def test_retention_bounds_come_before_the_direction(kinesis, make_stream, increa
 # -- a stream deleted while CREATING ---------------------------------------------------------
 
 
-def test_a_stream_deleted_while_creating_lists_no_shards(fresh_region):
+def test_a_stream_deleted_while_creating_lists_no_shards(
+    fresh_region: Callable[..., RegionProcess],
+) -> None:
     # Long delays: the stream is still CREATING when deleted, and still DELETING when
     # described; the test waits for neither.
     server = fresh_region("--create-delay-ms", "60000", "--delete-delay-ms", "60000")

@@ -16,7 +16,7 @@ import stat
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ def _stream(kinesis: Any, shards: int = 1) -> str:
     return name
 
 
-def test_certs_create_writes_a_ca_and_a_loopback_server_certificate(tmp_path):
+def test_certs_create_writes_a_ca_and_a_loopback_server_certificate(tmp_path: Path) -> None:
     directory = tmp_path / "certs"
     command = [sys.executable, "-m", "shardline", "certs", "create", str(directory)]
     subprocess.run(command, check=True, capture_output=True, timeout=60)
@@ -84,7 +84,9 @@ def test_certs_create_writes_a_ca_and_a_loopback_server_certificate(tmp_path):
     assert "--replace" in again.stderr
 
 
-def test_boto3_puts_reads_and_subscribes_over_https(tls_region, certs):
+def test_boto3_puts_reads_and_subscribes_over_https(
+    tls_region: RegionProcess, certs: LocalCertificates
+) -> None:
     assert tls_region.url.startswith("https://")
     kinesis = kinesis_client(tls_region.url, verify=str(certs.ca), read_timeout=30)
     name = _stream(kinesis)
@@ -110,12 +112,14 @@ def test_boto3_puts_reads_and_subscribes_over_https(tls_region, certs):
     events.close()
 
 
-def test_a_client_without_the_ca_refuses_the_certificate(tls_region):
+def test_a_client_without_the_ca_refuses_the_certificate(tls_region: RegionProcess) -> None:
     with pytest.raises(SSLError):
         kinesis_client(tls_region.url).list_streams()
 
 
-def test_the_aws_cli_lists_streams_over_https_with_its_ca_bundle(tls_region, certs, tmp_path):
+def test_the_aws_cli_lists_streams_over_https_with_its_ca_bundle(
+    tls_region: RegionProcess, certs: LocalCertificates, tmp_path: Path
+) -> None:
     kinesis = kinesis_client(tls_region.url, verify=str(certs.ca))
     name = _stream(kinesis)
     cli = Cli(tls_region.url, tmp_path)
@@ -143,7 +147,9 @@ def _alpn(url: str, ca: Path, offer: list[str] | None) -> tuple[str | None, byte
         return chosen, sock.recv(9)
 
 
-def test_alpn_h2_gets_http2_and_everything_else_http1(tls_region, certs):
+def test_alpn_h2_gets_http2_and_everything_else_http1(
+    tls_region: RegionProcess, certs: LocalCertificates
+) -> None:
     chosen, first = _alpn(tls_region.url, certs.ca, ["h2", "http/1.1"])
     assert chosen == "h2"
     assert first[3] == 0x4  # a SETTINGS frame: the server speaks HTTP/2
@@ -155,7 +161,9 @@ def test_alpn_h2_gets_http2_and_everything_else_http1(tls_region, certs):
     assert first.startswith(b"HTTP/1.1")
 
 
-def test_the_producer_writes_to_an_https_region_trusting_its_ca(tls_region, certs):
+def test_the_producer_writes_to_an_https_region_trusting_its_ca(
+    tls_region: RegionProcess, certs: LocalCertificates
+) -> None:
     kinesis = kinesis_client(tls_region.url, verify=str(certs.ca))
     name = _stream(kinesis, shards=2)
     destination = Destination(name, tls_region.url, ca_bundle=str(certs.ca))
@@ -169,8 +177,8 @@ def test_the_producer_writes_to_an_https_region_trusting_its_ca(tls_region, cert
 
 
 def test_the_replicator_copies_between_https_regions_named_in_the_topology(
-    tmp_path, certs, fresh_region
-):
+    tmp_path: Path, certs: LocalCertificates, fresh_region: Callable[..., RegionProcess]
+) -> None:
     east = fresh_region(*FAST, *_tls_args(certs), data_dir=tmp_path / "east")
     west = fresh_region(*FAST, *_tls_args(certs), data_dir=tmp_path / "west")
     ca = str(certs.ca)
@@ -189,7 +197,9 @@ def test_the_replicator_copies_between_https_regions_named_in_the_topology(
     bundle = os.path.relpath(ca, tmp_path)  # relative to the topology file
     text = topology.read_text().replace("endpoint_url", f'ca_bundle = "{bundle}"\nendpoint_url')
     topology.write_text(text)
-    entries = [{"Data": f"e{i}".encode(), "PartitionKey": f"k{i}"} for i in range(20)]
+    entries: list[dict[str, Any]] = [
+        {"Data": f"e{i}".encode(), "PartitionKey": f"k{i}"} for i in range(20)
+    ]
     assert (
         kinesis_client(east.url, verify=ca).put_records(StreamName="orders", Records=entries)[
             "FailedRecordCount"
@@ -206,4 +216,5 @@ def test_the_replicator_copies_between_https_regions_named_in_the_topology(
             timeout=90,
             what="the records in the standby",
         )
+        assert copied  # wait_for returns the truthy value (for the type checker)
     assert sorted(origin.unwrap(r["Data"])[1] for r in copied) == sorted(e["Data"] for e in entries)

@@ -49,7 +49,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_a_second_up_is_refused_and_closing_the_terminal_stops_the_first(tmp_path: Path):
+def test_a_second_up_is_refused_and_closing_the_terminal_stops_the_first(tmp_path: Path) -> None:
     folder = tmp_path / "pipeline"
     first = start_up(folder)
     try:
@@ -71,7 +71,7 @@ def test_a_second_up_is_refused_and_closing_the_terminal_stops_the_first(tmp_pat
     assert not (folder / "up.json").exists()
 
 
-def test_children_die_with_a_killed_supervisor_and_the_folder_can_be_reused(tmp_path: Path):
+def test_children_die_with_a_killed_supervisor_and_the_folder_can_be_reused(tmp_path: Path) -> None:
     folder = tmp_path / "pipeline"
     killed = start_up(folder)
     try:
@@ -95,6 +95,7 @@ def test_children_die_with_a_killed_supervisor_and_the_folder_can_be_reused(tmp_
             120,
             "the new run's children",
         )
+        assert restarted  # wait_for returns the truthy value (for the type checker)
         again.send_signal(signal.SIGTERM)
         assert again.wait(120) == 0
     finally:
@@ -105,7 +106,7 @@ def test_children_die_with_a_killed_supervisor_and_the_folder_can_be_reused(tmp_
     assert "restarting" not in output, output[-2000:]
 
 
-def test_up_reports_processes_an_earlier_run_left_behind(tmp_path: Path):
+def test_up_reports_processes_an_earlier_run_left_behind(tmp_path: Path) -> None:
     folder = tmp_path / "pipeline"
     folder.mkdir()
     with RegionProcess(tmp_path / "orphan", "--create-delay-ms", "0") as orphan:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from damage import (
     FAST,
@@ -17,7 +20,7 @@ from damage import (
     verify_json,
 )
 
-from shardline.testing import kinesis_client, wait_active
+from shardline.testing import RegionProcess, kinesis_client, wait_active
 
 POLICY = json.dumps(
     {
@@ -34,7 +37,7 @@ POLICY = json.dumps(
 )
 
 
-def _describe(url: str) -> dict:
+def _describe(url: str) -> dict[str, Any]:
     """Everything about the region's streams that recover must keep."""
     client = kinesis_client(url)
     state = {}
@@ -51,7 +54,9 @@ def _describe(url: str) -> dict:
     return state
 
 
-def test_verify_passes_a_healthy_region_while_it_runs(fresh_region, tmp_path):
+def test_verify_passes_a_healthy_region_while_it_runs(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     fill(region.url, "orders", batches=5, shards=2)
     fill(region.url, "secret", batches=5, encrypt=True)
@@ -66,7 +71,9 @@ def test_verify_passes_a_healthy_region_while_it_runs(fresh_region, tmp_path):
     assert full.returncode == 0, full.stdout
 
 
-def test_verify_names_damage_by_stream_shard_and_range_and_changes_nothing(fresh_region, tmp_path):
+def test_verify_names_damage_by_stream_shard_and_range_and_changes_nothing(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     acked = fill(region.url, "orders", batches=10)
     settle(region)
@@ -98,8 +105,8 @@ def test_verify_names_damage_by_stream_shard_and_range_and_changes_nothing(fresh
 
 
 def test_recover_keeps_streams_consumers_tags_policies_keys_and_sequence_numbers(
-    fresh_region, tmp_path
-):
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     client = kinesis_client(region.url)
     acked = fill(region.url, "orders", batches=6, shards=2)
@@ -144,7 +151,9 @@ def test_recover_keeps_streams_consumers_tags_policies_keys_and_sequence_numbers
     assert shardline("verify", "--data-dir", str(recovered)).returncode == 0
 
 
-def test_recover_refuses_a_running_region_and_a_used_target(fresh_region, tmp_path):
+def test_recover_refuses_a_running_region_and_a_used_target(
+    fresh_region: Callable[..., RegionProcess], tmp_path: Path
+) -> None:
     region = fresh_region(*FAST, data_dir=tmp_path / "region")
     fill(region.url, "orders", batches=1)
     done = shardline("recover", "--data-dir", str(region.data_dir), "--to", str(tmp_path / "new"))

@@ -7,11 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from state_kit import Backend
+from state_kit import Backend, StateWorker
 from state_worker import command
 
 from shardline.state import KeyRing
-from shardline.testing import ChildProcess
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -38,19 +37,6 @@ def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "state.keys"
     path.write_text(KeyRing.generate_line("k1") + "\n")
     return path
-
-
-class StateWorker(ChildProcess):
-    """One ``state_worker.py`` process, started (and ready) when created; ``stop()``
-    sends SIGTERM, so the worker writes its final checkpoints."""
-
-    def __init__(self, args: list[str]) -> None:
-        super().__init__(args, "worker ready", start_timeout=60)
-        self.start()
-
-    def text(self) -> str:
-        """Everything the worker printed so far."""
-        return "".join(self.output)
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""Helpers the state tests share: where state lives, and the ``shardline`` CLI."""
+"""Helpers the state tests share: where state lives, the ``shardline`` CLI, a worker."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
+
+from shardline.testing import ChildProcess
 
 
 @dataclass
@@ -32,3 +34,16 @@ def cli(*args: str) -> Any:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
+
+
+class StateWorker(ChildProcess):
+    """One ``state_worker.py`` process, started (and ready) when created; ``stop()``
+    sends SIGTERM, so the worker writes its final checkpoints."""
+
+    def __init__(self, args: list[str]) -> None:
+        super().__init__(args, "worker ready", start_timeout=60)
+        self.start()
+
+    def text(self) -> str:
+        """Everything the worker printed so far."""
+        return "".join(self.output)

@@ -12,13 +12,14 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from state_kit import Backend, cli
+from state_kit import Backend, StateWorker, cli
 
 from shardline.state import KeyRing, latest_checkpoints, merged_keyed, open_store
-from shardline.testing import kinesis_client, wait_active
+from shardline.testing import RegionProcess, kinesis_client, wait_active
 
 CREDENTIALS = {"client_options": {"aws_access_key_id": "test", "aws_secret_access_key": "test"}}
 
@@ -34,7 +35,7 @@ def put(kinesis: Any, stream: str, start: int, count: int, keys: int = 40) -> Co
     """Records ``start..start+count-1`` (payload = the number); returns counts per key."""
     sent: Counter[str] = Counter()
     for first in range(start, start + count, 500):
-        batch = [
+        batch: list[dict[str, Any]] = [
             {"Data": str(i).encode(), "PartitionKey": f"key-{i % keys}"}
             for i in range(first, min(start + count, first + 500))
         ]
@@ -77,7 +78,12 @@ def expected(sent: Counter[str], keys: int = 40) -> dict[str, list[int]]:
     return {key: [sent[key], sums[key]] for key in sent}
 
 
-def test_sigkilled_counter_matches_an_uninterrupted_run(region, start_worker, backend, key_file):
+def test_sigkilled_counter_matches_an_uninterrupted_run(
+    region: RegionProcess,
+    start_worker: Callable[..., StateWorker],
+    backend: Backend,
+    key_file: Path,
+) -> None:
     kinesis = kinesis_client(region.url)
     stream, app = make_stream(kinesis, 2), f"app-{uuid.uuid4().hex[:6]}"
     args = ("--interval", "0.3", "--key-file", str(key_file))
@@ -95,7 +101,9 @@ def test_sigkilled_counter_matches_an_uninterrupted_run(region, start_worker, ba
     assert "restored checkpoint" in worker.text()
 
 
-def test_processor_failures_restore_the_latest_checkpoint(region, start_worker, tmp_path):
+def test_processor_failures_restore_the_latest_checkpoint(
+    region: RegionProcess, start_worker: Callable[..., StateWorker], tmp_path: Path
+) -> None:
     kinesis = kinesis_client(region.url)
     stream, app = make_stream(kinesis, 2), f"app-{uuid.uuid4().hex[:6]}"
     backend = Backend(str(tmp_path / "state"), None)
@@ -111,7 +119,12 @@ def test_processor_failures_restore_the_latest_checkpoint(region, start_worker, 
     assert "injected failure" in worker.text()
 
 
-def test_snapshot_restore_rewinds_to_the_snapshot(region, start_worker, backend, tmp_path):
+def test_snapshot_restore_rewinds_to_the_snapshot(
+    region: RegionProcess,
+    start_worker: Callable[..., StateWorker],
+    backend: Backend,
+    tmp_path: Path,
+) -> None:
     kinesis = kinesis_client(region.url)
     stream, app = make_stream(kinesis, 2), f"app-{uuid.uuid4().hex[:6]}"
     state = [*backend.cli_args(), "--app", app]
@@ -137,7 +150,9 @@ def test_snapshot_restore_rewinds_to_the_snapshot(region, start_worker, backend,
     assert cli("snapshot", "list", *state) == []
 
 
-def test_tampered_checkpoint_is_detected_and_never_used(region, start_worker, tmp_path, key_file):
+def test_tampered_checkpoint_is_detected_and_never_used(
+    region: RegionProcess, start_worker: Callable[..., StateWorker], tmp_path: Path, key_file: Path
+) -> None:
     kinesis = kinesis_client(region.url)
     stream, app = make_stream(kinesis, 1), f"app-{uuid.uuid4().hex[:6]}"
     backend = Backend(str(tmp_path / "state"), None)
@@ -172,7 +187,9 @@ def test_tampered_checkpoint_is_detected_and_never_used(region, start_worker, tm
     assert "failed verification" in worker.text()  # refuses instead of starting empty
 
 
-def test_resharding_hands_keyed_state_to_the_children(region, start_worker, tmp_path):
+def test_resharding_hands_keyed_state_to_the_children(
+    region: RegionProcess, start_worker: Callable[..., StateWorker], tmp_path: Path
+) -> None:
     kinesis = kinesis_client(region.url)
     stream, app = make_stream(kinesis, 1), f"app-{uuid.uuid4().hex[:6]}"
     backend = Backend(str(tmp_path / "state"), None)
@@ -199,8 +216,11 @@ async def _latest(backend: Backend, app: str) -> dict[str, Any]:
 
 
 def test_standby_region_restores_state_by_time_through_the_cli(
-    region, fresh_region, start_worker, tmp_path
-):
+    region: RegionProcess,
+    fresh_region: Callable[..., RegionProcess],
+    start_worker: Callable[..., StateWorker],
+    tmp_path: Path,
+) -> None:
     """Failover: the state moves to region B, positions mapped to AT_TIMESTAMP."""
     region_b = fresh_region("--create-delay-ms", "0")
     a, b = kinesis_client(region.url), kinesis_client(region_b.url)
