@@ -69,17 +69,17 @@ async def checkpoint_time(size: int, root: Path) -> dict[str, Any]:
     payload = state.serialize()
     captured = time.perf_counter()
     draft = Manifest(
-        "bench",
-        state.shard_id,
-        1,
-        dt.datetime.now(dt.UTC),
-        state.position,
-        ARRIVAL,
-        False,
-        (),
-        None,
-        size,
-        0,
+        application="bench",
+        shard_id=state.shard_id,
+        checkpoint_id=1,
+        created=dt.datetime.now(dt.UTC),
+        position=state.position,
+        last_arrival=ARRIVAL,
+        finished=False,
+        parents=(),
+        hash_range=None,
+        keys=size,
+        state_size=0,
     )
     manifest, sealed = await series.write(draft, payload)
     written = time.perf_counter()

@@ -6,11 +6,13 @@ it, counting every import: at module level, inside a function, and under
 two packages import each other. ``tests/unit/codebase/test_layering.py`` checks this list
 against the real imports, and fails on a package or module it does not name.
 
-1. ``errors``, ``backoff``, ``settings``, ``credentials``: the one exception hierarchy
-   and the one answer to "retry this?", shared by server and clients; ``backoff`` the
-   one jittered back-off every retry loop waits by; ``settings`` validates every
-   config class where it is built; ``credentials`` holds access key pairs and gives
-   clients placeholder keys when no AWS credentials are configured.
+1. ``errors``, ``backoff``, ``settings``, ``credentials``, ``sqlite_writer``: the one
+   exception hierarchy and the one answer to "retry this?", shared by server and
+   clients; ``backoff`` the one jittered back-off every retry loop waits by;
+   ``settings`` validates every config class where it is built; ``credentials`` holds
+   access key pairs and gives clients placeholder keys when no AWS credentials are
+   configured; ``sqlite_writer`` the one group-commit writer thread, under both the
+   producer's spool and the region's storage engine.
 2. ``framing``, ``kinesis``, ``sessions``, ``metrics``, ``logs``: what every client
    shares: how records are framed inside Kinesis data (origin marker, KPL aggregate,
    record-id envelope), the toolkit's wire layer (clients, shard listings, waits for

@@ -1,7 +1,8 @@
 """The durable spool: records accepted by put() but not yet acknowledged by a stream.
 
-One SQLite file (WAL) per producer, written by one dedicated thread so the event
-loop never waits on the disk. Protocol for one record:
+One SQLite file (WAL) per producer, written by one dedicated thread (a
+:class:`~shardline.sqlite_writer.GroupCommitWriter`) so the event loop never waits
+on the disk. Protocol for one record:
 
 1. put() hands the record to the writer thread and waits. The writer commits every
    record that arrived meanwhile in one transaction (group commit); with
@@ -32,14 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import orjson
 
@@ -47,6 +47,7 @@ from shardline.producer import spool_file
 from shardline.producer.config import SpoolDurability
 from shardline.producer.exceptions import SpoolError
 from shardline.producer.spool_file import SpoolBinding
+from shardline.sqlite_writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ log = logging.getLogger(__name__)
 # retaking it can wait for the event loop's thread (up to the 5 ms switch interval).
 # So a whole commit's rows go in with one step: the data of all rows as one blob,
 # cut apart by substr() along a JSON index of [id, record id, key, hash key, offset,
-# length], and deletions go as one JSON array of ids.
+# length]; the deletions waiting for a commit go as one JSON array of ids, and so does
+# a burial. Each is one job of the GroupCommitWriter, which commits every job waiting
+# in one transaction.
 _INSERT = """
 INSERT INTO records (id, record_id, partition_key, explicit_hash_key, data, binding)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, substr(?1, value ->> 4, value ->> 5), ?3
@@ -74,49 +77,13 @@ class SpooledRecord:
     data: bytes
 
 
-@dataclass(slots=True)
-class _Append:
-    count: int
-    blob: bytes
-    index: bytes
-    future: asyncio.Future[None]
-    loop: asyncio.AbstractEventLoop
+def _shrink(statement: str, *params: object) -> Callable[[sqlite3.Connection], int]:
+    """A job taking rows out of the live ones; its result is the change of depth."""
 
+    def job(db: sqlite3.Connection) -> int:
+        return -db.execute(statement, params).rowcount
 
-@dataclass(slots=True)
-class _Bury:
-    """Keep rows as dead letters, with the reason they were given up."""
-
-    row_ids: list[int]
-    reason: str
-    at: float
-
-
-@dataclass(slots=True)
-class _Rebind:
-    binding: SpoolBinding
-    future: asyncio.Future[None]
-    loop: asyncio.AbstractEventLoop
-
-
-@dataclass(slots=True)
-class _Read:
-    after: int
-    limit: int
-    future: asyncio.Future[list[SpooledRecord]]
-    loop: asyncio.AbstractEventLoop
-
-
-_CLOSE = object()
-
-
-def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+    return job
 
 
 class Spool:
@@ -139,9 +106,13 @@ class Spool:
         #: and dead letters).
         self.depth = opened.live
         self._next_row = opened.last_row + 1
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=f"spool:{path.name}", daemon=True)
-        self._thread.start()
+        self._rebinding = asyncio.Lock()
+        #: Rows removed but not yet taken by a deletion job (see remove()).
+        self._doomed: list[int] = []
+        self._doomed_lock = threading.Lock()
+        self._writer = GroupCommitWriter(
+            self._db, f"spool:{path.name}", lambda exc: SpoolError(f"spool {path}: {exc}")
+        )
 
     # -- the event loop's side ------------------------------------------------------
 
@@ -156,114 +127,94 @@ class Spool:
 
         The future resolves once they are committed (or fails with SpoolError).
         """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
         index = []
         offset = 1  # substr() counts from 1
         for row_id, record_id, key, explicit, data in rows:
             index.append((row_id, record_id, key, explicit, offset, len(data)))
             offset += len(data)
-        blob = b"".join(row[4] for row in rows)
-        self._queue.put(_Append(len(rows), blob, orjson.dumps(index), future, loop))
-        return future
+        blob, packed = b"".join(row[4] for row in rows), orjson.dumps(index)
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute(_INSERT, (blob, packed, self._binding))
+
+        return self._writer.submit(insert, then=self._counted(len(rows)))
 
     def remove(self, row_ids: Iterable[int]) -> None:
-        """Queue rows for deletion with the next commit (not waited for)."""
+        """Queue rows for deletion with the next commit (not waited for).
+
+        Every row removed until that commit goes in one statement: one job is queued
+        while rows wait (acknowledgements come often, one per shard and call).
+        """
         ids = list(row_ids)
-        if ids:
-            self._queue.put(ids)
+        if not ids:
+            return
+        with self._doomed_lock:
+            queued = bool(self._doomed)
+            self._doomed.extend(ids)
+        if not queued:
+            self._writer.post(self._delete_doomed, self._settled)
 
     def bury(self, row_ids: Iterable[int], reason: str) -> None:
         """Keep rows as dead letters with the next commit (not waited for)."""
         ids = list(row_ids)
         if ids:
-            self._queue.put(_Bury(ids, reason, time.time()))
+            self._writer.post(_shrink(_BURY, reason, time.time(), orjson.dumps(ids)), self._settled)
 
     async def rebind(self, binding: SpoolBinding) -> None:
         """Bind the records waiting here to ``binding`` from now on (a new destination)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Rebind(binding, future, loop))
-        await future
+        before: list[int] = []  # set by the job; one rebind at a time, so undo is exact
+
+        def rebind(db: sqlite3.Connection) -> None:
+            before.append(self._binding)
+            new = spool_file.binding_id(db, binding)
+            db.execute(_REBIND, (new, self._binding))
+            self._binding = new  # rows appended after this job, in this commit too
+
+        def undo(_: None, error: BaseException | None) -> None:
+            if error is not None and before:
+                self._binding = before[0]  # the commit failed: the rows kept the old one
+
+        async with self._rebinding:
+            await self._writer.submit(rebind, then=undo)
 
     async def pending(self, after: int, limit: int) -> list[SpooledRecord]:
         """Up to ``limit`` spooled records with row id > ``after``, in put order."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[SpooledRecord]] = loop.create_future()
-        self._queue.put(_Read(after, limit, future, loop))
-        return await future
+
+        def read(db: sqlite3.Connection) -> list[SpooledRecord]:
+            rows = db.execute(
+                "SELECT id, record_id, partition_key, explicit_hash_key, data FROM records "
+                "WHERE id > ? AND binding = ? AND dead IS NULL ORDER BY id LIMIT ?",
+                (after, self._binding, limit),
+            ).fetchall()
+            return [SpooledRecord(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+
+        return await self._writer.submit(read)
 
     async def close(self) -> None:
         """Commit queued deletions, stop the writer thread, release the lock."""
-        self._queue.put(_CLOSE)
-        await asyncio.to_thread(self._thread.join)
+        await asyncio.to_thread(self._writer.close)
+        self._db.close()
         self._lock_file.close()
 
-    # -- the writer thread --------------------------------------------------------
+    # -- on the writer thread -----------------------------------------------------
 
-    def _run(self) -> None:
-        closing = False
-        while not closing:
-            items = [self._queue.get()]
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            closing = any(item is _CLOSE for item in items)
-            self._commit(items)
-        self._db.close()
+    def _delete_doomed(self, db: sqlite3.Connection) -> int:
+        """The job of :meth:`remove`: every row removed since it was queued."""
+        with self._doomed_lock:
+            ids, self._doomed = self._doomed, []
+        return -db.execute(_DELETE, (orjson.dumps(ids),)).rowcount
 
-    def _commit(self, items: list[object]) -> None:
-        appends = [item for item in items if isinstance(item, _Append)]
-        deletes = [row for item in items if isinstance(item, list) for row in item]
-        burials = [item for item in items if isinstance(item, _Bury)]
-        error: BaseException | None = None
-        if appends or deletes or burials:
-            try:
-                self._db.execute("BEGIN")
-                for append in appends:
-                    self._db.execute(_INSERT, (append.blob, append.index, self._binding))
-                removed = 0
-                if deletes:
-                    removed = self._db.execute(_DELETE, (orjson.dumps(deletes),)).rowcount
-                for burial in burials:
-                    ids = orjson.dumps(burial.row_ids)
-                    removed += self._db.execute(_BURY, (burial.reason, burial.at, ids)).rowcount
-                self._db.execute("COMMIT")
-                self.depth += sum(a.count for a in appends) - removed
-            except sqlite3.Error as exc:
-                log.error("spool %s: commit failed: %s", self.path, exc)
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                error = SpoolError(f"spool {self.path}: {exc}")
-        for append in appends:
-            append.loop.call_soon_threadsafe(_resolve, append.future, None, error)
-        for item in items:
-            if isinstance(item, _Rebind):
-                self._rebind(item)
-            elif isinstance(item, _Read):
-                self._read(item)
+    def _counted(self, added: int) -> Callable[[None, BaseException | None], None]:
+        def count(_: None, error: BaseException | None) -> None:
+            if error is None:
+                self.depth += added
 
-    def _rebind(self, rebind: _Rebind) -> None:
-        try:
-            new = spool_file.binding_id(self._db, rebind.binding)
-            self._db.execute(_REBIND, (new, self._binding))
-            self._binding = new
-            rebind.loop.call_soon_threadsafe(_resolve, rebind.future, None, None)
-        except sqlite3.Error as exc:
-            error = SpoolError(f"spool {self.path}: {exc}")
-            rebind.loop.call_soon_threadsafe(_resolve, rebind.future, None, error)
+        return count
 
-    def _read(self, read: _Read) -> None:
-        try:
-            rows = self._db.execute(
-                "SELECT id, record_id, partition_key, explicit_hash_key, data FROM records "
-                "WHERE id > ? AND binding = ? AND dead IS NULL ORDER BY id LIMIT ?",
-                (read.after, self._binding, read.limit),
-            ).fetchall()
-            result = [SpooledRecord(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
-            read.loop.call_soon_threadsafe(_resolve, read.future, result, None)
-        except sqlite3.Error as exc:
-            error = SpoolError(f"spool {self.path}: {exc}")
-            read.loop.call_soon_threadsafe(_resolve, read.future, None, error)
+    def _settled(self, delta: int | None, error: BaseException | None) -> None:
+        """A deletion or burial committed (depth shrinks) or failed (logged: its rows
+        are sent again after the next restart)."""
+        if error is None:
+            self.depth += delta or 0
+        else:
+            log.error("spool %s: %s; those rows are sent again after a restart", self.path, error)

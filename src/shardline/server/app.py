@@ -62,7 +62,8 @@ from shardline.server.auth.gate import Gate, admin_error_body
 from shardline.server.bodies import held_body
 from shardline.server.connections import track_requests
 from shardline.server.faults import FaultInjector
-from shardline.server.handlers import Handler, load_all
+from shardline.server.handlers import load_all
+from shardline.server.handlers.registry import Handler
 from shardline.server.limits import BodyBudget, ServerLimits
 from shardline.server.metrics import PATH as METRICS_PATH
 from shardline.server.metrics import RegionCollector, metrics_handler, metrics_registry

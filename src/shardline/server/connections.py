@@ -32,18 +32,29 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
 from shardline.server.limits import ServerLimits
 
-if TYPE_CHECKING:
-    from shardline.server.http2 import Http2Connection
-
 log = logging.getLogger(__name__)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class Http2Protocol(Protocol):
+    """What a guard needs of the HTTP/2 side (``http2.Http2Connection``): asyncio's
+    protocol events, and a ``close`` that says GOAWAY first. Named here, structurally,
+    so that this module does not import the HTTP/2 server, which imports it."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None: ...
+    def data_received(self, data: bytes) -> None: ...
+    def eof_received(self) -> bool | None: ...
+    def pause_writing(self) -> None: ...
+    def resume_writing(self) -> None: ...
+    def connection_lost(self, exc: Exception | None) -> None: ...
+    def close(self) -> None: ...
 
 
 class Connections:
@@ -52,7 +63,7 @@ class Connections:
     def __init__(
         self,
         http1: Callable[[], asyncio.Protocol],
-        http2: Callable[[ConnectionGuard], Http2Connection],
+        http2: Callable[[ConnectionGuard], Http2Protocol],
         limits: ServerLimits,
         cap: int,
     ) -> None:
@@ -97,8 +108,8 @@ class ConnectionGuard(asyncio.Protocol):
         self._limits = connections.limits
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._inner: asyncio.Protocol | None = None
-        self._http2: Http2Connection | None = None
+        self._inner: asyncio.Protocol | Http2Protocol | None = None
+        self._http2: Http2Protocol | None = None
         self._seen = b""
         self._timer: asyncio.TimerHandle | None = None
         #: Requests being answered, and since when none has been.
@@ -168,7 +179,7 @@ class ConnectionGuard(asyncio.Protocol):
         self._inner.data_received(seen)
 
     def _choose(self, http2: bool) -> None:
-        protocol: asyncio.Protocol
+        protocol: asyncio.Protocol | Http2Protocol
         if http2:
             protocol = self._http2 = self._connections.http2(self)
         else:

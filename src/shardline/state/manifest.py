@@ -43,14 +43,13 @@ def parse_id(name: str) -> tuple[int, str] | None:
     return int(stem), "." + suffix
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """What one checkpoint holds and where its state is."""
+@dataclass(frozen=True, kw_only=True)
+class ShardCheckpoint:
+    """Where one shard's checkpoint stands: the facts a manifest records and a
+    snapshot lists for each of its shards (:class:`~shardline.state.snapshots.SnapshotShard`)."""
 
-    application: str
     shard_id: str
     checkpoint_id: int
-    created: dt.datetime
     position: Position
     last_arrival: dt.datetime | None
     finished: bool
@@ -58,6 +57,39 @@ class Manifest:
     hash_range: tuple[int, int] | None
     keys: int
     state_size: int
+
+    def standing(self) -> dict[str, Any]:
+        """The JSON of the position and lineage fields (both formats spell them so)."""
+        return {
+            "position": {"sequence": self.position.sequence, "sub": self.position.sub},
+            "last_arrival": self.last_arrival.isoformat() if self.last_arrival else None,
+            "finished": self.finished,
+            "parents": list(self.parents),
+            "hash_range": [str(v) for v in self.hash_range] if self.hash_range else None,
+            "keys": self.keys,
+        }
+
+    @staticmethod
+    def parse_standing(raw: dict[str, Any]) -> dict[str, Any]:
+        """The fields :meth:`standing` wrote, as keyword arguments (KeyError,
+        TypeError or ValueError if they are not there)."""
+        arrival, hash_range = raw["last_arrival"], raw["hash_range"]
+        return {
+            "position": Position(raw["position"]["sequence"], int(raw["position"]["sub"])),
+            "last_arrival": dt.datetime.fromisoformat(arrival) if arrival else None,
+            "finished": bool(raw["finished"]),
+            "parents": tuple(raw["parents"]),
+            "hash_range": (int(hash_range[0]), int(hash_range[1])) if hash_range else None,
+            "keys": int(raw["keys"]),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest(ShardCheckpoint):
+    """What one checkpoint holds and where its state is."""
+
+    application: str
+    created: dt.datetime
     encryption: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -75,12 +107,7 @@ class Manifest:
             "shard_id": self.shard_id,
             "checkpoint_id": self.checkpoint_id,
             "created": self.created.isoformat(),
-            "position": {"sequence": self.position.sequence, "sub": self.position.sub},
-            "last_arrival": self.last_arrival.isoformat() if self.last_arrival else None,
-            "finished": self.finished,
-            "parents": list(self.parents),
-            "hash_range": [str(v) for v in self.hash_range] if self.hash_range else None,
-            "keys": self.keys,
+            **self.standing(),
             "state": {"name": self.state_name, "size": self.state_size},
         }
 
@@ -110,19 +137,12 @@ class Manifest:
                 raise StateIntegrityError(
                     f"{what} has format {raw['format']}; this Shardline reads {FORMAT_VERSION}"
                 )
-            arrival = raw["last_arrival"]
-            hash_range = raw["hash_range"]
             return cls(
                 application=raw["application"],
                 shard_id=raw["shard_id"],
                 checkpoint_id=int(raw["checkpoint_id"]),
                 created=dt.datetime.fromisoformat(raw["created"]),
-                position=Position(raw["position"]["sequence"], int(raw["position"]["sub"])),
-                last_arrival=dt.datetime.fromisoformat(arrival) if arrival else None,
-                finished=bool(raw["finished"]),
-                parents=tuple(raw["parents"]),
-                hash_range=(int(hash_range[0]), int(hash_range[1])) if hash_range else None,
-                keys=int(raw["keys"]),
+                **cls.parse_standing(raw),
                 state_size=int(raw["state"]["size"]),
                 encryption=dict(raw["encryption"]),
             )

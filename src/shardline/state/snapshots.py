@@ -32,7 +32,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import orjson
@@ -52,6 +52,7 @@ from shardline.state.exceptions import (
     StateNotFoundError,
     StateRestoreError,
 )
+from shardline.state.manifest import ShardCheckpoint
 from shardline.state.stores.base import ObjectStore
 from shardline.stores.leases import SHARD_END, TRIM_HORIZON, Lease, LeaseStore
 
@@ -64,61 +65,30 @@ _RECORD = "snapshot.json"
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
-class SnapshotShard:
-    """One shard's checkpoint inside a snapshot."""
-
-    shard_id: str
-    checkpoint_id: int
-    position: Position
-    last_arrival: dt.datetime | None
-    finished: bool
-    parents: tuple[str, ...]
-    hash_range: tuple[int, int] | None
-    keys: int
-    size: int
+@dataclass(frozen=True, kw_only=True)
+class SnapshotShard(ShardCheckpoint):
+    """One shard's checkpoint inside a snapshot: its manifest's :class:`ShardCheckpoint`."""
 
     @classmethod
     def of(cls, restored: Restored) -> SnapshotShard:
-        m = restored.manifest
-        return cls(
-            m.shard_id,
-            m.checkpoint_id,
-            m.position,
-            m.last_arrival,
-            m.finished,
-            m.parents,
-            m.hash_range,
-            m.keys,
-            m.state_size,
-        )
+        manifest = restored.manifest
+        return cls(**{f.name: getattr(manifest, f.name) for f in fields(ShardCheckpoint)})
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "shard_id": self.shard_id,
             "checkpoint_id": self.checkpoint_id,
-            "position": {"sequence": self.position.sequence, "sub": self.position.sub},
-            "last_arrival": self.last_arrival.isoformat() if self.last_arrival else None,
-            "finished": self.finished,
-            "parents": list(self.parents),
-            "hash_range": [str(v) for v in self.hash_range] if self.hash_range else None,
-            "keys": self.keys,
-            "size": self.size,
+            **self.standing(),
+            "size": self.state_size,
         }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> SnapshotShard:
-        arrival, hash_range = raw["last_arrival"], raw["hash_range"]
         return cls(
-            raw["shard_id"],
-            int(raw["checkpoint_id"]),
-            Position(raw["position"]["sequence"], int(raw["position"]["sub"])),
-            dt.datetime.fromisoformat(arrival) if arrival else None,
-            bool(raw["finished"]),
-            tuple(raw["parents"]),
-            (int(hash_range[0]), int(hash_range[1])) if hash_range else None,
-            int(raw["keys"]),
-            int(raw["size"]),
+            shard_id=raw["shard_id"],
+            checkpoint_id=int(raw["checkpoint_id"]),
+            **cls.parse_standing(raw),
+            state_size=int(raw["size"]),
         )
 
 
@@ -141,7 +111,7 @@ class SnapshotInfo:
 
     @property
     def size(self) -> int:
-        return sum(shard.size for shard in self.shards)
+        return sum(shard.state_size for shard in self.shards)
 
     @property
     def keys(self) -> int:

@@ -1,6 +1,8 @@
 """The SQLite engine: one writer thread with group commit, and reader threads.
 
-Why this shape:
+The writer thread is a :class:`shardline.sqlite_writer.GroupCommitWriter` (the
+producer's spool uses the same one); the engine chooses its durability, its commit
+error and its checkpoints. Why this shape:
 
 - **Durability before acknowledgement.** A write's future resolves only after the
   transaction holding it has committed. With ``durability="fsync"`` (the default) a
@@ -27,18 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from shardline.errors import InternalFailure
 from shardline.settings import setting, validate
+from shardline.sqlite_writer import GroupCommitWriter
 from shardline.storage.metrics import CommitStats
 from shardline.storage.schema import SCHEMA
 
@@ -46,28 +47,6 @@ log = logging.getLogger(__name__)
 
 Durability = Literal["fsync", "process"]
 T = TypeVar("T")
-
-_STOP = object()
-
-
-class _Job:
-    __slots__ = ("fn", "future", "loop")
-
-    def __init__(
-        self, fn: Callable[[sqlite3.Connection], Any], future: asyncio.Future[Any]
-    ) -> None:
-        self.fn = fn
-        self.future = future
-        self.loop = future.get_loop()
-
-
-def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 @dataclass(frozen=True)
@@ -114,18 +93,21 @@ class StorageEngine:
         self._writer_conn.execute(f"PRAGMA wal_autocheckpoint={int(self.wal.autocheckpoint_pages)}")
         self._writer_conn.execute(f"PRAGMA journal_size_limit={int(self.wal.size_limit_bytes)}")
         self._writer_conn.executescript(SCHEMA)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="shardline-reader")
-        self._writer = threading.Thread(
-            target=self._write_loop, name="shardline-writer", daemon=True
-        )
         self._closed = False
         #: Duration and size of each commit, written by the writer thread only.
         self.commits = CommitStats()
-        self._writer.start()
+        self._writer = GroupCommitWriter(
+            self._writer_conn,
+            "shardline-writer",
+            failure=lambda exc: InternalFailure(f"Storage commit failed: {exc}"),
+            on_commit=self.commits.observe,
+            on_idle=self._checkpoint,
+            idle_after_s=self.wal.checkpoint_after_s,
+        )
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -160,9 +142,7 @@ class StorageEngine:
         """
         if self._closed:
             raise InternalFailure("The storage engine is closed.")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Job(fn, future))
-        return await future
+        return await self._writer.write(fn)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on a reader connection in a reader thread."""
@@ -178,40 +158,7 @@ class StorageEngine:
                 self._reader_conns.append(conn)
         return fn(conn)
 
-    # -- the writer thread ---------------------------------------------------------------
-
-    def _write_loop(self) -> None:
-        conn = self._writer_conn
-        uncopied_since: float | None = None  # when the oldest un-checkpointed commit landed
-        after = self.wal.checkpoint_after_s
-        while True:
-            timeout = None
-            if uncopied_since is not None and after is not None:
-                timeout = max(0.0, uncopied_since + after - time.monotonic())
-            try:
-                first = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                self._checkpoint(conn)
-                uncopied_since = None
-                continue
-            if first is _STOP:
-                return
-            jobs = [first]
-            stop = False
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                jobs.append(item)
-            self._commit_group(conn, jobs)
-            if uncopied_since is None:
-                uncopied_since = time.monotonic()
-            if stop:
-                return
+    # -- the writer thread, once writes pause --------------------------------------------
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         """Copy committed frames into the database file (PASSIVE: never waits on
@@ -221,39 +168,12 @@ class StorageEngine:
         except sqlite3.Error as exc:
             log.warning("checkpoint of %s failed: %s; the log keeps the data", self.path, exc)
 
-    def _commit_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        started = time.perf_counter()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job in jobs:
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = job.fn(conn)
-                except Exception as exc:  # the job's own failure, reported to its caller
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((None, exc))
-                else:
-                    conn.execute("RELEASE job")
-                    outcomes.append((result, None))
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            failure = InternalFailure(f"Storage commit failed: {exc}")
-            outcomes = [(None, failure) for _ in jobs]
-        self.commits.observe(time.perf_counter() - started, len(jobs))
-        for job, (result, error) in zip(jobs, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_resolve, job.future, result, error)
-
     def close(self) -> None:
         """Commit what is queued, stop the writer and close every connection."""
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
-        self._writer.join()
+        self._writer.close()
         self._readers.shutdown(wait=True)
         with self._reader_lock:
             for conn in self._reader_conns:

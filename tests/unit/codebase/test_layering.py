@@ -52,18 +52,6 @@ KNOWN_MODULE_CYCLES: dict[frozenset[str], str] = {
             "shardline.producer.spool_file",
         }
     ): NO_CYCLES,
-    # The handler registry lives in the package that imports every handler (load_all).
-    frozenset(
-        {"shardline.server.handlers"}
-        | {
-            f"shardline.server.handlers.{name}"
-            for name in ("account", "consumers", "records", "shards", "streams", "tags")
-        }
-    ): NO_CYCLES,
-    # connections names the HTTP/2 server it tracks (TYPE_CHECKING).
-    frozenset(
-        {"shardline.server.app", "shardline.server.connections", "shardline.server.http2"}
-    ): NO_CYCLES,
 }
 
 

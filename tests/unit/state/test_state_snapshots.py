@@ -30,8 +30,9 @@ KEYS = KeyRing.parse(KeyRing.generate_line("k1"))
 async def checkpoint(store: LocalStore, shard: str, checkpoint_id: int, sequence: str) -> None:
     state = ShardState(shard, KeyedState({"k": checkpoint_id}))
     draft = Manifest(
-        "app", shard, checkpoint_id, dt.datetime.now(dt.UTC), Position(sequence), None,
-        False, (), None, 1, 0,
+        application="app", shard_id=shard, checkpoint_id=checkpoint_id,
+        created=dt.datetime.now(dt.UTC), position=Position(sequence), last_arrival=None,
+        finished=False, parents=(), hash_range=None, keys=1, state_size=0,
     )  # fmt: skip
     await CheckpointSeries(store, "app", shard, KEYS).write(draft, state.serialize())
 

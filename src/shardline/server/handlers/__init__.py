@@ -3,32 +3,17 @@
 Each handler takes the region and the validated parameters (member names as AWS
 spells them) and returns the output shape as plain values (``bytes`` for blobs,
 ``Timestamp`` for instants) or ``None`` for operations with no output. The modules
-register themselves in :data:`HANDLERS` on import.
+register themselves in :mod:`~shardline.server.handlers.registry` on import, and
+:func:`load_all` imports every one of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-from shardline.storage.region import Region
-
-Handler = Callable[[Region, dict[str, Any]], Awaitable[dict[str, Any] | None]]
-
-HANDLERS: dict[str, Handler] = {}
-
-
-def operation(name: str) -> Callable[[Handler], Handler]:
-    """Register ``fn`` as the handler of the Kinesis operation ``name``."""
-
-    def register(fn: Handler) -> Handler:
-        HANDLERS[name] = fn
-        return fn
-
-    return register
+from shardline.server.handlers.registry import HANDLERS, Handler
 
 
 def load_all() -> dict[str, Handler]:
+    """Every operation's handler, by operation name (imports every handler module)."""
     from shardline.server.handlers import (  # noqa: F401
         account,
         consumers,

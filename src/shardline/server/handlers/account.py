@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shardline.server.handlers import operation
+from shardline.server.handlers.registry import operation
 from shardline.server.handlers.shapes import commitment_shape
 from shardline.storage.region import Region
 from shardline.storage.sequence import now_ms

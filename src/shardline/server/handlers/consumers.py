@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shardline.server.handlers import operation
+from shardline.server.handlers.registry import operation
 from shardline.server.protocol import Timestamp
 from shardline.storage.catalog import Consumer, Stream
 from shardline.storage.region import Region

@@ -11,8 +11,8 @@ from shardline.errors import (
     ProvisionedThroughputExceededException,
     ResourceNotFoundException,
 )
-from shardline.server.handlers import operation
 from shardline.server.handlers.params import stream_name
+from shardline.server.handlers.registry import operation
 from shardline.server.handlers.shapes import child_shape
 from shardline.server.protocol import LazyList, Timestamp
 from shardline.storage.catalog import Shard, Stream, shard_id

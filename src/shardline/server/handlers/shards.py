@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from shardline.errors import InvalidArgumentException, ResourceNotFoundException
-from shardline.server.handlers import operation
 from shardline.server.handlers.params import stream_name
+from shardline.server.handlers.registry import operation
 from shardline.server.handlers.shapes import shard_shape
 from shardline.storage.catalog import Shard, Stream, parse_shard_id
 from shardline.storage.region import Region

@@ -6,8 +6,8 @@ from typing import Any
 
 from shardline.errors import InvalidArgumentException, ResourceNotFoundException
 from shardline.server.auth.policy import PolicyError, parse_policy
-from shardline.server.handlers import operation
 from shardline.server.handlers.params import stream_name
+from shardline.server.handlers.registry import operation
 from shardline.server.handlers.shapes import (
     encryption,
     monitoring,

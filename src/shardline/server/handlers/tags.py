@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shardline.server.handlers import operation
 from shardline.server.handlers.params import stream_name
+from shardline.server.handlers.registry import operation
 from shardline.storage.region import Region
 
 LIST_TAGS_DEFAULT_LIMIT = 10
