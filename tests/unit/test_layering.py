@@ -48,14 +48,6 @@ KNOWN_MODULE_CYCLES: dict[frozenset[str], str] = {
     frozenset(
         {"shardline.storage.region", "shardline.storage.records", "shardline.storage.consumers"}
     ): ITEM_4,
-    # The exceptions name the record and spool types they carry (TYPE_CHECKING).
-    frozenset(
-        {
-            "shardline.producer.exceptions",
-            "shardline.producer.records",
-            "shardline.producer.spool_file",
-        }
-    ): NO_CYCLES,
     # The handler registry lives in the package that imports every handler (load_all).
     frozenset(
         {"shardline.server.handlers"}

@@ -50,9 +50,10 @@ from shardline.backoff import Backoff
 from shardline.framing import envelope
 from shardline.framing.aggregation import MAX_HASH_KEY
 from shardline.kinesis import connect, quick_config
+from shardline.producer.attempt import Attempt
 from shardline.producer.batching import Batch, Batcher, Entry, ShardKey
 from shardline.producer.config import ProducerConfig
-from shardline.producer.destination import Destination
+from shardline.producer.destination import Destination, SpoolBinding
 from shardline.producer.exceptions import (
     InvalidRecordError,
     ProducerClosedError,
@@ -63,10 +64,9 @@ from shardline.producer.exceptions import (
 from shardline.producer.metrics import ProducerMetrics
 from shardline.producer.predictor import ShardMap, ShardPredictor
 from shardline.producer.ratelimit import ShardRateLimiter
-from shardline.producer.records import Attempt, PendingRecord, PutOutcome, Record
+from shardline.producer.records import PendingRecord, PutOutcome, Record
 from shardline.producer.retry import Failure, call_failure, entry_failure
 from shardline.producer.spool import Spool
-from shardline.producer.spool_file import SpoolBinding
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from shardline.framing.aggregation import hash_key_of
+from shardline.producer.attempt import Attempt
 from shardline.producer.destination import Destination
 from shardline.producer.exceptions import ProducerError
 
@@ -17,29 +18,6 @@ class Record:
     data: bytes
     partition_key: str
     explicit_hash_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One try at storing a record: one PutRecords call it travelled in.
-
-    ``ambiguous`` marks a try whose outcome is unknown (the call timed out or the
-    connection broke after the request was sent): the record may be stored by that
-    try *and* by a later one, so it can appear twice downstream.
-    """
-
-    destination: Destination
-    #: Wall-clock start (seconds since the epoch), for people reading the history.
-    started: float
-    duration_s: float
-    shard_id: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    ambiguous: bool = False
-
-    @property
-    def succeeded(self) -> bool:
-        return self.error_code is None
 
 
 @dataclass(frozen=True, slots=True)
