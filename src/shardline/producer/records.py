@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shardline.framing.aggregation import hash_key_of
 from shardline.producer.attempt import Attempt
 from shardline.producer.destination import Destination
 from shardline.producer.exceptions import ProducerError
+
+if TYPE_CHECKING:
+    from shardline.producer.spool import SpooledRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,4 +93,35 @@ class PendingRecord:
             deadline,
             now,
             spooled,
+        )
+
+    @classmethod
+    def from_spooled(cls, row: SpooledRecord, now: float) -> PendingRecord:
+        """A record a previous producer left in the spool, to be sent again.
+
+        It keeps its row id as seq and its record id; it has no deadline (a spooled
+        record is never given up for its age), and its outcome is a fresh future.
+        """
+        return cls.create(
+            row.row_id,
+            row.record_id,
+            row.data,
+            row.partition_key,
+            row.explicit_hash_key,
+            asyncio.get_running_loop().create_future(),
+            None,
+            now,
+            True,
+        )
+
+    def resent(self, now: float) -> PendingRecord:
+        """This record, to be sent again after it was held (see
+        :mod:`shardline.producer.holding`): same seq, id and contents, a fresh
+        future, no deadline, no attempts yet, buffered from ``now``."""
+        return dataclasses.replace(
+            self,
+            future=asyncio.get_running_loop().create_future(),
+            deadline=None,
+            buffered_at=now,
+            attempts=[],
         )
