@@ -2,11 +2,13 @@
 
 Modules, one job each: ``config`` (settings with KPL defaults), ``destination``
 (where records go, and a spool's binding), ``records`` (what goes in and comes
-out), ``attempt`` (one try at storing a record), ``predictor`` (shard
-map from ListShards), ``batching`` (per-shard queues into PutRecords calls,
-aggregation), ``ratelimit`` (per-shard limits), ``retry`` (what failures mean,
-back-off), ``spool`` (SQLite spool), ``metrics`` (KPL-named metrics and the
-error-rate window), ``producer`` (the async producer), ``sync`` (the blocking
+out), ``attempt`` (one try at storing a record), ``predictor`` (shard map from
+ListShards), ``batching`` (per-shard queues into PutRecords calls, aggregation),
+``ratelimit`` (per-shard limits), ``retry`` (what failures mean, back-off),
+``outstanding`` (the records owned until their outcome: backpressure, flush),
+``holding`` (acknowledged records kept until replicated), ``spool`` and
+``spool_file`` (SQLite spool), ``dead_letters``, ``metrics`` (KPL-named metrics and
+the error-rate window), ``producer`` (the async producer), ``sync`` (the blocking
 facade), ``exceptions``. Records are framed by :mod:`shardline.framing`.
 """
 
