@@ -85,15 +85,16 @@ def test_a_flush_waits_only_for_the_records_outstanding_when_it_began() -> None:
         flush = asyncio.create_task(outstanding.drained(lambda: woken.append(True)))
         await _settle()
         assert woken == [True] and outstanding.flushing
-        later = record()
-        outstanding.reserve([later])
+        later, still_later = record(), record()
+        outstanding.reserve([later, still_later])
+        outstanding.release(later)  # accepted after the flush began: it does not count
         outstanding.release(b)
         await _settle()
         assert not flush.done()
         outstanding.release(a)
         await asyncio.wait_for(flush, 5)
         assert not outstanding.flushing
-        assert outstanding.records() == [later]
+        assert outstanding.records() == [still_later]
 
     asyncio.run(run())
 
