@@ -16,7 +16,7 @@ a field::
     python scripts/docs_tables.py           # rewrite the tables in docs/*.md
     python scripts/docs_tables.py --check   # exit 1 if any table is out of date
 
-``tests/unit/test_docs.py`` runs the check, so a stale table fails the tests.
+``tests/unit/codebase/test_docs.py`` runs the check, so a stale table fails the tests.
 """
 
 from __future__ import annotations

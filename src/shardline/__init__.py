@@ -3,7 +3,7 @@
 Layering, lowest first. A module imports only from its own layer and the layers below
 it, counting every import: at module level, inside a function, and under
 ``TYPE_CHECKING`` (a type from a higher layer is still a dependency on it); and no
-two packages import each other. ``tests/unit/test_layering.py`` checks this list
+two packages import each other. ``tests/unit/codebase/test_layering.py`` checks this list
 against the real imports, and fails on a package or module it does not name.
 
 1. ``errors``, ``backoff``, ``settings``, ``credentials``: the one exception hierarchy

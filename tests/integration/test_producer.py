@@ -134,7 +134,7 @@ def test_resharding_mid_stream_loses_no_aggregated_record(region):
                 futures += await producer.put_many(_records(100, f"after{i}", keys=300))
                 await asyncio.sleep(0.05)
             await producer.flush()
-            return [f.result().succeeded for f in futures], len(producer._predictor.map)
+            return [f.result().succeeded for f in futures], len(producer.shard_map)
 
     succeeded, open_shards = asyncio.run(scenario())
     assert all(succeeded) and open_shards == 4  # the map followed the reshard

@@ -107,7 +107,7 @@ def test_boto3_puts_reads_and_subscribes_over_https(tls_region, certs):
         if records:
             assert [r["Data"] for r in records] == [b"over tls"]
             break
-    events._raw_stream.close()
+    events.close()
 
 
 def test_a_client_without_the_ca_refuses_the_certificate(tls_region):

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import click
 from rich.console import Console
@@ -71,9 +71,16 @@ class _Report(Protocol):
 _R = TypeVar("_R", bound=_Report)
 
 
-def _run(command: str, as_json: bool, work: Callable[[Advance | None], _R]) -> _R:
-    """Run ``work`` with a progress bar (unless ``as_json``); print the JSON report, or
-    exit with the status of the error that stopped it (one line, no traceback)."""
+def _run(
+    command: str,
+    as_json: bool,
+    work: Callable[[Advance | None], _R],
+    show: Callable[[_R], None],
+    passed: Callable[[_R], bool],
+) -> NoReturn:
+    """Run ``work`` with a progress bar (unless ``as_json``), print its report as JSON
+    or with ``show``, and exit 0 when it ``passed``, else 1. An error that stops the
+    work exits with its own status instead (one line, no traceback)."""
     try:
         with _progress(not as_json) as advance:
             report = work(advance)
@@ -84,7 +91,15 @@ def _run(command: str, as_json: bool, work: Callable[[Advance | None], _R]) -> _
         sys.exit(error.exit_status)
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
-    return report
+    else:
+        show(report)
+    sys.exit(0 if passed(report) else 1)
+
+
+def _print_summary(summary: str, notes: list[str]) -> None:
+    click.echo(summary)
+    for note in notes:
+        click.echo(f"note: {note}")
 
 
 def _where(finding: Finding) -> str:
@@ -118,21 +133,21 @@ def verify_command(data_dir: Path, as_json: bool, full: bool, master_key_file: P
     shard, shard lineage and the catalog. Changes nothing, and may run beside the
     server. Exits 0 only when nothing is wrong; 1 when damage is found.
     """
-    report = _run(
-        "verify", as_json, lambda advance: verify(data_dir, full, master_key_file, advance)
+    _run(
+        "verify",
+        as_json,
+        lambda advance: verify(data_dir, full, master_key_file, advance),
+        _print_verify,
+        lambda report: report.clean,
     )
-    if not as_json:
-        _print_verify(report)
-    sys.exit(0 if report.clean else 1)
 
 
 def _print_verify(report: Report) -> None:
-    click.echo(
+    _print_summary(
         f"{report.data_dir}: {report.streams} streams, {report.shards} shards, "
-        f"{report.chunks} intact chunks holding {report.records} records."
+        f"{report.chunks} intact chunks holding {report.records} records.",
+        report.notes,
     )
-    for note in report.notes:
-        click.echo(f"note: {note}")
     if report.clean:
         click.echo("clean: no damage found.")
         return
@@ -166,21 +181,21 @@ def recover_command(
     could not be saved, by stream, shard and sequence range. Exits 0 when everything
     was saved, 1 when something could not be.
     """
-    report = _run(
-        "recover", as_json, lambda advance: recover(data_dir, target, master_key_file, advance)
+    _run(
+        "recover",
+        as_json,
+        lambda advance: recover(data_dir, target, master_key_file, advance),
+        _print_recover,
+        lambda report: report.complete,
     )
-    if not as_json:
-        _print_recover(report)
-    sys.exit(0 if report.complete else 1)
 
 
 def _print_recover(report: RecoverReport) -> None:
-    click.echo(
+    _print_summary(
         f"Recovered into {report.target}: {report.streams} streams, {report.shards} shards, "
-        f"{report.records} records in {report.chunks} chunks, with their sequence numbers."
+        f"{report.records} records in {report.chunks} chunks, with their sequence numbers.",
+        report.notes,
     )
-    for note in report.notes:
-        click.echo(f"note: {note}")
     if report.complete:
         click.echo("Nothing was lost.")
     else:

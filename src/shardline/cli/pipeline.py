@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any, TypeVar, cast, get_args
 
 import click
 from rich.console import Console
@@ -310,7 +310,7 @@ def drill(
     def run_one(mode: StandbyMode, root: Path) -> DrillReport | ChaosReport:
         if chaos_s is not None:
             chaos = ChaosOptions(chaos_s, chosen_seed, mode, window_s, rate, max_rto_s=max_rto_s)
-            return chaos_drill(chaos, root, attach, say)
+            return _drive("chaos drill", chaos, (run_chaos, attach_chaos), root, attach, say)
         options = DrillOptions(
             standby=mode,
             fault=cast(Fault, fault or "outage"),
@@ -321,7 +321,7 @@ def drill(
             rate=rate,
             failback=not no_failback,
         )
-        return single_drill(options, root, attach, say)
+        return _drive("drill", options, (run_drill, attach_drill), root, attach, say)
 
     reports = [_drill_in_root(mode, data_dir, run_one) for mode in modes]
     _print_reports(reports, as_json)
@@ -368,30 +368,29 @@ def _print_reports(reports: list[DrillReport | ChaosReport], as_json: bool) -> N
             click.echo("\n" + report.render())
 
 
-def single_drill(
-    options: DrillOptions, root: Path, attach: str | None, say: Callable[[str], None]
-) -> DrillReport:
-    """One single-fault drill, on a pipeline of its own in ``root`` or attached."""
-    try:
-        if attach is not None:
-            say(f"== drill of the running pipeline in {attach}")
-            return asyncio.run(attach_drill(options, Path(attach), say))
-        say(f"== {options.standby} standby drill in {root}")
-        return asyncio.run(run_drill(options, root, say))
-    except DrillError as exc:
-        raise click.ClickException(str(exc)) from exc
+_Options = TypeVar("_Options", DrillOptions, ChaosOptions)
+_Report = TypeVar("_Report", DrillReport, ChaosReport)
+_Drill = Callable[[_Options, Path, Callable[[str], None]], Coroutine[Any, Any, _Report]]
 
 
-def chaos_drill(
-    options: ChaosOptions, root: Path, attach: str | None, say: Callable[[str], None]
-) -> ChaosReport:
-    """One chaos drill, on a pipeline of its own in ``root`` or attached."""
+def _drive(
+    name: str,
+    options: _Options,
+    runs: tuple[_Drill[_Options, _Report], _Drill[_Options, _Report]],
+    root: Path,
+    attach: str | None,
+    say: Callable[[str], None],
+) -> _Report:
+    """One drill called ``name``: ``runs[0]`` on a pipeline of its own in ``root``, or
+    ``runs[1]`` on the one running in ``attach``. A :class:`DrillError` ends the
+    command with its message."""
+    own, attached = runs
     try:
         if attach is not None:
-            say(f"== chaos drill of the running pipeline in {attach}")
-            return asyncio.run(attach_chaos(options, Path(attach), say))
-        say(f"== {options.standby} standby chaos drill in {root}")
-        return asyncio.run(run_chaos(options, root, say))
+            say(f"== {name} of the running pipeline in {attach}")
+            return asyncio.run(attached(options, Path(attach), say))
+        say(f"== {options.standby} standby {name} in {root}")
+        return asyncio.run(own(options, root, say))
     except DrillError as exc:
         raise click.ClickException(str(exc)) from exc
 

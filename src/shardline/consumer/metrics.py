@@ -61,8 +61,7 @@ class ConsumerMetrics:
     def __init__(
         self, application: str, worker: str, registry: CollectorRegistry = DEFAULT_REGISTRY
     ) -> None:
-        family = _FAMILIES.get(registry)
-        self._family = family
+        self._family = _FAMILIES.get(registry)
         self._labels = (application, worker)
         #: What the worker reports to the control store, which failover and failback
         #: read: the newest MillisBehindLatest per shard; per shard the wall-clock

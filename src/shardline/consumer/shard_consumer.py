@@ -113,7 +113,7 @@ def to_user_records(
     ]
 
 
-def _after(records: list[ConsumerRecord], delivered: Position) -> list[ConsumerRecord]:
+def undelivered(records: list[ConsumerRecord], delivered: Position) -> list[ConsumerRecord]:
     """The records past ``delivered``, the last position handed to the processor.
 
     A batch is in position order (GetRecords and fan-out events return a shard's
@@ -283,7 +283,7 @@ class ShardConsumer:
         records = [
             record for raw in fetched.records for record in to_user_records(raw, self._hash_range)
         ]
-        return _after(records, checkpointer.largest_delivered)
+        return undelivered(records, checkpointer.largest_delivered)
 
     async def _until_stopped(self, batches: AsyncIterator[Fetched]) -> AsyncIterator[Fetched]:
         """Batches until a stop is requested; a pending fetch is abandoned on stop."""

@@ -190,7 +190,10 @@ class Supervisor:
             await asyncio.sleep(CHECK_INTERVAL_S)
 
     def kill(self, name: str) -> int | None:
-        """SIGKILL a child (it is restarted like any other crash); returns its pid."""
+        """SIGKILL a child (it is restarted like any other crash); returns its pid.
+
+        It waits for the child to be reaped, so call it in a thread from async code
+        (the drills do: ``asyncio.to_thread(pipeline.kill, name)``)."""
         child = self.children[name]
         pid = child.pid
         if child.alive and child.process is not None:
@@ -228,7 +231,10 @@ class Supervisor:
             await asyncio.sleep(0.1)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
-            process.wait()
+            # Reaped in a thread: a process in uninterruptible sleep (a write to a
+            # hung disk) outlives SIGKILL until the kernel lets go of it, and the
+            # event loop must not wait with it.
+            await asyncio.to_thread(process.wait)
 
     def _save(self) -> None:
         document: dict[str, Any] = {

@@ -259,6 +259,12 @@ class Producer:
         return self._destination
 
     @property
+    def shard_map(self) -> ShardMap:
+        """The open shards records are predicted onto; refreshed after a reshard or a
+        destination switch (read-only: for monitoring, and tests that it followed)."""
+        return self._predictor.map
+
+    @property
     def pending(self) -> int:
         """Records accepted whose outcome is not known yet."""
         return len(self._outstanding)

@@ -121,17 +121,6 @@ SHARD_METRICS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
-    """Cumulative ``(le, count)`` pairs, +Inf last, from a snapshot of the counts."""
-    counts = list(histogram.counts)
-    bounds = [*(repr(float(b)) for b in histogram.bounds), "+Inf"]
-    cumulative, out = 0, []
-    for bound, count in zip(bounds, counts, strict=True):
-        cumulative += count
-        out.append((bound, float(cumulative)))
-    return out
-
-
 def _histogram(name: str, doc: str, labels: list[str]) -> HistogramMetricFamily:
     return HistogramMetricFamily(name, doc, labels=labels)
 
@@ -171,7 +160,7 @@ class RegionCollector(Collector):
             histogram = _histogram(name, f"{cloudwatch} (CloudWatch).", ["stream"])
             for stream, counts in streams:
                 latency: Histogram = getattr(counts, field)
-                histogram.add_metric([stream], _buckets(latency), latency.total)
+                histogram.add_metric([stream], latency.cumulative(), latency.total)
             yield histogram
 
     def _shard_families(self, streams: list[tuple[str, StreamMetrics]]) -> Iterator[Metric]:
@@ -201,10 +190,10 @@ class RegionCollector(Collector):
         latency = _histogram(
             "shardline_storage_commit_seconds", "Storage transaction (group commit) duration.", []
         )
-        latency.add_metric([], _buckets(commits.latency), commits.latency.total)
+        latency.add_metric([], commits.latency.cumulative(), commits.latency.total)
         yield latency
         group = _histogram("shardline_storage_commit_jobs", "Writes committed per transaction.", [])
-        group.add_metric([], _buckets(commits.group_size), commits.group_size.total)
+        group.add_metric([], commits.group_size.cumulative(), commits.group_size.total)
         yield group
         path = self.region.engine.path
         yield GaugeMetricFamily(

@@ -160,18 +160,24 @@ def _enum_order(shape: Shape) -> list[str]:
     return _ENUM_DISPLAY.get(shape.name, list(shape.enum))
 
 
-def _length_checks(shape: Shape) -> Callable[[Any, int, str, Errors], None]:
+def _range_checks(
+    shape: Shape, measure: Literal["length", "value"] = "length"
+) -> Callable[[Any, int, str, Errors], None]:
+    """A check of the shape's ``min``/``max`` against what a member measures: its
+    ``"length"`` (strings, blobs, lists) or its ``"value"`` (numbers)."""
     low = shape.metadata.get("min")
     high = shape.metadata.get("max")
 
-    def check(value: Any, length: int, path: str, errors: Errors) -> None:
-        if low is not None and length < low:
+    def check(value: Any, measured: int, path: str, errors: Errors) -> None:
+        if low is not None and measured < low:
             errors.append(
-                _violation(value, path, f"Member must have length greater than or equal to {low}")
+                _violation(
+                    value, path, f"Member must have {measure} greater than or equal to {low}"
+                )
             )
-        if high is not None and length > high:
+        if high is not None and measured > high:
             errors.append(
-                _violation(value, path, f"Member must have length less than or equal to {high}")
+                _violation(value, path, f"Member must have {measure} less than or equal to {high}")
             )
 
     return check
@@ -188,7 +194,7 @@ def linear_pattern(pattern: str) -> Any:
 
 
 def _string_converter(shape: Shape) -> Converter:
-    length = _length_checks(shape)
+    length = _range_checks(shape)
     pattern = shape.metadata.get("pattern")
     regex = linear_pattern(pattern) if pattern else None
     enum = shape.enum or None
@@ -217,8 +223,7 @@ def _string_converter(shape: Shape) -> Converter:
 
 
 def _number_converter(shape: Shape) -> Converter:
-    low = shape.metadata.get("min")
-    high = shape.metadata.get("max")
+    in_range = _range_checks(shape, "value")
 
     def convert(value: Any, path: str, errors: Errors) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -227,14 +232,7 @@ def _number_converter(shape: Shape) -> Converter:
             if not math.isfinite(value):
                 raise _serialization_error(shape, str(value))
             value = math.floor(value)
-        if low is not None and value < low:
-            errors.append(
-                _violation(value, path, f"Member must have value greater than or equal to {low}")
-            )
-        if high is not None and value > high:
-            errors.append(
-                _violation(value, path, f"Member must have value less than or equal to {high}")
-            )
+        in_range(value, value, path, errors)
         return value
 
     return convert
@@ -275,7 +273,7 @@ _B64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 
 
 def _blob_converter(shape: Shape, protocol: Protocol) -> Converter:
-    length = _length_checks(shape)
+    length = _range_checks(shape)
 
     def convert(value: Any, path: str, errors: Errors) -> Any:
         if protocol == "json":
@@ -375,7 +373,7 @@ def _list_converter(shape: Shape, protocol: Protocol) -> Converter:
 
 
 def _map_converter(shape: Shape, protocol: Protocol) -> Converter:
-    length = _length_checks(shape)
+    length = _range_checks(shape)
     key_conv = compile_shape(shape.key, protocol)
     value_conv = compile_shape(shape.value, protocol)
     key_constraint = (

@@ -101,7 +101,7 @@ def resource_policy(region: Region, resource: str) -> Policy | None:
             _, consumer = region.consumers.find(consumer_arn=resource)
             text = consumer.resource_policy
         else:
-            stream = region.streams.get(region.stream_name({"StreamARN": resource}))
+            stream = region.streams.get(region.catalog.name_in_arn(resource))
             text = stream.resource_policy if stream is not None else None
     except KinesisError:
         return None

@@ -92,6 +92,11 @@ class DynamoDBSink(IdempotentSink):
     ``create_client`` (credentials, botocore ``Config``). ``max_concurrency`` bounds
     the transactions in flight per batch; the default 10 matches botocore's default
     connection pool, beyond which requests would only queue for a connection.
+
+    ``conflict_retry_s`` is the first pause before retrying a transaction that DynamoDB
+    cancelled for a conflict or throttling; it doubles up to the last of 8 attempts.
+    ``client`` is an open DynamoDB client both tables use instead of opening their own
+    (the caller keeps and closes it): for sharing one, or for a scripted one in tests.
     """
 
     def __init__(
@@ -103,16 +108,23 @@ class DynamoDBSink(IdempotentSink):
         region_name: str = "us-east-1",
         client_options: dict[str, Any] | None = None,
         max_concurrency: int = 10,
+        conflict_retry_s: float = _BASE_DELAY_S,
+        client: Any = None,
     ) -> None:
         super().__init__()
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        if conflict_retry_s < 0:
+            raise ValueError("conflict_retry_s must be 0 or more seconds")
         self.table = table
         self.ledger_table = ledger_table or f"{table}-ledger"
         self.max_concurrency = max_concurrency
+        self.conflict_retry_s = conflict_retry_s
         location = (endpoint_url, region_name, client_options)
-        self._items = DynamoDBTable(self.table, SinkUnavailableError, *location)
-        self._ledger = DynamoDBTable(self.ledger_table, SinkUnavailableError, *location)
+        self._items = DynamoDBTable(self.table, SinkUnavailableError, *location, client=client)
+        self._ledger = DynamoDBTable(
+            self.ledger_table, SinkUnavailableError, *location, client=client
+        )
 
     def _fail(self, operation: str, exc: ClientError) -> NoReturn:
         """Raise the sink error for DynamoDB's refusal ``exc``: unavailable for 5xx and
@@ -186,7 +198,7 @@ class DynamoDBSink(IdempotentSink):
         return ledger, item
 
     async def _write_one(self, ledger: dict[str, Any], item: dict[str, Any]) -> WriteOutcome:
-        backoff = Backoff.for_attempts(_BASE_DELAY_S, _ATTEMPTS)
+        backoff = Backoff.for_attempts(self.conflict_retry_s, _ATTEMPTS)
         for _ in range(_ATTEMPTS):
             try:
                 await self._items.call(

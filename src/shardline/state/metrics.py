@@ -74,8 +74,7 @@ class StateMetrics:
     def __init__(
         self, application: str, worker: str, registry: CollectorRegistry = DEFAULT_REGISTRY
     ) -> None:
-        family = _FAMILIES.get(registry)
-        self._family = family
+        self._family = _FAMILIES.get(registry)
         self._application = application
         self._worker = worker
 

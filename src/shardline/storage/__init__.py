@@ -2,10 +2,13 @@
 
 Layering: ``engine`` owns the SQLite file (one writer thread with group commit,
 reader threads; ``schema`` its tables and their upgrade); ``catalog`` keeps streams
-and shards in memory and persists them through the engine; ``region`` implements the
-Kinesis operations on top of both, ``records`` the data plane. Every chunk a read
-serves passes ``stored.open_chunk`` (its CRC32C from ``checksum``, its encryption,
-its keys), reached through ``scan``, which reads around damage. ``integrity`` reads
+and shards in memory and persists them through the engine (``Catalog``), ``keys`` the
+KMS key references and the cipher; ``records`` (the data plane) and ``consumers``
+(enhanced fan-out) each receive the catalog and the few other parts they use;
+``region`` composes them all and implements the control-plane operations. Every
+chunk a read serves passes ``stored.open_chunk`` (its CRC32C from ``checksum``, its
+encryption, its keys), reached through ``scan``, which reads around damage (``damage``
+turns it into the wire error). ``integrity`` reads
 SQLite's files directly: the checks before a region opens its directory
 (``preflight``), and ``shardline verify`` / ``shardline recover``. Nothing here knows
 about HTTP or wire encodings.

@@ -4,16 +4,24 @@ A stream is persisted as one document (``streams.doc``) written through the stor
 engine whenever its metadata changes; records live in the ``chunks`` table under
 their shard's ``uid``. Runtime-only facts (a shard's last committed key, writes in
 flight) are rebuilt from the chunks table at start-up.
+
+:class:`Catalog` holds a region's streams by name: the control plane (``region``),
+the data plane (``records``) and the consumers (``consumers``) each find streams
+through it, with AWS's errors, and persist them through it, so none of them needs
+the others or the whole region.
 """
 
 from __future__ import annotations
 
 import bisect
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
 
+from shardline.errors import ResourceNotFoundException
+from shardline.storage.engine import StorageEngine
 from shardline.storage.hashing import hash_key_bytes
 from shardline.storage.sequence import arrival_ms, format_sequence
 
@@ -301,3 +309,82 @@ class Stream:
         stream.warm_target_mibps, stream.warm_current_mibps = doc.get("warm", [None, None])
         stream.rebuild_routes()
         return stream
+
+
+class Catalog:
+    """A region's streams by name: found with AWS's errors, persisted through the engine.
+
+    It runs on the event loop thread, like everything that reads ``streams``. Shard
+    uids come from one counter for the whole region (a deleted stream's uids are
+    never reused, so no chunk row can be taken for a new shard's), saved with every
+    stream document.
+    """
+
+    def __init__(self, engine: StorageEngine, account: str, arn_prefix: str) -> None:
+        """``arn_prefix``: the ARN of a stream of this region up to its name."""
+        self._engine = engine
+        self.account = account
+        self._arn_prefix = arn_prefix
+        self.streams: dict[str, Stream] = {}
+        self._next_uid = 1
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        """Rebuild the streams from disk (start-up), each shard's tip from its chunks."""
+        row = conn.execute("SELECT value FROM meta WHERE key='next_uid'").fetchone()
+        self._next_uid = int(row[0]) if row else 1
+        for (doc,) in conn.execute("SELECT doc FROM streams"):
+            stream = Stream.from_doc(doc)
+            for shard in stream.shards.values():
+                (tip,) = conn.execute(
+                    "SELECT MAX(last_key) FROM chunks WHERE shard_uid=?", (shard.uid,)
+                ).fetchone()
+                shard.last_key = max(tip or 0, shard.created_key)
+                stream.last_key = max(stream.last_key, shard.last_key, shard.closed_key or 0)
+                self._next_uid = max(self._next_uid, shard.uid + 1)
+            self.streams[stream.name] = stream
+
+    def new_uid(self) -> int:
+        """A shard uid never used in this region (saved by the next ``persist``)."""
+        uid = self._next_uid
+        self._next_uid += 1
+        return uid
+
+    def not_found(self, name: str) -> ResourceNotFoundException:
+        return ResourceNotFoundException(f"Stream {name} under account {self.account} not found.")
+
+    def name_in_arn(self, arn: str) -> str:
+        """The stream name in a stream ARN; an ARN of another region or account names
+        no stream here (``ResourceNotFoundException`` with the ARN's last part)."""
+        if not arn.startswith(self._arn_prefix):
+            raise self.not_found(arn.rsplit("/", 1)[-1])
+        return str(arn[len(self._arn_prefix) :])
+
+    def describe(self, name: str) -> Stream:
+        """Any stream that exists, whatever its status."""
+        stream = self.streams.get(name)
+        if stream is None:
+            raise self.not_found(name)
+        return stream
+
+    def readable(self, name: str) -> Stream:
+        """A stream that serves records: ACTIVE or UPDATING."""
+        stream = self.describe(name)
+        if stream.status in ("CREATING", "DELETING"):
+            raise self.not_found(name)
+        return stream
+
+    async def persist(self, stream: Stream) -> None:
+        """Write ``stream``'s document and the uid counter in one commit.
+
+        The document is queued before the first yield, so writes queued after this
+        call commit after it (``Region._become_active`` relies on that). On failure
+        the engine's error reaches the caller and the memory state is left as it is.
+        """
+        doc = stream.to_doc()
+        next_uid = self._next_uid
+
+        def save(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO streams VALUES (?, ?)", (stream.name, doc))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('next_uid', ?)", (next_uid,))
+
+        await self._engine.write(save)

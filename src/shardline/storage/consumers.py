@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
 
 from shardline.errors import (
     InvalidArgumentException,
@@ -17,57 +16,62 @@ from shardline.errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
-from shardline.storage.catalog import Consumer, Stream
+from shardline.storage.catalog import Catalog, Consumer, Stream
+from shardline.storage.config import RegionConfig
 from shardline.storage.tags import check_tags
-
-if TYPE_CHECKING:
-    from shardline.storage.region import Region
-
+from shardline.storage.tasks import BackgroundTasks
 
 #: AWS refuses a new subscription this soon after the last one on the same shard.
 RESUBSCRIBE_WINDOW_S = 5.0
 
 
 class Consumers:
-    """The region's stream consumers and their active SubscribeToShard slots."""
+    """The region's stream consumers and their active SubscribeToShard slots.
 
-    def __init__(self, region: Region) -> None:
-        self._region = region
+    Consumers live in their stream's document: they are found and persisted through
+    the ``catalog``; their CREATING and DELETING periods (``config``'s delays) end in
+    the region's background ``tasks``.
+    """
+
+    def __init__(self, catalog: Catalog, tasks: BackgroundTasks, config: RegionConfig) -> None:
+        self._catalog = catalog
+        self._tasks = tasks
+        self._config = config
         self._subscriptions: dict[tuple[str, int], tuple[float, asyncio.Event]] = {}
 
     def _not_found(self, what: str) -> ResourceNotFoundException:
         return ResourceNotFoundException(
-            f"Consumer {what} under account {self._region.account} not found."
+            f"Consumer {what} under account {self._catalog.account} not found."
         )
 
     async def register(self, stream_name: str, name: str, tags: dict[str, str]) -> Consumer:
         check_tags(tags)
-        region = self._region
-        stream = region.readable(stream_name)
+        catalog, config = self._catalog, self._config
+        stream = catalog.readable(stream_name)
         if name in stream.consumers:
             raise ResourceInUseException(
                 f"Consumer {stream.consumers[name].arn(stream.arn)} under account "
-                f"{region.account} already exists."
+                f"{catalog.account} already exists."
             )
-        if len(stream.consumers) >= region.config.consumer_limit:
+        if len(stream.consumers) >= config.consumer_limit:
             raise LimitExceededException(
-                f"Stream {stream.name} under account {region.account} has reached the limit of "
-                f"{region.config.consumer_limit} registered consumers."
+                f"Stream {stream.name} under account {catalog.account} has reached the limit of "
+                f"{config.consumer_limit} registered consumers."
             )
         consumer = Consumer(name=name, created_s=int(time.time()), tags=dict(tags))
-        delay = region.config.create_delay_s
+        delay = config.create_delay_s
         if delay <= 0:
             consumer.status = "ACTIVE"
         stream.consumers[name] = consumer
-        await region.persist(stream)
+        await catalog.persist(stream)
         if consumer.status == "CREATING":
-            region.after(delay, lambda: self._activate(stream, consumer))
+            self._tasks.after(delay, lambda: self._activate(stream, consumer))
         return consumer
 
     async def _activate(self, stream: Stream, consumer: Consumer) -> None:
         if stream.consumers.get(consumer.name) is consumer and consumer.status == "CREATING":
             consumer.status = "ACTIVE"
-            await self._region.persist(stream)
+            await self._catalog.persist(stream)
 
     def find(
         self,
@@ -76,7 +80,7 @@ class Consumers:
         name: str | None = None,
     ) -> tuple[Stream, Consumer]:
         """A consumer by its ARN, or by stream ARN + consumer name (exactly one way)."""
-        region = self._region
+        catalog = self._catalog
         if consumer_arn is not None:
             if stream_arn is not None or name is not None:
                 raise InvalidArgumentException(
@@ -84,7 +88,7 @@ class Consumers:
                 )
             stream_part, _, consumer_part = consumer_arn.partition("/consumer/")
             consumer_name, _, created = consumer_part.rpartition(":")
-            stream = region.streams.get(region.stream_name({"StreamARN": stream_part}))
+            stream = catalog.streams.get(catalog.name_in_arn(stream_part))
             consumer = stream.consumers.get(consumer_name) if stream is not None else None
             if stream is None or consumer is None or str(consumer.created_s) != created:
                 raise self._not_found(consumer_arn)
@@ -93,29 +97,29 @@ class Consumers:
             raise InvalidArgumentException(
                 "Either ConsumerARN or both StreamARN and ConsumerName must be provided."
             )
-        stream = region.describe(region.stream_name({"StreamARN": stream_arn}))
+        stream = catalog.describe(catalog.name_in_arn(stream_arn))
         consumer = stream.consumers.get(name)
         if consumer is None:
             raise self._not_found(f"{stream_arn}/consumer/{name}")
         return stream, consumer
 
     async def deregister(self, stream: Stream, consumer: Consumer) -> None:
-        region = self._region
+        catalog = self._catalog
         if consumer.status == "DELETING":
             return
         consumer.status = "DELETING"
-        await region.persist(stream)
+        await catalog.persist(stream)
 
         async def remove() -> None:
             if stream.consumers.get(consumer.name) is consumer:
                 del stream.consumers[consumer.name]
-                await region.persist(stream)
+                await catalog.persist(stream)
 
-        delay = region.config.delete_delay_s
+        delay = self._config.delete_delay_s
         if delay <= 0:
             await remove()
         else:
-            region.after(delay, remove)
+            self._tasks.after(delay, remove)
 
     def claim(self, consumer_arn: str, shard_index: int) -> asyncio.Event:
         """Take the one subscription slot a consumer has on a shard.

@@ -21,6 +21,7 @@ both without locks (a torn read can miss one observation, never corrupt a count)
 from __future__ import annotations
 
 import bisect
+from collections import defaultdict
 from collections.abc import Sequence
 
 #: Bucket bounds (seconds) of every latency histogram: 1 ms to 10 s.
@@ -56,6 +57,20 @@ class Histogram:
     def observe(self, value: float) -> None:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """Prometheus's cumulative ``(le, count)`` pairs, +Inf last.
+
+        Made from a snapshot of the counts, so an observation landing meanwhile is in the
+        next scrape rather than in some buckets of this one.
+        """
+        counts = list(self.counts)
+        bounds = [*(repr(float(b)) for b in self.bounds), "+Inf"]
+        cumulative, out = 0, []
+        for bound, count in zip(bounds, counts, strict=True):
+            cumulative += count
+            out.append((bound, float(cumulative)))
+        return out
 
 
 class ShardMetrics:
@@ -126,13 +141,11 @@ class StreamMetrics:
         self.subscribe_rate_exceeded = 0
         self.event_bytes = self.event_records = self.event_success = 0
         self.event_millis_behind = 0
-        self.shards: dict[int, ShardMetrics] = {}
+        #: Created on first use by :meth:`shard`; readers use ``.get``.
+        self.shards: defaultdict[int, ShardMetrics] = defaultdict(ShardMetrics)
 
     def shard(self, index: int) -> ShardMetrics:
-        shard = self.shards.get(index)
-        if shard is None:
-            shard = self.shards[index] = ShardMetrics()
-        return shard
+        return self.shards[index]
 
     def put(
         self, single: bool, stored: int, size: int, throttled: int, failed: int, seconds: float
@@ -200,13 +213,11 @@ class RegionMetrics:
     """Every stream's :class:`StreamMetrics`, by stream name."""
 
     def __init__(self) -> None:
-        self.streams: dict[str, StreamMetrics] = {}
+        #: Created on first use by :meth:`stream`; readers use ``.get``.
+        self.streams: defaultdict[str, StreamMetrics] = defaultdict(StreamMetrics)
 
     def stream(self, name: str) -> StreamMetrics:
-        stream = self.streams.get(name)
-        if stream is None:
-            stream = self.streams[name] = StreamMetrics()
-        return stream
+        return self.streams[name]
 
     def forget(self, name: str) -> None:
         """Drop a deleted stream's metrics (a stream created again starts from zero)."""

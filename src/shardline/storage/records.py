@@ -18,7 +18,7 @@ follows commit order even when a write fails and is rolled back.
 Read path: a reader may only conclude that a *closed* shard is exhausted when no
 write to it is still in flight, checked before it reads; otherwise a record acked a
 moment later would be missed. Chunks come through ``scan.read_chunks``, which checks
-each one; damage reaches the client as ``DamagedRecords`` (see ``Region.damaged``)
+each one; damage reaches the client as ``DamagedRecords`` (see ``damage.DamageReports``)
 once the intact records before it have been served:
 
 - a read that meets damaged records after some intact ones returns those, and its
@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from operator import add
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from shardline.errors import (
     InvalidArgumentException,
@@ -48,10 +48,14 @@ from shardline.errors import (
     ValidationException,
 )
 from shardline.storage import chunks
-from shardline.storage.catalog import Shard, Stream, shard_id
+from shardline.storage.catalog import Catalog, Shard, Stream, shard_id
 from shardline.storage.checksum import chunk_crc
+from shardline.storage.damage import DamageReports
+from shardline.storage.engine import StorageEngine
 from shardline.storage.exceptions import ShardDamage
 from shardline.storage.hashing import MAX_HASH_KEY, hash_key_bytes
+from shardline.storage.keys import KeyRegistry
+from shardline.storage.metrics import RegionMetrics
 from shardline.storage.scan import ShardReader, read_chunks
 from shardline.storage.sequence import (
     arrival_ms,
@@ -61,9 +65,7 @@ from shardline.storage.sequence import (
     parse_sequence,
 )
 from shardline.storage.stored import OpenedChunk
-
-if TYPE_CHECKING:
-    from shardline.storage.region import Region
+from shardline.storage.throttle import ShardThrottle
 
 #: A PutRecords request's records, partition keys included: 10 MiB since AWS raised the
 #: record limit to 10 MiB (it was 5 MiB while records were at most 1 MiB).
@@ -107,10 +109,32 @@ def _too_large(limit: int, number: int, single: bool) -> ValidationException:
 
 
 class RecordLog:
-    """Puts records into shards and reads them back, for one region."""
+    """Puts records into shards and reads them back, for one region.
 
-    def __init__(self, region: Region) -> None:
-        self.region = region
+    It finds streams in the ``catalog``, seals and opens records with the ``keys``,
+    writes and reads chunks through the ``engine``, and turns damage into wire errors
+    with ``damage``; ``throttle`` (None: unlimited) and ``metrics`` (None: not
+    counted) are the region's, shared with nothing else.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        engine: StorageEngine,
+        keys: KeyRegistry,
+        damage: DamageReports,
+        *,
+        throttle: ShardThrottle | None,
+        metrics: RegionMetrics | None,
+        verify_checksums: bool,
+    ) -> None:
+        self.catalog = catalog
+        self.engine = engine
+        self.keys = keys
+        self.damage = damage
+        self.throttle = throttle
+        self.metrics = metrics
+        self.verify_checksums = verify_checksums
         self._tip_waiters: dict[int, asyncio.Event] = {}
 
     async def put(
@@ -124,7 +148,7 @@ class RecordLog:
         ``single`` names the call PutRecord in errors (member ``data``, not ``records.N``).
         """
         started = time.perf_counter()
-        stream = self.region.readable(name)
+        stream = self.catalog.readable(name)
         datas, keys, explicits = zip(*entries, strict=True) if entries else ((), (), ())
         encoded = [key.encode("utf-8") for key in keys]
         sizes = list(map(add, map(len, datas), map(len, encoded)))
@@ -141,7 +165,7 @@ class RecordLog:
             )
         route = stream.route
         shards = [route(hashed) for hashed in hashes]
-        admitted = self._admit(shards, sizes) if self.region.throttle is not None else None
+        admitted = self._admit(shards, sizes) if self.throttle is not None else None
         outcomes, batches = self._assign(stream, shards, encoded, datas, admitted)
         throttled = [
             (shard, size)
@@ -198,7 +222,7 @@ class RecordLog:
 
     def _admit(self, shards: list[Shard], sizes: list[int]) -> list[bool]:
         """Which records the per-shard write limits let through (throttling on)."""
-        throttle = self.region.throttle
+        throttle = self.throttle
         assert throttle is not None
         return [
             throttle.admit_write(shard.uid, size) for shard, size in zip(shards, sizes, strict=True)
@@ -243,7 +267,7 @@ class RecordLog:
             error_code="ProvisionedThroughputExceededException",
             error_message=(
                 f"Rate exceeded for shard {shard.shard_id} in stream {stream.name} under "
-                f"account {self.region.account}."
+                f"account {self.catalog.account}."
             ),
         )
 
@@ -251,9 +275,9 @@ class RecordLog:
         self, stream: Stream, batches: Iterable[tuple[Shard, list[int], list[bytes], list[bytes]]]
     ) -> None:
         """Shard-level IncomingRecords and IncomingBytes of one committed call."""
-        if self.region.metrics is None:
+        if self.metrics is None:
             return
-        metrics = self.region.metrics.stream(stream.name)
+        metrics = self.metrics.stream(stream.name)
         for shard, _, partition_keys, payloads in batches:
             counts = metrics.shard(shard.index)
             counts.incoming_records += len(payloads)
@@ -269,7 +293,7 @@ class RecordLog:
         failed: int,
         started: float,
     ) -> None:
-        metrics = self.region.metrics
+        metrics = self.metrics
         if metrics is None:
             return
         counts = metrics.stream(stream.name)
@@ -286,15 +310,15 @@ class RecordLog:
     ) -> None:
         key_ref = 0
         if stream.encryption == "KMS" and stream.key_id is not None:
-            key_ref = self.region.key_refs[stream.key_id]
+            key_ref = self.keys.refs[stream.key_id]
         rows = []
         for shard, keys, partition_keys, payloads in batches:
             blob = chunks.pack(keys, partition_keys, payloads)
             if key_ref:
-                blob = self.region.cipher.seal(stream.key_id or "", blob)
+                blob = self.keys.cipher.seal(stream.key_id or "", blob)
             rows.append((shard.uid, keys[-1], keys[0], key_ref, blob))
             shard.inflight += 1
-        checked = self.region.verify_checksums
+        checked = self.verify_checksums
 
         def insert(conn: sqlite3.Connection) -> None:
             for uid, last_key, first_key, ref, blob in rows:
@@ -311,7 +335,7 @@ class RecordLog:
                     (uid, last_key, first_key, ref, blob, crc, prev),
                 )
 
-        future = asyncio.ensure_future(self.region.engine.write(insert))
+        future = asyncio.ensure_future(self.engine.write(insert))
 
         def settle(done: asyncio.Future[None]) -> None:
             ok = not done.cancelled() and done.exception() is None
@@ -381,7 +405,7 @@ class RecordLog:
             raise InvalidArgumentException(
                 f"StartingSequenceNumber {sequence} used in GetShardIterator on shard "
                 f"{shard.shard_id} in stream {stream.name} under account "
-                f"{self.region.account} is invalid."
+                f"{self.catalog.account} is invalid."
             )
         key, index = parsed
         if index != shard.index:
@@ -392,26 +416,26 @@ class RecordLog:
         if key < shard.created_key or (shard.closed_key is not None and key > shard.closed_key):
             raise InvalidArgumentException(
                 f"StartingSequenceNumber {sequence} used in GetShardIterator on shard "
-                f"{shard.shard_id} in stream {stream.name} under account {self.region.account} is "
+                f"{shard.shard_id} in stream {stream.name} under account {self.catalog.account} is "
                 "invalid because it did not come from this stream."
             )
         return key if kind == "AT_SEQUENCE_NUMBER" else key + 1
 
     async def read(self, stream: Stream, shard: Shard, position: int, limit: int) -> ReadResult:
         """Up to ``limit`` records (and 10 MiB) of ``shard`` from sequence key ``position``."""
-        if self.region.throttle is not None and not self.region.throttle.admit_read(shard.uid):
+        if self.throttle is not None and not self.throttle.admit_read(shard.uid):
             self._count_read_throttled(stream, shard)
             raise ProvisionedThroughputExceededException(
                 f"Rate exceeded for shard {shard.shard_id} in stream {stream.name} under "
-                f"account {self.region.account}."
+                f"account {self.catalog.account}."
             )
         # Decided before reading: a closed shard with nothing in flight can gain no records.
         settled = shard.sealed and shard.inflight == 0
         reader = ShardReader(
             shard.uid,
-            self.region.unseal,
+            self.keys.unseal,
             lambda: stream.trimmed_key,
-            self.region.verify_checksums,
+            self.verify_checksums,
         )
 
         def fetch(conn: sqlite3.Connection) -> tuple[list[StoredRecord], bool, int]:
@@ -425,11 +449,11 @@ class RecordLog:
             return batch.records, batch.full, batch.size
 
         try:
-            records, more, size = await self.region.engine.read(fetch)
+            records, more, size = await self.engine.read(fetch)
         except ShardDamage as damage:
-            raise self.region.damaged(stream, shard, damage) from None
-        if self.region.throttle is not None:
-            self.region.throttle.charge_read(shard.uid, sum(len(r[2]) for r in records))
+            raise self.damage.error(stream, shard, damage) from None
+        if self.throttle is not None:
+            self.throttle.charge_read(shard.uid, sum(len(r[2]) for r in records))
         next_position = records[-1][0] + 1 if records else position
         behind = max(0, now_ms() - arrival_ms(records[-1][0])) if more else 0
         if not records and settled:
@@ -437,7 +461,7 @@ class RecordLog:
         return ReadResult(records, next_position, behind, [], size)
 
     def _count_read_throttled(self, stream: Stream, shard: Shard) -> None:
-        metrics = self.region.metrics
+        metrics = self.metrics
         if metrics is None:
             return
         counts = metrics.stream(stream.name)
@@ -450,7 +474,7 @@ class RecordLog:
     ) -> None:
         """Count records that went out: a GetRecords answer (``started``: when the call
         began) or a fan-out event (``started`` None)."""
-        metrics = self.region.metrics
+        metrics = self.metrics
         if metrics is None:
             return
         counts = metrics.stream(stream.name)

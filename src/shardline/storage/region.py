@@ -5,7 +5,15 @@ changes go through the storage engine, and an operation returns only after its
 change is committed. Operations raise the Kinesis errors AWS would raise, with AWS's
 messages; they take and return Python values, and ``server.handlers`` maps those to
 wire shapes. The data plane (records in and out) is ``records.RecordLog``, reached
-as ``region.records``.
+as ``region.records``; enhanced fan-out consumers are ``consumers.Consumers``
+(``region.consumers``).
+
+The region composes its parts, and each part receives only the collaborators it
+uses: the ``catalog.Catalog`` (streams by name, persisted), the ``engine``, the
+``keys.KeyRegistry`` (KeyIds and the cipher), the ``throttle``, the ``metrics`` and
+the ``tasks.BackgroundTasks`` that end state-transition periods. None of them knows
+the region, and none knows a wire format: a request's ``StreamName``/``StreamARN``
+is read by ``server.handlers``.
 """
 
 from __future__ import annotations
@@ -14,12 +22,9 @@ import asyncio
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 from shardline.errors import (
-    DamagedRecords,
-    InternalFailure,
     InvalidArgumentException,
     LimitExceededException,
     ResourceInUseException,
@@ -30,6 +35,7 @@ from shardline.storage import account, resharding, schema
 from shardline.storage.account import Commitment
 from shardline.storage.catalog import (
     ON_DEMAND_INITIAL_SHARDS,
+    Catalog,
     MergeChange,
     Reshard,
     ScaleChange,
@@ -47,28 +53,20 @@ from shardline.storage.crypto import (
     check_key_id,
     key_check_value,
     load_master_key,
-    unsealer,
 )
+from shardline.storage.damage import DamageReports
 from shardline.storage.engine import StorageEngine
-from shardline.storage.exceptions import (
-    DatabaseDamaged,
-    IndexDamage,
-    MasterKeyMismatch,
-    ShardDamage,
-)
+from shardline.storage.exceptions import DatabaseDamaged, MasterKeyMismatch
 from shardline.storage.files import warn_if_key_beside_data
 from shardline.storage.hashing import even_ranges
 from shardline.storage.integrity import preflight
 from shardline.storage.iterators import TokenSigner
+from shardline.storage.keys import KeyRegistry
 from shardline.storage.metrics import SHARD_LEVEL_METRICS, RegionMetrics
 from shardline.storage.records import RecordLog
-from shardline.storage.sequence import (
-    arrival_ms,
-    format_sequence,
-    key_for_time,
-    now_ms,
-)
+from shardline.storage.sequence import arrival_ms, key_for_time, now_ms
 from shardline.storage.tags import check_characters, check_count, check_tags
+from shardline.storage.tasks import BackgroundTasks
 from shardline.storage.throttle import ShardThrottle
 
 log = logging.getLogger(__name__)
@@ -90,21 +88,15 @@ class Region:
         database or its log is damaged, or the master key is not the database's.
         """
         self.config = config
-        self.verify_checksums = config.verify_checksums
-        self.streams: dict[str, Stream] = {}
         self.throttle = ShardThrottle() if config.enforce_throughput else None
         #: Stream and shard metrics (None: not counted, see ``RegionConfig.metrics``).
         self.metrics = RegionMetrics() if config.metrics else None
-        self.consumers = Consumers(self)
-        self.records = RecordLog(self)
-        self.key_refs: dict[str, int] = {}
-        self.key_ids: dict[int, str] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._reported: set[tuple[int, int, int]] = set()
+        self.tasks = BackgroundTasks()
         self._key_placement_checked = False
         self._lock = preflight.open_data_dir(config.data_dir, config.database_path)
         try:
             self.engine = StorageEngine(config.database_path, config.durability, wal=config.wal)
+            self.catalog = Catalog(self.engine, config.account_id, config.stream_arn(""))
             self.signer = TokenSigner(self.engine.run_now(self._load))
         except sqlite3.DatabaseError as exc:
             self._abandon()
@@ -116,6 +108,16 @@ class Region:
         except BaseException:
             self._abandon()
             raise
+        self.consumers = Consumers(self.catalog, self.tasks, config)
+        self.records = RecordLog(
+            self.catalog,
+            self.engine,
+            self.keys,
+            DamageReports(config.data_dir),
+            throttle=self.throttle,
+            metrics=self.metrics,
+            verify_checksums=config.verify_checksums,
+        )
 
     def _abandon(self) -> None:
         """Release what a failed start took (the engine, if it opened, and the lock)."""
@@ -133,25 +135,12 @@ class Region:
         if secret is None:
             secret = os.urandom(32)
             conn.execute("INSERT INTO meta VALUES ('token_secret', ?)", (secret,))
-        self._open_cipher(conn, fresh)
-        row = conn.execute("SELECT value FROM meta WHERE key='next_uid'").fetchone()
-        self._next_uid = int(row[0]) if row else 1
+        self.keys = KeyRegistry(self.engine, self._open_cipher(conn, fresh))
         self.commitment = account.load(conn)
-        for ref, key_id in conn.execute("SELECT ref, key_id FROM kms_keys"):
-            self.key_refs[key_id] = ref
-            self.key_ids[ref] = key_id
+        self.keys.load(conn)
         if schema.needs_upgrade(conn):
             self._upgrade(conn)
-        for (doc,) in conn.execute("SELECT doc FROM streams"):
-            stream = Stream.from_doc(doc)
-            for shard in stream.shards.values():
-                (tip,) = conn.execute(
-                    "SELECT MAX(last_key) FROM chunks WHERE shard_uid=?", (shard.uid,)
-                ).fetchone()
-                shard.last_key = max(tip or 0, shard.created_key)
-                stream.last_key = max(stream.last_key, shard.last_key, shard.closed_key or 0)
-                self._next_uid = max(self._next_uid, shard.uid + 1)
-            self.streams[stream.name] = stream
+        self.catalog.load(conn)
         return bytes(secret)
 
     @staticmethod
@@ -159,7 +148,7 @@ class Region:
         row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def _open_cipher(self, conn: sqlite3.Connection, fresh: bool) -> None:
+    def _open_cipher(self, conn: sqlite3.Connection, fresh: bool) -> RecordCipher:
         """Load the master key and check it against the database's key check value.
 
         A database from before key checks has none: its key file is created only if
@@ -179,13 +168,12 @@ class Region:
         key = load_master_key(path, check)
         if check is None:
             conn.execute("INSERT INTO meta VALUES ('key_check', ?)", (key_check_value(key),))
-        self.cipher = RecordCipher(key)
-        self.unseal = unsealer(self.cipher, self.key_ids)
+        return RecordCipher(key)
 
     def _upgrade(self, conn: sqlite3.Connection) -> None:
         """Checksum the chunks of a database written before checksums (``schema``)."""
         log.warning("%s predates chunk checksums; upgrading it", self.config.database_path)
-        report = schema.upgrade(conn, self.unseal)
+        report = schema.upgrade(conn, self.keys.unseal)
         if report.sealed_failed and not report.sealed_opened:
             raise MasterKeyMismatch(
                 f"{self.config.key_path}: none of the {report.sealed_failed} encrypted chunks "
@@ -217,7 +205,7 @@ class Region:
             elif stream.status != "ACTIVE":
                 await self._become_active(stream)
         self._check_key_placement()
-        self._spawn(self._trim_loop())
+        self.tasks.spawn(self._trim_loop())
 
     def _check_key_placement(self) -> None:
         """Warn once if an encrypted stream's master key sits beside its data."""
@@ -227,16 +215,9 @@ class Region:
             warn_if_key_beside_data(self.config.key_path, self.config.data_dir)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tasks.close()
         self.engine.close()
         self._lock.release()
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -244,45 +225,21 @@ class Region:
     def account(self) -> str:
         return self.config.account_id
 
-    def _new_uid(self) -> int:
-        uid = self._next_uid
-        self._next_uid += 1
-        return uid
+    @property
+    def streams(self) -> dict[str, Stream]:
+        """The region's streams by name (the catalog's, see ``catalog.Catalog``)."""
+        return self.catalog.streams
 
     def not_found(self, name: str) -> ResourceNotFoundException:
-        return ResourceNotFoundException(f"Stream {name} under account {self.account} not found.")
-
-    def stream_name(self, params: dict[str, Any]) -> str:
-        """The stream a request names, by StreamName or StreamARN (as AWS accepts both)."""
-        name = params.get("StreamName")
-        arn = params.get("StreamARN")
-        if arn is not None:
-            prefix = f"arn:aws:kinesis:{self.config.region}:{self.account}:stream/"
-            if not arn.startswith(prefix):
-                raise self.not_found(arn.rsplit("/", 1)[-1])
-            arn_name = arn[len(prefix) :]
-            if name is not None and name != arn_name:
-                raise InvalidArgumentException(
-                    "StreamARN and StreamName must refer to the same stream."
-                )
-            return str(arn_name)
-        if name is None:
-            raise ValidationException("Either StreamName or StreamARN should be provided.")
-        return str(name)
+        return self.catalog.not_found(name)
 
     def describe(self, name: str) -> Stream:
         """Any stream that exists, whatever its status."""
-        stream = self.streams.get(name)
-        if stream is None:
-            raise self.not_found(name)
-        return stream
+        return self.catalog.describe(name)
 
     def readable(self, name: str) -> Stream:
         """A stream that serves records: ACTIVE or UPDATING."""
-        stream = self.describe(name)
-        if stream.status in ("CREATING", "DELETING"):
-            raise self.not_found(name)
-        return stream
+        return self.catalog.readable(name)
 
     def _mutable(self, name: str) -> Stream:
         """A stream that accepts a control-plane change: ACTIVE only."""
@@ -324,51 +281,9 @@ class Region:
             )
         return shard
 
-    def damaged(self, stream: Stream, shard: Shard, damage: ShardDamage) -> InternalFailure:
-        """The wire error for damaged records of ``shard``, logged the first time."""
-        first = format_sequence(max(damage.first_key, shard.created_key), shard.index)
-        last = format_sequence(max(damage.last_key, damage.first_key), shard.index)
-        seen = (shard.uid, damage.first_key, damage.last_key)
-        if seen not in self._reported:
-            self._reported.add(seen)
-            log.error(
-                "stream %s %s: records %s to %s cannot be served: %s. `shardline verify "
-                "--data-dir %s` lists all damage; `shardline recover` salvages the rest.",
-                stream.name,
-                shard.shard_id,
-                first,
-                last,
-                damage.cause,
-                self.config.data_dir,
-            )
-        if isinstance(damage, IndexDamage):
-            return InternalFailure(
-                f"The chunk index of {shard.shard_id} in stream {stream.name} is damaged from "
-                f"sequence number {first} on ({damage.cause}); its records cannot be located "
-                "until the region's operator runs `shardline recover`."
-            )
-        return DamagedRecords(stream.name, shard.shard_id, first, last, damage.cause)
-
     async def persist(self, stream: Stream) -> None:
-        doc = stream.to_doc()
-        next_uid = self._next_uid
-
-        def save(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO streams VALUES (?, ?)", (stream.name, doc))
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('next_uid', ?)", (next_uid,))
-
-        await self.engine.write(save)
-
-    def after(self, delay: float, then: Callable[[], Any]) -> None:
-        """Run ``then`` (sync or async) after a state-transition delay."""
-
-        async def later() -> None:
-            await asyncio.sleep(delay)
-            result = then()
-            if asyncio.iscoroutine(result):
-                await result
-
-        self._spawn(later())
+        """Write ``stream``'s document (see ``Catalog.persist``)."""
+        await self.catalog.persist(stream)
 
     async def _become_active(self, stream: Stream) -> None:
         """End a CREATING or UPDATING period: what waited for it takes effect now.
@@ -394,7 +309,7 @@ class Region:
         stream.warm_current_mibps = stream.warm_target_mibps
         change, stream.pending = stream.pending, None
         if change is not None:
-            resharding.apply(stream, change, self._new_uid)
+            resharding.apply(stream, change, self.catalog.new_uid)
         await self.persist(stream)
         if change is not None:
             for shard in stream.shards.values():
@@ -408,7 +323,7 @@ class Region:
         if self.config.update_delay_s > 0:
             stream.status = "UPDATING"
             await self.persist(stream)
-            self.after(self.config.update_delay_s, lambda: self._become_active(stream))
+            self.tasks.after(self.config.update_delay_s, lambda: self._become_active(stream))
         else:
             await self._become_active(stream)
 
@@ -468,7 +383,7 @@ class Region:
         for index, (start, end) in enumerate(even_ranges(shard_count)):
             stream.shards[index] = Shard(
                 index=index,
-                uid=self._new_uid(),
+                uid=self.catalog.new_uid(),
                 start_hash=start,
                 end_hash=end,
                 created_key=stream.last_key,
@@ -486,7 +401,7 @@ class Region:
             self.streams.pop(name, None)
             raise
         if stream.status == "CREATING":
-            self.after(self.config.create_delay_s, lambda: self._become_active(stream))
+            self.tasks.after(self.config.create_delay_s, lambda: self._become_active(stream))
 
     def _check_on_demand_limit(self) -> None:
         on_demand = sum(1 for s in self.streams.values() if s.mode == "ON_DEMAND")
@@ -511,7 +426,7 @@ class Region:
         if self.config.delete_delay_s <= 0:
             await self._purge(stream)
         else:
-            self.after(self.config.delete_delay_s, lambda: self._purge(stream))
+            self.tasks.after(self.config.delete_delay_s, lambda: self._purge(stream))
 
     async def _purge(self, stream: Stream) -> None:
         uids = [s.uid for s in stream.shards.values()]
@@ -701,7 +616,7 @@ class Region:
         stream = self._mutable(name)
         if encryption == "KMS":
             check_key_id(key_id)
-            await self._key_ref(key_id)
+            await self.keys.ref(key_id)
             stream.encryption, stream.key_id = "KMS", key_id
             self._check_key_placement()
         else:
@@ -709,19 +624,6 @@ class Region:
                 return
             stream.encryption, stream.key_id = "NONE", None
         await self._change(stream)
-
-    async def _key_ref(self, key_id: str) -> int:
-        ref = self.key_refs.get(key_id)
-        if ref is None:
-            ref = max(self.key_ids, default=0) + 1
-
-            def save(conn: sqlite3.Connection) -> None:
-                conn.execute("INSERT INTO kms_keys VALUES (?, ?)", (ref, key_id))
-
-            await self.engine.write(save)
-            self.key_refs[key_id] = ref
-            self.key_ids[ref] = key_id
-        return ref
 
     async def set_monitoring(self, name: str, metrics: Iterable[str], enable: bool) -> list[str]:
         """Returns the metrics enabled before the change."""

@@ -34,7 +34,8 @@ Watermarks (:meth:`DynamoDBControlStore.put_watermarks`):
 5. A cancelled transaction reports why per item (``CancellationReasons``): the state
    check failed -> :class:`StaleEpochError`; a watermark check failed (a concurrent,
    newer write) or a transaction conflict -> go back to step 2 for the marks not yet
-   written, a bounded number of times.
+   written, after a jittered pause that doubles per round (:class:`~shardline.backoff.Backoff`),
+   a bounded number of times.
 
 A fenced write is therefore ordered against the decision that fences it by
 DynamoDB's transaction isolation. Unlike SQLite, a batch of more than 99 shards is
@@ -49,7 +50,6 @@ first use) is closed by :meth:`DynamoDBControlStore.close`.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
@@ -57,6 +57,7 @@ from typing import Any
 import orjson
 from botocore.exceptions import ClientError
 
+from shardline.backoff import Backoff
 from shardline.errors import error_code
 from shardline.stores.control import (
     ControlState,
@@ -67,7 +68,7 @@ from shardline.stores.control import (
     Watermark,
     sequence_key,
 )
-from shardline.stores.dynamodb_table import DynamoDBTable
+from shardline.stores.dynamodb_table import DynamoDBStore
 
 _STATE_KEY = {"pk": {"S": "state"}, "sk": {"S": "state"}}
 #: Digits of the Kinesis SequenceNumber pattern ``0|([1-9]\d{0,128})``.
@@ -77,7 +78,10 @@ _PUTS_PER_TRANSACTION = 99
 #: Rounds of step 2-5 before giving up; each needs a concurrent writer of the same
 #: stream to win a race, which a single replicator per stream never causes.
 _ATTEMPTS = 10
+#: The pause before the second round, doubling (jittered, so that racing writers
+#: spread out) up to the longest pause.
 _RETRY_DELAY = 0.05
+_RETRY_MAX_DELAY = 0.5
 
 
 def _padded(sequence_number: str) -> str:
@@ -105,26 +109,11 @@ def _watermark_pk(source_region: str, stream: str) -> str:
     return f"watermark#{source_region}#{stream}"
 
 
-class DynamoDBControlStore(ControlStore):
+class DynamoDBControlStore(DynamoDBStore, ControlStore):
     """Control state, watermarks and reports in the DynamoDB table ``table``."""
 
-    def __init__(
-        self,
-        table: str,
-        endpoint_url: str | None = None,
-        region_name: str = "us-east-1",
-        client_options: dict[str, Any] | None = None,
-    ) -> None:
-        self.table = table
-        self._table = DynamoDBTable(
-            table, ControlStoreError, endpoint_url, region_name, client_options
-        )
-
-    async def ensure_table(self) -> None:
-        await self._table.create([("pk", "HASH"), ("sk", "RANGE")])
-
-    async def close(self) -> None:
-        await self._table.close()
+    error_type = ControlStoreError
+    key_schema = (("pk", "HASH"), ("sk", "RANGE"))
 
     # -- calls ------------------------------------------------------------------------
 
@@ -202,7 +191,8 @@ class DynamoDBControlStore(ControlStore):
             seq = _padded(mark.sequence_number)
             if mark.shard_id not in pending or pending[mark.shard_id][0] < seq:
                 pending[mark.shard_id] = (seq, mark)
-        for attempt in range(_ATTEMPTS):
+        backoff = Backoff(_RETRY_DELAY, _RETRY_MAX_DELAY, jitter=0.5)
+        for _ in range(_ATTEMPTS):
             stored = await self._stored_sequences(pk)  # step 2
             pending = {
                 shard: (seq, mark)
@@ -221,7 +211,7 @@ class DynamoDBControlStore(ControlStore):
                     del pending[shard]
             if not pending:
                 return
-            await asyncio.sleep(_RETRY_DELAY * (attempt + 1))
+            await backoff.sleep()
         raise ControlStoreError(
             f"watermarks of {stream} from {source_region} kept changing under"
             f" {_ATTEMPTS} attempts; another writer is racing this replicator"

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shardline.errors import error_code
-from shardline.stores.dynamodb_table import DynamoDBTable
+from shardline.stores.dynamodb_table import DynamoDBStore
 from shardline.stores.leases import Lease, LeaseStore, LeaseStoreError, apply
 
 _ATTRIBUTE = {
@@ -71,23 +71,11 @@ def _decode(item: dict[str, Any]) -> Lease:
     )
 
 
-class DynamoDBLeaseStore(LeaseStore):
+class DynamoDBLeaseStore(DynamoDBStore, LeaseStore):
     """Leases of one application in the DynamoDB table ``table``."""
 
-    def __init__(
-        self,
-        table: str,
-        endpoint_url: str | None = None,
-        region_name: str = "us-east-1",
-        client_options: dict[str, Any] | None = None,
-    ) -> None:
-        self.table = table
-        self._table = DynamoDBTable(
-            table, LeaseStoreError, endpoint_url, region_name, client_options
-        )
-
-    async def ensure_table(self) -> None:
-        await self._table.create([("leaseKey", "HASH")])
+    error_type = LeaseStoreError
+    key_schema = (("leaseKey", "HASH"),)
 
     async def list_leases(self) -> list[Lease]:
         leases: list[Lease] = []
@@ -182,6 +170,3 @@ class DynamoDBLeaseStore(LeaseStore):
                 return False
             raise LeaseStoreError(str(exc)) from exc
         return True
-
-    async def close(self) -> None:
-        await self._table.close()

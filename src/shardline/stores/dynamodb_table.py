@@ -6,6 +6,9 @@ first use, waiting until it is ACTIVE. Service answers (``ClientError``) are pas
 through unchanged, because a conditional-check failure is an expected outcome whose
 meaning only the store knows; :func:`shardline.errors.error_code` reads their code.
 
+:class:`DynamoDBStore` is what the control store and the lease store built on one
+table share: their constructor, table creation and closing.
+
 Resource handling: the client is opened on the first call and closed by
 :meth:`DynamoDBTable.close`.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, ClassVar
 
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,6 +36,11 @@ class DynamoDBTable:
 
     Error handling: timeouts, connection and botocore failures become ``error_type``
     (the store's own error class); ``ClientError`` is raised unchanged.
+
+    ``client`` is an open DynamoDB client (aiobotocore's, or anything with its async
+    methods) to use instead of opening one: a seam for callers that share a client and
+    for tests that script DynamoDB's answers, such as cancellation reasons moto never
+    gives.
     """
 
     def __init__(
@@ -42,6 +50,8 @@ class DynamoDBTable:
         endpoint_url: str | None = None,
         region_name: str = "us-east-1",
         client_options: dict[str, Any] | None = None,
+        *,
+        client: Any = None,
     ) -> None:
         self.name = name
         self.error_type = error_type
@@ -52,8 +62,12 @@ class DynamoDBTable:
         }
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
+        #: A caller's client: used as is, never closed here.
+        self._given: Any = client
 
     async def _dynamodb(self) -> Any:
+        if self._given is not None:
+            return self._given
         if self._client is None:
             session = get_session()
             self._client = await self._stack.enter_async_context(
@@ -107,3 +121,38 @@ class DynamoDBTable:
     async def close(self) -> None:
         await self._stack.aclose()
         self._client = None
+
+
+class DynamoDBStore:
+    """The base of a store kept in one DynamoDB table ``table``.
+
+    A subclass names its error class (raised for transport failures, see
+    :class:`DynamoDBTable`) and its key schema; it reaches the table as ``_table``.
+    List it before the store's interface, so that these methods are the ones used.
+    """
+
+    #: The store's own error class.
+    error_type: ClassVar[type[ShardlineError]]
+    #: ``(attribute, key type)`` pairs in key-schema order, as :meth:`DynamoDBTable.create`
+    #: takes them.
+    key_schema: ClassVar[tuple[tuple[str, str], ...]]
+
+    def __init__(
+        self,
+        table: str,
+        endpoint_url: str | None = None,
+        region_name: str = "us-east-1",
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.table = table
+        self._table = DynamoDBTable(
+            table, self.error_type, endpoint_url, region_name, client_options
+        )
+
+    async def ensure_table(self) -> None:
+        """Create the table if missing and wait until it is ACTIVE."""
+        await self._table.create(list(self.key_schema))
+
+    async def close(self) -> None:
+        """Close the client (it opens again on the next call)."""
+        await self._table.close()

@@ -16,7 +16,6 @@ from shardline.framing.aggregation import (
     AggregateSizer,
     MalformedAggregateError,
     UserRecord,
-    _AggregatedRecord,
     aggregate,
     deaggregate,
     hash_key_of,
@@ -46,7 +45,7 @@ def _boto3_shape(data: bytes) -> dict[str, object]:
     }
 
 
-def test_round_trip_keeps_keys_hash_keys_data_and_numbers_sub_sequences():
+def test_round_trip_keeps_keys_hash_keys_data_and_numbers_sub_sequences() -> None:
     records = _records(200)
     users = deaggregate(aggregate(records), "a")
     assert [(u.partition_key, u.explicit_hash_key, u.data) for u in users] == [
@@ -55,7 +54,7 @@ def test_round_trip_keeps_keys_hash_keys_data_and_numbers_sub_sequences():
     assert [u.sub_sequence_number for u in users] == list(range(200))
 
 
-def test_encoding_is_byte_identical_to_aws_kinesis_agg():
+def test_encoding_is_byte_identical_to_aws_kinesis_agg() -> None:
     records = _records(60)
     theirs = RecordAggregator()
     for record in records:
@@ -64,7 +63,7 @@ def test_encoding_is_byte_identical_to_aws_kinesis_agg():
     assert data == aggregate(records)
 
 
-def test_aws_kinesis_agg_deaggregates_ours():
+def test_aws_kinesis_agg_deaggregates_ours() -> None:
     # aws-kinesis-agg mislabels records without a hash key when the table is non-empty,
     # so this comparison uses records that all lack an explicit hash key.
     records = _records(80, explicit=False)
@@ -74,49 +73,46 @@ def test_aws_kinesis_agg_deaggregates_ours():
     assert [t["kinesis"]["subSequenceNumber"] for t in theirs] == list(range(80))
 
 
-def test_layout_is_magic_protobuf_md5():
+def test_layout_is_magic_protobuf_md5() -> None:
     data = aggregate(_records(3))
     body = data[len(MAGIC) : -DIGEST_SIZE]
     assert data.startswith(MAGIC) and data[-DIGEST_SIZE:] == hashlib.md5(body).digest()
-    parsed = _AggregatedRecord()
-    parsed.ParseFromString(body)
-    assert len(parsed.records) == 3
+    # the reference library parses the protobuf body into the three user records
+    assert len(list(iter_deaggregate_records([_boto3_shape(data)], "Boto3"))) == 3
 
 
 @pytest.mark.parametrize(
     "data",
     [b"", MAGIC, MAGIC + bytes(16), b"plain payload", b"\xf3\x89\x9a\xc3" + bytes(40)],
 )
-def test_not_aggregates_pass_through_as_one_record(data):
+def test_not_aggregates_pass_through_as_one_record(data: bytes) -> None:
     assert not is_aggregated(data)
     assert deaggregate(data, "pk", "42") == [UserRecord("pk", data, "42", 0)]
 
 
-def test_a_bad_digest_means_not_an_aggregate():
+def test_a_bad_digest_means_not_an_aggregate() -> None:
     data = bytearray(aggregate(_records(3)))
     data[-1] ^= 0xFF
     assert not is_aggregated(bytes(data))
     assert len(deaggregate(bytes(data), "a")) == 1
 
 
-def test_magic_and_digest_over_garbage_is_delivered_as_is():
+def test_magic_and_digest_over_garbage_is_delivered_as_is() -> None:
     body = b"\xff\xff\xff"  # not a protobuf message
     data = MAGIC + body + hashlib.md5(body).digest()
     assert deaggregate(data, "pk") == [UserRecord("pk", data, None, 0)]
 
 
-def test_an_index_past_the_table_raises():
-    message = _AggregatedRecord()
-    message.partition_key_table.append("only")
-    entry = message.records.add()
-    entry.partition_key_index = 3
-    entry.data = b"x"
-    body = message.SerializeToString()
+def test_an_index_past_the_table_raises() -> None:
+    # AggregatedRecord{partition_key_table: ["only"], records: [{partition_key_index: 3,
+    # data: "x"}]} in protobuf's wire format: (field << 3 | wire type), then the value
+    entry = b"\x08\x03" + b"\x1a\x01x"
+    body = b"\x0a\x04only" + b"\x1a" + bytes([len(entry)]) + entry
     with pytest.raises(MalformedAggregateError):
         deaggregate(MAGIC + body + hashlib.md5(body).digest(), "a")
 
 
-def test_hash_range_filter_drops_the_whole_aggregate_like_the_kcl():
+def test_hash_range_filter_drops_the_whole_aggregate_like_the_kcl() -> None:
     inside = [UserRecord("a", b"1", "10"), UserRecord("b", b"2", "20")]
     assert len(deaggregate(aggregate(inside), "a", hash_range=(10, 20))) == 2
     assert deaggregate(aggregate(inside), "a", hash_range=(11, 20)) == []
@@ -125,12 +121,12 @@ def test_hash_range_filter_drops_the_whole_aggregate_like_the_kcl():
     assert len(deaggregate(aggregate(by_key * 2), "a", hash_range=(low, low))) == 2
 
 
-def test_hash_key_is_md5_of_the_partition_key_unless_explicit():
+def test_hash_key_is_md5_of_the_partition_key_unless_explicit() -> None:
     assert hash_key_of("abc") == int(hashlib.md5(b"abc").hexdigest(), 16)
     assert hash_key_of("abc", "5") == 5
 
 
-def test_sizer_predicts_the_exact_encoded_size():
+def test_sizer_predicts_the_exact_encoded_size() -> None:
     records = _records(400, seed=3)
     # many distinct keys make multi-byte table indexes
     records += [UserRecord(f"key-{i}", b"v" * i, str(i) if i % 3 else None) for i in range(300)]
@@ -141,6 +137,6 @@ def test_sizer_predicts_the_exact_encoded_size():
         assert sizer.size == len(aggregate(records[: sizer.count]))
 
 
-def test_empty_aggregate_is_refused():
+def test_empty_aggregate_is_refused() -> None:
     with pytest.raises(ValueError):
         aggregate([])

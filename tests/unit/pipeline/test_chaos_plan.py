@@ -17,14 +17,14 @@ from shardline.pipeline.chaos_plan import (
 PRIMARY, STANDBY = "us-east-1", "us-west-2"
 
 
-def test_a_seed_names_one_schedule_and_another_seed_another():
+def test_a_seed_names_one_schedule_and_another_seed_another() -> None:
     shape = ChaosShape()
     first = plan(7, 600, PRIMARY, STANDBY, shape)
     assert first == plan(7, 600, PRIMARY, STANDBY, shape)
     assert first != plan(8, 600, PRIMARY, STANDBY, shape)
 
 
-def test_a_long_schedule_draws_every_kind_within_the_shape():
+def test_a_long_schedule_draws_every_kind_within_the_shape() -> None:
     shape = ChaosShape()
     faults = plan(3, 3600, PRIMARY, STANDBY, shape)
     assert {f.kind for f in faults} == {"outage", "error-rate", "latency", "kill"}
@@ -47,7 +47,7 @@ def test_a_long_schedule_draws_every_kind_within_the_shape():
     assert {f"region-{PRIMARY}", f"region-{STANDBY}", "monitor"} <= killed
 
 
-def test_network_faults_end_before_the_next_one_and_before_the_chaos_ends():
+def test_network_faults_end_before_the_next_one_and_before_the_chaos_ends() -> None:
     shape = ChaosShape(gap_s=(2.0, 4.0), fault_s=(5.0, 10.0))
     faults = plan(11, 60, PRIMARY, STANDBY, shape)
     network = [f for f in faults if f.kind != "kill"]
@@ -57,7 +57,7 @@ def test_network_faults_end_before_the_next_one_and_before_the_chaos_ends():
     assert network[-1].at_s + network[-1].duration_s <= 60 + 0.01
 
 
-def test_bodies_are_what_the_fault_endpoint_takes():
+def test_bodies_are_what_the_fault_endpoint_takes() -> None:
     assert PlannedFault(0, "outage", PRIMARY, 5).body() == {"outage": True}
     assert PlannedFault(0, "error-rate", PRIMARY, 5, error_rate=0.4).body() == {
         "error_rate": 0.4,
@@ -68,7 +68,7 @@ def test_bodies_are_what_the_fault_endpoint_takes():
         PlannedFault(0, "kill", "monitor").body()
 
 
-def test_a_bad_shape_is_refused():
+def test_a_bad_shape_is_refused() -> None:
     with pytest.raises(ValueError, match="gap_s"):
         ChaosShape(gap_s=(10.0, 5.0))
     with pytest.raises(ValueError, match="positive"):
@@ -79,7 +79,7 @@ def applied(kind: str, target: str, began: float, duration: float = 0.0) -> Appl
     return AppliedFault(PlannedFault(0, kind, target, duration), began)  # type: ignore[arg-type]
 
 
-def test_a_failover_answers_the_latest_fault_that_could_fail_the_primary():
+def test_a_failover_answers_the_latest_fault_that_could_fail_the_primary() -> None:
     faults = [
         applied("outage", PRIMARY, 100, 8),
         applied("kill", "replicator", 104),  # cannot fail the primary
@@ -92,14 +92,14 @@ def test_a_failover_answers_the_latest_fault_that_could_fail_the_primary():
     assert attribute([*faults, server], 210, PRIMARY, 18) is server
 
 
-def test_a_failover_with_no_fault_in_its_window_is_false():
+def test_a_failover_with_no_fault_in_its_window_is_false() -> None:
     faults = [applied("error-rate", PRIMARY, 100, 5), applied("kill", "monitor", 150)]
     assert attribute(faults, 160, PRIMARY, detection_window_s=18) is None
     # ... and a fault that began after the decision does not explain it.
     assert attribute([applied("outage", PRIMARY, 170, 5)], 160, PRIMARY, 18) is None
 
 
-def test_spread_reports_median_p99_and_max():
+def test_spread_reports_median_p99_and_max() -> None:
     assert spread([]) == {"p50": None, "p99": None, "max": None}
     values = [float(v) for v in range(1, 101)]
     assert spread(values) == {"p50": 50.5, "p99": 99.0, "max": 100.0}

@@ -9,7 +9,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shardline.sinks import DynamoDBSink, SinkError, SinkRecord, SinkUnavailableError, WriteOutcome
-from shardline.sinks import dynamodb as dynamodb_sink
 
 TICK = SinkRecord("AMZN", "a" * 32, 1, {"price": 1.0}, "us-east-1")
 
@@ -24,7 +23,8 @@ def cancelled(*codes: str) -> ClientError:
 
 
 class ScriptedClient:
-    """Answers each TransactWriteItems with the next scripted error (None: success)."""
+    """Answers each TransactWriteItems with the next scripted error (None: success);
+    both tables exist already."""
 
     def __init__(self, *answers: ClientError | None) -> None:
         self.answers = list(answers)
@@ -40,17 +40,22 @@ class ScriptedClient:
     async def put_item(self, **_: Any) -> None:
         self.puts += 1
 
+    async def create_table(self, **_: Any) -> None:
+        pass
+
+    async def describe_table(self, **_: Any) -> dict[str, Any]:
+        return {"Table": {"TableStatus": "ACTIVE"}}
+
 
 def write_with(client: ScriptedClient) -> WriteOutcome:
-    sink = DynamoDBSink("prices")
-    sink._items._client = sink._ledger._client = client  # the tables' clients, never opened
-    [outcome] = asyncio.run(sink._write([TICK]))
+    """Write one record through a sink whose tables use ``client``, retrying at once."""
+
+    async def write() -> list[WriteOutcome]:
+        async with DynamoDBSink("prices", conflict_retry_s=0.0, client=client) as sink:
+            return await sink.write([TICK])
+
+    [outcome] = asyncio.run(write())
     return outcome
-
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dynamodb_sink, "_BASE_DELAY_S", 0.0)
 
 
 def test_a_transaction_conflict_is_retried() -> None:

@@ -48,7 +48,7 @@ def payload(count: int) -> bytes:
     return ShardState("s", KeyedState({"k": count}), value={"total": count}).serialize()
 
 
-def test_latest_is_the_newest_complete_checkpoint_and_survives_tampering(tmp_path: Path):
+def test_latest_is_the_newest_complete_checkpoint_and_survives_tampering(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     series = CheckpointSeries(store, "app", "s", KEYS)
 
@@ -78,7 +78,7 @@ def test_latest_is_the_newest_complete_checkpoint_and_survives_tampering(tmp_pat
     asyncio.run(scenario())
 
 
-def test_moved_objects_are_refused(tmp_path: Path):
+def test_moved_objects_are_refused(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
 
     async def scenario() -> None:
@@ -93,7 +93,7 @@ def test_moved_objects_are_refused(tmp_path: Path):
     asyncio.run(scenario())
 
 
-def test_prune_keeps_the_retained_and_anything_newer(tmp_path: Path):
+def test_prune_keeps_the_retained_and_anything_newer(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     series = CheckpointSeries(store, "app", "s", None)
 
@@ -109,7 +109,7 @@ def test_prune_keeps_the_retained_and_anything_newer(tmp_path: Path):
     asyncio.run(scenario())
 
 
-def test_children_inherit_their_range_and_a_lineage_flattens():
+def test_children_inherit_their_range_and_a_lineage_flattens() -> None:
     low, high = 0, 2**127 - 1
     keys = {f"key-{i}": i for i in range(200)}
     parent = ShardState("p", KeyedState(dict(keys)), value=7)

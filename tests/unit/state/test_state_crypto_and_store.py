@@ -15,7 +15,7 @@ def ring(*ids: str) -> KeyRing:
     return KeyRing.parse("\n".join(KeyRing.generate_line(i) for i in ids))
 
 
-def test_sealed_data_opens_only_with_its_associated_data():
+def test_sealed_data_opens_only_with_its_associated_data() -> None:
     keys = ring("k1")
     sealed, envelope = seal(b"state", b"manifest", keys)
     assert b"state" not in sealed and envelope["key_id"] == "k1"
@@ -27,7 +27,7 @@ def test_sealed_data_opens_only_with_its_associated_data():
         open_sealed(flipped, b"manifest", envelope, keys, "x")
 
 
-def test_rotation_keeps_old_key_ids_readable_and_seals_with_the_newest():
+def test_rotation_keeps_old_key_ids_readable_and_seals_with_the_newest() -> None:
     old = ring("k1")
     sealed, envelope = seal(b"old state", b"aad", old)
     rotated = KeyRing({**old.keys, "k2": ring("k2").keys["k2"]}, "k2")
@@ -37,7 +37,7 @@ def test_rotation_keeps_old_key_ids_readable_and_seals_with_the_newest():
         open_sealed(sealed, b"aad", envelope, ring("k2"), "x")
 
 
-def test_key_ring_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_key_ring_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "keys"
     path.write_text(
         f"# rotated monthly\n{KeyRing.generate_line('a')}\n{KeyRing.generate_line('b')}\n"
@@ -50,13 +50,13 @@ def test_key_ring_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         KeyRing.parse("short:AAAA")
 
 
-def test_plain_checksum_detects_corruption():
+def test_plain_checksum_detects_corruption() -> None:
     sealed, envelope = seal(b"state", b"aad", None)
     with pytest.raises(StateIntegrityError, match="checksum"):
         open_sealed(b"statf", b"aad", envelope, None, "x")
 
 
-def test_local_store_puts_atomically_and_lists_by_prefix(tmp_path: Path):
+def test_local_store_puts_atomically_and_lists_by_prefix(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
 
     async def scenario() -> None:

@@ -36,7 +36,7 @@ async def checkpoint(store: LocalStore, shard: str, checkpoint_id: int, sequence
     await CheckpointSeries(store, "app", shard, KEYS).write(draft, state.serialize())
 
 
-def test_snapshot_lifecycle_and_restore_of_positions(tmp_path: Path):
+def test_snapshot_lifecycle_and_restore_of_positions(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "state")
     snapshots = Snapshots(store, "app", KEYS)
     leases = SQLiteLeaseStore(tmp_path / "leases.db", "app")
@@ -73,7 +73,7 @@ def test_snapshot_lifecycle_and_restore_of_positions(tmp_path: Path):
     asyncio.run(scenario())
 
 
-def test_an_edited_snapshot_record_is_refused(tmp_path: Path):
+def test_an_edited_snapshot_record_is_refused(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     snapshots = Snapshots(store, "app", KEYS)
 

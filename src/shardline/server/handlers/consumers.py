@@ -26,7 +26,7 @@ def consumer_shape(stream: Stream, consumer: Consumer, with_stream: bool) -> dic
 
 @operation("RegisterStreamConsumer")
 async def register(region: Region, p: dict[str, Any]) -> dict[str, Any]:
-    name = region.stream_name({"StreamARN": p["StreamARN"]})
+    name = region.catalog.name_in_arn(p["StreamARN"])
     consumer = await region.consumers.register(name, p["ConsumerName"], p.get("Tags", {}))
     return {"Consumer": consumer_shape(region.describe(name), consumer, with_stream=False)}
 
@@ -53,7 +53,7 @@ async def list_consumers(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     if token is not None:
         name, after = region.signer.open_next_token("ListStreamConsumers", token)
     else:
-        name, after = region.stream_name({"StreamARN": p["StreamARN"]}), ""
+        name, after = region.catalog.name_in_arn(p["StreamARN"]), ""
     stream = region.describe(name)
     consumers = sorted(
         (c for c in stream.consumers.values() if c.name > after), key=lambda c: c.name

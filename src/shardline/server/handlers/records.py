@@ -12,6 +12,7 @@ from shardline.errors import (
     ResourceNotFoundException,
 )
 from shardline.server.handlers import operation
+from shardline.server.handlers.params import stream_name
 from shardline.server.handlers.shapes import child_shape
 from shardline.server.protocol import LazyList, Timestamp
 from shardline.storage.catalog import Shard, Stream, shard_id
@@ -68,7 +69,7 @@ async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     # SequenceNumberForOrdering: any well-formed number (the model checks that) is
     # accepted, as on AWS; sequence numbers here always grow, so it changes nothing.
     entry = (p["Data"], p["PartitionKey"], p.get("ExplicitHashKey"))
-    (outcome,), stream = await region.records.put(region.stream_name(p), [entry], single=True)
+    (outcome,), stream = await region.records.put(stream_name(region, p), [entry], single=True)
     if outcome.error_code is not None:
         raise ProvisionedThroughputExceededException(outcome.error_message or "")
     return {
@@ -80,7 +81,7 @@ async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
 
 @operation("PutRecords")
 async def put_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
-    name = region.stream_name(p)
+    name = stream_name(region, p)
     outcomes, stream = await region.records.put(name, p["Records"])
     results, failed = _put_results(outcomes)
     return {"FailedRecordCount": failed, "Records": results, **_encryption_type(stream)}
@@ -124,7 +125,7 @@ def _shard_for_iterator(region: Region, name: str, shard_text: str) -> tuple[Str
 
 @operation("GetShardIterator")
 async def get_shard_iterator(region: Region, p: dict[str, Any]) -> dict[str, Any]:
-    name = region.stream_name(p)
+    name = stream_name(region, p)
     stream, shard = _shard_for_iterator(region, name, p["ShardId"])
     position = region.records.position(
         stream, shard, p["ShardIteratorType"], p.get("StartingSequenceNumber"), p.get("Timestamp")
@@ -140,7 +141,7 @@ def _check_iterator_stream(region: Region, arn: str | None, iterator_stream: str
     of stream A read with ``StreamARN`` = stream B would let B's permissions read
     A's records. AWS refuses the call; so does Shardline, before reading anything.
     """
-    if arn is not None and region.stream_name({"StreamARN": arn}) != iterator_stream:
+    if arn is not None and region.catalog.name_in_arn(arn) != iterator_stream:
         raise InvalidArgumentException(
             f"The shard iterator is for stream {iterator_stream}, not for the stream of "
             f"StreamARN {arn}. Use the StreamARN of the stream the iterator was created for."

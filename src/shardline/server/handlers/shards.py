@@ -6,6 +6,7 @@ from typing import Any
 
 from shardline.errors import InvalidArgumentException, ResourceNotFoundException
 from shardline.server.handlers import operation
+from shardline.server.handlers.params import stream_name
 from shardline.server.handlers.shapes import shard_shape
 from shardline.storage.catalog import Shard, Stream, parse_shard_id
 from shardline.storage.region import Region
@@ -67,7 +68,7 @@ async def list_shards(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     else:
         if "StreamName" not in p and "StreamARN" not in p:
             raise InvalidArgumentException("Either NextToken or StreamName should be provided.")
-        stream = region.describe(region.stream_name(p))
+        stream = region.describe(stream_name(region, p))
         created_ts = p.get("StreamCreationTimestamp")
         if created_ts is not None and int(created_ts * 1000) != stream.created_ms:
             raise ResourceNotFoundException(
@@ -120,17 +121,19 @@ def _check_filter(shard_filter: dict[str, Any]) -> tuple[str, float | None]:
 
 @operation("SplitShard")
 async def split_shard(region: Region, p: dict[str, Any]) -> None:
-    await region.split_shard(region.stream_name(p), p["ShardToSplit"], int(p["NewStartingHashKey"]))
+    await region.split_shard(
+        stream_name(region, p), p["ShardToSplit"], int(p["NewStartingHashKey"])
+    )
 
 
 @operation("MergeShards")
 async def merge_shards(region: Region, p: dict[str, Any]) -> None:
-    await region.merge_shards(region.stream_name(p), p["ShardToMerge"], p["AdjacentShardToMerge"])
+    await region.merge_shards(stream_name(region, p), p["ShardToMerge"], p["AdjacentShardToMerge"])
 
 
 @operation("UpdateShardCount")
 async def update_shard_count(region: Region, p: dict[str, Any]) -> dict[str, Any]:
-    name = region.stream_name(p)
+    name = stream_name(region, p)
     target = p["TargetShardCount"]
     current = await region.update_shard_count(name, target)
     return {

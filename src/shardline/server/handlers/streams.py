@@ -7,6 +7,7 @@ from typing import Any
 from shardline.errors import InvalidArgumentException, ResourceNotFoundException
 from shardline.server.auth.policy import PolicyError, parse_policy
 from shardline.server.handlers import operation
+from shardline.server.handlers.params import stream_name
 from shardline.server.handlers.shapes import (
     encryption,
     monitoring,
@@ -36,7 +37,7 @@ async def create_stream(region: Region, p: dict[str, Any]) -> None:
 
 @operation("DeleteStream")
 async def delete_stream(region: Region, p: dict[str, Any]) -> None:
-    await region.delete_stream(region.stream_name(p), p.get("EnforceConsumerDeletion", False))
+    await region.delete_stream(stream_name(region, p), p.get("EnforceConsumerDeletion", False))
 
 
 def _description_common(stream: Stream) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def _description_common(stream: Stream) -> dict[str, Any]:
 
 @operation("DescribeStream")
 async def describe_stream(region: Region, p: dict[str, Any]) -> dict[str, Any]:
-    stream = region.describe(region.stream_name(p))
+    stream = region.describe(stream_name(region, p))
     limit = p.get("Limit", DESCRIBE_STREAM_DEFAULT_LIMIT)
     shards = sorted(stream.shards.values(), key=lambda s: s.index)
     if not stream.ever_active:
@@ -70,7 +71,7 @@ async def describe_stream(region: Region, p: dict[str, Any]) -> dict[str, Any]:
 
 @operation("DescribeStreamSummary")
 async def describe_stream_summary(region: Region, p: dict[str, Any]) -> dict[str, Any]:
-    stream = region.describe(region.stream_name(p))
+    stream = region.describe(stream_name(region, p))
     summary = {
         **stream_summary(stream),
         **_description_common(stream),
@@ -106,48 +107,48 @@ async def list_streams(region: Region, p: dict[str, Any]) -> dict[str, Any]:
 
 @operation("IncreaseStreamRetentionPeriod")
 async def increase_retention(region: Region, p: dict[str, Any]) -> None:
-    await region.set_retention(region.stream_name(p), p["RetentionPeriodHours"], increase=True)
+    await region.set_retention(stream_name(region, p), p["RetentionPeriodHours"], increase=True)
 
 
 @operation("DecreaseStreamRetentionPeriod")
 async def decrease_retention(region: Region, p: dict[str, Any]) -> None:
-    await region.set_retention(region.stream_name(p), p["RetentionPeriodHours"], increase=False)
+    await region.set_retention(stream_name(region, p), p["RetentionPeriodHours"], increase=False)
 
 
 @operation("UpdateStreamMode")
 async def update_stream_mode(region: Region, p: dict[str, Any]) -> None:
     await region.update_stream_mode(
-        region.stream_name(p), p["StreamModeDetails"]["StreamMode"], p.get("WarmThroughputMiBps")
+        stream_name(region, p), p["StreamModeDetails"]["StreamMode"], p.get("WarmThroughputMiBps")
     )
 
 
 @operation("UpdateStreamWarmThroughput")
 async def update_stream_warm_throughput(region: Region, p: dict[str, Any]) -> dict[str, Any]:
-    stream = await region.update_warm_throughput(region.stream_name(p), p["WarmThroughputMiBps"])
+    stream = await region.update_warm_throughput(stream_name(region, p), p["WarmThroughputMiBps"])
     return {"StreamARN": stream.arn, "StreamName": stream.name, **warm_throughput(stream)}
 
 
 @operation("UpdateMaxRecordSize")
 async def update_max_record_size(region: Region, p: dict[str, Any]) -> None:
-    await region.update_max_record_size(region.stream_name(p), p["MaxRecordSizeInKiB"])
+    await region.update_max_record_size(stream_name(region, p), p["MaxRecordSizeInKiB"])
 
 
 @operation("StartStreamEncryption")
 async def start_encryption(region: Region, p: dict[str, Any]) -> None:
     if p["EncryptionType"] != "KMS":
         raise InvalidArgumentException("EncryptionType must be KMS to start stream encryption.")
-    await region.set_encryption(region.stream_name(p), "KMS", p["KeyId"])
+    await region.set_encryption(stream_name(region, p), "KMS", p["KeyId"])
 
 
 @operation("StopStreamEncryption")
 async def stop_encryption(region: Region, p: dict[str, Any]) -> None:
     if p["EncryptionType"] != "KMS":
         raise InvalidArgumentException("EncryptionType must be KMS to stop stream encryption.")
-    await region.set_encryption(region.stream_name(p), "NONE", p["KeyId"])
+    await region.set_encryption(stream_name(region, p), "NONE", p["KeyId"])
 
 
 async def _monitoring(region: Region, p: dict[str, Any], enable: bool) -> dict[str, Any]:
-    name = region.stream_name(p)
+    name = stream_name(region, p)
     before = await region.set_monitoring(name, p["ShardLevelMetrics"], enable)
     stream = region.describe(name)
     return {
@@ -192,7 +193,7 @@ class _PolicyHolder:
                 raise ResourceNotFoundException(f"Resource {arn} not found.") from None
             self.arn = self.consumer.arn(self.stream.arn)
         else:
-            stream = region.streams.get(region.stream_name({"StreamARN": arn}))
+            stream = region.streams.get(region.catalog.name_in_arn(arn))
             if stream is None:
                 raise ResourceNotFoundException(f"Resource {arn} not found.")
             self.stream, self.arn = stream, stream.arn

@@ -15,6 +15,7 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from shardline.state.exceptions import StateNotFoundError, StateStoreError
@@ -43,20 +44,21 @@ class LocalStore(ObjectStore):
             raise StateStoreError(f"invalid object key {key!r}")
         return self.root / key
 
-    def _put(self, key: str, data: bytes) -> None:
+    def _write_whole(self, key: str, fill: Callable[[Path], object]) -> None:
+        """Write object ``key`` whole or not at all (module docstring): ``fill``
+        writes the staged file, this syncs it and renames it over ``key``."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{_TMP}{path.name}.{uuid.uuid4().hex[:8]}")
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        staged = path.with_name(f"{_TMP}{path.name}.{uuid.uuid4().hex[:8]}")
+        fill(staged)
+        with open(staged, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(staged, path)
         _fsync_dir(path.parent)
 
     async def put(self, key: str, data: bytes) -> None:
         try:
-            await asyncio.to_thread(self._put, key, data)
+            await asyncio.to_thread(self._write_whole, key, lambda staged: staged.write_bytes(data))
         except OSError as exc:
             raise StateStoreError(f"writing {key} under {self.root} failed: {exc}") from exc
 
@@ -93,19 +95,13 @@ class LocalStore(ObjectStore):
         except OSError as exc:
             raise StateStoreError(f"deleting {key} under {self.root} failed: {exc}") from exc
 
-    def _copy(self, source: str, target: str) -> None:
-        tmp = self._path(target)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        staged = tmp.with_name(f"{_TMP}{tmp.name}.{uuid.uuid4().hex[:8]}")
-        shutil.copyfile(self._path(source), staged)
-        with open(staged, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(staged, tmp)
-        _fsync_dir(tmp.parent)
-
     async def copy(self, source: str, target: str) -> None:
         try:
-            await asyncio.to_thread(self._copy, source, target)
+            await asyncio.to_thread(
+                self._write_whole,
+                target,
+                lambda staged: shutil.copyfile(self._path(source), staged),
+            )
         except FileNotFoundError:
             raise StateNotFoundError(f"{source} does not exist under {self.root}") from None
         except OSError as exc:
