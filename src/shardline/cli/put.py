@@ -29,7 +29,7 @@ from shardline.producer import (
     SpoolError,
     dead_letters,
 )
-from shardline.producer.spool_file import SpoolBinding
+from shardline.producer.destination import SpoolBinding
 
 
 @dataclass

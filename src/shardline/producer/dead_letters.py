@@ -27,9 +27,9 @@ from typing import Any
 
 from shardline.producer import spool_file
 from shardline.producer.config import ProducerConfig
+from shardline.producer.destination import SpoolBinding
 from shardline.producer.exceptions import SpoolError
 from shardline.producer.producer import Producer
-from shardline.producer.spool_file import SpoolBinding
 
 
 @dataclass(frozen=True)

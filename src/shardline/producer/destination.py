@@ -1,10 +1,13 @@
-"""Where a producer sends: one stream in one region, reachable at one endpoint."""
+"""Where a producer sends: one stream in one region, reachable at one endpoint, and
+the set of such destinations a spool's records may go to."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from shardline.credentials import StaticCredentials
 from shardline.kinesis import Endpoint
@@ -45,3 +48,34 @@ class Destination:
     def __str__(self) -> str:
         where = self.endpoint_url or f"aws:{self.region_name}"
         return f"{self.stream_name}@{where}"
+
+
+@dataclass(frozen=True)
+class SpoolBinding:
+    """The destinations a spool's records may be sent to.
+
+    :mod:`shardline.producer.spool_file` says how a spool is bound and why.
+    """
+
+    destinations: tuple[Destination, ...]
+
+    @classmethod
+    def of(cls, *destinations: Destination) -> SpoolBinding:
+        """A binding in canonical order, so equal sets compare and store equal."""
+        unique = {(d.stream_name, d.endpoint_url or "", d.region_name): d for d in destinations}
+        return cls(tuple(unique[key] for key in sorted(unique)))
+
+    def admits(self, destination: Destination) -> bool:
+        return destination in self.destinations
+
+    def to_json(self) -> str:
+        return orjson.dumps(
+            [[d.stream_name, d.endpoint_url, d.region_name] for d in self.destinations]
+        ).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> SpoolBinding:
+        return cls.of(*(Destination(s, e, r) for s, e, r in orjson.loads(text)))
+
+    def __str__(self) -> str:
+        return " or ".join(str(d) for d in self.destinations)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from shardline.errors import ShardlineError
 
 if TYPE_CHECKING:
-    from shardline.producer.records import Attempt
-    from shardline.producer.spool_file import SpoolBinding
+    from shardline.producer.attempt import Attempt
+    from shardline.producer.destination import SpoolBinding
 
 
 class ProducerError(ShardlineError):

@@ -18,9 +18,12 @@ import bisect
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shardline.kinesis import ShardInfo, list_all_shards
+
+if TYPE_CHECKING:
+    from types_aiobotocore_kinesis import KinesisClient
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,7 @@ class ShardPredictor:
         self.map = EMPTY_MAP
         self._last = -float("inf")
 
-    async def refresh(self, client: Any, stream_name: str) -> ShardMap:
+    async def refresh(self, client: KinesisClient, stream_name: str) -> ShardMap:
         """Fetch the map unless one was fetched moments ago; failures keep the old map."""
         if self._running is None:
             if time.monotonic() - self._last < self._min_interval_s:
@@ -92,7 +95,7 @@ class ShardPredictor:
             if task.done() and self._running is task:
                 self._running = None
 
-    async def _fetch(self, client: Any, stream_name: str) -> ShardMap:
+    async def _fetch(self, client: KinesisClient, stream_name: str) -> ShardMap:
         self._last = time.monotonic()
         try:
             fresh = ShardMap(await list_all_shards(client, stream_name))

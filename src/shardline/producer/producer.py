@@ -41,7 +41,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry
@@ -50,9 +50,10 @@ from shardline.backoff import Backoff
 from shardline.framing import envelope
 from shardline.framing.aggregation import MAX_HASH_KEY
 from shardline.kinesis import connect, quick_config
+from shardline.producer.attempt import Attempt
 from shardline.producer.batching import Batch, Batcher, Entry, ShardKey
 from shardline.producer.config import ProducerConfig
-from shardline.producer.destination import Destination
+from shardline.producer.destination import Destination, SpoolBinding
 from shardline.producer.exceptions import (
     InvalidRecordError,
     ProducerClosedError,
@@ -60,13 +61,21 @@ from shardline.producer.exceptions import (
     RecordExpiredError,
     RecordFailedError,
 )
+from shardline.producer.holding import Holds
 from shardline.producer.metrics import ProducerMetrics
+from shardline.producer.outstanding import Outstanding
 from shardline.producer.predictor import ShardMap, ShardPredictor
 from shardline.producer.ratelimit import ShardRateLimiter
-from shardline.producer.records import Attempt, PendingRecord, PutOutcome, Record
+from shardline.producer.records import PendingRecord, PutOutcome, Record
 from shardline.producer.retry import Failure, call_failure, entry_failure
 from shardline.producer.spool import Spool
-from shardline.producer.spool_file import SpoolBinding
+
+if TYPE_CHECKING:
+    from types_aiobotocore_kinesis import KinesisClient
+    from types_aiobotocore_kinesis.type_defs import (
+        PutRecordsRequestEntryTypeDef,
+        PutRecordsResultEntryTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +104,6 @@ def _validate(record: Record, max_size: int) -> Record:
     return Record(bytes(data), key, explicit)
 
 
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """A record a region acknowledged that is kept until it is known to be replicated."""
-
-    record: PendingRecord
-    destination: Destination
-    shard_id: str
-    sequence: int
-    #: Wall-clock time the acknowledging call was sent: the record arrived after it.
-    sent_at: float
-
-
 @dataclass(slots=True)
 class _Stored:
     """What one call stored, counted for the metrics once per call (not per record:
@@ -120,13 +117,6 @@ class _Stored:
         self.entries += 1
         self.users += len(entry.records)
         self.data_bytes += sum(len(r.data) for r in entry.records)
-
-
-@dataclass(slots=True, eq=False)
-class _FlushWaiter:
-    newest: int
-    remaining: int
-    done: asyncio.Future[None]
 
 
 class Producer:
@@ -168,30 +158,27 @@ class Producer:
         #: Equal jitter: the shards' retries spread out instead of arriving together.
         self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s, jitter=0.5)
         self._spool: Spool | None = None
-        self._client: Any = None
+        self._client: KinesisClient | None = None
         self._client_stack: contextlib.AsyncExitStack | None = None
-        self._outstanding: dict[int, PendingRecord] = {}
-        self._outstanding_bytes = 0
+        self._outstanding = Outstanding(
+            config.max_outstanding_records, config.max_outstanding_bytes
+        )
         self._next_seq = 1
         self._id_prefix = os.urandom(8).hex()
         self._id_counter = 0
         self._wake = asyncio.Event()
-        self._room = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._recovered = asyncio.Event()
         self._switching = False
         self._switch_lock = asyncio.Lock()
-        self._flushing = 0
-        self._flush_waiters: list[_FlushWaiter] = []
         self._closing = False
         self._started = False
         self._calls: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._next_sweep = 0.0
-        self._holding: frozenset[Destination] = frozenset()
-        self._held: dict[int, _Held] = {}
+        self._holds = Holds()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -213,10 +200,8 @@ class Producer:
         self.metrics.track(
             lambda: len(self._outstanding), lambda: spool.depth if spool is not None else 0
         )
-        await self._connect(self._destination)
-        self._applied_map = await self._predictor.refresh(
-            self._client, self._destination.stream_name
-        )
+        client = await self._connect(self._destination)
+        self._applied_map = await self._predictor.refresh(client, self._destination.stream_name)
         self._started = True
         self._dispatcher = asyncio.create_task(self._dispatch(), name="producer-dispatch")
         self._dispatcher.add_done_callback(_report_crash)
@@ -259,7 +244,7 @@ class Producer:
             return_exceptions=True,
         )
         where = f"; it stays in spool {self._spool.path}" if self._spool else ""
-        for record in list(self._outstanding.values()):
+        for record in self._outstanding.records():
             self._finish(record, error=ProducerClosedError(f"producer closed{where}"))
         if self._client_stack is not None:
             await self._client_stack.aclose()
@@ -311,7 +296,7 @@ class Producer:
                 for i, r in zip(ids, checked, strict=True)
             ]
         size = sum(len(r.data) + len(r.partition_key.encode()) for r in checked)
-        await self._wait_room(len(checked), size)
+        await self._outstanding.wait_room(len(checked), size)
         if self._closing:
             raise ProducerClosedError("producer was closed while put() waited for room")
         spool = self._spool
@@ -334,7 +319,7 @@ class Producer:
             )
             for seq, record_id, r in zip(seqs, ids, checked, strict=True)
         ]
-        self._reserve(pending)
+        self._outstanding.reserve(pending)
         if spool is None:
             self._admit(pending)
         else:
@@ -347,7 +332,7 @@ class Producer:
                 if done.exception() is None:
                     self._admit(pending)
                 else:
-                    self._unreserve(pending)
+                    self._outstanding.unreserve(pending)
 
             committed.add_done_callback(admitted)
             await asyncio.shield(committed)
@@ -362,24 +347,7 @@ class Producer:
         """
         async with asyncio.timeout(timeout):
             await self._recovered.wait()
-            if not self._outstanding:
-                return
-            # Every record outstanding now has a seq up to the newest one's; the flush
-            # is over when that many records with such seqs have finished.
-            waiter = _FlushWaiter(
-                next(reversed(self._outstanding)),
-                len(self._outstanding),
-                asyncio.get_running_loop().create_future(),
-            )
-            self._flush_waiters.append(waiter)
-            self._flushing += 1
-            self._wake.set()
-            try:
-                await waiter.done
-            finally:
-                self._flushing -= 1
-                if waiter in self._flush_waiters:
-                    self._flush_waiters.remove(waiter)
+            await self._outstanding.drained(self._wake.set)
 
     async def switch_destination(self, destination: Destination) -> None:
         """Send every record not yet acknowledged to ``destination`` from now on.
@@ -409,15 +377,15 @@ class Producer:
             try:
                 await self._idle.wait()
                 old = self._client_stack
-                await self._connect(destination)
+                client = await self._connect(destination)
                 if old is not None:
                     await old.aclose()
                 self._destination = destination
                 await self._rebind_spool(destination)
                 self._predictor.reset()
-                await self._predictor.refresh(self._client, destination.stream_name)
+                await self._predictor.refresh(client, destination.stream_name)
                 self._rebucket()
-                self._resend([h for h in self._held.values() if h.destination != destination])
+                self._resend(self._holds.take_not_from(destination))
                 log.info("producer %s now sends to %s", self.config.name, destination)
             finally:
                 self._switching = False
@@ -428,7 +396,7 @@ class Producer:
     @property
     def held(self) -> int:
         """Records acknowledged but kept because they may not be replicated yet."""
-        return len(self._held)
+        return len(self._holds)
 
     def hold_acknowledged_by(self, destinations: Iterable[Destination]) -> None:
         """Keep records these destinations acknowledge (in the spool) until released.
@@ -445,7 +413,7 @@ class Producer:
         set releases nothing already held, and is safe only for a destination with no
         call in flight (one not sent to since the last switch).
         """
-        self._holding = frozenset(destinations)
+        self._holds.hold_acknowledged_by(destinations)
 
     def release_replicated(self, destination: Destination, watermarks: dict[str, str]) -> int:
         """Drop held records of ``destination`` at or below their shard's watermark.
@@ -453,14 +421,7 @@ class Producer:
         ``watermarks`` maps shard id to the newest sequence number the replicator
         copied from that shard. Returns how many records were released.
         """
-        marks = {shard: int(sequence) for shard, sequence in watermarks.items()}
-        released = [
-            seq
-            for seq, held in self._held.items()
-            if held.destination == destination and held.sequence <= marks.get(held.shard_id, -1)
-        ]
-        for seq in released:
-            del self._held[seq]
+        released = self._holds.release(destination, watermarks)
         self._forget(released)
         return len(released)
 
@@ -472,7 +433,7 @@ class Producer:
         having been copied. Sent again now, they arrive after the run's start. Returns
         how many records were sent again.
         """
-        older = [h for h in self._held.values() if h.sent_at < sent_before]
+        older = self._holds.take_sent_before(sent_before)
         self._resend(older)
         return len(older)
 
@@ -480,30 +441,13 @@ class Producer:
         if self._spool is not None and seqs:
             self._spool.remove(seqs)
 
-    def _resend(self, moved: list[_Held]) -> None:
-        """Put held records back into the buffer, for the current destination."""
-        if not moved:
+    def _resend(self, held: list[PendingRecord]) -> None:
+        """Put records no longer held back into the buffer, for the current destination."""
+        if not held:
             return
-        loop = asyncio.get_running_loop()
         now = time.monotonic()
-        again = []
-        for held in moved:
-            del self._held[held.record.seq]
-            old = held.record
-            again.append(
-                PendingRecord.create(
-                    old.seq,
-                    old.record_id,
-                    old.data,
-                    old.partition_key,
-                    old.explicit_hash_key,
-                    loop.create_future(),
-                    None,
-                    now,
-                    old.spooled,
-                )
-            )
-        self._reserve(again)
+        again = [record.resent(now) for record in held]
+        self._outstanding.reserve(again)
         self._admit(again)
         self.metrics.retried(len(again))
         log.info(
@@ -524,37 +468,6 @@ class Producer:
         self._next_seq += count
         return range(first, first + count)
 
-    async def _wait_room(self, count: int, size: int) -> None:
-        config = self.config
-        while self._outstanding and (
-            len(self._outstanding) + count > config.max_outstanding_records
-            or self._outstanding_bytes + size > config.max_outstanding_bytes
-        ):
-            self._room.clear()
-            await self._room.wait()
-
-    def _reserve(self, records: list[PendingRecord]) -> None:
-        for record in records:
-            self._outstanding[record.seq] = record
-            self._outstanding_bytes += record.size
-
-    def _unreserve(self, records: list[PendingRecord]) -> None:
-        for record in records:
-            self._release(record)
-
-    def _release(self, record: PendingRecord) -> bool:
-        """Stop counting a record as outstanding; False if it was not outstanding."""
-        if self._outstanding.pop(record.seq, None) is None:
-            return False
-        self._outstanding_bytes -= record.size
-        self._room.set()
-        for waiter in self._flush_waiters:
-            if record.seq <= waiter.newest:
-                waiter.remaining -= 1
-                if waiter.remaining == 0 and not waiter.done.done():
-                    waiter.done.set_result(None)
-        return True
-
     def _admit(self, records: list[PendingRecord]) -> None:
         shard_for = self._applied_map.shard_for
         wake = False
@@ -573,25 +486,11 @@ class Producer:
             self._destination,
         )
         after = 0
-        loop = asyncio.get_running_loop()
         while rows := await spool.pending(after, _RECOVERY_PAGE):
             now = time.monotonic()
-            batch = [
-                PendingRecord.create(
-                    row.row_id,
-                    row.record_id,
-                    row.data,
-                    row.partition_key,
-                    row.explicit_hash_key,
-                    loop.create_future(),
-                    None,
-                    now,
-                    True,
-                )
-                for row in rows
-            ]
-            await self._wait_room(len(batch), sum(r.size for r in batch))
-            self._reserve(batch)
+            batch = [PendingRecord.from_spooled(row, now) for row in rows]
+            await self._outstanding.wait_room(len(batch), sum(r.size for r in batch))
+            self._outstanding.reserve(batch)
             self._admit(batch)
             after = rows[-1].row_id
         self._recovered.set()
@@ -606,7 +505,8 @@ class Producer:
 
     # -- sending --------------------------------------------------------------------
 
-    async def _connect(self, destination: Destination) -> None:
+    async def _connect(self, destination: Destination) -> KinesisClient:
+        """Connect to ``destination``; the caller closes the previous client's stack."""
         config = self.config
         stack = contextlib.AsyncExitStack()
         client_config = quick_config(
@@ -615,10 +515,11 @@ class Producer:
             max_connections=config.max_connections,
             validate=False,
         )
-        self._client = await stack.enter_async_context(
+        client: KinesisClient = await stack.enter_async_context(
             connect(destination.endpoint(config.client_options), config=client_config)
         )
-        self._client_stack = stack
+        self._client, self._client_stack = client, stack
+        return client
 
     def _rebucket(self) -> None:
         """Predict every buffered record's shard with the latest map (nothing in flight)."""
@@ -641,7 +542,7 @@ class Producer:
                 self._rebucket()
                 waiting = False
             if not waiting and batcher.in_flight < config.max_connections:
-                batch = batcher.take(now, force=self._flushing > 0)
+                batch = batcher.take(now, force=self._outstanding.flushing)
                 if batch is not None:
                     self._launch(batch)
                     continue
@@ -658,15 +559,16 @@ class Producer:
                     await self._wake.wait()
 
     def _launch(self, batch: Batch) -> None:
+        assert self._client is not None, "start() connects before the dispatcher runs"
         self._idle.clear()
         task = asyncio.create_task(self._call(batch, self._destination, self._client))
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
 
-    async def _call(self, batch: Batch, destination: Destination, client: Any) -> None:
+    async def _call(self, batch: Batch, destination: Destination, client: KinesisClient) -> None:
         """One PutRecords call and everything its result means for its records."""
         started, begin = time.time(), time.monotonic()
-        results: list[dict[str, Any]] | None = None
+        results: list[PutRecordsResultEntryTypeDef] | None = None
         raised: Failure | None = None
         try:
             response = await client.put_records(
@@ -692,8 +594,8 @@ class Producer:
         self,
         batch: Batch,
         destination: Destination,
-        client: Any,
-        results: list[dict[str, Any]] | None,
+        client: KinesisClient,
+        results: list[PutRecordsResultEntryTypeDef] | None,
         raised: Failure | None,
         started: float,
         begin: float,
@@ -736,7 +638,7 @@ class Producer:
         self._settle_shards(batch, failed_shards)
 
     async def _shard_map_after(
-        self, outcomes: list[_Outcome], client: Any, destination: Destination
+        self, outcomes: list[_Outcome], client: KinesisClient, destination: Destination
     ) -> ShardMap:
         """The shard map to judge this call by: a record stored on another shard than
         predicted means the map is stale, so it is refreshed first."""
@@ -745,16 +647,18 @@ class Producer:
         return self._applied_map
 
     def _hold_or_ack(
-        self, entry: Entry, result: dict[str, Any], destination: Destination, started: float
+        self,
+        entry: Entry,
+        result: PutRecordsResultEntryTypeDef,
+        destination: Destination,
+        started: float,
     ) -> list[int]:
         """Hold a stored entry's records until replicated when its destination is held,
         else return the spooled records' sequences, to be acknowledged."""
-        if destination not in self._holding:
-            return [r.seq for r in entry.records if r.spooled]
-        sequence = int(result["SequenceNumber"])
-        for r in entry.records:
-            self._held[r.seq] = _Held(r, destination, result["ShardId"], sequence, started)
-        return []
+        shard_id, sequence = result["ShardId"], result["SequenceNumber"]
+        if self._holds.hold(entry.records, destination, shard_id, sequence, started):
+            return []
+        return [r.seq for r in entry.records if r.spooled]
 
     def _apply_failure(
         self,
@@ -801,7 +705,7 @@ class Producer:
     def _stored(
         self,
         entry: Entry,
-        result: dict[str, Any],
+        result: PutRecordsResultEntryTypeDef,
         destination: Destination,
         started: float,
         duration: float,
@@ -865,7 +769,7 @@ class Producer:
         sub_sequence_number: int | None = None,
         destination: Destination | None = None,
     ) -> None:
-        if not self._release(record):
+        if not self._outstanding.release(record):
             return
         if not record.future.done():
             record.future.set_result(
@@ -896,12 +800,12 @@ class _Outcome:
     """How one entry of a call fared: stored (``result``) or failed (``failure``)."""
 
     entry: Entry
-    result: dict[str, Any] | None
+    result: PutRecordsResultEntryTypeDef | None
     failure: Failure | None
 
 
 def _read_outcomes(
-    batch: Batch, results: list[dict[str, Any]] | None, raised: Failure | None
+    batch: Batch, results: list[PutRecordsResultEntryTypeDef] | None, raised: Failure | None
 ) -> list[_Outcome]:
     """Each entry's outcome: the call's own failure for every entry when it raised,
     else the entry's wire result, failed when it carries an ``ErrorCode``."""
@@ -929,8 +833,8 @@ def _classify(outcome: _Outcome, shard_map: ShardMap) -> _Outcome:
     return _Outcome(entry, result, Failure("WrongShard", f"stored on {result['ShardId']}", True))
 
 
-def _wire(entry: Entry) -> dict[str, Any]:
-    item: dict[str, Any] = {"Data": entry.data, "PartitionKey": entry.partition_key}
+def _wire(entry: Entry) -> PutRecordsRequestEntryTypeDef:
+    item: PutRecordsRequestEntryTypeDef = {"Data": entry.data, "PartitionKey": entry.partition_key}
     if entry.explicit_hash_key is not None:
         item["ExplicitHashKey"] = entry.explicit_hash_key
     return item

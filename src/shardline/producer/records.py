@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shardline.framing.aggregation import hash_key_of
+from shardline.producer.attempt import Attempt
 from shardline.producer.destination import Destination
 from shardline.producer.exceptions import ProducerError
+
+if TYPE_CHECKING:
+    from shardline.producer.spool import SpooledRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,29 +23,6 @@ class Record:
     data: bytes
     partition_key: str
     explicit_hash_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One try at storing a record: one PutRecords call it travelled in.
-
-    ``ambiguous`` marks a try whose outcome is unknown (the call timed out or the
-    connection broke after the request was sent): the record may be stored by that
-    try *and* by a later one, so it can appear twice downstream.
-    """
-
-    destination: Destination
-    #: Wall-clock start (seconds since the epoch), for people reading the history.
-    started: float
-    duration_s: float
-    shard_id: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    ambiguous: bool = False
-
-    @property
-    def succeeded(self) -> bool:
-        return self.error_code is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,4 +93,35 @@ class PendingRecord:
             deadline,
             now,
             spooled,
+        )
+
+    @classmethod
+    def from_spooled(cls, row: SpooledRecord, now: float) -> PendingRecord:
+        """A record a previous producer left in the spool, to be sent again.
+
+        It keeps its row id as seq and its record id; it has no deadline (a spooled
+        record is never given up for its age), and its outcome is a fresh future.
+        """
+        return cls.create(
+            row.row_id,
+            row.record_id,
+            row.data,
+            row.partition_key,
+            row.explicit_hash_key,
+            asyncio.get_running_loop().create_future(),
+            None,
+            now,
+            True,
+        )
+
+    def resent(self, now: float) -> PendingRecord:
+        """This record, to be sent again after it was held (see
+        :mod:`shardline.producer.holding`): same seq, id and contents, a fresh
+        future, no deadline, no attempts yet, buffered from ``now``."""
+        return dataclasses.replace(
+            self,
+            future=asyncio.get_running_loop().create_future(),
+            deadline=None,
+            buffered_at=now,
+            attempts=[],
         )

@@ -45,8 +45,8 @@ import orjson
 
 from shardline.producer import spool_file
 from shardline.producer.config import SpoolDurability
+from shardline.producer.destination import SpoolBinding
 from shardline.producer.exceptions import SpoolError
-from shardline.producer.spool_file import SpoolBinding
 from shardline.sqlite_writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)

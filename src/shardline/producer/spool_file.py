@@ -31,9 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import orjson
-
-from shardline.producer.destination import Destination
+from shardline.producer.destination import SpoolBinding
 from shardline.producer.exceptions import SpoolBoundError, SpoolError, SpoolLockedError
 
 log = logging.getLogger(__name__)
@@ -50,34 +48,6 @@ _TABLES = (
 )
 #: Columns added since the first spool format (old files are migrated on open).
 _ADDED_COLUMNS = {"binding": "INTEGER", "dead": "TEXT", "dead_at": "REAL"}
-
-
-@dataclass(frozen=True)
-class SpoolBinding:
-    """The destinations a spool's records may be sent to (see the module docstring)."""
-
-    destinations: tuple[Destination, ...]
-
-    @classmethod
-    def of(cls, *destinations: Destination) -> SpoolBinding:
-        """A binding in canonical order, so equal sets compare and store equal."""
-        unique = {(d.stream_name, d.endpoint_url or "", d.region_name): d for d in destinations}
-        return cls(tuple(unique[key] for key in sorted(unique)))
-
-    def admits(self, destination: Destination) -> bool:
-        return destination in self.destinations
-
-    def to_json(self) -> str:
-        return orjson.dumps(
-            [[d.stream_name, d.endpoint_url, d.region_name] for d in self.destinations]
-        ).decode()
-
-    @classmethod
-    def from_json(cls, text: str) -> SpoolBinding:
-        return cls.of(*(Destination(s, e, r) for s, e, r in orjson.loads(text)))
-
-    def __str__(self) -> str:
-        return " or ".join(str(d) for d in self.destinations)
 
 
 def lock(path: Path) -> IO[str]:

@@ -16,9 +16,8 @@ import each other; no cycle between modules. Importing a module runs its parent
 packages' ``__init__`` too; that is Python's doing, not a dependency the code names,
 so only the module named is counted.
 
-Known violations are listed below, each with the issue item that removes it. The test
-fails on any violation not listed, and on a listed one that is gone (delete its entry,
-so the lists only shrink).
+There are no exceptions: a violation fails the test, naming the imports (and their
+lines) that make it.
 """
 
 from __future__ import annotations
@@ -28,31 +27,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
 SRC = Path(__file__).resolve().parents[3] / "src"
 PACKAGE = SRC / "shardline"
-
-NO_CYCLES = "issue 15, 'Done when': the import graph has no cycles (no item names it yet)"
-
-# (importer, imported): an import from a lower layer to a higher one.
-KNOWN_LAYER_VIOLATIONS: dict[tuple[str, str], str] = {}
-
-# Units (packages or top-level modules) that import each other, around a loop.
-KNOWN_PACKAGE_CYCLES: dict[frozenset[str], str] = {}
-
-# Modules that import each other, directly or around a loop.
-KNOWN_MODULE_CYCLES: dict[frozenset[str], str] = {
-    # The exceptions name the record and spool types they carry (TYPE_CHECKING).
-    frozenset(
-        {
-            "shardline.producer.exceptions",
-            "shardline.producer.records",
-            "shardline.producer.spool_file",
-        }
-    ): NO_CYCLES,
-}
 
 
 @dataclass(frozen=True)
@@ -170,15 +147,6 @@ def describe(item: object) -> str:
     return str(item)
 
 
-def difference(found: set[T], known: Iterable[T], what: str) -> list[str]:
-    """Messages for what is found but not known, and known but no longer found."""
-    new = sorted(map(describe, found - set(known)))
-    gone = sorted(map(describe, set(known) - found))
-    return [f"new {what}: {item}" for item in new] + [
-        f"{what} gone, remove it from the known list: {item}" for item in gone
-    ]
-
-
 def test_the_layering_names_every_package_and_module() -> None:
     import shardline
 
@@ -199,19 +167,18 @@ def test_no_import_runs_from_a_lower_layer_to_a_higher_one() -> None:
         for found in all_imports()
         if layer[unit(found.imported)] > layer[unit(found.importer)]
     }
-    lines = {f"{describe(edge)}: line {line}" for edge, line in upward.items()}
-    assert difference(set(upward), KNOWN_LAYER_VIOLATIONS, "upward import") == [], lines
+    assert sorted(f"{describe(edge)}: line {line}" for edge, line in upward.items()) == []
 
 
 def test_no_two_packages_import_each_other() -> None:
     edges = {(unit(found.importer), unit(found.imported)) for found in all_imports()}
     found = cycles((source, target) for source, target in edges if source != target)
-    assert difference(found, KNOWN_PACKAGE_CYCLES, "package cycle") == []
+    assert sorted(map(describe, found)) == []
 
 
 def test_no_import_cycles_between_modules() -> None:
     found = cycles((found.importer, found.imported) for found in all_imports())
-    assert difference(found, KNOWN_MODULE_CYCLES, "module cycle") == []
+    assert sorted(map(describe, found)) == []
 
 
 def test_imports_in_functions_and_under_type_checking_count(tmp_path: Path) -> None:

@@ -20,11 +20,11 @@ from prometheus_client import CollectorRegistry
 from shardline.credentials import StaticCredentials
 from shardline.kinesis import ShardInfo
 from shardline.producer import Destination, ProducerConfig, SpoolLockedError
+from shardline.producer.destination import SpoolBinding
 from shardline.producer.metrics import ProducerMetrics
 from shardline.producer.predictor import ShardMap
 from shardline.producer.retry import call_failure, entry_failure
 from shardline.producer.spool import Spool
-from shardline.producer.spool_file import SpoolBinding
 
 # -- config -----------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from shardline.producer import Destination, SpoolLockedError, dead_letters
+from shardline.producer.destination import SpoolBinding
 from shardline.producer.exceptions import SpoolBoundError
 from shardline.producer.spool import Spool
-from shardline.producer.spool_file import SpoolBinding
 
 W1 = Destination("w1", "http://127.0.0.1:45999")
 TICKS = Destination("ticks", "http://127.0.0.1:4567")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from shardline.producer import Destination, SpoolBoundError
+from shardline.producer.destination import SpoolBinding
 from shardline.producer.spool import Spool
-from shardline.producer.spool_file import SpoolBinding
 
 HERE = SpoolBinding.of(Destination("s", "http://127.0.0.1:1"))
 THERE = SpoolBinding.of(Destination("s", "http://127.0.0.1:2"))
