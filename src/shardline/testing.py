@@ -35,7 +35,6 @@ import time
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 from shardline.admin import AdminClient
@@ -141,12 +140,7 @@ class ChildProcess:
     def __enter__(self) -> ChildProcess:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

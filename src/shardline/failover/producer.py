@@ -35,7 +35,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterable
-from types import TracebackType
 
 from shardline.credentials import default_client_options
 from shardline.failover.health import HealthCounts, health_report
@@ -118,12 +117,7 @@ class FailoverProducer:
     async def __aenter__(self) -> FailoverProducer:
         return await self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self, timeout: float | None = 30.0) -> None:

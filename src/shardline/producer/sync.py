@@ -12,7 +12,6 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Coroutine, Iterable
-from types import TracebackType
 from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
@@ -135,10 +134,5 @@ class SyncProducer:
     def __enter__(self) -> SyncProducer:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -45,7 +45,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from shardline.consumer.checkpoint import Checkpointer
@@ -410,10 +409,5 @@ class StatefulJob:
     async def __aenter__(self) -> StatefulJob:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
