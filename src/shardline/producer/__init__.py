@@ -6,7 +6,8 @@ out), ``attempt`` (one try at storing a record), ``predictor`` (shard map from
 ListShards), ``batching`` (per-shard queues into PutRecords calls, aggregation),
 ``ratelimit`` (per-shard limits), ``retry`` (what failures mean, back-off),
 ``outstanding`` (the records owned until their outcome: backpressure, flush),
-``holding`` (acknowledged records kept until replicated), ``spool`` and
+``holding`` (acknowledged records kept until replicated), ``giving_up`` (records
+given up, logged and buried together), ``spool`` and
 ``spool_file`` (SQLite spool), ``dead_letters``, ``metrics`` (KPL-named metrics and
 the error-rate window), ``producer`` (the async producer), ``sync`` (the blocking
 facade), ``exceptions``. Records are framed by :mod:`shardline.framing`.

@@ -60,6 +60,7 @@ from shardline.producer.exceptions import (
     RecordExpiredError,
     RecordFailedError,
 )
+from shardline.producer.giving_up import GiveUps
 from shardline.producer.holding import Holds
 from shardline.producer.metrics import ProducerMetrics
 from shardline.producer.outstanding import Outstanding
@@ -147,8 +148,7 @@ class Producer:
         #: Where the spool's records may go: this destination, and the others named
         #: (a FailoverProducer names its stream in every region). See spool_file.
         self._binding = SpoolBinding.of(destination, *spool_destinations)
-        self._burying: dict[str, list[int]] = {}
-        self._given_up: dict[str, int] = {}
+        self._give_ups = GiveUps()
         self.metrics = ProducerMetrics(config.name, registry)
         limiter = ShardRateLimiter(config.rate_limit_percent) if config.rate_limit_percent else None
         self._batcher = Batcher(config, limiter)
@@ -727,31 +727,13 @@ class Producer:
         """Fail the record's outcome; a spooled record stays in the spool as a dead letter.
 
         Records given up together (one call's worth) are logged as one line and
-        buried in one spool commit, once the current step of the event loop is done.
+        buried in one spool commit, once the current step of the event loop is done
+        (:class:`~shardline.producer.giving_up.GiveUps`).
         """
         self.metrics.failed(code, 1)
         self._finish(record, error=error)
-        reason = str(error)
-        if not self._given_up:
-            asyncio.get_running_loop().call_soon(self._report_given_up)
-        self._given_up[reason] = self._given_up.get(reason, 0) + 1
-        if self._spool is not None and record.spooled:
-            self._burying.setdefault(reason, []).append(record.seq)
-
-    def _report_given_up(self) -> None:
-        for reason, count in self._given_up.items():
-            rows = self._burying.get(reason, [])
-            kept = (
-                f"; {len(rows)} kept as dead letters in spool {self._spool.path}"
-                " (`shardline spool` lists them, `shardline spool resend` sends them again)"
-                if rows and self._spool is not None
-                else ""
-            )
-            log.error("gave up %d records: %s%s", count, reason, kept)
-            if rows and self._spool is not None:
-                self._spool.bury(rows, reason)
-        self._given_up.clear()
-        self._burying.clear()
+        row = record.seq if record.spooled else None
+        self._give_ups.add(str(error), self._spool, row)
 
     def _finish(
         self,
