@@ -434,7 +434,10 @@ def prepare(
         data_dir.mkdir()
         env = {}
         src = REPO_DIR / "src"
-        if prefix[1:3] == ["-m", "shardline"] and src.is_dir():
+        # Only the fallback found by shardline_command needs this checkout's sources on
+        # the path; a command given on purpose (another build, to compare) runs as is.
+        chosen = shardline_cmd or os.environ.get("SHARDLINE_CMD")
+        if not chosen and prefix[1:3] == ["-m", "shardline"] and src.is_dir():
             env["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [str(src), os.environ.get("PYTHONPATH")])
             )

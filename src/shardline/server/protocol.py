@@ -52,6 +52,11 @@ class LazyList(abc.ABC):
         """The items; ``binary`` (CBOR) wants ``bytes`` and ``Timestamp`` values, JSON
         wants base64 text and epoch-second floats."""
 
+    def as_json(self) -> bytes | None:
+        """The whole list already written as JSON, when the list can write it faster
+        than orjson can serialize ``as_dicts``; None: use ``as_dicts``."""
+        return None
+
 
 def media_type(content_type: str | None) -> str:
     """A Content-Type without its parameters, lower-cased (``""`` when absent)."""
@@ -131,7 +136,8 @@ def _from_cbor(value: Any) -> Any:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, LazyList):
-        return value.as_dicts(binary=False)
+        rendered = value.as_json()
+        return value.as_dicts(binary=False) if rendered is None else orjson.Fragment(rendered)
     if isinstance(value, Timestamp):
         return float(value)
     if isinstance(value, bytes | bytearray | memoryview):

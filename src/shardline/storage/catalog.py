@@ -247,10 +247,16 @@ class Stream:
         self._route_shards = ordered
         self._route_starts = [hash_key_bytes(s.start_hash) for s in ordered]
 
-    def route(self, hash_key: bytes) -> Shard:
-        """The open shard whose range holds ``hash_key`` (16 big-endian bytes)."""
-        pos = bisect.bisect_right(self._route_starts, hash_key) - 1
-        return self._route_shards[pos]
+    def route(self, hash_key: bytes) -> int:
+        """The route (index into :meth:`routes`' shards) whose range holds ``hash_key``
+        (16 big-endian bytes)."""
+        return bisect.bisect_right(self._route_starts, hash_key) - 1
+
+    def routes(self) -> tuple[list[bytes], list[Shard]]:
+        """The routing table: the open shards ordered by starting hash key, and their
+        starting hash keys (16 big-endian bytes), as ``_putroute.hash_route`` takes
+        them. Rebuilt, never changed in place, so a put keeps a consistent table."""
+        return self._route_starts, self._route_shards
 
     def children_of(self, index: int) -> list[Shard]:
         return [s for s in self.shards.values() if s.parent == index or s.adjacent_parent == index]

@@ -35,10 +35,9 @@ import bisect
 import hashlib
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
-from operator import add
 from typing import NamedTuple
 
 from shardline.errors import (
@@ -48,10 +47,12 @@ from shardline.errors import (
     ValidationException,
 )
 from shardline.storage import chunks
+from shardline.storage._putroute import assign, hash_route
 from shardline.storage.catalog import Catalog, Shard, Stream, shard_id
 from shardline.storage.checksum import chunk_crc
 from shardline.storage.damage import DamageReports
 from shardline.storage.engine import StorageEngine
+from shardline.storage.entries import PutEntries
 from shardline.storage.exceptions import ShardDamage
 from shardline.storage.hashing import MAX_HASH_KEY, hash_key_bytes
 from shardline.storage.keys import KeyRegistry
@@ -74,16 +75,52 @@ MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
 
 
 class PutOutcome(NamedTuple):
-    """One entry's result: a sequence key on a shard, or an error code and message.
-
-    A named tuple, not a dataclass: a PutRecords call makes up to 500 of them, and a
-    frozen dataclass costs several times as much to build.
-    """
+    """One record's result: a sequence key on a shard, or an error code and message."""
 
     shard_index: int = 0
     key: int = 0
     error_code: str | None = None
     error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PutReceipt:
+    """Where a put call's records went, in the compact form the C loops produce.
+
+    Record ``i`` went to ``shards[routes[i]]``. The stored (admitted) records have
+    consecutive sequence keys from ``first_key``, in call order; ``admitted`` is None
+    when every record was stored, else whether each one was (throttling).
+    """
+
+    routes: list[int]
+    shards: list[Shard]
+    first_key: int
+    admitted: list[bool] | None
+    stream_name: str
+    account: str
+
+    @property
+    def failed(self) -> int:
+        return 0 if self.admitted is None else self.admitted.count(False)
+
+    def outcomes(self) -> Iterator[PutOutcome]:
+        """Each record's outcome, one object per record: for the rare paths (a
+        throttled record, CBOR's answer, PutRecord); PutRecords' JSON answer is
+        rendered from the fields in C."""
+        key = self.first_key
+        for position, route in enumerate(self.routes):
+            shard = self.shards[route]
+            if self.admitted is not None and not self.admitted[position]:
+                yield PutOutcome(
+                    error_code="ProvisionedThroughputExceededException",
+                    error_message=(
+                        f"Rate exceeded for shard {shard.shard_id} in stream "
+                        f"{self.stream_name} under account {self.account}."
+                    ),
+                )
+                continue
+            yield PutOutcome(shard.index, key)
+            key += 1
 
 
 #: A stored record as reads return it: ``(sequence key, partition key, data, encrypted)``.
@@ -138,41 +175,44 @@ class RecordLog:
         self._tip_waiters: dict[int, asyncio.Event] = {}
 
     async def put(
-        self,
-        name: str,
-        entries: list[tuple[bytes, str, str | None]],
-        single: bool = False,
-    ) -> tuple[list[PutOutcome], Stream]:
-        """Store ``(data, partition_key, explicit_hash_key)`` entries; see the module doc.
+        self, name: str, entries: PutEntries, single: bool = False
+    ) -> tuple[PutReceipt, Stream]:
+        """Store a call's records; see the module doc.
 
         ``single`` names the call PutRecord in errors (member ``data``, not ``records.N``).
         """
         started = time.perf_counter()
         stream = self.catalog.readable(name)
-        datas, keys, explicits = zip(*entries, strict=True) if entries else ((), (), ())
-        encoded = [key.encode("utf-8") for key in keys]
-        sizes = list(map(add, map(len, datas), map(len, encoded)))
-        if any(explicit is not None for explicit in explicits):
-            hashes = self._explicit_hashes(stream, encoded, sizes, explicits, single)
-        else:
+        starts, shards = stream.routes()
+        if entries.explicit_hashes is None:
+            encoded, routes, sizes = hash_route(entries.keys, entries.datas, starts)
             self._check_sizes(stream, sizes, single)
-            md5 = hashlib.md5
-            hashes = [md5(key).digest() for key in encoded]
+        else:
+            encoded, routes, sizes = self._explicit_routes(stream, entries, single)
         total = sum(sizes)
         if total > MAX_PUT_RECORDS_BYTES:
             raise InvalidArgumentException(
                 f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit"
             )
-        route = stream.route
-        shards = [route(hashed) for hashed in hashes]
-        admitted = self._admit(shards, sizes) if self.throttle is not None else None
-        outcomes, batches = self._assign(stream, shards, encoded, datas, admitted)
-        throttled = [
-            (shard, size)
-            for shard, size, ok in zip(shards, sizes, admitted or (), strict=False)
-            if not ok
+        admitted = None
+        throttled: list[tuple[Shard, int]] = []
+        if self.throttle is not None:
+            admitted = self._admit([shards[route] for route in routes], sizes)
+            throttled = [
+                (shards[route], size)
+                for route, size, ok in zip(routes, sizes, admitted, strict=True)
+                if not ok
+            ]
+        stored = len(routes) - len(throttled)
+        first = next_key(stream.last_key, now_ms())
+        if stored:
+            stream.last_key = first + stored - 1
+        batches = [
+            (shards[route], keys, partition_keys, payloads)
+            for route, keys, partition_keys, payloads in assign(
+                routes, len(shards), first, encoded, entries.datas, admitted
+            )
         ]
-        stored = len(entries) - len(throttled)
         try:
             if batches:
                 await self._commit(stream, batches)
@@ -183,7 +223,8 @@ class RecordLog:
         self._count_put(stream, single, stored, size, throttled, 0, started)
         if stream.shard_level_metrics:
             self._count_shards_in(stream, batches)
-        return outcomes, stream
+        receipt = PutReceipt(routes, shards, first, admitted, stream.name, self.catalog.account)
+        return receipt, stream
 
     def _check_sizes(self, stream: Stream, sizes: list[int], single: bool) -> None:
         """Refuse the call at its first record over the stream's record size limit."""
@@ -192,33 +233,37 @@ class RecordLog:
             number = next(i for i, size in enumerate(sizes, 1) if size > limit)
             raise _too_large(limit, number, single)
 
-    def _explicit_hashes(
-        self,
-        stream: Stream,
-        encoded: list[bytes],
-        sizes: list[int],
-        explicits: tuple[str | None, ...],
-        single: bool,
-    ) -> list[bytes]:
-        """Hash keys when some entries name one; the first bad record, in order, fails."""
+    def _explicit_routes(
+        self, stream: Stream, entries: PutEntries, single: bool
+    ) -> tuple[list[bytes], list[int], list[int]]:
+        """``hash_route``'s answer when some records name an explicit hash key; the
+        first bad record, in order, fails."""
+        assert entries.explicit_hashes is not None
         limit = stream.max_record_size_kib * 1024
-        hashes: list[bytes] = []
-        for number, (key, size, explicit) in enumerate(
-            zip(encoded, sizes, explicits, strict=True), 1
+        encoded: list[bytes] = []
+        routes: list[int] = []
+        sizes: list[int] = []
+        for number, (key, data, explicit) in enumerate(
+            zip(entries.keys, entries.datas, entries.explicit_hashes, strict=True), 1
         ):
+            raw = key.encode("utf-8")
+            size = len(raw) + len(data)
             if size > limit:
                 raise _too_large(limit, number, single)
             if explicit is None:
-                hashes.append(hashlib.md5(key).digest())
-                continue
-            value = int(explicit)
-            if value > MAX_HASH_KEY:
-                raise InvalidArgumentException(
-                    "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: "
-                    f"[0, 2^128-1]. Specified value was {explicit}"
-                )
-            hashes.append(hash_key_bytes(value))
-        return hashes
+                hashed = hashlib.md5(raw).digest()
+            else:
+                value = int(explicit)
+                if value > MAX_HASH_KEY:
+                    raise InvalidArgumentException(
+                        "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: "
+                        f"[0, 2^128-1]. Specified value was {explicit}"
+                    )
+                hashed = hash_key_bytes(value)
+            encoded.append(raw)
+            routes.append(stream.route(hashed))
+            sizes.append(size)
+        return encoded, routes, sizes
 
     def _admit(self, shards: list[Shard], sizes: list[int]) -> list[bool]:
         """Which records the per-shard write limits let through (throttling on)."""
@@ -227,49 +272,6 @@ class RecordLog:
         return [
             throttle.admit_write(shard.uid, size) for shard, size in zip(shards, sizes, strict=True)
         ]
-
-    def _assign(
-        self,
-        stream: Stream,
-        shards: list[Shard],
-        encoded: list[bytes],
-        datas: tuple[bytes, ...],
-        admitted: list[bool] | None,
-    ) -> tuple[list[PutOutcome], list[tuple[Shard, list[int], list[bytes], list[bytes]]]]:
-        """Sequence keys for the admitted records, consecutive from the stream's counter
-        (``sequence.next_key`` gives each record of one call its predecessor + 1), and
-        one chunk per shard."""
-        count = len(shards) if admitted is None else sum(admitted)
-        first = next_key(stream.last_key, now_ms())
-        keys = iter(range(first, first + count))
-        if count:
-            stream.last_key = first + count - 1
-        outcomes: list[PutOutcome] = []
-        batches: dict[int, tuple[Shard, list[int], list[bytes], list[bytes]]] = {}
-        for position, (shard, key_bytes, data) in enumerate(
-            zip(shards, encoded, datas, strict=True)
-        ):
-            if admitted is not None and not admitted[position]:
-                outcomes.append(self._throttled(stream, shard))
-                continue
-            key = next(keys)
-            batch = batches.get(shard.uid)
-            if batch is None:
-                batch = batches[shard.uid] = (shard, [], [], [])
-            batch[1].append(key)
-            batch[2].append(key_bytes)
-            batch[3].append(data)
-            outcomes.append(PutOutcome(shard.index, key))
-        return outcomes, list(batches.values())
-
-    def _throttled(self, stream: Stream, shard: Shard) -> PutOutcome:
-        return PutOutcome(
-            error_code="ProvisionedThroughputExceededException",
-            error_message=(
-                f"Rate exceeded for shard {shard.shard_id} in stream {stream.name} under "
-                f"account {self.catalog.account}."
-            ),
-        )
 
     def _count_shards_in(
         self, stream: Stream, batches: Iterable[tuple[Shard, list[int], list[bytes], list[bytes]]]

@@ -53,9 +53,10 @@ def layers(docstring: str) -> dict[str, int]:
 
 
 def modules(root: Path = PACKAGE) -> dict[str, Path]:
-    """Every module of the package by dotted name (packages by their ``__init__``)."""
+    """Every module of the package by dotted name (packages by their ``__init__``; C
+    extensions by their ``.pyi`` stubs, which import nothing of the package)."""
     found = {}
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted([*root.rglob("*.py"), *root.rglob("*.pyi")]):
         parts = list(path.relative_to(root.parent).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()

@@ -9,6 +9,7 @@ import pytest
 
 from shardline.errors import SerializationException, ValidationException
 from shardline.server import model, protocol
+from shardline.storage.entries import PutEntries
 
 
 def test_validation_lists_every_violation_in_aws_format() -> None:
@@ -41,16 +42,16 @@ def test_wrong_wire_types_are_serialization_errors() -> None:
         )
 
 
-def test_put_records_entries_are_the_same_tuples_on_every_path() -> None:
+def test_put_records_entries_are_the_same_on_every_path() -> None:
     records = [{"Data": base64.b64encode(b"abc").decode(), "PartitionKey": "k"}]
     params = model.parse_input("PutRecords", {"StreamName": "s", "Records": records}, "json")
-    assert params["Records"] == [(b"abc", "k", None)]
-    with_hash = [dict(records[0], ExplicitHashKey="12")]
+    assert params["Records"] == PutEntries([b"abc"], ["k"])
+    with_hash = [dict(records[0], ExplicitHashKey="12"), records[0]]
     params = model.parse_input("PutRecords", {"StreamName": "s", "Records": with_hash}, "json")
-    assert params["Records"] == [(b"abc", "k", "12")]
+    assert params["Records"] == PutEntries([b"abc", b"abc"], ["k", "k"], ["12", None])
     cbor_records = [{"Data": b"abc", "PartitionKey": "k"}]
     params = model.parse_input("PutRecords", {"StreamName": "s", "Records": cbor_records}, "cbor")
-    assert params["Records"] == [(b"abc", "k", None)]
+    assert params["Records"] == PutEntries([b"abc"], ["k"])
 
 
 @pytest.mark.parametrize("text", ["QR==", "QUJ=", "QUJDRB==", "QUJDREF="])
@@ -64,7 +65,7 @@ def test_padding_that_hides_set_bits_is_refused_as_aws_does(text: str) -> None:
 def test_canonical_base64_of_any_length_is_accepted(data: bytes) -> None:
     text = base64.b64encode(data).decode()
     body = {"StreamName": "s", "Records": [{"Data": text, "PartitionKey": "k"}]}
-    assert model.parse_input("PutRecords", body, "json")["Records"] == [(data, "k", None)]
+    assert model.parse_input("PutRecords", body, "json")["Records"] == PutEntries([data], ["k"])
 
 
 def test_cbor_timestamps_are_tag_1_epoch_milliseconds_both_ways() -> None:

@@ -11,12 +11,14 @@ from shardline.errors import (
     ProvisionedThroughputExceededException,
     ResourceNotFoundException,
 )
+from shardline.server._putwire import render_put_results
 from shardline.server.handlers.params import stream_name
 from shardline.server.handlers.registry import operation
 from shardline.server.handlers.shapes import child_shape
 from shardline.server.protocol import LazyList, Timestamp
 from shardline.storage.catalog import Shard, Stream, shard_id
-from shardline.storage.records import PutOutcome
+from shardline.storage.entries import PutEntries
+from shardline.storage.records import PutReceipt
 from shardline.storage.region import Region
 from shardline.storage.sequence import (
     COUNTER_BITS,
@@ -68,8 +70,9 @@ def _encryption_type(stream: Stream) -> dict[str, str]:
 async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     # SequenceNumberForOrdering: any well-formed number (the model checks that) is
     # accepted, as on AWS; sequence numbers here always grow, so it changes nothing.
-    entry = (p["Data"], p["PartitionKey"], p.get("ExplicitHashKey"))
-    (outcome,), stream = await region.records.put(stream_name(region, p), [entry], single=True)
+    entry = PutEntries([p["Data"]], [p["PartitionKey"]], [p.get("ExplicitHashKey")])
+    receipt, stream = await region.records.put(stream_name(region, p), entry, single=True)
+    (outcome,) = receipt.outcomes()
     if outcome.error_code is not None:
         raise ProvisionedThroughputExceededException(outcome.error_message or "")
     return {
@@ -82,33 +85,56 @@ async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
 @operation("PutRecords")
 async def put_records(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     name = stream_name(region, p)
-    outcomes, stream = await region.records.put(name, p["Records"])
-    results, failed = _put_results(outcomes)
-    return {"FailedRecordCount": failed, "Records": results, **_encryption_type(stream)}
+    receipt, stream = await region.records.put(name, p["Records"])
+    return {
+        "FailedRecordCount": receipt.failed,
+        "Records": PutResults(receipt),
+        **_encryption_type(stream),
+    }
 
 
-def _put_results(outcomes: list[PutOutcome]) -> tuple[list[dict[str, Any]], int]:
-    """PutRecords' result entries and how many failed.
+class PutResults(LazyList):
+    """PutRecords' result entries, rendered once the codec is known.
 
-    The sequence number's fixed head and each shard's tail and id are formatted once
-    per call, not once per record (a call carries up to 500).
+    JSON, when every record was stored, is written in C in one pass
+    (``_putwire.render_put_results``); CBOR and calls with throttled records build
+    the entries here. The sequence number's fixed head and each shard's tail and id
+    are formatted once per call, not once per record (a call carries up to 500).
     """
-    prefix = sequence_prefix()
-    shards: dict[int, tuple[str, str]] = {}
-    results: list[dict[str, Any]] = []
-    append = results.append
-    failed = 0
-    for outcome in outcomes:
-        index = outcome.shard_index
-        if outcome.error_code is None:
-            names = shards.get(index)
-            if names is None:
-                names = shards[index] = (shard_suffix(index), shard_id(index))
-            append({"SequenceNumber": f"{prefix}{outcome.key:024d}{names[0]}", "ShardId": names[1]})
-        else:
-            failed += 1
-            append({"ErrorCode": outcome.error_code, "ErrorMessage": outcome.error_message})
-    return results, failed
+
+    __slots__ = ("receipt",)
+
+    def __init__(self, receipt: PutReceipt) -> None:
+        self.receipt = receipt
+
+    def as_json(self) -> bytes | None:
+        receipt = self.receipt
+        if receipt.admitted is not None:
+            return None
+        return render_put_results(
+            receipt.routes,
+            receipt.first_key,
+            [shard_suffix(shard.index) for shard in receipt.shards],
+            [shard.shard_id for shard in receipt.shards],
+        )
+
+    def as_dicts(self, binary: bool) -> list[dict[str, Any]]:
+        prefix = sequence_prefix()
+        shards: dict[int, tuple[str, str]] = {}
+        results: list[dict[str, Any]] = []
+        append = results.append
+        for outcome in self.receipt.outcomes():
+            index = outcome.shard_index
+            if outcome.error_code is None:
+                names = shards.get(index)
+                if names is None:
+                    names = shards[index] = (shard_suffix(index), shard_id(index))
+                append(
+                    {"SequenceNumber": f"{prefix}{outcome.key:024d}{names[0]}", "ShardId": names[1]}
+                )
+            else:
+                append({"ErrorCode": outcome.error_code, "ErrorMessage": outcome.error_message})
+        return results
 
 
 def _shard_for_iterator(region: Region, name: str, shard_text: str) -> tuple[Stream, Shard]:
