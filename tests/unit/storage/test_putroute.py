@@ -239,9 +239,12 @@ def test_assign_refuses_what_it_cannot_place(
 
 
 def test_leaks_no_memory_hashing_and_routing(assert_no_leak: LeakCheck) -> None:
+    # Routes and sizes past 256, so that each is a new int (CPython shares the small
+    # ones, and a leaked reference to a shared int would show nowhere).
     keys = [f"key-{i}" for i in range(20)] + ["日本語"]
-    datas = [bytes(i) for i in range(len(keys))]
-    starts = even_starts(4)
+    datas = [bytes(300 + i) for i in range(len(keys))]
+    starts = even_starts(300)
+    assert max(hash_route(keys, datas, starts)[1]) > 256
     assert_no_leak(partial(hash_route, keys, datas, starts), *keys, *datas, *starts)
     surrogate = [*keys, "\udc80"]  # fails after every other key was encoded
     assert_no_leak(
@@ -259,18 +262,18 @@ def test_leaks_no_memory_hashing_and_routing(assert_no_leak: LeakCheck) -> None:
 
 
 def test_leaks_no_memory_assigning_keys(assert_no_leak: LeakCheck) -> None:
-    routes = [i % 3 for i in range(30)]
+    routes = [297 + i % 3 for i in range(30)]  # past 256: see the test above
     encoded = [f"key-{i}".encode() for i in range(30)]
     datas = [bytes(i) for i in range(30)]
     admitted = [i % 4 != 0 for i in range(30)]
     for admission in (None, admitted):
         assert_no_leak(
-            partial(assign, routes, 3, 2**40, encoded, datas, admission), *encoded, *datas
+            partial(assign, routes, 300, 2**40, encoded, datas, admission), *encoded, *datas
         )
-    bad_route = [*routes[:-1], 3]  # found after 29 records were counted
+    bad_route = [*routes[:-1], 300]  # found after 29 records were counted
     assert_no_leak(
-        partial(assign, bad_route, 3, 0, encoded, datas, None), *encoded, raises=ValueError
+        partial(assign, bad_route, 300, 0, encoded, datas, None), *encoded, raises=ValueError
     )
     assert_no_leak(
-        partial(assign, routes, 3, -1, encoded, datas, None), *encoded, raises=ValueError
+        partial(assign, routes, 300, -1, encoded, datas, None), *encoded, raises=ValueError
     )
