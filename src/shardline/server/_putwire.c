@@ -25,9 +25,6 @@
 /* base64 alphabet value of each byte, -1 for any byte outside it ('=' included). */
 static signed char base64_value[256];
 
-static PyObject *partition_key_name; /* "PartitionKey" */
-static PyObject *data_name;          /* "Data" */
-
 /* 1 when a function got exactly ``expected`` positional arguments; else 0 with
  * TypeError set. */
 static int
@@ -118,6 +115,31 @@ payload_of(PyObject *text, Py_ssize_t data_max)
     return payload;
 }
 
+/* 1 when record is a dict of exactly "PartitionKey" and "Data", named by exact str,
+ * with *key and *text set to their values (borrowed); else 0. The dict is walked,
+ * not looked up: a lookup compares the name with every key of equal hash, which runs
+ * the key's __eq__ when it is not a str, and Python code run there could change the
+ * records (or free the one being read) between this function's reads. A member named
+ * by a str subclass makes the record not plain; the model-driven converter takes it. */
+static int
+plain_members(PyObject *record, PyObject **key, PyObject **text)
+{
+    if (!PyDict_CheckExact(record) || PyDict_GET_SIZE(record) != 2)
+        return 0;
+    *key = *text = NULL;
+    Py_ssize_t at = 0;
+    PyObject *name, *value;
+    while (PyDict_Next(record, &at, &name, &value)) {
+        if (!PyUnicode_CheckExact(name))
+            return 0;
+        if (PyUnicode_CompareWithASCIIString(name, "PartitionKey") == 0)
+            *key = value;
+        else if (PyUnicode_CompareWithASCIIString(name, "Data") == 0)
+            *text = value;
+    }
+    return *key != NULL && *text != NULL;
+}
+
 PyDoc_STRVAR(decode_entries_doc,
 "decode_entries(records, key_min, key_max, data_max) -> (datas, keys) | None\n\n"
 "PutRecords' parsed JSON record list as parallel lists of payloads and partition\n"
@@ -145,16 +167,9 @@ decode_entries(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (datas == NULL || keys == NULL)
         goto fail;
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *item = PyList_GET_ITEM(records, i);
-        if (!PyDict_CheckExact(item) || PyDict_GET_SIZE(item) != 2)
+        PyObject *key, *text;
+        if (!plain_members(PyList_GET_ITEM(records, i), &key, &text))
             goto plain_case_ends;
-        PyObject *key = PyDict_GetItemWithError(item, partition_key_name);
-        PyObject *text = key == NULL ? NULL : PyDict_GetItemWithError(item, data_name);
-        if (text == NULL) {
-            if (PyErr_Occurred())
-                goto fail;
-            goto plain_case_ends;
-        }
         if (!PyUnicode_CheckExact(key) || !PyUnicode_CheckExact(text))
             goto plain_case_ends;
         Py_ssize_t key_length = PyUnicode_GET_LENGTH(key);
@@ -183,16 +198,38 @@ fail:
     return NULL;
 }
 
-/* ASCII text of a str, and its length; NULL with ValueError for any other str. */
-static const char *
-ascii_of(PyObject *text, Py_ssize_t *size)
+/* 1 when every item of the list table is an ASCII str that JSON holds as it is (no
+ * '"', '\\' or control character, which orjson would escape), so that its characters
+ * can be copied into the answer; else 0 with ValueError set. Checked once per call:
+ * the records only index the table. */
+static int
+json_plain_table(PyObject *table)
 {
-    if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
-        PyErr_SetString(PyExc_ValueError, "shard suffixes and ids must be ASCII str");
-        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(table); i++) {
+        PyObject *text = PyList_GET_ITEM(table, i);
+        if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
+            PyErr_SetString(PyExc_ValueError, "shard suffixes and ids must be ASCII str");
+            return 0;
+        }
+        const Py_UCS1 *chars = PyUnicode_1BYTE_DATA(text);
+        for (Py_ssize_t at = 0; at < PyUnicode_GET_LENGTH(text); at++) {
+            if (chars[at] < 0x20 || chars[at] == '"' || chars[at] == '\\') {
+                PyErr_SetString(PyExc_ValueError,
+                                "shard suffixes and ids must not need escaping in JSON");
+                return 0;
+            }
+        }
     }
-    *size = PyUnicode_GET_LENGTH(text);
-    return (const char *)PyUnicode_1BYTE_DATA(text);
+    return 1;
+}
+
+/* Copy the characters of an ASCII str (json_plain_table checked it) to out. */
+static char *
+copy_text(char *out, PyObject *text)
+{
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    memcpy(out, PyUnicode_1BYTE_DATA(text), (size_t)size);
+    return out + size;
 }
 
 static const char ENTRY_HEAD[] = "{\"SequenceNumber\":\"" SEQUENCE_HEAD;
@@ -216,7 +253,8 @@ PyDoc_STRVAR(render_put_results_doc,
 "PutRecords' \"Records\" answer as a JSON array, for a call whose every record was\n"
 "stored: record i has sequence key first_key + i on route routes[i], whose\n"
 "shard's sequence-number tail and id are suffixes[route] and shard_ids[route].\n"
-"The bytes are what orjson writes for the same list of dicts.");
+"The bytes are what orjson writes for the same list of dicts. ValueError for a\n"
+"route out of range, or a suffix or id that is not ASCII or that JSON would escape.");
 
 static PyObject *
 render_put_results(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -239,6 +277,8 @@ render_put_results(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "routes and shards disagree, or keys out of range");
         return NULL;
     }
+    if (!json_plain_table(suffixes) || !json_plain_table(shard_ids))
+        return NULL;
     Py_ssize_t fixed = LITERAL_SIZE(ENTRY_HEAD) + KEY_DIGITS + LITERAL_SIZE(ENTRY_MIDDLE)
                        + LITERAL_SIZE(ENTRY_TAIL) + 1; /* + the comma */
     Py_ssize_t total = 1;                                /* "[" (the last comma is "]") */
@@ -250,11 +290,8 @@ render_put_results(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyErr_SetString(PyExc_ValueError, "route out of range");
             return NULL;
         }
-        Py_ssize_t suffix_size, id_size;
-        if (ascii_of(PyList_GET_ITEM(suffixes, route), &suffix_size) == NULL
-            || ascii_of(PyList_GET_ITEM(shard_ids, route), &id_size) == NULL)
-            return NULL;
-        total += fixed + suffix_size + id_size;
+        total += fixed + PyUnicode_GET_LENGTH(PyList_GET_ITEM(suffixes, route))
+                 + PyUnicode_GET_LENGTH(PyList_GET_ITEM(shard_ids, route));
     }
     if (count == 0)
         return PyBytes_FromStringAndSize("[]", 2);
@@ -264,19 +301,14 @@ render_put_results(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     char *out = PyBytes_AS_STRING(rendered);
     *out++ = '[';
     for (Py_ssize_t i = 0; i < count; i++) {
-        /* Checked above: in range, ASCII. */
+        /* Checked above: in range. */
         Py_ssize_t route = PyLong_AsSsize_t(PyList_GET_ITEM(routes, i));
-        Py_ssize_t suffix_size, id_size;
-        const char *suffix = ascii_of(PyList_GET_ITEM(suffixes, route), &suffix_size);
-        const char *id = ascii_of(PyList_GET_ITEM(shard_ids, route), &id_size);
         memcpy(out, ENTRY_HEAD, LITERAL_SIZE(ENTRY_HEAD));
         out = write_key(out + LITERAL_SIZE(ENTRY_HEAD), (unsigned long long)(first_key + i));
-        memcpy(out, suffix, (size_t)suffix_size);
-        out += suffix_size;
+        out = copy_text(out, PyList_GET_ITEM(suffixes, route));
         memcpy(out, ENTRY_MIDDLE, LITERAL_SIZE(ENTRY_MIDDLE));
         out += LITERAL_SIZE(ENTRY_MIDDLE);
-        memcpy(out, id, (size_t)id_size);
-        out += id_size;
+        out = copy_text(out, PyList_GET_ITEM(shard_ids, route));
         memcpy(out, ENTRY_TAIL, LITERAL_SIZE(ENTRY_TAIL));
         out += LITERAL_SIZE(ENTRY_TAIL);
         *out++ = i + 1 < count ? ',' : ']';
@@ -314,9 +346,5 @@ PyMODINIT_FUNC
 PyInit__putwire(void)
 {
     fill_base64_values();
-    partition_key_name = PyUnicode_InternFromString("PartitionKey");
-    data_name = PyUnicode_InternFromString("Data");
-    if (partition_key_name == NULL || data_name == NULL)
-        return NULL;
     return PyModule_Create(&module_def);
 }

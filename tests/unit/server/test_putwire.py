@@ -274,6 +274,36 @@ def test_decode_entries_decodes_every_length_and_byte() -> None:
     assert decoded[0][-1] == bytes(range(256))
 
 
+class DataName:
+    """A member name that hashes and compares as "Data", and notes each comparison."""
+
+    compared = 0
+
+    def __hash__(self) -> int:
+        return hash("Data")
+
+    def __eq__(self, other: object) -> bool:
+        DataName.compared += 1
+        return other == "Data"
+
+
+def test_decode_entries_runs_no_python_code_of_a_member_name() -> None:
+    """Python code run while the records are read could change them under the C (a
+    name's __eq__ that emptied the list crashed the server's process): such a record
+    goes to the model-driven converter, which reads it as the fast path did."""
+    odd = [{"PartitionKey": "k", DataName(): "QUJD"}]
+    DataName.compared = 0
+    assert decode_entries(odd, KEY_MIN, KEY_MAX, DATA_MAX) is None
+    assert DataName.compared == 0
+    assert parse_records(odd) == PutEntries([b"ABC"], ["k"])
+
+
+def test_decode_entries_leaves_members_named_by_a_str_subclass_to_the_model() -> None:
+    odd = [{Text("PartitionKey"): "k", "Data": "QUJD"}]
+    assert decode_entries(odd, KEY_MIN, KEY_MAX, DATA_MAX) is None
+    assert parse_records(odd) == parse_records([record("QUJD", "k")])
+
+
 def test_decode_entries_rejects_limits_that_are_not_ints() -> None:
     with pytest.raises(TypeError):
         decode_entries([record()], "1", KEY_MAX, DATA_MAX)  # type: ignore[arg-type]
@@ -333,6 +363,11 @@ def test_render_put_results_of_no_records_is_an_empty_array() -> None:
         (([0], 0, ["0"], ["s", "t"]), ValueError),  # suffixes and ids differ in length
         (([0], 0, ["é"], ["s"]), ValueError),  # a non-ASCII suffix
         (([0], 0, ["0"], ["shard-é"]), ValueError),  # a non-ASCII shard id
+        (([0], 0, ['"'], ["s"]), ValueError),  # characters JSON escapes
+        (([0], 0, ["0"], ["a\\b"]), ValueError),
+        (([0], 0, ["0"], ["a\nb"]), ValueError),
+        (([0], 0, ["\x1f"], ["s"]), ValueError),
+        (([], 0, ["0", '"'], ["s", "t"]), ValueError),  # even where no record goes
         (([0], 0, [b"0"], ["s"]), ValueError),  # a suffix that is not a str
         (([0], -1, ["0"], ["s"]), ValueError),  # a negative first key
         (([0, 0], 2**63 - 2, ["0"], ["s"]), ValueError),  # the last key past int64
