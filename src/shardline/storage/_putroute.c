@@ -170,11 +170,21 @@ route_at(PyObject *routes, Py_ssize_t i, Py_ssize_t route_count)
     return route;
 }
 
-/* Whether record i is stored: every record when admitted is None. -1 on error. */
+/* Whether record i is stored: every record when admitted is None; -1 with TypeError
+ * for an admission that is not a bool. Only bools, not any truth value: assign reads
+ * each admission in three passes, and a truth test of another object runs Python code
+ * that could answer differently each time (leaving a batch short, or none to fill) or
+ * change the lists between passes. */
 static int
 is_admitted(PyObject *admitted, Py_ssize_t i)
 {
-    return admitted == Py_None ? 1 : PyObject_IsTrue(PyList_GET_ITEM(admitted, i));
+    if (admitted == Py_None)
+        return 1;
+    PyObject *flag = PyList_GET_ITEM(admitted, i);
+    if (flag == Py_True || flag == Py_False)
+        return flag == Py_True;
+    PyErr_SetString(PyExc_TypeError, "admitted must hold bools");
+    return -1;
 }
 
 static PyObject *
@@ -202,10 +212,10 @@ new_batch(Py_ssize_t route, Py_ssize_t count)
 
 PyDoc_STRVAR(assign_doc,
 "assign(routes, route_count, first_key, encoded, datas, admitted) -> batches\n\n"
-"Give the admitted records (all when ``admitted`` is None) consecutive sequence\n"
-"keys from ``first_key``, in call order, and gather them per route: a list of\n"
-"``(route, keys, partition_keys, payloads)``, one per route that got a record, in\n"
-"the order of each route's first record.");
+"Give the admitted records (those whose bool in ``admitted`` is True; all when it\n"
+"is None) consecutive sequence keys from ``first_key``, in call order, and gather\n"
+"them per route: a list of ``(route, keys, partition_keys, payloads)``, one per\n"
+"route that got a record, in the order of each route's first record.");
 
 static PyObject *
 assign(PyObject *module, PyObject *const *args, Py_ssize_t nargs)

@@ -203,6 +203,26 @@ def test_assign_keys_only_admitted_records_in_call_order(
     assert reference_assign(routes, 10, encoded, datas, admitted) == expected
 
 
+class Flip:
+    """True at its first truth test, False after."""
+
+    def __init__(self) -> None:
+        self.tests = 0
+
+    def __bool__(self) -> bool:
+        self.tests += 1
+        return self.tests == 1
+
+
+@pytest.mark.parametrize("admitted", [[True, Flip()], [1, 0], [True, None]])
+def test_assign_takes_only_bools_as_admissions(admitted: list[object]) -> None:
+    """A truth test runs Python code, which may answer differently in each of assign's
+    passes: a Flip left a batch with an empty slot (and a different sequence crashed
+    the process)."""
+    with pytest.raises(TypeError):
+        assign([0, 0], 1, 0, [b"a", b"b"], [b"A", b"B"], admitted)  # type: ignore[arg-type]
+
+
 def test_assign_takes_keys_up_to_the_last_int64() -> None:
     batches = assign([0, 0], 1, INT64_MAX - 2, [b"a", b"b"], [b"", b""], None)
     assert batches == [(0, [INT64_MAX - 2, INT64_MAX - 1], [b"a", b"b"], [b"", b""])]
@@ -276,4 +296,10 @@ def test_leaks_no_memory_assigning_keys(assert_no_leak: LeakCheck) -> None:
     )
     assert_no_leak(
         partial(assign, routes, 300, -1, encoded, datas, None), *encoded, raises=ValueError
+    )
+    not_bools: list[object] = [*admitted[:-1], 1]  # found after 29 records were counted
+    assert_no_leak(
+        partial(assign, routes, 300, 0, encoded, datas, not_bools),  # type: ignore[arg-type]
+        *encoded,
+        raises=TypeError,
     )
