@@ -7,7 +7,7 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("shardline.server._putwire", ["src/shardline/server/_putwire.c"]),
+        Extension("shardline.server._recordwire", ["src/shardline/server/_recordwire.c"]),
         Extension(
             "shardline.storage._putroute",
             ["src/shardline/storage/_putroute.c"],

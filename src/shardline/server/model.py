@@ -39,7 +39,7 @@ import re2
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from shardline.errors import SerializationException, ValidationException
-from shardline.server._putwire import decode_entries
+from shardline.server._recordwire import decode_entries
 from shardline.storage.entries import PutEntries
 
 Protocol = Literal["json", "cbor"]
@@ -482,7 +482,7 @@ def _entries(records: Any) -> PutEntries:
 
 def _put_entries(generic: Converter, shape: Shape, protocol: Protocol) -> Converter:
     """PutRecords' record list as :class:`PutEntries`, checked and decoded in C
-    (``_putwire.decode_entries``) for the common well-formed JSON case.
+    (``_recordwire.decode_entries``) for the common well-formed JSON case.
 
     Why: a 500-record request would otherwise cost ~2,000 converter calls and 500
     dicts taken apart again by the handler. Anything unusual (an explicit hash key, a

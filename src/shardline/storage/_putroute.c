@@ -312,11 +312,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT,
-    "shardline.storage._putroute",
-    "The per-record loops of PutRecords' storage step (routing, sequence keys), in C.",
-    -1,
-    methods,
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "shardline.storage._putroute",
+    .m_doc = "The per-record loops of PutRecords' storage step (routing, sequence keys), in C.",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC

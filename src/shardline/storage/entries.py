@@ -1,7 +1,7 @@
 """A put call's records as the record log takes them: parallel lists.
 
 Why parallel lists, not a tuple per record: the per-record loops of the put path are
-in C (``server/_putwire.c``, ``storage/_putroute.c``) and walk lists; a PutRecords
+in C (``server/_recordwire.c``, ``storage/_putroute.c``) and walk lists; a PutRecords
 call carries up to 500 records, and packing each into a tuple only for the next
 step to take it apart again was part of what those loops replaced.
 """

@@ -192,7 +192,9 @@ class DynamoDBControlStore(DynamoDBStore, ControlStore):
             if mark.shard_id not in pending or pending[mark.shard_id][0] < seq:
                 pending[mark.shard_id] = (seq, mark)
         backoff = Backoff(_RETRY_DELAY, _RETRY_MAX_DELAY, jitter=0.5)
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
+            if attempt:  # a pause between rounds, none after the last
+                await backoff.sleep()
             stored = await self._stored_sequences(pk)  # step 2
             pending = {
                 shard: (seq, mark)
@@ -211,7 +213,6 @@ class DynamoDBControlStore(DynamoDBStore, ControlStore):
                     del pending[shard]
             if not pending:
                 return
-            await backoff.sleep()
         raise ControlStoreError(
             f"watermarks of {stream} from {source_region} kept changing under"
             f" {_ATTEMPTS} attempts; another writer is racing this replicator"

@@ -11,7 +11,7 @@ from shardline.errors import (
     ProvisionedThroughputExceededException,
     ResourceNotFoundException,
 )
-from shardline.server._putwire import render_put_results
+from shardline.server._recordwire import render_put_results, render_records
 from shardline.server.handlers.params import stream_name
 from shardline.server.handlers.registry import operation
 from shardline.server.handlers.shapes import child_shape
@@ -31,13 +31,17 @@ GET_RECORDS_DEFAULT_LIMIT = 10_000
 
 
 class RecordList(LazyList):
-    """Stored records of one shard, rendered in a single pass for the wire."""
+    """Stored records of one shard, rendered in a single pass for the wire: JSON in C
+    (``_recordwire.render_records``), CBOR here."""
 
     __slots__ = ("records", "shard_index")
 
     def __init__(self, records: list[tuple[int, str, bytes, bool]], shard_index: int) -> None:
         self.records = records
         self.shard_index = shard_index
+
+    def as_json(self) -> bytes:
+        return render_records(self.records, shard_suffix(self.shard_index))
 
     def as_dicts(self, binary: bool) -> list[dict[str, Any]]:
         prefix, suffix = sequence_prefix(), shard_suffix(self.shard_index)
@@ -97,7 +101,7 @@ class PutResults(LazyList):
     """PutRecords' result entries, rendered once the codec is known.
 
     JSON, when every record was stored, is written in C in one pass
-    (``_putwire.render_put_results``); CBOR and calls with throttled records build
+    (``_recordwire.render_put_results``); CBOR and calls with throttled records build
     the entries here. The sequence number's fixed head and each shard's tail and id
     are formatted once per call, not once per record (a call carries up to 500).
     """

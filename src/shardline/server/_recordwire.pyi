@@ -1,4 +1,4 @@
-"""Types of the C extension ``_putwire.c`` (see its header)."""
+"""Types of the C extension ``_recordwire.c`` (see its header)."""
 
 def decode_entries(
     records: object, key_min: int, key_max: int, data_max: int, /
@@ -6,3 +6,4 @@ def decode_entries(
 def render_put_results(
     routes: list[int], first_key: int, suffixes: list[str], shard_ids: list[str], /
 ) -> bytes: ...
+def render_records(records: list[tuple[int, str, bytes, bool]], suffix: str, /) -> bytes: ...

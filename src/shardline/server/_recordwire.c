@@ -1,13 +1,16 @@
 /*
- * shardline.server._putwire: the per-record loops of PutRecords' wire format, in C:
- * checking and decoding the request's records, and writing the answer's results.
+ * shardline.server._recordwire: the per-record loops of the record path's wire
+ * format, in C: PutRecords' records in (checked and decoded) and its results out, and
+ * the records GetRecords and SubscribeToShard return, as JSON.
  *
- * Why C: a call carries up to 500 records. In Python the request loop cost about
- * 0.45 us of server CPU per record (type and length checks, strict base64), and the
- * answer about as much again (a formatted sequence number and a dict per record,
- * then serialised). Here both are a few tens of nanoseconds plus the base64 itself.
- * ``_putwire.pyi`` gives the types; ``server/model.py`` and
- * ``server/handlers/records.py`` say where each is used.
+ * Why C: a PutRecords call carries up to 500 records and a GetRecords page up to
+ * 10,000. In Python, checking a put record cost about 0.45 us of server CPU, writing
+ * its result about as much again (a formatted sequence number and a dict, then
+ * serialised), and writing a read record about 0.8 us (a dict, base64, a float, then
+ * serialised). Here each is a few tens of nanoseconds plus the base64 itself.
+ * CBOR answers and anything unusual stay in Python: ``server/model.py`` and
+ * ``server/handlers/records.py`` say where each function is used, and
+ * ``_recordwire.pyi`` gives the types.
  *
  * Memory: every object made here is owned by a list handed back, or released on
  * the error path; borrowed references are only read while the caller's arguments
@@ -21,6 +24,9 @@
  * (storage/sequence.py). */
 #define SEQUENCE_HEAD "49"
 #define KEY_DIGITS 24
+/* A sequence key's low bits count records within a millisecond; the rest is the
+ * arrival in epoch milliseconds. */
+#define COUNTER_BITS 16
 
 /* base64 alphabet value of each byte, -1 for any byte outside it ('=' included). */
 static signed char base64_value[256];
@@ -316,20 +322,217 @@ render_put_results(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return rendered;
 }
 
+/* ---- GetRecords and SubscribeToShard: stored records out as JSON ---- */
+
+static const char base64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard base64 with padding, as binascii.b2a_base64 writes it (no newline). */
+static char *
+write_base64(char *out, const unsigned char *data, Py_ssize_t size)
+{
+    Py_ssize_t at = 0;
+    for (; at + 3 <= size; at += 3) {
+        unsigned int v = (unsigned int)data[at] << 16 | (unsigned int)data[at + 1] << 8
+                         | data[at + 2];
+        *out++ = base64_alphabet[v >> 18];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = base64_alphabet[(v >> 6) & 63];
+        *out++ = base64_alphabet[v & 63];
+    }
+    if (at < size) {
+        unsigned int v = (unsigned int)data[at] << 16;
+        if (at + 1 < size)
+            v |= (unsigned int)data[at + 1] << 8;
+        *out++ = base64_alphabet[v >> 18];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = at + 1 < size ? base64_alphabet[(v >> 6) & 63] : '=';
+        *out++ = '=';
+    }
+    return out;
+}
+
+/* UTF-8 text as the inside of a JSON string: '"', '\\' and control characters
+ * escaped (the short forms where JSON has them), everything else as is. */
+static char *
+write_json_text(char *out, const char *text, Py_ssize_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (Py_ssize_t at = 0; at < size; at++) {
+        unsigned char c = (unsigned char)text[at];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *out++ = (char)c;
+            continue;
+        }
+        *out++ = '\\';
+        switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '\b': *out++ = 'b'; break;
+        case '\f': *out++ = 'f'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\r': *out++ = 'r'; break;
+        case '\t': *out++ = 't'; break;
+        default:
+            memcpy(out, "u00", 3);
+            out[3] = hex[c >> 4];
+            out[4] = hex[c & 15];
+            out += 5;
+        }
+    }
+    return out;
+}
+
+/* Epoch milliseconds as seconds, the shortest decimal of the same double:
+ * "1700000000.123", "1700000000.12", "1700000000.0". */
+static char *
+write_seconds(char *out, unsigned long long millis)
+{
+    int written = sprintf(out, "%llu.", millis / 1000);
+    out += written;
+    unsigned int fraction = (unsigned int)(millis % 1000);
+    char digits[3] = {(char)('0' + fraction / 100), (char)('0' + fraction / 10 % 10),
+                      (char)('0' + fraction % 10)};
+    int kept = 3;
+    while (kept > 1 && digits[kept - 1] == '0')
+        kept--;
+    memcpy(out, digits, (size_t)kept);
+    return out + kept;
+}
+
+/* One stored record's parts, checked: (key, partition key, data, encrypted). */
+typedef struct {
+    unsigned long long key;
+    const char *partition_key;
+    Py_ssize_t partition_key_size; /* UTF-8 bytes */
+    const unsigned char *data;
+    Py_ssize_t data_size;
+    int encrypted;
+} StoredParts;
+
+static int
+stored_parts(PyObject *record, StoredParts *parts)
+{
+    if (!PyTuple_CheckExact(record) || PyTuple_GET_SIZE(record) != 4
+        || !PyLong_Check(PyTuple_GET_ITEM(record, 0))
+        || !PyUnicode_Check(PyTuple_GET_ITEM(record, 1))
+        || !PyBytes_Check(PyTuple_GET_ITEM(record, 2))) {
+        PyErr_SetString(PyExc_TypeError, "records must be (int, str, bytes, bool) tuples");
+        return -1;
+    }
+    parts->key = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(record, 0));
+    if (parts->key == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    parts->partition_key =
+        PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(record, 1), &parts->partition_key_size);
+    if (parts->partition_key == NULL)
+        return -1;
+    parts->data = (const unsigned char *)PyBytes_AS_STRING(PyTuple_GET_ITEM(record, 2));
+    parts->data_size = PyBytes_GET_SIZE(PyTuple_GET_ITEM(record, 2));
+    parts->encrypted = PyObject_IsTrue(PyTuple_GET_ITEM(record, 3));
+    return parts->encrypted < 0 ? -1 : 0;
+}
+
+static const char RECORD_HEAD[] = "{\"SequenceNumber\":\"" SEQUENCE_HEAD;
+static const char RECORD_ARRIVAL[] = "\",\"ApproximateArrivalTimestamp\":";
+static const char RECORD_DATA[] = ",\"Data\":\"";
+static const char RECORD_KEY[] = "\",\"PartitionKey\":\"";
+static const char RECORD_ENCRYPTED[] = "\",\"EncryptionType\":\"KMS";
+static const char RECORD_TAIL[] = "\"}";
+/* The most one record's fixed parts take: the literals, the key, the seconds (at
+ * most 20 digits, a point and 3 decimals) and the comma. */
+#define RECORD_FIXED                                                                      \
+    (LITERAL_SIZE(RECORD_HEAD) + KEY_DIGITS + LITERAL_SIZE(RECORD_ARRIVAL) + 24            \
+     + LITERAL_SIZE(RECORD_DATA) + LITERAL_SIZE(RECORD_KEY) + LITERAL_SIZE(RECORD_ENCRYPTED) \
+     + LITERAL_SIZE(RECORD_TAIL) + 1)
+
+#define APPEND(out, literal)                                                              \
+    (memcpy((out), (literal), (size_t)LITERAL_SIZE(literal)), (out) + LITERAL_SIZE(literal))
+
+static char *
+write_record(char *out, const StoredParts *parts, const char *suffix, Py_ssize_t suffix_size)
+{
+    out = APPEND(out, RECORD_HEAD);
+    out = write_key(out, parts->key);
+    memcpy(out, suffix, (size_t)suffix_size);
+    out = APPEND(out + suffix_size, RECORD_ARRIVAL);
+    out = write_seconds(out, parts->key >> COUNTER_BITS);
+    out = APPEND(out, RECORD_DATA);
+    out = write_base64(out, parts->data, parts->data_size);
+    out = APPEND(out, RECORD_KEY);
+    out = write_json_text(out, parts->partition_key, parts->partition_key_size);
+    if (parts->encrypted)
+        out = APPEND(out, RECORD_ENCRYPTED);
+    return APPEND(out, RECORD_TAIL);
+}
+
+PyDoc_STRVAR(render_records_doc,
+"render_records(records, suffix) -> bytes\n\n"
+"Stored records of one shard, ``(sequence key, partition key, data, encrypted)``\n"
+"tuples, as the JSON array of GetRecords and SubscribeToShard: each record's\n"
+"sequence number (its key and the shard's tail ``suffix``), its arrival in epoch\n"
+"seconds (the key's high bits, milliseconds), its data in base64, its partition\n"
+"key, and EncryptionType KMS when encrypted.");
+
+static PyObject *
+render_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!takes("render_records", nargs, 2))
+        return NULL;
+    PyObject *records = args[0];
+    Py_ssize_t suffix_size;
+    const char *suffix = ascii_of(args[1], &suffix_size);
+    if (suffix == NULL)
+        return NULL;
+    if (!PyList_CheckExact(records)) {
+        PyErr_SetString(PyExc_TypeError, "render_records takes a list");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(records);
+    if (count == 0)
+        return PyBytes_FromStringAndSize("[]", 2);
+    /* An upper bound: every key character escaped as \u00XX at worst. */
+    Py_ssize_t bound = 1;
+    StoredParts parts;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (stored_parts(PyList_GET_ITEM(records, i), &parts) < 0)
+            return NULL;
+        bound += RECORD_FIXED + suffix_size + (parts.data_size + 2) / 3 * 4
+                 + 6 * parts.partition_key_size;
+    }
+    PyObject *rendered = PyBytes_FromStringAndSize(NULL, bound);
+    if (rendered == NULL)
+        return NULL;
+    char *start = PyBytes_AS_STRING(rendered), *out = start;
+    *out++ = '[';
+    for (Py_ssize_t i = 0; i < count; i++) {
+        /* Checked above; the list cannot change meanwhile (no Python code runs). */
+        stored_parts(PyList_GET_ITEM(records, i), &parts);
+        out = write_record(out, &parts, suffix, suffix_size);
+        *out++ = i + 1 < count ? ',' : ']';
+    }
+    if (_PyBytes_Resize(&rendered, out - start) < 0)
+        return NULL;
+    return rendered;
+}
+
 static PyMethodDef methods[] = {
     {"decode_entries", (PyCFunction)(void (*)(void))decode_entries, METH_FASTCALL,
      decode_entries_doc},
     {"render_put_results", (PyCFunction)(void (*)(void))render_put_results, METH_FASTCALL,
      render_put_results_doc},
+    {"render_records", (PyCFunction)(void (*)(void))render_records, METH_FASTCALL,
+     render_records_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT,
-    "shardline.server._putwire",
-    "The per-record loops of PutRecords' wire format (records in, results out), in C.",
-    -1,
-    methods,
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "shardline.server._recordwire",
+    .m_doc = "The per-record loops of the record path's wire format (PutRecords in and out, "
+    "records read out as JSON), in C.",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 static void
@@ -343,7 +546,7 @@ fill_base64_values(void)
 }
 
 PyMODINIT_FUNC
-PyInit__putwire(void)
+PyInit__recordwire(void)
 {
     fill_base64_values();
     return PyModule_Create(&module_def);
