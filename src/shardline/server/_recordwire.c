@@ -204,32 +204,42 @@ fail:
     return NULL;
 }
 
-/* 1 when every item of the list table is an ASCII str that JSON holds as it is (no
- * '"', '\\' or control character, which orjson would escape), so that its characters
- * can be copied into the answer; else 0 with ValueError set. Checked once per call:
- * the records only index the table. */
+/* The characters of an ASCII str that JSON holds as they are (no '"', '\\' or
+ * control character, which orjson would escape), so that they can be copied into an
+ * answer, and their count in *size; NULL with ValueError for any other object. */
+static const char *
+json_plain_text(PyObject *text, Py_ssize_t *size)
+{
+    if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
+        PyErr_SetString(PyExc_ValueError, "shard suffixes and ids must be ASCII str");
+        return NULL;
+    }
+    const char *chars = (const char *)PyUnicode_1BYTE_DATA(text);
+    *size = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t at = 0; at < *size; at++) {
+        if ((unsigned char)chars[at] < 0x20 || chars[at] == '"' || chars[at] == '\\') {
+            PyErr_SetString(PyExc_ValueError,
+                            "shard suffixes and ids must not need escaping in JSON");
+            return NULL;
+        }
+    }
+    return chars;
+}
+
+/* 1 when every item of the list table is json_plain_text; else 0 with ValueError set.
+ * Checked once per call: the records only index the table. */
 static int
 json_plain_table(PyObject *table)
 {
+    Py_ssize_t size;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(table); i++) {
-        PyObject *text = PyList_GET_ITEM(table, i);
-        if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
-            PyErr_SetString(PyExc_ValueError, "shard suffixes and ids must be ASCII str");
+        if (json_plain_text(PyList_GET_ITEM(table, i), &size) == NULL)
             return 0;
-        }
-        const Py_UCS1 *chars = PyUnicode_1BYTE_DATA(text);
-        for (Py_ssize_t at = 0; at < PyUnicode_GET_LENGTH(text); at++) {
-            if (chars[at] < 0x20 || chars[at] == '"' || chars[at] == '\\') {
-                PyErr_SetString(PyExc_ValueError,
-                                "shard suffixes and ids must not need escaping in JSON");
-                return 0;
-            }
-        }
     }
     return 1;
 }
 
-/* Copy the characters of an ASCII str (json_plain_table checked it) to out. */
+/* Copy the characters of a str json_plain_text took to out. */
 static char *
 copy_text(char *out, PyObject *text)
 {
@@ -410,13 +420,17 @@ typedef struct {
     int encrypted;
 } StoredParts;
 
+/* 0 with *parts set from record, or -1 with an exception. No Python code runs here
+ * (encrypted must be a bool: a truth test could run some), so the records cannot
+ * change between render_records' two passes. */
 static int
 stored_parts(PyObject *record, StoredParts *parts)
 {
     if (!PyTuple_CheckExact(record) || PyTuple_GET_SIZE(record) != 4
         || !PyLong_Check(PyTuple_GET_ITEM(record, 0))
         || !PyUnicode_Check(PyTuple_GET_ITEM(record, 1))
-        || !PyBytes_Check(PyTuple_GET_ITEM(record, 2))) {
+        || !PyBytes_Check(PyTuple_GET_ITEM(record, 2))
+        || !PyBool_Check(PyTuple_GET_ITEM(record, 3))) {
         PyErr_SetString(PyExc_TypeError, "records must be (int, str, bytes, bool) tuples");
         return -1;
     }
@@ -429,8 +443,8 @@ stored_parts(PyObject *record, StoredParts *parts)
         return -1;
     parts->data = (const unsigned char *)PyBytes_AS_STRING(PyTuple_GET_ITEM(record, 2));
     parts->data_size = PyBytes_GET_SIZE(PyTuple_GET_ITEM(record, 2));
-    parts->encrypted = PyObject_IsTrue(PyTuple_GET_ITEM(record, 3));
-    return parts->encrypted < 0 ? -1 : 0;
+    parts->encrypted = PyTuple_GET_ITEM(record, 3) == Py_True;
+    return 0;
 }
 
 static const char RECORD_HEAD[] = "{\"SequenceNumber\":\"" SEQUENCE_HEAD;
@@ -481,7 +495,7 @@ render_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     PyObject *records = args[0];
     Py_ssize_t suffix_size;
-    const char *suffix = ascii_of(args[1], &suffix_size);
+    const char *suffix = json_plain_text(args[1], &suffix_size);
     if (suffix == NULL)
         return NULL;
     if (!PyList_CheckExact(records)) {

@@ -1,10 +1,11 @@
-"""server/_putwire.c against the Python it replaced (commit 9002d78).
+"""server/_recordwire.c against the Python it replaced.
 
 ``decode_entries`` must make the old fast path's decision for every record list (the
 same payloads and keys, or None so the model-driven converter reports AWS's error),
-and ``render_put_results`` must write the bytes orjson wrote for the old result dicts.
-The references below restate that Python; the corpora are seeded, so a failure
-reproduces.
+``render_put_results`` must write the bytes orjson wrote for the old result dicts
+(both as of commit 9002d78), and ``render_records`` the bytes orjson writes for
+``RecordList``'s dicts. The references below restate that Python; the corpora are
+seeded, so a failure reproduces.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import orjson
 import pytest
 
 from shardline.server import model
-from shardline.server._putwire import decode_entries, render_put_results
+from shardline.server._recordwire import decode_entries, render_put_results, render_records
+from shardline.server.handlers.records import RecordList
 from shardline.storage.catalog import MAX_SHARD_INDEX, shard_id
 from shardline.storage.entries import PutEntries
-from shardline.storage.sequence import sequence_prefix, shard_suffix
+from shardline.storage.sequence import COUNTER_BITS, sequence_prefix, shard_suffix
 
 #: PutRecordsRequestEntry's limits in botocore's model (PartitionKey 1-256 characters,
 #: Data at most 1 MiB), as ``model._put_entries`` passes them.
@@ -455,4 +457,107 @@ def test_leaks_no_memory_rendering_results(assert_no_leak: LeakCheck) -> None:
     bad_suffixes = [*suffixes[:3], "é"]
     assert_no_leak(
         lambda: render_put_results(routes, 0, bad_suffixes, ids), *ids, raises=ValueError
+    )
+
+
+#: Partition key characters JSON escapes, or that a writer might wrongly escape.
+AWKWARD_KEY_CHARS = '"\\/\b\f\n\r\t\x00\x1f\x7f\u2028é日😀 ab'
+
+StoredRecord = tuple[int, str, bytes, bool]
+
+
+def reference_records(records: list[StoredRecord], shard_index: int) -> bytes:
+    """What orjson writes for the records' dicts, as ``RecordList`` builds them for a
+    codec that takes no fragment (the Python that render_records replaced)."""
+    return orjson.dumps(RecordList(records, shard_index).as_dicts(binary=False))
+
+
+def random_stored(rng: random.Random) -> StoredRecord:
+    key = rng.choice([0, 1, rng.randrange(2**16), rng.randrange(2**63), 2**63 - 1])
+    key_chars = string.ascii_letters if rng.random() < 0.5 else AWKWARD_KEY_CHARS
+    partition_key = "".join(rng.choice(key_chars) for _ in range(rng.randrange(1, 30)))
+    return key, partition_key, rng.randbytes(rng.randrange(0, 40)), rng.random() < 0.3
+
+
+def test_render_records_writes_what_orjson_wrote() -> None:
+    rng = random.Random(2026)
+    for _ in range(60):
+        shard_index = rng.choice([0, 1, MAX_SHARD_INDEX, rng.randrange(MAX_SHARD_INDEX)])
+        records = [random_stored(rng) for _ in range(rng.choice([1, 2, rng.randrange(300)]))]
+        out = render_records(records, shard_suffix(shard_index))
+        assert out == reference_records(records, shard_index)
+
+
+def test_render_records_writes_every_arrival_millisecond_as_orjson_did() -> None:
+    """Arrivals are epoch milliseconds as float seconds: each trailing-zero case, and
+    the instants of the current era and the far future."""
+    base = 1_700_000_000_000
+    millis = [0, 1, 10, 100, 999, 1000, 1001, 1010, 1100, *range(base, base + 1000, 7)]
+    millis.append((2**63 - 1) >> COUNTER_BITS)
+    records = [(ms << COUNTER_BITS, "k", b"", False) for ms in millis]
+    assert render_records(records, shard_suffix(0)) == reference_records(records, 0)
+
+
+def test_render_records_of_no_records_is_an_empty_array() -> None:
+    assert render_records([], shard_suffix(0)) == b"[]"
+
+
+@pytest.mark.parametrize(
+    ("records", "suffix", "error"),
+    [
+        ([(0, "k", b"", False)], "é", ValueError),  # a non-ASCII suffix
+        ([(0, "k", b"", False)], '0"', ValueError),  # a suffix JSON escapes
+        ([(0, "k", b"", False)], 0, ValueError),  # a suffix that is not a str
+        ([(0, "k", b"", 1)], "0", TypeError),  # encrypted must be a bool
+        ([(0, "k", b"", None)], "0", TypeError),
+        ([(0, "k", b"")], "0", TypeError),  # not four parts
+        ([[0, "k", b"", False]], "0", TypeError),  # not a tuple
+        ([(0, b"k", b"", False)], "0", TypeError),  # a key that is not a str
+        ([(0, "k", "", False)], "0", TypeError),  # data that is not bytes
+        ([("0", "k", b"", False)], "0", TypeError),  # a sequence key not an int
+        ([(-1, "k", b"", False)], "0", OverflowError),
+        ([(2**64, "k", b"", False)], "0", OverflowError),
+        ([(0, "\ud800", b"", False)], "0", UnicodeEncodeError),
+        (((0, "k", b"", False),), "0", TypeError),  # not a list
+    ],
+)
+def test_render_records_refuses_what_it_cannot_write(
+    records: Any, suffix: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        render_records(records, suffix)
+
+
+class Flag:
+    """A truth value that empties the records when tested."""
+
+    def __init__(self, records: list[Any]) -> None:
+        self.records = records
+
+    def __bool__(self) -> bool:
+        self.records.clear()
+        return True
+
+
+def test_render_records_runs_no_python_code_of_an_encrypted_flag() -> None:
+    """render_records reads the records twice (sizing, then writing): a flag's truth
+    test emptied the list between the two, and the second pass read past its end."""
+    records: list[Any] = [(1, "k", b"a", False)] * 3
+    records.insert(0, (0, "k", b"a", Flag(records)))
+    with pytest.raises(TypeError):
+        render_records(records, shard_suffix(0))
+    assert len(records) == 4
+
+
+def test_leaks_no_memory_rendering_records(assert_no_leak: LeakCheck) -> None:
+    rng = random.Random(3)
+    records = [random_stored(rng) for _ in range(40)]
+    keys = [record[1] for record in records]
+    suffix = shard_suffix(5)
+    assert_no_leak(partial(render_records, records, suffix), *keys, suffix)
+    bad: list[object] = [*records, (0, "k", b"", None)]  # found after 40 were sized
+    assert_no_leak(
+        partial(render_records, bad, suffix),  # type: ignore[arg-type]
+        *keys,
+        raises=TypeError,
     )
