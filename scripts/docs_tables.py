@@ -90,10 +90,12 @@ def _markdown(text: str) -> str:
 
 
 def _command(path: str) -> click.Command:
-    command: click.Command = cli
+    command: click.Command | None = cli
+    context = click.Context(cli)
     for name in path.split():
         assert isinstance(command, click.Group), path
-        command = command.commands[name]
+        command = command.get_command(context, name)
+    assert command is not None, path
     return command
 
 

@@ -46,29 +46,66 @@ the toolkit talks to a region over the wire like any other Kinesis client.
 
 from __future__ import annotations
 
-from shardline.consumer import (
-    Checkpointer,
-    ConsumerConfig,
-    ConsumerRecord,
-    FunctionProcessor,
-    ProcessRecordsInput,
-    RecordProcessor,
-    Scheduler,
-)
-from shardline.errors import KinesisError, ShardlineError
-from shardline.failover import FailoverProducer, RegionConsumer
-from shardline.producer import (
-    Destination,
-    Producer,
-    ProducerConfig,
-    PutOutcome,
-    SyncProducer,
-)
-from shardline.sinks import IdempotentSink, SinkRecord, SQLiteSink, WriteOutcome
-from shardline.state import KeyedState, Snapshots, StateConfig, StatefulJob, StatefulProcessor
-from shardline.topology import Topology, load_topology
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from shardline.consumer import (
+        Checkpointer,
+        ConsumerConfig,
+        ConsumerRecord,
+        FunctionProcessor,
+        ProcessRecordsInput,
+        RecordProcessor,
+        Scheduler,
+    )
+    from shardline.errors import KinesisError, ShardlineError
+    from shardline.failover import FailoverProducer, RegionConsumer
+    from shardline.producer import (
+        Destination,
+        Producer,
+        ProducerConfig,
+        PutOutcome,
+        SyncProducer,
+    )
+    from shardline.sinks import IdempotentSink, SinkRecord, SQLiteSink, WriteOutcome
+    from shardline.state import KeyedState, Snapshots, StateConfig, StatefulJob, StatefulProcessor
+    from shardline.topology import Topology, load_topology
 
 __version__ = "0.1.0"
+
+#: Each public name's module. A name is imported on first use (PEP 562's module
+#: ``__getattr__``), so a process that needs one part of Shardline does not load the
+#: rest: ``shardline serve`` imports the region and none of the toolkit.
+_HOMES: dict[str, str] = {
+    "Checkpointer": "shardline.consumer",
+    "ConsumerConfig": "shardline.consumer",
+    "ConsumerRecord": "shardline.consumer",
+    "FunctionProcessor": "shardline.consumer",
+    "ProcessRecordsInput": "shardline.consumer",
+    "RecordProcessor": "shardline.consumer",
+    "Scheduler": "shardline.consumer",
+    "KinesisError": "shardline.errors",
+    "ShardlineError": "shardline.errors",
+    "FailoverProducer": "shardline.failover",
+    "RegionConsumer": "shardline.failover",
+    "Destination": "shardline.producer",
+    "Producer": "shardline.producer",
+    "ProducerConfig": "shardline.producer",
+    "PutOutcome": "shardline.producer",
+    "SyncProducer": "shardline.producer",
+    "IdempotentSink": "shardline.sinks",
+    "SinkRecord": "shardline.sinks",
+    "SQLiteSink": "shardline.sinks",
+    "WriteOutcome": "shardline.sinks",
+    "KeyedState": "shardline.state",
+    "Snapshots": "shardline.state",
+    "StateConfig": "shardline.state",
+    "StatefulJob": "shardline.state",
+    "StatefulProcessor": "shardline.state",
+    "Topology": "shardline.topology",
+    "load_topology": "shardline.topology",
+}
 
 __all__ = [
     "Checkpointer",
@@ -100,3 +137,16 @@ __all__ = [
     "load_topology",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'shardline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -74,7 +74,8 @@ def _encryption_type(stream: Stream) -> dict[str, str]:
 async def put_record(region: Region, p: dict[str, Any]) -> dict[str, Any]:
     # SequenceNumberForOrdering: any well-formed number (the model checks that) is
     # accepted, as on AWS; sequence numbers here always grow, so it changes nothing.
-    entry = PutEntries([p["Data"]], [p["PartitionKey"]], [p.get("ExplicitHashKey")])
+    explicit = p.get("ExplicitHashKey")
+    entry = PutEntries([p["Data"]], [p["PartitionKey"]], None if explicit is None else [explicit])
     receipt, stream = await region.records.put(stream_name(region, p), entry, single=True)
     (outcome,) = receipt.outcomes()
     if outcome.error_code is not None:
