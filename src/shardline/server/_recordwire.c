@@ -20,6 +20,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "../_arguments.h"
+
 /* Sequence numbers on the wire: "49", the key in 24 digits, the shard's tail
  * (storage/sequence.py). */
 #define SEQUENCE_HEAD "49"
@@ -30,18 +32,6 @@
 
 /* base64 alphabet value of each byte, -1 for any byte outside it ('=' included). */
 static signed char base64_value[256];
-
-/* 1 when a function got exactly ``expected`` positional arguments; else 0 with
- * TypeError set. */
-static int
-takes(const char *name, Py_ssize_t nargs, Py_ssize_t expected)
-{
-    if (nargs == expected)
-        return 1;
-    PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, expected,
-                 nargs);
-    return 0;
-}
 
 /* The decoded length of canonical, strict base64 text of ``size`` characters (a
  * multiple of 4), and in *pads how many '=' end it; -1 when the padding is not

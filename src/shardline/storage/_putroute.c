@@ -17,6 +17,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "../_arguments.h"
+
 /* MD5() is the one-shot, allocation-free digest: the EVP interface costs a context
  * per call. OpenSSL 3 marks it deprecated, not removed; asking for the 1.1 API keeps
  * it declared without the deprecation warning. */
@@ -24,18 +26,6 @@
 #include <openssl/md5.h>
 
 #define HASH_BYTES 16
-
-/* 1 when a function got exactly ``expected`` positional arguments; else 0 with
- * TypeError set. */
-static int
-takes(const char *name, Py_ssize_t nargs, Py_ssize_t expected)
-{
-    if (nargs == expected)
-        return 1;
-    PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, expected,
-                 nargs);
-    return 0;
-}
 
 /* The index of the route whose start is the greatest one <= digest (bisect_right - 1
  * over the sorted 16-byte big-endian starts), or -1 when digest is below them all. */
