@@ -5,7 +5,9 @@ Write path (PutRecords), as numbered steps:
 1. Resolve the stream (it must be ACTIVE or UPDATING) and check every entry's size
    and explicit hash key.
 2. Route each record to the open shard owning its hash key and assign it the next
-   sequence key of the stream's counter (monotonic, see ``sequence``).
+   sequence key of the stream's counter (monotonic, see ``sequence``). The
+   per-record loops of steps 1 and 2 are in C (``_putroute``: ``hash_route`` and
+   ``assign``); explicit hash keys take ``_explicit_routes`` here.
 3. Count the record as *in flight* on its shard, hand all rows to the writer, and
    wait for the commit (group commit, fsync by default).
 4. When the commit lands, move each shard's committed tip forward, clear the
