@@ -55,6 +55,39 @@ def test_partition_key_md5_decides_the_shard(kinesis: Any, make_stream: Callable
         assert out["ShardId"] == owner
 
 
+def test_any_partition_key_and_payload_come_back_exactly(
+    kinesis: Any, make_stream: Callable[..., str]
+) -> None:
+    """Keys JSON must escape or that are not ASCII, and payloads of every length
+    modulo 3 (base64's padding), through PutRecords and GetRecords: each record is
+    routed by the MD5 of its key's UTF-8 and read back byte for byte."""
+    name = make_stream(shards=4)
+    shards = kinesis.list_shards(StreamName=name)["Shards"]
+    keys = ['quote"d', "back\\slash", "new\nline", "tab\t", "nul\x00", "bell\x07", "del\x7f"]
+    keys += ["/slash", "é", "日本語", "😀 emoji", "k" * 256, "\u2028 separator"]
+    records: list[dict[str, Any]] = [
+        {"Data": bytes((i * 7 + j) % 256 for j in range(i % 7)), "PartitionKey": key}
+        for i, key in enumerate(keys * 3)
+    ]
+    out = kinesis.put_records(StreamName=name, Records=records)
+    assert out["FailedRecordCount"] == 0
+    expected: dict[str, list[tuple[str, bytes]]] = {}
+    for record, result in zip(records, out["Records"], strict=True):
+        hashed = int.from_bytes(hashlib.md5(record["PartitionKey"].encode()).digest(), "big")
+        owner = next(
+            s["ShardId"]
+            for s in shards
+            if int(s["HashKeyRange"]["StartingHashKey"])
+            <= hashed
+            <= int(s["HashKeyRange"]["EndingHashKey"])
+        )
+        assert result["ShardId"] == owner, record["PartitionKey"]
+        expected.setdefault(owner, []).append((record["PartitionKey"], record["Data"]))
+    for shard_id, stored in expected.items():
+        got = read_shard(kinesis, name, shard_id)
+        assert [(r["PartitionKey"], r["Data"]) for r in got] == stored
+
+
 def test_explicit_hash_key_overrides_the_partition_key(
     kinesis: Any, make_stream: Callable[..., str]
 ) -> None:
