@@ -23,7 +23,7 @@ import orjson
 from shardline.errors import ResourceNotFoundException
 from shardline.storage.engine import StorageEngine
 from shardline.storage.hashing import hash_key_bytes
-from shardline.storage.sequence import arrival_ms, format_sequence
+from shardline.storage.sequence import arrival_ms, format_sequence, shard_suffix
 
 StreamStatus = Literal["CREATING", "DELETING", "ACTIVE", "UPDATING"]
 StreamMode = Literal["PROVISIONED", "ON_DEMAND"]
@@ -205,6 +205,37 @@ class Consumer:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RouteTable:
+    """The open shards ordered by starting hash key, with what a put needs of each.
+
+    Built once per change of the open shards, not per call: the starting hash keys
+    (16 big-endian bytes, as ``_putroute.hash_route`` takes them) and each shard's
+    sequence-number tail and id (as ``_recordwire.render_put_results`` takes them; a
+    stream may have thousands of shards). A route is an index into these lists. Never
+    changed in place, so a put keeps the table it started with across its commit.
+    """
+
+    shards: list[Shard]
+    starts: list[bytes]
+    suffixes: list[str]
+    shard_ids: list[str]
+
+    @classmethod
+    def of(cls, shards: list[Shard]) -> RouteTable:
+        ordered = sorted(shards, key=lambda s: s.start_hash)
+        return cls(
+            shards=ordered,
+            starts=[hash_key_bytes(s.start_hash) for s in ordered],
+            suffixes=[shard_suffix(s.index) for s in ordered],
+            shard_ids=[s.shard_id for s in ordered],
+        )
+
+    def route(self, hash_key: bytes) -> int:
+        """The route whose range holds ``hash_key`` (16 big-endian bytes)."""
+        return bisect.bisect_right(self.starts, hash_key) - 1
+
+
 @dataclass
 class Stream:
     name: str
@@ -234,29 +265,19 @@ class Stream:
     # runtime only: whether the stream ever became ACTIVE (one deleted while CREATING
     # never listed its shards)
     ever_active: bool = field(default=False, repr=False)
-    # runtime only: routing table of open shards ordered by starting hash key
-    _route_starts: list[bytes] = field(default_factory=list, repr=False)
-    _route_shards: list[Shard] = field(default_factory=list, repr=False)
+    # runtime only: routing table of the open shards
+    _routes: RouteTable = field(default_factory=lambda: RouteTable.of([]), repr=False)
 
     def open_shards(self) -> list[Shard]:
         return [s for s in self.shards.values() if s.is_open]
 
     def rebuild_routes(self) -> None:
         """Recompute the open-shard routing table after shards opened or closed."""
-        ordered = sorted(self.open_shards(), key=lambda s: s.start_hash)
-        self._route_shards = ordered
-        self._route_starts = [hash_key_bytes(s.start_hash) for s in ordered]
+        self._routes = RouteTable.of(self.open_shards())
 
-    def route(self, hash_key: bytes) -> int:
-        """The route (index into :meth:`routes`' shards) whose range holds ``hash_key``
-        (16 big-endian bytes)."""
-        return bisect.bisect_right(self._route_starts, hash_key) - 1
-
-    def routes(self) -> tuple[list[bytes], list[Shard]]:
-        """The routing table: the open shards ordered by starting hash key, and their
-        starting hash keys (16 big-endian bytes), as ``_putroute.hash_route`` takes
-        them. Rebuilt, never changed in place, so a put keeps a consistent table."""
-        return self._route_starts, self._route_shards
+    def routes(self) -> RouteTable:
+        """The routing table of the open shards, as it is now."""
+        return self._routes
 
     def children_of(self, index: int) -> list[Shard]:
         return [s for s in self.shards.values() if s.parent == index or s.adjacent_parent == index]

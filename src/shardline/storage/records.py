@@ -50,7 +50,7 @@ from shardline.errors import (
 )
 from shardline.storage import chunks
 from shardline.storage._putroute import assign, hash_route
-from shardline.storage.catalog import Catalog, Shard, Stream, shard_id
+from shardline.storage.catalog import Catalog, RouteTable, Shard, Stream, shard_id
 from shardline.storage.checksum import chunk_crc
 from shardline.storage.damage import DamageReports
 from shardline.storage.engine import StorageEngine
@@ -89,13 +89,13 @@ class PutOutcome(NamedTuple):
 class PutReceipt:
     """Where a put call's records went, in the compact form the C loops produce.
 
-    Record ``i`` went to ``shards[routes[i]]``. The stored (admitted) records have
+    Record ``i`` went to ``table.shards[routes[i]]``. The stored (admitted) records have
     consecutive sequence keys from ``first_key``, in call order; ``admitted`` is None
     when every record was stored, else whether each one was (throttling).
     """
 
     routes: list[int]
-    shards: list[Shard]
+    table: RouteTable
     first_key: int
     admitted: list[bool] | None
     stream_name: str
@@ -111,7 +111,7 @@ class PutReceipt:
         rendered from the fields in C."""
         key = self.first_key
         for position, route in enumerate(self.routes):
-            shard = self.shards[route]
+            shard = self.table.shards[route]
             if self.admitted is not None and not self.admitted[position]:
                 yield PutOutcome(
                     error_code="ProvisionedThroughputExceededException",
@@ -185,12 +185,13 @@ class RecordLog:
         """
         started = time.perf_counter()
         stream = self.catalog.readable(name)
-        starts, shards = stream.routes()
+        table = stream.routes()
+        shards = table.shards
         if entries.explicit_hashes is None:
-            encoded, routes, sizes = hash_route(entries.keys, entries.datas, starts)
+            encoded, routes, sizes = hash_route(entries.keys, entries.datas, table.starts)
             self._check_sizes(stream, sizes, single)
         else:
-            encoded, routes, sizes = self._explicit_routes(stream, entries, single)
+            encoded, routes, sizes = self._explicit_routes(stream, table, entries, single)
         total = sum(sizes)
         if total > MAX_PUT_RECORDS_BYTES:
             raise InvalidArgumentException(
@@ -225,7 +226,7 @@ class RecordLog:
         self._count_put(stream, single, stored, size, throttled, 0, started)
         if stream.shard_level_metrics:
             self._count_shards_in(stream, batches)
-        receipt = PutReceipt(routes, shards, first, admitted, stream.name, self.catalog.account)
+        receipt = PutReceipt(routes, table, first, admitted, stream.name, self.catalog.account)
         return receipt, stream
 
     def _check_sizes(self, stream: Stream, sizes: list[int], single: bool) -> None:
@@ -236,7 +237,7 @@ class RecordLog:
             raise _too_large(limit, number, single)
 
     def _explicit_routes(
-        self, stream: Stream, entries: PutEntries, single: bool
+        self, stream: Stream, table: RouteTable, entries: PutEntries, single: bool
     ) -> tuple[list[bytes], list[int], list[int]]:
         """``hash_route``'s answer when some records name an explicit hash key; the
         first bad record, in order, fails."""
@@ -263,7 +264,7 @@ class RecordLog:
                     )
                 hashed = hash_key_bytes(value)
             encoded.append(raw)
-            routes.append(stream.route(hashed))
+            routes.append(table.route(hashed))
             sizes.append(size)
         return encoded, routes, sizes
 

@@ -103,8 +103,8 @@ class PutResults(LazyList):
 
     JSON, when every record was stored, is written in C in one pass
     (``_recordwire.render_put_results``); CBOR and calls with throttled records build
-    the entries here. The sequence number's fixed head and each shard's tail and id
-    are formatted once per call, not once per record (a call carries up to 500).
+    the entries here. Each shard's sequence-number tail and id come formatted with the
+    route table (``RouteTable``), not per call or per record.
     """
 
     __slots__ = ("receipt",)
@@ -116,11 +116,9 @@ class PutResults(LazyList):
         receipt = self.receipt
         if receipt.admitted is not None:
             return None
+        table = receipt.table
         return render_put_results(
-            receipt.routes,
-            receipt.first_key,
-            [shard_suffix(shard.index) for shard in receipt.shards],
-            [shard.shard_id for shard in receipt.shards],
+            receipt.routes, receipt.first_key, table.suffixes, table.shard_ids
         )
 
     def as_dicts(self, binary: bool) -> list[dict[str, Any]]:
